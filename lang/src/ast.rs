@@ -1,0 +1,141 @@
+//! The abstract syntax tree the grammar builds and the compiler walks.
+//! Every node that can fail at run time or be named in an error keeps its
+//! span; nothing here is resolved yet (names are plain strings).
+
+use crate::diagnostic::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::FloorDiv => "//",
+            BinOp::Mod => "%",
+            BinOp::Pow => "**",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::In => "in",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// `"a${b}c"`: the literal pieces and the expressions, in order.
+    Interp(Vec<Expr>),
+    Name(Ident),
+    List(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    Neg(Box<Expr>),
+    Not(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Range { start: Box<Expr>, end: Box<Expr>, inclusive: bool },
+    Call(Box<Expr>, Vec<Expr>),
+    /// `obj.name(args)`: a method call, kept apart from a field read then a call.
+    Method(Box<Expr>, Ident, Vec<Expr>),
+    Index(Box<Expr>, Box<Expr>),
+    Field(Box<Expr>, Ident),
+    Func(Box<FnDef>),
+    /// `spawn f(a, b)` (a `Call` or `Method`) or `spawn { ... }` (a `Func`).
+    Spawn(Box<Expr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnDef {
+    pub name: Option<Ident>,
+    pub params: Vec<Ident>,
+    pub body: FnBody,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FnBody {
+    Block(Block),
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stmt {
+    Let { name: Ident, value: Option<Expr> },
+    Assign { target: Expr, op: Option<BinOp>, value: Expr, span: Span },
+    Expr(Expr),
+    If { cond: Expr, then: Block, otherwise: Option<Box<Stmt>> },
+    While { cond: Expr, body: Block },
+    For { first: Ident, second: Option<Ident>, iter: Expr, body: Block },
+    Break(Span),
+    Continue(Span),
+    Return(Option<Expr>, Span),
+    Fn(Box<FnDef>),
+    Import { path: String, alias: Ident, span: Span },
+    Throw(Expr, Span),
+    Try { body: Block, catch: Option<(Option<Ident>, Block)>, finally: Option<Block>, span: Span },
+    Block(Block),
+    Nursery { name: Option<Ident>, body: Block, span: Span },
+    Timeout { seconds: Expr, body: Block, span: Span },
+    Shield { body: Block, span: Span },
+    Select { cases: Vec<SelectCase>, span: Span },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SelectCase {
+    Recv { chan: Expr, bind: Option<Ident>, body: Block },
+    Send { chan: Expr, value: Expr, body: Block },
+    Join { task: Expr, bind: Option<Ident>, body: Block },
+    After { seconds: Expr, body: Block },
+    Default { body: Block, span: Span },
+}
+
+/// A parsed file: its top-level statements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub stmts: Vec<Stmt>,
+}

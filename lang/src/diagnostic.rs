@@ -1,0 +1,159 @@
+//! Diagnostics: the one error type of the front end, and its rendering as an
+//! ariadne report. Every compile error carries a span, a short message, and
+//! optionally secondary labels and a hint. Rendering never panics, whatever
+//! the spans say: they are clamped to the source first.
+
+use std::fmt;
+
+/// A byte range in one source file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start: start as u32, end: end as u32 }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+}
+
+/// A compile-time error (or the headline of a runtime one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Span,
+    pub label: Option<String>,
+    pub notes: Vec<(Span, String)>,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>, span: Span) -> Diagnostic {
+        Diagnostic { message: message.into(), span, label: None, notes: Vec::new(), hint: None }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_note(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
+        self.notes.push((span, text.into()));
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Clamps a span to the text and to char boundaries, so that a report about
+/// any span of any source renders instead of panicking.
+fn char_range(text: &str, span: Span) -> std::ops::Range<usize> {
+    let clamp = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        text[..i].chars().count()
+    };
+    let start = clamp(span.start as usize);
+    let end = clamp(span.end as usize).max(start);
+    start..end
+}
+
+/// Renders a report in the style of the CLI: headline, the source with the
+/// span underlined, secondary labels, and a hint. `extra` lines (a stack
+/// trace, for instance) follow the report.
+pub fn render(
+    kind: &str,
+    message: &str,
+    file: &str,
+    text: &str,
+    span: Span,
+    label: Option<&str>,
+    notes: &[(Span, String)],
+    hint: Option<&str>,
+    color: bool,
+) -> String {
+    use ariadne::{Config, Label, Report, ReportKind, Source};
+    let headline = if kind.is_empty() { message.to_string() } else { format!("{kind}: {message}") };
+    let range = char_range(text, span);
+    let mut report = Report::build(ReportKind::Error, (file, range.clone()))
+        .with_config(Config::default().with_color(color))
+        .with_message(&headline);
+    let mut primary = Label::new((file, range));
+    if let Some(label) = label {
+        primary = primary.with_message(label);
+    }
+    report = report.with_label(primary);
+    for (span, note) in notes {
+        report = report.with_label(Label::new((file, char_range(text, *span))).with_message(note));
+    }
+    if let Some(hint) = hint {
+        report = report.with_help(hint);
+    }
+    let mut out = Vec::new();
+    let written = report.finish().write((file, Source::from(text)), &mut out);
+    match written {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => format!("error: {headline}\n --> {file}\n"),
+    }
+}
+
+impl Diagnostic {
+    /// Renders this diagnostic against its source text.
+    pub fn render(&self, file: &str, text: &str, color: bool) -> String {
+        render(
+            "",
+            &self.message,
+            file,
+            text,
+            self.span,
+            self.label.as_deref(),
+            &self.notes,
+            self.hint.as_deref(),
+            color,
+        )
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The closest candidate to `name`, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,114 @@
+//! Parsing: tokens to AST with lalrpop, and the conversion of its errors
+//! into diagnostics. When a file has a syntax error, each top-level
+//! statement is parsed again on its own, so that `weft check` reports the
+//! errors of every broken statement, not just the first.
+
+use crate::ast::Program;
+use crate::diagnostic::{Diagnostic, Span};
+use crate::lexer::{tokenize, Spanned, Tok};
+use lalrpop_util::ParseError;
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, unused_parens, dead_code)]
+    grammar
+);
+
+/// Parses a whole file.
+pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
+    let tokens = tokenize(src)?;
+    let parser = grammar::ProgramParser::new();
+    match parser.parse(tokens.iter().cloned().map(Ok::<Spanned, Diagnostic>)) {
+        Ok(program) => Ok(program),
+        Err(_) => Err(recover(&tokens, src.len())),
+    }
+}
+
+/// Parses each top-level statement alone and collects every error.
+fn recover(tokens: &[Spanned], eof: usize) -> Vec<Diagnostic> {
+    let parser = grammar::ProgramParser::new();
+    let mut errors = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, (_, tok, _)) in tokens.iter().enumerate() {
+        match tok {
+            Tok::LParen | Tok::LBracket | Tok::LBrace => depth += 1,
+            Tok::RParen | Tok::RBracket | Tok::RBrace => depth -= 1,
+            _ => {}
+        }
+        let end_of_statement = (*tok == Tok::Sep && depth == 0) || i + 1 == tokens.len();
+        if end_of_statement {
+            let stop = if *tok == Tok::Sep { i } else { i + 1 };
+            let chunk = &tokens[start..stop];
+            let chunk_end = chunk.last().map(|t| t.2).unwrap_or(eof);
+            let eof_here = if i + 1 == tokens.len() { eof } else { chunk_end };
+            if let Err(e) = parser.parse(chunk.iter().cloned().map(Ok::<Spanned, Diagnostic>)) {
+                errors.push(convert(e, eof_here, chunk, tokens));
+            }
+            start = i + 1;
+        }
+    }
+    if errors.is_empty() {
+        errors.push(Diagnostic::new("syntax error", Span::new(eof, eof)));
+    }
+    errors
+}
+
+fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spanned], all: &[Spanned]) -> Diagnostic {
+    match error {
+        ParseError::User { error } => error,
+        ParseError::UnrecognizedEof { location, expected } => {
+            let at = location.min(eof);
+            Diagnostic::new("unexpected end of input", Span::new(at, at))
+                .with_label(format!("expected {}", describe(&expected)))
+        }
+        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+            let mut d = Diagnostic::new(format!("unexpected {tok}"), Span::new(l, r))
+                .with_label(format!("expected {}", describe(&expected)));
+            if matches!(tok, Tok::Else | Tok::Catch | Tok::Finally) {
+                let follows_brace = chunk.first().map(|t| t.0) == Some(l) && previous_is_close_brace(all, l);
+                if follows_brace {
+                    d = d.with_hint(format!("{tok} must be on the same line as the '}}' before it"));
+                }
+            }
+            if tok == Tok::Sep {
+                d.message = "unexpected end of statement".into();
+            }
+            d
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => {
+            Diagnostic::new(format!("unexpected {tok}"), Span::new(l, r))
+        }
+        ParseError::InvalidToken { location } => {
+            Diagnostic::new("unexpected character", Span::new(location, location + 1))
+        }
+    }
+}
+
+fn previous_is_close_brace(all: &[Spanned], at: usize) -> bool {
+    let i = all.iter().position(|t| t.0 == at).unwrap_or(0);
+    i >= 2 && all[i - 1].1 == Tok::Sep && all[i - 2].1 == Tok::RBrace
+}
+
+/// Turns lalrpop's list of expected terminals into a short phrase.
+fn describe(expected: &[String]) -> String {
+    let mut names: Vec<&str> = expected.iter().map(|s| s.trim_matches('"')).collect();
+    if names.iter().any(|n| *n == "Ident" || *n == "Int") && names.len() > 6 {
+        return "an expression".to_string();
+    }
+    names.truncate(6);
+    let shown: Vec<String> = names
+        .iter()
+        .map(|n| match *n {
+            "Sep" => "end of statement".to_string(),
+            "Ident" => "a name".to_string(),
+            "Int" | "Float" => "a number".to_string(),
+            "Str" => "a string".to_string(),
+            other => format!("'{}'", other.trim_matches('\\')),
+        })
+        .collect();
+    match shown.len() {
+        0 => "something else".to_string(),
+        1 => shown[0].clone(),
+        _ => format!("one of {}", shown.join(", ")),
+    }
+}
