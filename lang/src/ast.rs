@@ -72,7 +72,11 @@ pub enum ExprKind {
     Binary(BinOp, Box<Expr>, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
-    Range { start: Box<Expr>, end: Box<Expr>, inclusive: bool },
+    Range {
+        start: Box<Expr>,
+        end: Box<Expr>,
+        inclusive: bool,
+    },
     Call(Box<Expr>, Vec<Expr>),
     /// `obj.name(args)`: a method call, kept apart from a field read then a call.
     Method(Box<Expr>, Ident, Vec<Expr>),

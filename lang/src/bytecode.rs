@@ -19,136 +19,331 @@ pub const MAX_REGS: usize = 250;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
     /// `R[dst] = nil`
-    Nil { dst: Reg },
+    Nil {
+        dst: Reg,
+    },
     /// `R[dst] = value`
-    Bool { dst: Reg, value: bool },
+    Bool {
+        dst: Reg,
+        value: bool,
+    },
     /// `R[dst] = value` (small ints inline)
-    Int { dst: Reg, value: i32 },
+    Int {
+        dst: Reg,
+        value: i32,
+    },
     /// `R[dst] = K[index]`
-    Const { dst: Reg, index: u32 },
+    Const {
+        dst: Reg,
+        index: u32,
+    },
     /// `R[dst] = R[src]`
-    Move { dst: Reg, src: Reg },
+    Move {
+        dst: Reg,
+        src: Reg,
+    },
     /// `R[dst] = G[slot]`
-    GetGlobal { dst: Reg, slot: u32 },
+    GetGlobal {
+        dst: Reg,
+        slot: u32,
+    },
     /// `G[slot] = R[src]`
-    SetGlobal { src: Reg, slot: u32 },
+    SetGlobal {
+        src: Reg,
+        slot: u32,
+    },
     /// `R[dst] = *upvalue[index]` (through the closure's captured cell)
-    GetUpval { dst: Reg, index: u8 },
+    GetUpval {
+        dst: Reg,
+        index: u8,
+    },
     /// `*upvalue[index] = R[src]`
-    SetUpval { src: Reg, index: u8 },
+    SetUpval {
+        src: Reg,
+        index: u8,
+    },
     /// `R[reg] = new cell holding R[reg]`: declares a captured local.
-    NewCell { reg: Reg },
+    NewCell {
+        reg: Reg,
+    },
     /// `R[dst] = *R[cell]`
-    GetCell { dst: Reg, cell: Reg },
+    GetCell {
+        dst: Reg,
+        cell: Reg,
+    },
     /// `*R[cell] = R[src]`
-    SetCell { cell: Reg, src: Reg },
+    SetCell {
+        cell: Reg,
+        src: Reg,
+    },
 
     /// `R[dst] = R[a] + R[b]`, and so on for the arithmetic operators.
-    Add { dst: Reg, a: Reg, b: Reg },
-    Sub { dst: Reg, a: Reg, b: Reg },
-    Mul { dst: Reg, a: Reg, b: Reg },
-    Div { dst: Reg, a: Reg, b: Reg },
-    FloorDiv { dst: Reg, a: Reg, b: Reg },
-    Mod { dst: Reg, a: Reg, b: Reg },
-    Pow { dst: Reg, a: Reg, b: Reg },
+    Add {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Sub {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mul {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Div {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    FloorDiv {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Mod {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
+    Pow {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `R[dst] = R[a] + imm`
-    AddI { dst: Reg, a: Reg, imm: i16 },
+    AddI {
+        dst: Reg,
+        a: Reg,
+        imm: i16,
+    },
     /// `R[dst] = R[a] * imm`
-    MulI { dst: Reg, a: Reg, imm: i16 },
+    MulI {
+        dst: Reg,
+        a: Reg,
+        imm: i16,
+    },
     /// `R[dst] = R[a] % imm` (imm is never 0)
-    ModI { dst: Reg, a: Reg, imm: i16 },
+    ModI {
+        dst: Reg,
+        a: Reg,
+        imm: i16,
+    },
     /// `R[dst] = -R[src]`
-    Neg { dst: Reg, src: Reg },
+    Neg {
+        dst: Reg,
+        src: Reg,
+    },
     /// `R[dst] = not R[src]`
-    Not { dst: Reg, src: Reg },
+    Not {
+        dst: Reg,
+        src: Reg,
+    },
     /// `R[dst] = R[a] == R[b]`
-    Eq { dst: Reg, a: Reg, b: Reg },
+    Eq {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `R[dst] = R[a] != R[b]`
-    Ne { dst: Reg, a: Reg, b: Reg },
+    Ne {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `R[dst] = R[a] < R[b]` (`>` swaps the operands)
-    Lt { dst: Reg, a: Reg, b: Reg },
+    Lt {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `R[dst] = R[a] <= R[b]` (`>=` swaps the operands)
-    Le { dst: Reg, a: Reg, b: Reg },
+    Le {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `R[dst] = R[a] in R[b]`
-    In { dst: Reg, a: Reg, b: Reg },
+    In {
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
 
     /// `pc += offset`, forward.
-    Jump { offset: i32 },
+    Jump {
+        offset: i32,
+    },
     /// `pc += offset`, backward: a loop's back edge, where a task may be
     /// preempted and the collector may run.
-    Loop { offset: i32 },
+    Loop {
+        offset: i32,
+    },
     /// `if not truthy(R[cond]) { pc += offset }`
-    JumpIfFalse { cond: Reg, offset: i32 },
+    JumpIfFalse {
+        cond: Reg,
+        offset: i32,
+    },
     /// `if truthy(R[cond]) { pc += offset }`
-    JumpIfTrue { cond: Reg, offset: i32 },
+    JumpIfTrue {
+        cond: Reg,
+        offset: i32,
+    },
     /// `if not (R[a] < R[b]) { pc += offset }`
-    JumpIfNotLt { a: Reg, b: Reg, offset: i32 },
+    JumpIfNotLt {
+        a: Reg,
+        b: Reg,
+        offset: i32,
+    },
     /// `if not (R[a] <= R[b]) { pc += offset }`
-    JumpIfNotLe { a: Reg, b: Reg, offset: i32 },
+    JumpIfNotLe {
+        a: Reg,
+        b: Reg,
+        offset: i32,
+    },
     /// `if not (R[a] == R[b]) { pc += offset }`
-    JumpIfNotEq { a: Reg, b: Reg, offset: i32 },
+    JumpIfNotEq {
+        a: Reg,
+        b: Reg,
+        offset: i32,
+    },
     /// `if R[a] == R[b] { pc += offset }`
-    JumpIfEq { a: Reg, b: Reg, offset: i32 },
+    JumpIfEq {
+        a: Reg,
+        b: Reg,
+        offset: i32,
+    },
 
     /// `R[dst] = [R[start], ..., R[start + count - 1]]`
-    NewList { dst: Reg, start: Reg, count: u8 },
+    NewList {
+        dst: Reg,
+        start: Reg,
+        count: u8,
+    },
     /// `R[dst] = [R[start]: R[start + 1], ...]` over `count` pairs
-    NewMap { dst: Reg, start: Reg, count: u8 },
+    NewMap {
+        dst: Reg,
+        start: Reg,
+        count: u8,
+    },
     /// `R[list].push(R[src])`, for list literals longer than one instruction holds
-    ListPush { list: Reg, src: Reg },
+    ListPush {
+        list: Reg,
+        src: Reg,
+    },
     /// `R[map][R[key]] = R[src]`, for long map literals
-    MapInsert { map: Reg, key: Reg, src: Reg },
+    MapInsert {
+        map: Reg,
+        key: Reg,
+        src: Reg,
+    },
     /// `R[dst] = R[start]..R[start + 1]` (or `..=`)
-    Range { dst: Reg, start: Reg, inclusive: bool },
+    Range {
+        dst: Reg,
+        start: Reg,
+        inclusive: bool,
+    },
     /// `R[dst] = R[obj][R[index]]`
-    GetIndex { dst: Reg, obj: Reg, index: Reg },
+    GetIndex {
+        dst: Reg,
+        obj: Reg,
+        index: Reg,
+    },
     /// `R[obj][R[index]] = R[src]`
-    SetIndex { obj: Reg, index: Reg, src: Reg },
+    SetIndex {
+        obj: Reg,
+        index: Reg,
+        src: Reg,
+    },
     /// `R[dst] = R[obj].K[name]`
-    GetField { dst: Reg, obj: Reg, name: u16 },
+    GetField {
+        dst: Reg,
+        obj: Reg,
+        name: u16,
+    },
     /// `R[obj].K[name] = R[src]`
-    SetField { obj: Reg, name: u16, src: Reg },
+    SetField {
+        obj: Reg,
+        name: u16,
+        src: Reg,
+    },
     /// `R[dst] = str(R[start]) + ... + str(R[start + count - 1])`
-    Concat { dst: Reg, start: Reg, count: u8 },
+    Concat {
+        dst: Reg,
+        start: Reg,
+        count: u8,
+    },
 
     /// Calls `R[base]` with the `argc` arguments after it; the result
     /// replaces `R[base]`.
-    Call { base: Reg, argc: u8 },
+    Call {
+        base: Reg,
+        argc: u8,
+    },
     /// Calls method `name` (an index into [`Proto::methods`], a global method
     /// symbol once loaded) on the receiver `R[base + 1]` with the `argc`
     /// arguments after it; `R[base]` is scratch and receives the result.
-    CallMethod { base: Reg, argc: u8, name: u16 },
+    CallMethod {
+        base: Reg,
+        argc: u8,
+        name: u16,
+    },
     /// Returns `R[src]` to the caller.
-    Return { src: Reg },
+    Return {
+        src: Reg,
+    },
     /// Returns nil.
     ReturnNil,
     /// `R[dst] = closure of child function `proto` (an index into the unit's
     /// functions, made global once loaded) capturing the cells named by its
     /// captures.
-    Closure { dst: Reg, proto: u32 },
+    Closure {
+        dst: Reg,
+        proto: u32,
+    },
 
     /// Pushes an exception handler: a throw until the matching `EndTry`
     /// jumps to `pc + offset` with the thrown value in `R[reg]`.
-    Try { reg: Reg, offset: i32 },
+    Try {
+        reg: Reg,
+        offset: i32,
+    },
     /// Pops the innermost exception handler.
     EndTry,
     /// Throws `R[src]`.
-    Throw { src: Reg },
+    Throw {
+        src: Reg,
+    },
 
     /// Prepares `for` over `R[base]`: checks it is iterable and sets the
     /// cursor `R[base + 1]`.
-    IterPrep { base: Reg },
+    IterPrep {
+        base: Reg,
+    },
     /// Advances the iteration at `R[base]`: writes the next item into
     /// `R[dst]` (with `pair`, key or index into `R[dst]` and item into
     /// `R[dst + 1]`), or jumps by `offset` when done.
-    IterNext { base: Reg, dst: Reg, pair: bool, offset: i32 },
+    IterNext {
+        base: Reg,
+        dst: Reg,
+        pair: bool,
+        offset: i32,
+    },
     /// Checks that `R[a]` and `R[a + 1]` are ints, for a counted `for` over a
     /// range literal.
-    ForPrep { a: Reg },
+    ForPrep {
+        a: Reg,
+    },
 
     /// Imports the module at path `K[path]` into `R[dst]`; the module's
     /// value is cached in global `slot`.
-    Import { dst: Reg, path: u32, slot: u32 },
+    Import {
+        dst: Reg,
+        path: u32,
+        slot: u32,
+    },
 }
 
 /// How a closure gets one captured variable when it is made.

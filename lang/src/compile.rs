@@ -59,7 +59,8 @@ impl Env {
         self.next_slot - 1
     }
 
-    fn module_slot(&mut self, path: &str) -> u32 {
+    /// The global slot caching the module at `path` (a canonical path).
+    pub fn module_slot(&mut self, path: &str) -> u32 {
         if let Some(&slot) = self.modules.get(path) {
             return slot;
         }
@@ -106,8 +107,9 @@ impl FileScope {
 pub enum Mode {
     /// A script: return nil.
     Script,
-    /// A module: return a map of its top-level names.
-    Module,
+    /// A module: store a map of its top-level names in global `slot`
+    /// (where `import` caches it) and return it.
+    Module { slot: u32 },
     /// A REPL entry: return the value of a final expression statement.
     Repl,
 }
@@ -225,7 +227,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
             }
         }
         let end = Span::default();
-        if mode == Mode::Module {
+        if let Mode::Module { slot } = mode {
             let names: Vec<(String, u32)> = self.scope.names().map(|(n, s)| (n.to_string(), s)).collect();
             let map = self.alloc(end);
             self.emit(Op::NewMap { dst: map, start: map, count: 0 }, end);
@@ -239,6 +241,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 self.emit(Op::MapInsert { map, key, src: value }, end);
                 self.free_to(mark);
             }
+            self.emit(Op::SetGlobal { src: map, slot }, end);
             self.emit(Op::Return { src: map }, end);
         } else {
             self.emit(Op::ReturnNil, end);
@@ -630,7 +633,13 @@ impl<'e, 'a> Compiler<'e, 'a> {
         self.declare_local(&ident.name, reg, celled);
     }
 
-    fn try_stmt(&mut self, body: &'a Block, catch: Option<&'a (Option<Ident>, Block)>, finally: Option<&'a Block>, span: Span) {
+    fn try_stmt(
+        &mut self,
+        body: &'a Block,
+        catch: Option<&'a (Option<Ident>, Block)>,
+        finally: Option<&'a Block>,
+        span: Span,
+    ) {
         let mark = self.func().next_reg;
         let err = self.alloc(span);
         let handler = self.code_len();
@@ -954,7 +963,10 @@ impl<'e, 'a> Compiler<'e, 'a> {
         let mark = self.func().next_reg;
         let span = cond.span;
         let jumps = match (&cond.kind, when) {
-            (ExprKind::Binary(op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne), a, b), false) => {
+            (
+                ExprKind::Binary(op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne), a, b),
+                false,
+            ) => {
                 let ra = self.expr_any(a);
                 let rb = self.expr_any(b);
                 let at = self.code_len();
@@ -1278,7 +1290,15 @@ fn small_int(e: &Expr) -> Option<i16> {
 /// Whether compiling `e` straight into a local's register is safe: the
 /// register is written only once, after every operand has been read.
 fn writes_result_last(e: &Expr) -> bool {
-    !matches!(e.kind, ExprKind::And(..) | ExprKind::Or(..) | ExprKind::List(..) | ExprKind::Map(..) | ExprKind::Call(..) | ExprKind::Method(..))
+    !matches!(
+        e.kind,
+        ExprKind::And(..)
+            | ExprKind::Or(..)
+            | ExprKind::List(..)
+            | ExprKind::Map(..)
+            | ExprKind::Call(..)
+            | ExprKind::Method(..)
+    )
 }
 
 fn stmt_span(stmt: &Stmt) -> Span {
@@ -1366,7 +1386,9 @@ fn nested_names_stmt(s: &Stmt, inside: bool, out: &mut HashSet<String>) {
                 nested_names_block(f, inside, out);
             }
         }
-        Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => nested_names_block(b, inside, out),
+        Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => {
+            nested_names_block(b, inside, out)
+        }
         Stmt::Timeout { seconds, body, .. } => {
             nested_names_expr(seconds, inside, out);
             nested_names_block(body, inside, out);

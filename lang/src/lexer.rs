@@ -468,8 +468,7 @@ impl<'s> Layout<'s> {
 
     /// True when the next token starts a statement directly inside a `select` body.
     fn select_case_start(&self) -> bool {
-        matches!(self.stack.last(), Some(o) if o.select)
-            && matches!(self.last(), Some(Tok::Sep) | Some(Tok::LBrace))
+        matches!(self.stack.last(), Some(o) if o.select) && matches!(self.last(), Some(Tok::Sep) | Some(Tok::LBrace))
     }
 
     /// Pushes an opening bracket; false when nesting is too deep, which ends lexing.
@@ -523,10 +522,9 @@ impl<'s> Layout<'s> {
                     self.stack.pop();
                 }
             }
-            None => self.errors.push(
-                Diagnostic::new(format!("unmatched '{text}'"), span)
-                    .with_label("nothing is open here to close"),
-            ),
+            None => self
+                .errors
+                .push(Diagnostic::new(format!("unmatched '{text}'"), span).with_label("nothing is open here to close")),
         }
     }
 
@@ -599,8 +597,10 @@ impl<'s> Layout<'s> {
                     let before = self.out.len();
                     self.run(pos + 2, close, true);
                     if self.out.len() == before {
-                        self.errors.push(Diagnostic::new("empty interpolation", Span::new(pos, close + 1))
-                            .with_label("put an expression between '${' and '}'"));
+                        self.errors.push(
+                            Diagnostic::new("empty interpolation", Span::new(pos, close + 1))
+                                .with_label("put an expression between '${' and '}'"),
+                        );
                     }
                     pos = close + 1;
                 }

@@ -75,9 +75,7 @@ fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spann
             }
             d
         }
-        ParseError::ExtraToken { token: (l, tok, r) } => {
-            Diagnostic::new(format!("unexpected {tok}"), Span::new(l, r))
-        }
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(format!("unexpected {tok}"), Span::new(l, r)),
         ParseError::InvalidToken { location } => {
             Diagnostic::new("unexpected character", Span::new(location, location + 1))
         }

@@ -1,1 +1,40 @@
+//! Weft's standard library. Every function here is an ordinary native
+//! registered through the VM's public API (`Vm::register`,
+//! `Vm::register_method`) or a Weft function in `prelude.weft`; none of it
+//! reaches into the interpreter's internals.
 
+mod args;
+mod core;
+mod json;
+mod list;
+mod map;
+mod math;
+mod string;
+
+pub use args::*;
+
+use weft_vm::{Failure, TypeTag, Vm};
+
+/// The prelude: methods written in Weft, so that the functions they call
+/// back may block like any other Weft code.
+const PRELUDE: &str = include_str!("prelude.weft");
+
+/// Installs the whole standard library into `vm`.
+pub fn install(vm: &mut Vm) -> Result<(), Failure> {
+    core::install(vm);
+    math::install(vm);
+    json::install(vm);
+    string::install(vm);
+    list::install(vm);
+    map::install(vm);
+    vm.load_prelude(
+        PRELUDE,
+        &[
+            (TypeTag::List, "map", "list_map"),
+            (TypeTag::List, "filter", "list_filter"),
+            (TypeTag::List, "reduce", "list_reduce"),
+            (TypeTag::List, "each", "list_each"),
+            (TypeTag::List, "sort_by", "list_sort_by"),
+        ],
+    )
+}

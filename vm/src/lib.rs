@@ -1,1 +1,550 @@
+//! Weft's runtime: values, the heap and its collector, the interpreter
+//! loop, and the machinery that loads compiled code and runs it.
+//!
+//! The pieces, in the order a script meets them: [`Vm::load`] compiles a
+//! file (through `weft_lang`) into [`Code`], turning constants into values
+//! and method names into global symbols; [`Vm::run_main`] makes a [`Task`]
+//! for the top level and drives [`interp::run`] until the task is done,
+//! collecting garbage and loading imports whenever the loop hands control
+//! back. Natives see the runtime through a [`Ctx`].
 
+pub mod disasm;
+pub mod error;
+pub mod fmt;
+pub mod gc;
+pub mod heap;
+pub mod interp;
+pub mod ops;
+pub mod task;
+pub mod value;
+
+pub use error::{NativeResult, Throw};
+pub use heap::Heap;
+pub use task::Task;
+pub use value::{Key, Ref, Value};
+
+use heap::TraceEntry;
+use interp::Halt;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use weft_lang::bytecode::{Capture, Const, Op};
+use weft_lang::compile::{Env, FileScope, Mode};
+use weft_lang::{Diagnostic, Span};
+
+/// A native function: gets the runtime and its arguments, returns a value
+/// or raises.
+pub type NativeFn = fn(&mut Ctx<'_>, &[Value]) -> NativeResult;
+
+/// A registered native.
+pub struct NativeDef {
+    pub name: String,
+    pub func: NativeFn,
+}
+
+/// How a method of a built-in type is implemented.
+#[derive(Clone, Copy)]
+pub enum Method {
+    /// A native taking the receiver as its first argument.
+    Native(NativeFn),
+    /// A script function (from the prelude) stored in this global slot.
+    Script(u32),
+}
+
+/// The types that have method tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeTag {
+    String,
+    List,
+    Map,
+    Range,
+    Error,
+}
+
+/// Method tables, indexed by method symbol.
+#[derive(Default)]
+pub struct Methods {
+    pub string: Vec<Option<Method>>,
+    pub list: Vec<Option<Method>>,
+    pub map: Vec<Option<Method>>,
+    pub range: Vec<Option<Method>>,
+    pub error: Vec<Option<Method>>,
+    /// Empty: other types have no methods.
+    pub other: Vec<Option<Method>>,
+}
+
+/// Method names, numbered once for the whole VM, so a method call is an
+/// index into a table instead of a hash lookup.
+#[derive(Default)]
+pub struct Symbols {
+    pub names: Vec<String>,
+    ids: HashMap<String, u16>,
+}
+
+impl Symbols {
+    pub fn id(&mut self, name: &str) -> u16 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u16;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// A loaded function: the compiler's output with its constants made values.
+pub struct FnProto {
+    pub name: String,
+    pub arity: u8,
+    pub regs: u8,
+    pub code: Vec<Op>,
+    pub spans: Vec<Span>,
+    pub consts: Vec<Value>,
+    pub captures: Vec<Capture>,
+    pub file: u32,
+    pub span: Span,
+}
+
+/// A source file, kept for error reports.
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: &str, text: &str) -> SourceFile {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceFile { name: name.to_string(), text: text.to_string(), line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = (offset as usize).min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(0);
+        (line + 1, col + 1)
+    }
+}
+
+/// Everything loaded and read-only while scripts run: functions, sources,
+/// natives, method tables.
+#[derive(Default)]
+pub struct Code {
+    pub protos: Vec<FnProto>,
+    pub files: Vec<SourceFile>,
+    pub natives: Vec<NativeDef>,
+    pub symbols: Symbols,
+    pub methods: Methods,
+}
+
+impl Code {
+    /// `"name at file:line:col"` for a trace entry.
+    pub fn trace_line(&self, t: &TraceEntry) -> String {
+        match self.files.get(t.file as usize) {
+            Some(f) => {
+                let (line, col) = f.line_col(t.span.start);
+                format!("{} at {}:{}:{}", t.function, f.name, line, col)
+            }
+            None => t.function.clone(),
+        }
+    }
+}
+
+/// Everything scripts change: the heap, globals, output, limits.
+pub struct Runtime {
+    pub heap: Heap,
+    pub globals: Vec<Value>,
+    /// Where `print` writes. Buffered; flushed at exit and before errors.
+    pub out: Box<dyn Write>,
+    /// The script's arguments, for `args()`.
+    pub args: Vec<String>,
+    /// The deepest a call stack may grow before `StackOverflow`.
+    pub max_frames: usize,
+    /// State of the random number generator.
+    pub rng: u64,
+    /// Module slots being loaded, to catch circular imports.
+    loading: Vec<u32>,
+}
+
+/// What a native sees: the mutable runtime and the loaded code.
+pub struct Ctx<'a> {
+    pub rt: &'a mut Runtime,
+    pub code: &'a Code,
+}
+
+impl Ctx<'_> {
+    pub fn heap(&mut self) -> &mut Heap {
+        &mut self.rt.heap
+    }
+
+    /// What `str(v)` gives.
+    pub fn display(&self, v: Value) -> String {
+        fmt::display(&self.rt.heap, self.code, v)
+    }
+
+    /// The literal form of `v` (strings quoted).
+    pub fn repr(&self, v: Value) -> String {
+        fmt::repr(&self.rt.heap, self.code, v)
+    }
+
+    /// A new (interned) string value.
+    pub fn string(&mut self, s: &str) -> Value {
+        Value::Str(self.rt.heap.intern(s))
+    }
+
+    /// A new list value.
+    pub fn list(&mut self, items: Vec<Value>) -> Value {
+        Value::List(self.rt.heap.new_list(items))
+    }
+}
+
+/// An uncaught runtime error, ready to report.
+#[derive(Clone, Debug)]
+pub struct RuntimeError {
+    pub kind: String,
+    pub message: String,
+    /// `"fn at file:line:col"`, innermost first.
+    pub trace: Vec<String>,
+    /// The full report: source excerpt with the failing span underlined, then
+    /// the trace.
+    pub report: String,
+}
+
+/// Why running a script stopped early.
+#[derive(Clone, Debug)]
+pub enum Failure {
+    /// The code did not compile: each diagnostic rendered.
+    Compile { diagnostics: Vec<Diagnostic>, report: String },
+    /// An uncaught error.
+    Runtime(RuntimeError),
+    /// `exit(status)`.
+    Exit(i32),
+}
+
+/// A Weft virtual machine: loaded code and its runtime state.
+pub struct Vm {
+    pub code: Code,
+    pub rt: Runtime,
+    env: Env,
+    /// Whether reports use color.
+    pub color: bool,
+}
+
+impl Default for Vm {
+    fn default() -> Self {
+        Vm::new()
+    }
+}
+
+impl Vm {
+    /// A VM with no builtins at all.
+    pub fn new() -> Vm {
+        Vm {
+            code: Code::default(),
+            rt: Runtime {
+                heap: Heap::new(),
+                globals: Vec::new(),
+                out: Box::new(std::io::BufWriter::new(std::io::stdout())),
+                args: Vec::new(),
+                max_frames: 100_000,
+                rng: 0x853c_49e6_748f_ea9b,
+                loading: Vec::new(),
+            },
+            env: Env::new(),
+            color: false,
+        }
+    }
+
+    /// Registers a global native function.
+    pub fn register(&mut self, name: &str, func: NativeFn) {
+        let slot = self.env.add_builtin(name);
+        let index = self.code.natives.len() as u32;
+        self.code.natives.push(NativeDef { name: name.to_string(), func });
+        self.set_global(slot, Value::Native(index));
+    }
+
+    /// Registers a global constant.
+    pub fn register_value(&mut self, name: &str, value: Value) {
+        let slot = self.env.add_builtin(name);
+        self.set_global(slot, value);
+    }
+
+    /// Registers a native method of a built-in type.
+    pub fn register_method(&mut self, ty: TypeTag, name: &str, func: NativeFn) {
+        self.set_method(ty, name, Method::Native(func));
+    }
+
+    fn set_method(&mut self, ty: TypeTag, name: &str, method: Method) {
+        let id = self.code.symbols.id(name) as usize;
+        let table = match ty {
+            TypeTag::String => &mut self.code.methods.string,
+            TypeTag::List => &mut self.code.methods.list,
+            TypeTag::Map => &mut self.code.methods.map,
+            TypeTag::Range => &mut self.code.methods.range,
+            TypeTag::Error => &mut self.code.methods.error,
+        };
+        if table.len() <= id {
+            table.resize(id + 1, None);
+        }
+        table[id] = Some(method);
+    }
+
+    fn set_global(&mut self, slot: u32, value: Value) {
+        let slot = slot as usize;
+        if self.rt.globals.len() <= slot {
+            self.rt.globals.resize(slot + 1, Value::Nil);
+        }
+        self.rt.globals[slot] = value;
+    }
+
+    /// Loads the prelude: Weft source whose functions become methods.
+    /// `methods` maps (type, method name) to a top-level function name.
+    pub fn load_prelude(&mut self, text: &str, methods: &[(TypeTag, &str, &str)]) -> Result<(), Failure> {
+        let mut scope = FileScope::new();
+        let main = self.load("<prelude>", text, Path::new("."), &mut scope, Mode::Script)?;
+        self.run_proto(main)?;
+        for (ty, method, function) in methods {
+            let slot = scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));
+            self.set_method(*ty, method, Method::Script(slot));
+        }
+        Ok(())
+    }
+
+    /// Parses and compiles `text`, loading its functions. Returns the index
+    /// of its top-level function.
+    pub fn load(
+        &mut self,
+        name: &str,
+        text: &str,
+        dir: &Path,
+        scope: &mut FileScope,
+        mode: Mode,
+    ) -> Result<u32, Failure> {
+        let file = self.code.files.len() as u32;
+        self.code.files.push(SourceFile::new(name, text));
+        let compiled = weft_lang::parser::parse(text)
+            .and_then(|program| weft_lang::compile::compile(&program, &mut self.env, scope, dir, mode));
+        let unit = match compiled {
+            Ok(unit) => unit,
+            Err(diagnostics) => {
+                let report =
+                    diagnostics.iter().map(|d| d.render(name, text, self.color)).collect::<Vec<_>>().join("\n");
+                return Err(Failure::Compile { diagnostics, report });
+            }
+        };
+        let first = self.code.protos.len() as u32;
+        for proto in unit.protos {
+            let consts = proto
+                .consts
+                .iter()
+                .map(|k| match k {
+                    Const::Int(i) => Value::Int(*i),
+                    Const::Float(x) => Value::Float(*x),
+                    Const::Str(s) => Value::Str(self.rt.heap.intern(s)),
+                })
+                .collect();
+            let symbols: Vec<u16> = proto.methods.iter().map(|m| self.code.symbols.id(m)).collect();
+            let code = proto
+                .code
+                .iter()
+                .map(|op| match *op {
+                    Op::Closure { dst, proto } => Op::Closure { dst, proto: proto + first },
+                    Op::CallMethod { base, argc, name } => Op::CallMethod { base, argc, name: symbols[name as usize] },
+                    op => op,
+                })
+                .collect();
+            self.code.protos.push(FnProto {
+                name: proto.name,
+                arity: proto.arity,
+                regs: proto.regs,
+                code,
+                spans: proto.spans,
+                consts,
+                captures: proto.captures,
+                file,
+                span: proto.span,
+            });
+        }
+        let slots = self.env.slots() as usize;
+        if self.rt.globals.len() < slots {
+            self.rt.globals.resize(slots, Value::Nil);
+        }
+        Ok(first + unit.main)
+    }
+
+    /// Compiles a file without running it: `weft check`.
+    pub fn compile_only(&mut self, name: &str, text: &str, dir: &Path) -> Result<(), Failure> {
+        self.load(name, text, dir, &mut FileScope::new(), Mode::Script).map(|_| ())
+    }
+
+    /// Compiles a file and lists its bytecode: `weft disasm`.
+    pub fn disassemble(&mut self, name: &str, text: &str, dir: &Path) -> Result<String, Failure> {
+        let first = self.code.protos.len();
+        self.load(name, text, dir, &mut FileScope::new(), Mode::Script)?;
+        Ok(disasm::disassemble(&self.code, &self.rt.heap, first))
+    }
+
+    /// Compiles and runs a script file's text.
+    pub fn run_script(&mut self, name: &str, text: &str, dir: &Path) -> Result<Value, Failure> {
+        let mut scope = FileScope::new();
+        let main = self.load(name, text, dir, &mut scope, Mode::Script)?;
+        self.run_proto(main)
+    }
+
+    /// Runs a loaded top-level function to completion in a new task.
+    pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
+        let closure = self.rt.heap.new_closure(main, Box::new([]));
+        let mut task = Task::new();
+        let regs = self.code.protos[main as usize].regs as usize;
+        task.stack.resize(1 + regs + 64, Value::Nil);
+        task.stack[0] = Value::Func(closure);
+        task.frames.push(task::Frame { proto: main, closure: Some(closure), pc: 0, base: 1, ret: 0 });
+        let result = self.drive(&mut task);
+        let _ = self.rt.out.flush();
+        result
+    }
+
+    /// Runs `task` until it finishes, serving its requests.
+    fn drive(&mut self, task: &mut Task) -> Result<Value, Failure> {
+        loop {
+            match interp::run(&self.code, &mut self.rt, task) {
+                Halt::Done(v) => return Ok(v),
+                Halt::Yield => {
+                    if self.rt.heap.gc_due() {
+                        self.collect(&mut [task]);
+                    }
+                }
+                Halt::Failed(v) => return Err(Failure::Runtime(self.runtime_error(v, task))),
+                Halt::Exit(status) => return Err(Failure::Exit(status)),
+                Halt::Import { path, slot, dst } => self.import(task, path, slot, dst),
+            }
+        }
+    }
+
+    /// Collects garbage; `tasks` are the tasks not otherwise reachable.
+    pub fn collect(&mut self, tasks: &mut [&mut Task]) {
+        for task in tasks.iter_mut() {
+            // Registers above the top frame are dead: drop them so they do
+            // not keep garbage alive.
+            let top = task
+                .frames
+                .last()
+                .map(|f| f.base as usize + self.code.protos[f.proto as usize].regs as usize)
+                .unwrap_or(0);
+            let len = task.stack.len();
+            task.stack[top.min(len)..].fill(Value::Nil);
+        }
+        let consts = self.code.protos.iter().flat_map(|p| p.consts.iter().copied());
+        let roots = self.rt.globals.iter().copied().chain(consts).chain(tasks.iter().flat_map(|t| t.roots()));
+        gc::collect(&mut self.rt.heap, roots.collect::<Vec<_>>());
+    }
+
+    /// Loads the module at `path` for the task's pending `import`.
+    fn import(&mut self, task: &mut Task, path: Value, slot: u32, dst: usize) {
+        let Value::Str(r) = path else { unreachable!("module paths are strings") };
+        let path = self.rt.heap.str(r).to_string();
+        if self.rt.loading.contains(&slot) {
+            return self.throw(task, Throw::new("ImportError", format!("circular import of {path}")));
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => return self.throw(task, Throw::new("ImportError", format!("cannot read module {path}: {e}"))),
+        };
+        let dir = Path::new(&path).parent().unwrap_or(Path::new(".")).to_path_buf();
+        let display_name =
+            Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
+        let mut scope = FileScope::new();
+        let main = match self.load(&display_name, &text, &dir, &mut scope, Mode::Module { slot }) {
+            Ok(main) => main,
+            Err(Failure::Compile { diagnostics, .. }) => {
+                let file = self.code.files.last().expect("just added");
+                let d = &diagnostics[0];
+                let (line, col) = file.line_col(d.span.start);
+                let message =
+                    format!("module {display_name} does not compile: {} (at {display_name}:{line}:{col})", d.message);
+                return self.throw(task, Throw::new("ImportError", message));
+            }
+            Err(_) => unreachable!("loading only fails to compile"),
+        };
+        self.rt.loading.push(slot);
+        let frame = task.frames.last().expect("importing frame");
+        let top = frame.base as usize + self.code.protos[frame.proto as usize].regs as usize;
+        let regs = self.code.protos[main as usize].regs as usize;
+        if task.stack.len() < top + 1 + regs {
+            task.stack.resize(top + 1 + regs + 64, Value::Nil);
+        }
+        let closure = self.rt.heap.new_closure(main, Box::new([]));
+        task.stack[top] = Value::Func(closure);
+        task.frames.push(task::Frame {
+            proto: main,
+            closure: Some(closure),
+            pc: 0,
+            base: top as u32 + 1,
+            ret: dst as u32,
+        });
+    }
+
+    /// Raises `throw` in `task` from outside the interpreter loop.
+    fn throw(&mut self, task: &mut Task, throw: Throw) {
+        if let Some(Halt::Failed(v)) = interp::raise(&self.code, &mut self.rt, task, throw) {
+            // Nothing catches it: leave it for the next run to report.
+            task.frames.clear();
+            task.pending_failure = Some(v);
+        }
+    }
+
+    /// Builds the report of an uncaught error.
+    pub fn runtime_error(&mut self, value: Value, task: &Task) -> RuntimeError {
+        let (kind, message, trace) = match value {
+            Value::Error(r) => {
+                let e = self.rt.heap.error(r);
+                let kind = fmt::display(&self.rt.heap, &self.code, e.kind);
+                let message = fmt::display(&self.rt.heap, &self.code, e.message);
+                (kind, message, e.trace.clone())
+            }
+            v => ("Error".to_string(), fmt::display(&self.rt.heap, &self.code, v), task.trace.clone()),
+        };
+        self.render_error(kind, message, &trace)
+    }
+
+    fn render_error(&self, kind: String, message: String, trace: &[TraceEntry]) -> RuntimeError {
+        let lines: Vec<String> = trace.iter().map(|t| self.code.trace_line(t)).collect();
+        let mut report = match trace.first().and_then(|t| self.code.files.get(t.file as usize).map(|f| (t, f))) {
+            Some((t, file)) => weft_lang::diagnostic::render(
+                &kind,
+                &message,
+                &file.name,
+                &file.text,
+                t.span,
+                Some("raised here"),
+                &[],
+                None,
+                self.color,
+            ),
+            None => format!("error: {kind}: {message}\n"),
+        };
+        if !lines.is_empty() {
+            report.push_str("stack trace (most recent call first):\n");
+            report.push_str(&elide(&lines).join("\n"));
+            report.push('\n');
+        }
+        RuntimeError { kind, message, trace: lines, report }
+    }
+}
+
+/// Long traces keep their first and last frames.
+fn elide(lines: &[String]) -> Vec<String> {
+    const HEAD: usize = 10;
+    const TAIL: usize = 11;
+    if lines.len() <= HEAD + TAIL + 1 {
+        return lines.iter().map(|l| format!("  {l}")).collect();
+    }
+    let mut out: Vec<String> = lines[..HEAD].iter().map(|l| format!("  {l}")).collect();
+    out.push(format!("  ... {} frames elided ...", lines.len() - HEAD - TAIL));
+    out.extend(lines[lines.len() - TAIL..].iter().map(|l| format!("  {l}")));
+    out
+}

@@ -1,0 +1,142 @@
+//! The command-line interface: `weft FILE`, `weft -e CODE`, `weft check
+//! FILE`, `weft disasm FILE`. Exit statuses: 0 ok, 1 uncaught runtime
+//! error, 2 usage or compile error, 130 interrupted.
+
+use std::io::Write;
+use std::path::Path;
+use weft_vm::{Failure, Vm};
+
+const USAGE: &str = "usage:
+  weft FILE [ARGS...]     run a script
+  weft -e CODE [ARGS...]  run a snippet
+  weft check FILE         compile only; report every error
+  weft disasm FILE        print the bytecode
+  weft                    start the REPL";
+
+/// Runs the CLI with the process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+fn run(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        None => {
+            eprintln!("{USAGE}");
+            2
+        }
+        Some("-h") | Some("--help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some("-e") => match args.get(1) {
+            Some(code) => run_source("<snippet>", code, Path::new("."), &args[2..]),
+            None => usage_error("-e needs the code to run"),
+        },
+        Some("check") => match args.get(1) {
+            Some(file) => check(file),
+            None => usage_error("check needs a file"),
+        },
+        Some("disasm") => match args.get(1) {
+            Some(file) => disasm(file),
+            None => usage_error("disasm needs a file"),
+        },
+        Some(flag) if flag.starts_with('-') => usage_error(&format!("unknown option {flag}")),
+        Some(file) => match read(file) {
+            Ok(text) => run_source(file, &text, dir_of(file), &args[1..]),
+            Err(status) => status,
+        },
+    }
+}
+
+fn usage_error(message: &str) -> i32 {
+    eprintln!("error: {message}\n\n{USAGE}");
+    2
+}
+
+fn read(file: &str) -> Result<String, i32> {
+    std::fs::read(file)
+        .map_err(|e| {
+            eprintln!("error: cannot read {file}: {e}");
+            2
+        })
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|e| {
+                eprintln!("error: {file} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to());
+                2
+            })
+        })
+}
+
+fn dir_of(file: &str) -> &Path {
+    Path::new(file).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+fn new_vm(script_args: &[String]) -> Vm {
+    let mut vm = Vm::new();
+    vm.color = std::env::var_os("NO_COLOR").is_none() && is_terminal_stderr();
+    vm.rt.args = script_args.to_vec();
+    if let Err(failure) = weft_stdlib::install(&mut vm) {
+        report(&failure);
+        std::process::exit(70);
+    }
+    vm
+}
+
+fn is_terminal_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String]) -> i32 {
+    let mut vm = new_vm(script_args);
+    let result = vm.run_script(name, text, dir);
+    let _ = vm.rt.out.flush();
+    match result {
+        Ok(_) => 0,
+        Err(failure) => report(&failure),
+    }
+}
+
+/// Prints a failure and returns its exit status.
+fn report(failure: &Failure) -> i32 {
+    let _ = std::io::stdout().flush();
+    match failure {
+        Failure::Compile { report, .. } => {
+            eprint!("{report}");
+            2
+        }
+        Failure::Runtime(e) => {
+            eprint!("{}", e.report);
+            1
+        }
+        Failure::Exit(status) => *status,
+    }
+}
+
+fn check(file: &str) -> i32 {
+    let text = match read(file) {
+        Ok(text) => text,
+        Err(status) => return status,
+    };
+    let mut vm = new_vm(&[]);
+    match vm.compile_only(file, &text, dir_of(file)) {
+        Ok(()) => 0,
+        Err(failure) => report(&failure),
+    }
+}
+
+fn disasm(file: &str) -> i32 {
+    let text = match read(file) {
+        Ok(text) => text,
+        Err(status) => return status,
+    };
+    let mut vm = new_vm(&[]);
+    match vm.disassemble(file, &text, dir_of(file)) {
+        Ok(listing) => {
+            print!("{listing}");
+            0
+        }
+        Err(failure) => report(&failure),
+    }
+}

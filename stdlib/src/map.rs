@@ -1,0 +1,3 @@
+//! placeholder
+use weft_vm::Vm;
+pub fn install(_vm: &mut Vm) {}

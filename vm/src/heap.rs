@@ -1,0 +1,384 @@
+//! The heap: an arena of objects named by [`Ref`] indexes, with a free list,
+//! the string interner, and the allocation accounting that decides when the
+//! collector runs. Allocation never collects: collection happens only
+//! between instructions, when every live value is in a root (see `gc.rs`),
+//! so natives may allocate freely.
+
+use crate::value::{Key, Ref, Value};
+use hashbrown::HashTable;
+use indexmap::IndexMap;
+use std::hash::{BuildHasher, Hasher};
+
+pub type FxBuild = rustc_hash::FxBuildHasher;
+/// Maps keep insertion order; keys hash without touching the heap.
+pub type MapTable = IndexMap<Key, Value, FxBuild>;
+
+/// A string object. Strings are immutable and interned.
+pub struct StrObj {
+    pub text: Box<str>,
+    hash: u64,
+    /// Length in characters; equal to the byte length for ASCII text.
+    pub chars: usize,
+}
+
+impl StrObj {
+    pub fn is_ascii(&self) -> bool {
+        self.chars == self.text.len()
+    }
+}
+
+/// A closure: a function and the cells it captured.
+pub struct Closure {
+    pub proto: u32,
+    pub captures: Box<[Value]>,
+}
+
+/// An error value: `e.kind`, `e.message`, `e.trace`, `e.others`.
+pub struct ErrorObj {
+    pub kind: Value,
+    pub message: Value,
+    /// Where it was thrown, innermost frame first; empty until thrown.
+    pub trace: Vec<TraceEntry>,
+    /// Further errors of a failed nursery.
+    pub others: Vec<Value>,
+}
+
+/// One frame of a stack trace: function, file and span of the call or
+/// failing instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEntry {
+    pub function: String,
+    pub file: u32,
+    pub span: weft_lang::Span,
+}
+
+pub enum Obj {
+    Free { next: Option<u32> },
+    Str(StrObj),
+    List(Vec<Value>),
+    Map(MapTable),
+    Range { start: i64, end: i64, inclusive: bool },
+    Func(Closure),
+    Cell(Value),
+    Error(Box<ErrorObj>),
+}
+
+struct Slot {
+    obj: Obj,
+    marked: bool,
+}
+
+pub struct Heap {
+    slots: Vec<Slot>,
+    free: Option<u32>,
+    interned: HashTable<Ref>,
+    hasher: FxBuild,
+    /// Bytes allocated since the last collection, roughly.
+    pub(crate) debt: usize,
+    /// Bytes that make the next collection due.
+    pub(crate) threshold: usize,
+    /// Live objects after the last collection.
+    pub(crate) live: usize,
+    /// Approximate bytes held by live objects, for the heap cap.
+    pub(crate) bytes: usize,
+}
+
+/// The smallest amount of allocation between two collections.
+const MIN_THRESHOLD: usize = 4 << 20;
+
+impl Default for Heap {
+    fn default() -> Self {
+        Heap::new()
+    }
+}
+
+impl Heap {
+    pub fn new() -> Heap {
+        Heap {
+            slots: Vec::new(),
+            free: None,
+            interned: HashTable::new(),
+            hasher: FxBuild::default(),
+            debt: 0,
+            threshold: MIN_THRESHOLD,
+            live: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Whether enough has been allocated that the collector should run at
+    /// the next safe point.
+    #[inline(always)]
+    pub fn gc_due(&self) -> bool {
+        self.debt >= self.threshold
+    }
+
+    /// The number of objects in the arena, live or free.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn alloc(&mut self, obj: Obj, size: usize) -> Ref {
+        self.debt += size + std::mem::size_of::<Slot>();
+        match self.free {
+            Some(i) => {
+                let slot = &mut self.slots[i as usize];
+                self.free = match slot.obj {
+                    Obj::Free { next } => next,
+                    _ => None,
+                };
+                slot.obj = obj;
+                slot.marked = false;
+                Ref(i)
+            }
+            None => {
+                self.slots.push(Slot { obj, marked: false });
+                Ref(self.slots.len() as u32 - 1)
+            }
+        }
+    }
+
+    // ----- strings ---------------------------------------------------------
+
+    fn hash_str(&self, s: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(s.as_bytes());
+        h.finish()
+    }
+
+    /// The interned string with this text, made if needed.
+    pub fn intern(&mut self, s: &str) -> Ref {
+        let hash = self.hash_str(s);
+        let slots = &self.slots;
+        let found = self.interned.find(hash, |r| match &slots[r.index()].obj {
+            Obj::Str(o) => &*o.text == s,
+            _ => false,
+        });
+        if let Some(r) = found {
+            return *r;
+        }
+        let obj = StrObj { text: s.into(), hash, chars: s.chars().count() };
+        let r = self.alloc(Obj::Str(obj), s.len());
+        let slots = &self.slots;
+        self.interned.insert_unique(hash, r, |r| match &slots[r.index()].obj {
+            Obj::Str(o) => o.hash,
+            _ => 0,
+        });
+        r
+    }
+
+    /// Like [`intern`](Self::intern) for an owned string.
+    pub fn intern_string(&mut self, s: String) -> Ref {
+        self.intern(&s)
+    }
+
+    pub fn str_value(&mut self, s: &str) -> Value {
+        Value::Str(self.intern(s))
+    }
+
+    // ----- allocation ------------------------------------------------------
+
+    pub fn new_list(&mut self, items: Vec<Value>) -> Ref {
+        let size = items.capacity() * std::mem::size_of::<Value>();
+        self.alloc(Obj::List(items), size)
+    }
+
+    pub fn new_map(&mut self, map: MapTable) -> Ref {
+        let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
+        self.alloc(Obj::Map(map), size)
+    }
+
+    pub fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
+        self.alloc(Obj::Range { start, end, inclusive }, 0)
+    }
+
+    pub fn new_closure(&mut self, proto: u32, captures: Box<[Value]>) -> Ref {
+        let size = captures.len() * std::mem::size_of::<Value>();
+        self.alloc(Obj::Func(Closure { proto, captures }), size)
+    }
+
+    pub fn new_cell(&mut self, v: Value) -> Ref {
+        self.alloc(Obj::Cell(v), 0)
+    }
+
+    pub fn new_error(&mut self, kind: &str, message: &str) -> Ref {
+        let kind = Value::Str(self.intern(kind));
+        let message = Value::Str(self.intern(message));
+        self.new_error_value(kind, message)
+    }
+
+    pub fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
+        let obj = ErrorObj { kind, message, trace: Vec::new(), others: Vec::new() };
+        self.alloc(Obj::Error(Box::new(obj)), 64)
+    }
+
+    /// Counts bytes a container grew by outside of `alloc`.
+    pub fn grew(&mut self, bytes: usize) {
+        self.debt += bytes;
+    }
+
+    // ----- access ----------------------------------------------------------
+
+    #[inline(always)]
+    pub fn get(&self, r: Ref) -> &Obj {
+        &self.slots[r.index()].obj
+    }
+
+    #[inline(always)]
+    pub fn get_mut(&mut self, r: Ref) -> &mut Obj {
+        &mut self.slots[r.index()].obj
+    }
+
+    #[inline]
+    pub fn str(&self, r: Ref) -> &str {
+        match self.get(r) {
+            Obj::Str(s) => &s.text,
+            _ => corrupt("string"),
+        }
+    }
+
+    #[inline]
+    pub fn str_obj(&self, r: Ref) -> &StrObj {
+        match self.get(r) {
+            Obj::Str(s) => s,
+            _ => corrupt("string"),
+        }
+    }
+
+    #[inline]
+    pub fn list(&self, r: Ref) -> &Vec<Value> {
+        match self.get(r) {
+            Obj::List(v) => v,
+            _ => corrupt("list"),
+        }
+    }
+
+    #[inline]
+    pub fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
+        match self.get_mut(r) {
+            Obj::List(v) => v,
+            _ => corrupt("list"),
+        }
+    }
+
+    #[inline]
+    pub fn map(&self, r: Ref) -> &MapTable {
+        match self.get(r) {
+            Obj::Map(m) => m,
+            _ => corrupt("map"),
+        }
+    }
+
+    #[inline]
+    pub fn map_mut(&mut self, r: Ref) -> &mut MapTable {
+        match self.get_mut(r) {
+            Obj::Map(m) => m,
+            _ => corrupt("map"),
+        }
+    }
+
+    #[inline]
+    pub fn closure(&self, r: Ref) -> &Closure {
+        match self.get(r) {
+            Obj::Func(c) => c,
+            _ => corrupt("function"),
+        }
+    }
+
+    #[inline]
+    pub fn cell(&self, r: Ref) -> Value {
+        match self.get(r) {
+            Obj::Cell(v) => *v,
+            _ => corrupt("cell"),
+        }
+    }
+
+    #[inline]
+    pub fn set_cell(&mut self, r: Ref, v: Value) {
+        match self.get_mut(r) {
+            Obj::Cell(c) => *c = v,
+            _ => corrupt("cell"),
+        }
+    }
+
+    pub fn range(&self, r: Ref) -> (i64, i64, bool) {
+        match self.get(r) {
+            Obj::Range { start, end, inclusive } => (*start, *end, *inclusive),
+            _ => corrupt("range"),
+        }
+    }
+
+    pub fn error(&self, r: Ref) -> &ErrorObj {
+        match self.get(r) {
+            Obj::Error(e) => e,
+            _ => corrupt("error"),
+        }
+    }
+
+    pub fn error_mut(&mut self, r: Ref) -> &mut ErrorObj {
+        match self.get_mut(r) {
+            Obj::Error(e) => e,
+            _ => corrupt("error"),
+        }
+    }
+
+    // ----- collection support (used by gc.rs) -------------------------------
+
+    pub(crate) fn mark(&mut self, r: Ref) -> bool {
+        let slot = &mut self.slots[r.index()];
+        let was = slot.marked;
+        slot.marked = true;
+        !was
+    }
+
+    /// Frees every unmarked object and clears the marks. Returns the number
+    /// of live objects.
+    pub(crate) fn sweep(&mut self) -> usize {
+        let mut live = 0;
+        let mut bytes = 0;
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if slot.marked {
+                slot.marked = false;
+                live += 1;
+                bytes += size_of_obj(&slot.obj);
+                continue;
+            }
+            if matches!(slot.obj, Obj::Free { .. }) {
+                continue;
+            }
+            let old = std::mem::replace(&mut slot.obj, Obj::Free { next: self.free });
+            self.free = Some(i as u32);
+            if let Obj::Str(s) = old {
+                if let Ok(entry) = self.interned.find_entry(s.hash, |r| r.0 == i as u32) {
+                    entry.remove();
+                }
+            }
+        }
+        self.live = live;
+        self.bytes = bytes;
+        self.debt = 0;
+        self.threshold = bytes.max(MIN_THRESHOLD);
+        live
+    }
+}
+
+fn size_of_obj(obj: &Obj) -> usize {
+    std::mem::size_of::<Slot>()
+        + match obj {
+            Obj::Str(s) => s.text.len(),
+            Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
+            Obj::Map(m) => m.capacity() * 40,
+            Obj::Func(c) => c.captures.len() * std::mem::size_of::<Value>(),
+            Obj::Error(_) => 64,
+            _ => 0,
+        }
+}
+
+/// A `Ref` pointing at the wrong kind of object: the VM broke its own
+/// invariant. This is an interpreter bug, not a user error.
+#[cold]
+#[inline(never)]
+fn corrupt(what: &str) -> ! {
+    panic!("internal error: heap object is not a {what}")
+}

@@ -1,0 +1,177 @@
+//! The operators' full semantics. The interpreter inlines the int fast
+//! paths; everything else (floats, strings, lists, errors) comes here.
+
+use crate::error::Throw;
+use crate::fmt::{comparable, compare, equal, key};
+use crate::heap::Heap;
+use crate::value::Value;
+use weft_lang::ast::BinOp;
+
+#[cold]
+pub fn overflow(op: &str, a: i64, b: i64) -> Throw {
+    Throw::new("Overflow", format!("integer overflow in {a} {op} {b}"))
+}
+
+fn type_mismatch(op: BinOp, a: Value, b: Value) -> Throw {
+    let (ta, tb) = (a.type_name(), b.type_name());
+    let mut msg = format!("cannot apply '{}' to {ta} and {tb}", op.symbol());
+    if op == BinOp::Add && (ta == "string" || tb == "string") {
+        msg.push_str("; convert with str() or use interpolation \"${...}\"");
+    }
+    Throw::type_error(msg)
+}
+
+fn zero_division(op: BinOp) -> Throw {
+    let what = if op == BinOp::Mod { "modulo" } else { "division" };
+    Throw::new("ZeroDivision", format!("{what} by zero"))
+}
+
+/// Floor division and modulo with the sign of the divisor, for ints.
+pub fn int_floor_div(a: i64, b: i64) -> Result<i64, Throw> {
+    if b == 0 {
+        return Err(zero_division(BinOp::FloorDiv));
+    }
+    let q = a.checked_div(b).ok_or_else(|| overflow("//", a, b))?;
+    Ok(if (a % b != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q })
+}
+
+pub fn int_mod(a: i64, b: i64) -> Result<i64, Throw> {
+    if b == 0 {
+        return Err(zero_division(BinOp::Mod));
+    }
+    let r = a.checked_rem(b).unwrap_or(0);
+    Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
+}
+
+fn float_mod(a: f64, b: f64) -> f64 {
+    let r = a % b;
+    if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
+        r + b
+    } else {
+        r
+    }
+}
+
+/// `a op b` for the arithmetic operators, every type combination.
+pub fn arith(heap: &mut Heap, op: BinOp, a: Value, b: Value) -> Result<Value, Throw> {
+    use Value::{Float, Int};
+    match (op, a, b) {
+        (BinOp::Add, Int(x), Int(y)) => x.checked_add(y).map(Int).ok_or_else(|| overflow("+", x, y)),
+        (BinOp::Sub, Int(x), Int(y)) => x.checked_sub(y).map(Int).ok_or_else(|| overflow("-", x, y)),
+        (BinOp::Mul, Int(x), Int(y)) => x.checked_mul(y).map(Int).ok_or_else(|| overflow("*", x, y)),
+        (BinOp::FloorDiv, Int(x), Int(y)) => int_floor_div(x, y).map(Int),
+        (BinOp::Mod, Int(x), Int(y)) => int_mod(x, y).map(Int),
+        (BinOp::Pow, Int(x), Int(y)) => int_pow(x, y),
+        (BinOp::Add, Value::Str(x), Value::Str(y)) => {
+            let mut s = String::with_capacity(heap.str(x).len() + heap.str(y).len());
+            s.push_str(heap.str(x));
+            s.push_str(heap.str(y));
+            Ok(Value::Str(heap.intern_string(s)))
+        }
+        (BinOp::Add, Value::List(x), Value::List(y)) => {
+            let mut items = heap.list(x).clone();
+            items.extend_from_slice(heap.list(y));
+            Ok(Value::List(heap.new_list(items)))
+        }
+        _ => {
+            let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
+                return Err(type_mismatch(op, a, b));
+            };
+            Ok(Float(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                BinOp::Div => {
+                    if y == 0.0 {
+                        return Err(zero_division(op));
+                    }
+                    x / y
+                }
+                BinOp::FloorDiv => {
+                    if y == 0.0 {
+                        return Err(zero_division(op));
+                    }
+                    (x / y).floor()
+                }
+                BinOp::Mod => {
+                    if y == 0.0 {
+                        return Err(zero_division(op));
+                    }
+                    float_mod(x, y)
+                }
+                BinOp::Pow => x.powf(y),
+                _ => unreachable!("not an arithmetic operator"),
+            }))
+        }
+    }
+}
+
+fn int_pow(x: i64, y: i64) -> Result<Value, Throw> {
+    if y < 0 {
+        if x == 0 {
+            return Err(zero_division(BinOp::Pow));
+        }
+        return Ok(Value::Float((x as f64).powf(y as f64)));
+    }
+    let exp = u32::try_from(y).map_err(|_| overflow("**", x, y))?;
+    x.checked_pow(exp).map(Value::Int).ok_or_else(|| overflow("**", x, y))
+}
+
+/// `a < b` (or `a <= b` with `or_equal`).
+pub fn less(heap: &Heap, a: Value, b: Value, or_equal: bool) -> Result<bool, Throw> {
+    match compare(heap, a, b) {
+        Some(o) => Ok(if or_equal { o.is_le() } else { o.is_lt() }),
+        None if comparable(a, b) => Ok(false), // nan
+        None => Err(Throw::type_error(format!(
+            "cannot compare {} and {} with '{}'",
+            a.type_name(),
+            b.type_name(),
+            if or_equal { "<=" } else { "<" }
+        ))),
+    }
+}
+
+/// `a in b`.
+pub fn contains(heap: &Heap, a: Value, b: Value) -> Result<bool, Throw> {
+    match b {
+        Value::List(r) => Ok(heap.list(r).iter().any(|x| equal(heap, a, *x))),
+        Value::Map(r) => Ok(key(a).is_some_and(|k| heap.map(r).contains_key(&k))),
+        Value::Str(r) => match a {
+            Value::Str(s) => Ok(heap.str(r).contains(heap.str(s))),
+            _ => Err(Throw::type_error(format!("'in <string>' needs a string on the left, not {}", a.type_name()))),
+        },
+        Value::Range(r) => {
+            let (start, end, inclusive) = heap.range(r);
+            let Some(x) = a.as_f64() else { return Ok(false) };
+            let (start, end) = (start as f64, end as f64);
+            if a.type_name() == "float" && a.as_f64().is_some_and(|x| x.fract() != 0.0) {
+                return Ok(false);
+            }
+            Ok(x >= start && if inclusive { x <= end } else { x < end })
+        }
+        _ => Err(Throw::type_error(format!("cannot test membership in {}", b.type_name()))),
+    }
+}
+
+/// Resolves a possibly negative index against a length.
+#[inline]
+pub fn index(i: i64, len: usize) -> Option<usize> {
+    let i = if i < 0 { i.checked_add(len as i64)? } else { i };
+    if i >= 0 && (i as usize) < len {
+        Some(i as usize)
+    } else {
+        None
+    }
+}
+
+/// The `i`th character of a string, as a string.
+pub fn char_at(heap: &mut Heap, s: crate::value::Ref, i: i64) -> Result<Value, Throw> {
+    let obj = heap.str_obj(s);
+    let Some(at) = index(i, obj.chars) else {
+        return Err(Throw::index_error(format!("string index {i} out of range for length {}", obj.chars)));
+    };
+    let c =
+        if obj.is_ascii() { obj.text.as_bytes()[at] as char } else { obj.text.chars().nth(at).expect("index checked") };
+    let mut buf = [0u8; 4];
+    Ok(Value::Str(heap.intern(c.encode_utf8(&mut buf))))
+}

@@ -1,0 +1,75 @@
+//! A task: one thread of Weft execution, as plain data on the heap of the
+//! Rust process. It owns its registers (`stack`), its call frames and its
+//! exception handlers, so the interpreter can stop it after any instruction
+//! and resume it later: nothing of a task lives on the native stack.
+
+use crate::heap::TraceEntry;
+use crate::value::{Ref, Value};
+
+/// One active call.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    /// The function running, by index into the loaded code.
+    pub proto: u32,
+    /// The closure running, for its captured variables.
+    pub closure: Option<Ref>,
+    /// The next instruction (saved only while the frame is not on top).
+    pub pc: u32,
+    /// The stack index of register 0.
+    pub base: u32,
+    /// The stack index that receives the return value.
+    pub ret: u32,
+}
+
+/// An active `try`: where a throw goes.
+#[derive(Clone, Copy, Debug)]
+pub struct Handler {
+    /// The number of frames when the handler was pushed: it belongs to the
+    /// frame at index `frames - 1`.
+    pub frames: u32,
+    /// The instruction that starts the catch code.
+    pub pc: u32,
+    /// The stack index that receives the thrown value.
+    pub slot: u32,
+}
+
+/// Instructions a task runs before it yields to the scheduler.
+pub const BUDGET: u32 = 10_000;
+
+pub struct Task {
+    pub stack: Vec<Value>,
+    pub frames: Vec<Frame>,
+    pub handlers: Vec<Handler>,
+    /// Back edges and calls left before the task yields.
+    pub budget: u32,
+    /// The trace of the last throw, for thrown values that are not errors.
+    pub trace: Vec<TraceEntry>,
+    /// An error raised from outside the loop that nothing caught.
+    pub pending_failure: Option<Value>,
+}
+
+impl Task {
+    /// A task that will call `closure` (a function of no arguments) with
+    /// frame layout `[closure]`.
+    pub fn new() -> Task {
+        Task {
+            stack: Vec::with_capacity(64),
+            frames: Vec::new(),
+            handlers: Vec::new(),
+            budget: BUDGET,
+            trace: Vec::new(),
+            pending_failure: None,
+        }
+    }
+
+    /// Every value the task can still read: the registers of its frames.
+    pub fn roots(&self) -> impl Iterator<Item = Value> + '_ {
+        self.stack.iter().copied()
+    }
+}
+
+impl Default for Task {
+    fn default() -> Self {
+        Task::new()
+    }
+}
