@@ -7,11 +7,22 @@ use std::path::Path;
 use weft_vm::{Failure, Vm};
 
 const USAGE: &str = "usage:
-  weft FILE [ARGS...]     run a script
-  weft -e CODE [ARGS...]  run a snippet
-  weft check FILE         compile only; report every error
-  weft disasm FILE        print the bytecode
-  weft                    start the REPL";
+  weft [OPTIONS] FILE [ARGS...]     run a script
+  weft [OPTIONS] -e CODE [ARGS...]  run a snippet
+  weft check FILE                   compile only; report every error
+  weft disasm FILE                  print the bytecode
+  weft                              start the REPL
+
+options:
+  --seed N          fix the scheduler's and select's random choices
+  --virtual-time    run on a virtual clock that jumps to the next timer";
+
+/// Scheduler settings from the command line.
+#[derive(Clone, Copy, Default)]
+struct Options {
+    seed: Option<u64>,
+    virtual_time: bool,
+}
 
 /// Runs the CLI with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
@@ -19,7 +30,22 @@ pub fn main() -> i32 {
     run(&args)
 }
 
-fn run(args: &[String]) -> i32 {
+fn run(mut args: &[String]) -> i32 {
+    let mut options = Options::default();
+    loop {
+        match args.first().map(String::as_str) {
+            Some("--virtual-time") => options.virtual_time = true,
+            Some("--seed") => match args.get(1).and_then(|s| s.parse().ok()) {
+                Some(seed) => {
+                    options.seed = Some(seed);
+                    args = &args[1..];
+                }
+                None => return usage_error("--seed needs a whole number"),
+            },
+            _ => break,
+        }
+        args = &args[1..];
+    }
     match args.first().map(String::as_str) {
         None => {
             eprintln!("{USAGE}");
@@ -30,7 +56,7 @@ fn run(args: &[String]) -> i32 {
             0
         }
         Some("-e") => match args.get(1) {
-            Some(code) => run_source("<snippet>", code, Path::new("."), &args[2..]),
+            Some(code) => run_source("<snippet>", code, Path::new("."), &args[2..], options),
             None => usage_error("-e needs the code to run"),
         },
         Some("check") => match args.get(1) {
@@ -43,7 +69,7 @@ fn run(args: &[String]) -> i32 {
         },
         Some(flag) if flag.starts_with('-') => usage_error(&format!("unknown option {flag}")),
         Some(file) => match read(file) {
-            Ok(text) => run_source(file, &text, dir_of(file), &args[1..]),
+            Ok(text) => run_source(file, &text, dir_of(file), &args[1..], options),
             Err(status) => status,
         },
     }
@@ -88,8 +114,13 @@ fn is_terminal_stderr() -> bool {
     std::io::stderr().is_terminal()
 }
 
-fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String]) -> i32 {
+fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
     let mut vm = new_vm(script_args);
+    let seed = options.seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        t.as_nanos() as u64 ^ std::process::id() as u64
+    });
+    vm.configure_scheduler(seed, options.virtual_time);
     let result = vm.run_script(name, text, dir);
     let _ = vm.rt.out.flush();
     match result {

@@ -337,6 +337,47 @@ pub enum Op {
         a: Reg,
     },
 
+    /// Spawns a task calling `R[base]` with the `argc` arguments after it,
+    /// into the nursery whose handle is in `R[nursery]`; `R[base]` receives
+    /// the task handle.
+    Spawn {
+        base: Reg,
+        argc: u8,
+        nursery: Reg,
+    },
+    /// Opens a nursery: its handle goes to `R[dst]`.
+    NurseryEnter {
+        dst: Reg,
+    },
+    /// Closes the nursery `R[nursery]`: waits for its tasks, then raises the
+    /// first failure, if any. With `failed`, the body threw `R[err]`.
+    NurseryExit {
+        nursery: Reg,
+        err: Reg,
+        failed: bool,
+    },
+    /// Opens a cancel scope: a `shield`, or a `timeout` of `R[seconds]`.
+    ScopeEnter {
+        seconds: Reg,
+        shield: bool,
+    },
+    /// Closes the innermost cancel scope; with `failed`, the body threw
+    /// `R[err]`. An expired timeout raises `Timeout`.
+    ScopeExit {
+        err: Reg,
+        failed: bool,
+    },
+    /// Waits for the first ready case of a `select`. Case `i` has its
+    /// operand in `R[base + 2 + 2i]` (and a sent value after it); its kind
+    /// is two bits of `K[kinds]` (recv, send, join, after; bit 62: there is
+    /// a `default`). The chosen case's index goes to `R[base]` (`count` for
+    /// the default) and its value to `R[base + 1]`.
+    Select {
+        base: Reg,
+        count: u8,
+        kinds: u32,
+    },
+
     /// Imports the module at path `K[path]` into `R[dst]`; the module's
     /// value is cached in global `slot`.
     Import {

@@ -152,6 +152,11 @@ struct Loop {
 enum Exit<'a> {
     /// An exception handler is active: pop it, then run the finally block.
     Handler(Option<&'a Block>),
+    /// A nursery is open (its handle in this register): pop its handler,
+    /// then wait for its tasks.
+    Nursery(Reg),
+    /// A `timeout` or `shield` scope is open: pop its handler, close it.
+    Scope,
 }
 
 struct Func<'a> {
@@ -166,6 +171,9 @@ struct Func<'a> {
     upvals: Vec<(String, Capture)>,
     loops: Vec<Loop>,
     exits: Vec<Exit<'a>>,
+    /// Registers holding the handles of the open nurseries, innermost last:
+    /// a plain `spawn` joins the last.
+    nurseries: Vec<Reg>,
     is_main: bool,
 }
 
@@ -216,15 +224,24 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
         self.hoist_functions(&program.stmts);
         let count = program.stmts.len();
-        for (i, stmt) in program.stmts.iter().enumerate() {
-            match (mode, stmt) {
-                (Mode::Repl, Stmt::Expr(e)) if i + 1 == count => {
-                    let reg = self.alloc(e.span);
-                    self.expr(e, reg);
-                    self.emit(Op::Return { src: reg }, e.span);
+        let body = |c: &mut Self| {
+            for (i, stmt) in program.stmts.iter().enumerate() {
+                match (mode, stmt) {
+                    (Mode::Repl, Stmt::Expr(e)) if i + 1 == count => {
+                        let reg = c.alloc(e.span);
+                        c.expr(e, reg);
+                        c.emit(Op::Return { src: reg }, e.span);
+                    }
+                    _ => c.stmt(stmt),
                 }
-                _ => self.stmt(stmt),
             }
+        };
+        // The top level is a nursery too: it waits for the tasks it spawns.
+        if program.stmts.iter().any(spawns_stmt) {
+            let end = program.stmts.last().map(stmt_span).unwrap_or_default();
+            self.with_nursery(None, end, body);
+        } else {
+            body(self);
         }
         let end = Span::default();
         if let Mode::Module { slot } = mode {
@@ -325,12 +342,20 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
         match &def.body {
             FnBody::Block(block) => {
-                self.block_body(&block.stmts);
+                if block.stmts.iter().any(spawns_stmt) {
+                    self.with_nursery(None, block.span, |c| c.block_body(&block.stmts));
+                } else {
+                    self.block_body(&block.stmts);
+                }
                 self.emit(Op::ReturnNil, Span::new(block.span.end as usize - 1, block.span.end as usize));
             }
             FnBody::Expr(e) => {
                 let reg = self.alloc(e.span);
-                self.expr(e, reg);
+                if spawns_expr(e) {
+                    self.with_nursery(None, e.span, |c| c.expr(e, reg));
+                } else {
+                    self.expr(e, reg);
+                }
                 self.emit(Op::Return { src: reg }, e.span);
             }
         }
@@ -497,12 +522,22 @@ impl<'e, 'a> Compiler<'e, 'a> {
             }
             Stmt::Try { body, catch, finally, span } => self.try_stmt(body, catch.as_ref(), finally.as_ref(), *span),
             Stmt::Block(b) => self.block(b),
-            Stmt::Nursery { span, .. }
-            | Stmt::Timeout { span, .. }
-            | Stmt::Shield { span, .. }
-            | Stmt::Select { span, .. } => {
-                self.error(Diagnostic::new("concurrency statements are not supported by this build", *span));
+            Stmt::Nursery { name, body, span } => {
+                self.with_nursery(name.as_ref(), *span, |c| c.block(body));
             }
+            Stmt::Timeout { seconds, body, span } => {
+                let mark = self.func().next_reg;
+                let secs = self.alloc(seconds.span);
+                self.expr(seconds, secs);
+                self.emit(Op::ScopeEnter { seconds: secs, shield: false }, *span);
+                self.guarded_scope(body, *span);
+                self.free_to(mark);
+            }
+            Stmt::Shield { body, span } => {
+                self.emit(Op::ScopeEnter { seconds: 0, shield: true }, *span);
+                self.guarded_scope(body, *span);
+            }
+            Stmt::Select { cases, span } => self.select(cases, *span),
         }
     }
 
@@ -695,6 +730,142 @@ impl<'e, 'a> Compiler<'e, 'a> {
         self.free_to(mark);
     }
 
+    /// Compiles `body` inside a nursery: opens it, runs the body under a
+    /// handler, and on every way out waits for the nursery's tasks.
+    fn with_nursery(&mut self, name: Option<&Ident>, span: Span, body: impl FnOnce(&mut Self)) {
+        let mark = self.func().next_reg;
+        let handle = self.alloc(span);
+        self.emit(Op::NurseryEnter { dst: handle }, span);
+        // A function's implicit nursery keeps the body's own scope level, so
+        // top-level names stay globals.
+        let implicit = name.is_none() && self.func().exits.is_empty() && self.func().nurseries.is_empty();
+        if !implicit {
+            self.func_mut().scopes.push(Vec::new());
+        }
+        if let Some(name) = name {
+            let reg = self.alloc(name.span);
+            self.emit(Op::Move { dst: reg, src: handle }, name.span);
+            let celled = self.func().captured.contains(&name.name);
+            if celled {
+                self.emit(Op::NewCell { reg }, name.span);
+            }
+            self.declare_local(&name.name, reg, celled);
+        }
+        let err = self.alloc(span);
+        let handler = self.code_len();
+        self.emit(Op::Try { reg: err, offset: 0 }, span);
+        self.func_mut().exits.push(Exit::Nursery(handle));
+        self.func_mut().nurseries.push(handle);
+        body(self);
+        self.func_mut().nurseries.pop();
+        self.func_mut().exits.pop();
+        let end = Span::new(span.end.saturating_sub(1) as usize, span.end as usize);
+        self.emit(Op::EndTry, end);
+        self.emit(Op::NurseryExit { nursery: handle, err, failed: false }, end);
+        let done = self.emit_jump(end);
+        self.patch(handler);
+        self.emit(Op::NurseryExit { nursery: handle, err, failed: true }, end);
+        self.patch(done);
+        if !implicit {
+            self.func_mut().scopes.pop();
+        }
+        self.free_to(mark);
+    }
+
+    /// The body of a `timeout` or `shield`, whose scope `ScopeEnter` opened.
+    fn guarded_scope(&mut self, body: &'a Block, span: Span) {
+        let mark = self.func().next_reg;
+        let err = self.alloc(span);
+        let handler = self.code_len();
+        self.emit(Op::Try { reg: err, offset: 0 }, span);
+        self.func_mut().exits.push(Exit::Scope);
+        self.block(body);
+        self.func_mut().exits.pop();
+        self.emit(Op::EndTry, span);
+        self.emit(Op::ScopeExit { err, failed: false }, span);
+        let done = self.emit_jump(span);
+        self.patch(handler);
+        self.emit(Op::ScopeExit { err, failed: true }, span);
+        self.patch(done);
+        self.free_to(mark);
+    }
+
+    fn select(&mut self, cases: &'a [SelectCase], span: Span) {
+        let mark = self.func().next_reg;
+        let base = self.alloc(span);
+        let value = self.alloc(span);
+        let waits: Vec<&SelectCase> = cases.iter().filter(|c| !matches!(c, SelectCase::Default { .. })).collect();
+        let defaults: Vec<&SelectCase> = cases.iter().filter(|c| matches!(c, SelectCase::Default { .. })).collect();
+        if let Some(SelectCase::Default { span, .. }) = defaults.get(1) {
+            self.error(Diagnostic::new("a select has at most one 'default'", *span));
+        }
+        if waits.len() > 30 {
+            self.error(Diagnostic::new("too many select cases", span).with_label("a select has at most 30 cases"));
+            return;
+        }
+        let mut kinds: i64 = if defaults.is_empty() { 0 } else { 1 << 62 };
+        for (i, case) in waits.iter().enumerate() {
+            let operand = self.alloc(span);
+            let sent = self.alloc(span);
+            let kind = match case {
+                SelectCase::Recv { chan, .. } => {
+                    self.expr(chan, operand);
+                    0
+                }
+                SelectCase::Send { chan, value, .. } => {
+                    self.expr(chan, operand);
+                    self.expr(value, sent);
+                    1
+                }
+                SelectCase::Join { task, .. } => {
+                    self.expr(task, operand);
+                    2
+                }
+                SelectCase::After { seconds, .. } => {
+                    self.expr(seconds, operand);
+                    3
+                }
+                SelectCase::Default { .. } => unreachable!("filtered"),
+            };
+            kinds |= kind << (2 * i);
+        }
+        let k = self.constant(Const::Int(kinds), span);
+        self.emit(Op::Select { base, count: waits.len() as u8, kinds: k }, span);
+        let mut to_end = Vec::new();
+        let index = self.alloc(span);
+        for (i, case) in waits.iter().enumerate() {
+            self.emit(Op::Int { dst: index, value: i as i32 }, span);
+            let skip = self.code_len();
+            self.emit(Op::JumpIfNotEq { a: base, b: index, offset: 0 }, span);
+            let (bind, body) = match case {
+                SelectCase::Recv { bind, body, .. } | SelectCase::Join { task: _, bind, body } => (bind.as_ref(), body),
+                SelectCase::Send { body, .. } | SelectCase::After { body, .. } => (None, body),
+                SelectCase::Default { .. } => unreachable!("filtered"),
+            };
+            self.func_mut().scopes.push(Vec::new());
+            let inner = self.func().next_reg;
+            if let Some(name) = bind {
+                let reg = self.alloc(name.span);
+                self.emit(Op::Move { dst: reg, src: value }, name.span);
+                let celled = self.func().captured.contains(&name.name);
+                if celled {
+                    self.emit(Op::NewCell { reg }, name.span);
+                }
+                self.declare_local(&name.name, reg, celled);
+            }
+            self.block(body);
+            self.free_to(inner);
+            self.func_mut().scopes.pop();
+            to_end.push(self.emit_jump(span));
+            self.patch(skip);
+        }
+        if let Some(SelectCase::Default { body, .. }) = defaults.first() {
+            self.block(body);
+        }
+        self.patch_all(to_end);
+        self.free_to(mark);
+    }
+
     /// Emits what leaving the try regions above `keep` requires: popping
     /// their handlers and running their finally blocks, innermost first.
     fn unwind_exits(&mut self, keep: usize) {
@@ -702,8 +873,18 @@ impl<'e, 'a> Compiler<'e, 'a> {
         let saved = std::mem::take(&mut self.func_mut().exits);
         let mut remaining = saved[..keep].to_vec();
         for (i, exit) in exits.iter().enumerate().rev() {
-            let Exit::Handler(finally) = exit;
             self.emit(Op::EndTry, Span::default());
+            let finally = match exit {
+                Exit::Handler(finally) => finally,
+                Exit::Nursery(handle) => {
+                    self.emit(Op::NurseryExit { nursery: *handle, err: *handle, failed: false }, Span::default());
+                    continue;
+                }
+                Exit::Scope => {
+                    self.emit(Op::ScopeExit { err: 0, failed: false }, Span::default());
+                    continue;
+                }
+            };
             if let Some(f) = finally {
                 // The finally block runs outside the region it guards.
                 remaining.truncate(keep);
@@ -891,8 +1072,36 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 self.emit(Op::GetField { dst, obj: o, name: k }, span);
             }
             ExprKind::Func(def) => self.function(def, dst),
-            ExprKind::Spawn(_) => {
-                self.error(Diagnostic::new("'spawn' is not supported by this build", span));
+            ExprKind::Spawn(inner) => {
+                let Some(&nursery) = self.func().nurseries.last() else {
+                    self.error(Diagnostic::new("'spawn' outside a nursery", span));
+                    return;
+                };
+                let base = self.call_base(dst);
+                let argc = match &inner.kind {
+                    ExprKind::Call(f, args) => {
+                        self.expr(f, base);
+                        self.args(args, span);
+                        args.len()
+                    }
+                    ExprKind::Method(obj, name, args) => {
+                        // `spawn m.f(x)` spawns the function stored in field `f`.
+                        self.expr(obj, base);
+                        let k = self.name_constant(&name.name, name.span);
+                        self.emit(Op::GetField { dst: base, obj: base, name: k }, inner.span);
+                        self.args(args, span);
+                        args.len()
+                    }
+                    ExprKind::Func(def) => {
+                        self.function(def, base);
+                        0
+                    }
+                    _ => unreachable!("the grammar only spawns calls and blocks"),
+                };
+                self.emit(Op::Spawn { base, argc: argc as u8, nursery }, span);
+                if base != dst {
+                    self.emit(Op::Move { dst, src: base }, span);
+                }
             }
         }
         self.free_to(mark);
@@ -1251,6 +1460,7 @@ impl<'a> Func<'a> {
             upvals: Vec::new(),
             loops: Vec::new(),
             exits: Vec::new(),
+            nurseries: Vec::new(),
             is_main,
         }
     }
@@ -1317,6 +1527,66 @@ fn stmt_span(stmt: &Stmt) -> Span {
         | Stmt::Timeout { span, .. }
         | Stmt::Shield { span, .. }
         | Stmt::Select { span, .. } => *span,
+    }
+}
+
+// ----- implicit nurseries ----------------------------------------------------
+//
+// A function whose body has a plain `spawn` outside any `nursery` block gets
+// a nursery of its own around its body. These walk one function's code: not
+// into nested functions, nor into explicit nursery blocks.
+
+fn spawns_block(b: &Block) -> bool {
+    b.stmts.iter().any(spawns_stmt)
+}
+
+fn spawns_stmt(s: &Stmt) -> bool {
+    match s {
+        Stmt::Let { value, .. } => value.as_ref().is_some_and(spawns_expr),
+        Stmt::Assign { target, value, .. } => spawns_expr(target) || spawns_expr(value),
+        Stmt::Expr(e) | Stmt::Throw(e, _) => spawns_expr(e),
+        Stmt::Return(v, _) => v.as_ref().is_some_and(spawns_expr),
+        Stmt::If { cond, then, otherwise } => {
+            spawns_expr(cond) || spawns_block(then) || otherwise.as_deref().is_some_and(spawns_stmt)
+        }
+        Stmt::While { cond, body } => spawns_expr(cond) || spawns_block(body),
+        Stmt::For { iter, body, .. } => spawns_expr(iter) || spawns_block(body),
+        Stmt::Try { body, catch, finally, .. } => {
+            spawns_block(body)
+                || catch.as_ref().is_some_and(|(_, c)| spawns_block(c))
+                || finally.as_ref().is_some_and(spawns_block)
+        }
+        Stmt::Block(b) | Stmt::Shield { body: b, .. } => spawns_block(b),
+        Stmt::Timeout { seconds, body, .. } => spawns_expr(seconds) || spawns_block(body),
+        Stmt::Select { cases, .. } => cases.iter().any(|c| match c {
+            SelectCase::Recv { chan, body, .. } => spawns_expr(chan) || spawns_block(body),
+            SelectCase::Send { chan, value, body } => spawns_expr(chan) || spawns_expr(value) || spawns_block(body),
+            SelectCase::Join { task, body, .. } => spawns_expr(task) || spawns_block(body),
+            SelectCase::After { seconds, body } => spawns_expr(seconds) || spawns_block(body),
+            SelectCase::Default { body, .. } => spawns_block(body),
+        }),
+        Stmt::Nursery { .. } | Stmt::Fn(_) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => false,
+    }
+}
+
+fn spawns_expr(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Spawn(_) => true,
+        ExprKind::Func(_) => false,
+        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(spawns_expr),
+        ExprKind::Map(kvs) => kvs.iter().any(|(k, v)| spawns_expr(k) || spawns_expr(v)),
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => spawns_expr(x),
+        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
+            spawns_expr(a) || spawns_expr(b)
+        }
+        ExprKind::Range { start, end, .. } => spawns_expr(start) || spawns_expr(end),
+        ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => spawns_expr(f) || args.iter().any(spawns_expr),
+        ExprKind::Nil
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_) => false,
     }
 }
 

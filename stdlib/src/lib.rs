@@ -4,6 +4,7 @@
 //! reaches into the interpreter's internals.
 
 mod args;
+mod conc;
 mod core;
 mod json;
 mod list;
@@ -22,6 +23,7 @@ const PRELUDE: &str = include_str!("prelude.weft");
 /// Installs the whole standard library into `vm`.
 pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     core::install(vm);
+    conc::install(vm);
     math::install(vm);
     json::install(vm);
     string::install(vm);

@@ -14,6 +14,11 @@ pub enum Throw {
     Value(Value),
     /// The script asked to exit the process with this status.
     Exit(i32),
+    /// The task was cancelled; the scope named absorbs the error.
+    Cancelled(u32),
+    /// Not an error: the native parked the running task on this wait. It
+    /// resumes with the value or error its waker provides.
+    Park(crate::sched::Wait),
 }
 
 impl Throw {

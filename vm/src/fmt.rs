@@ -142,6 +142,14 @@ fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String, open: &mut 
             out.push_str(": ");
             out.push_str(&display(heap, code, e.message));
         }
+        Value::Task(r) => {
+            let _ = write!(out, "<task {}>", heap.task(r).id);
+        }
+        Value::Chan(r) => {
+            let c = heap.chan(r);
+            let _ = write!(out, "<channel {}/{}{}>", c.buf.len(), c.cap, if c.closed { " closed" } else { "" });
+        }
+        Value::Nursery(_) => out.push_str("<nursery>"),
         Value::Cell(r) => write_value(heap, code, heap.cell(r), out, open),
     }
 }
@@ -203,6 +211,9 @@ fn equal_at(heap: &Heap, a: Value, b: Value, depth: usize) -> bool {
         (Value::Range(x), Value::Range(y)) => x == y || heap.range(x) == heap.range(y),
         (Value::Func(x), Value::Func(y)) | (Value::Error(x), Value::Error(y)) => x == y,
         (Value::Native(x), Value::Native(y)) => x == y,
+        (Value::Task(x), Value::Task(y))
+        | (Value::Chan(x), Value::Chan(y))
+        | (Value::Nursery(x), Value::Nursery(y)) => x == y,
         _ => false,
     }
 }

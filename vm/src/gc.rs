@@ -6,7 +6,7 @@
 //! instructions, when every value a script can still reach is in a root:
 //! globals, constants, method tables, and every task's registers.
 
-use crate::heap::{Heap, Obj};
+use crate::heap::{Heap, Obj, Outcome};
 use crate::value::{Key, Ref, Value};
 
 /// Marks everything reachable from `roots` and frees the rest.
@@ -28,12 +28,17 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
             }
             Obj::Func(c) => gray.extend(c.captures.iter().filter_map(|v| v.as_ref())),
             Obj::Cell(v) => gray.extend(v.as_ref()),
+            Obj::Task(t) => match t.outcome {
+                Outcome::Returned(v) | Outcome::Failed(v) => gray.extend(v.as_ref()),
+                Outcome::Running | Outcome::Cancelled => {}
+            },
+            Obj::Chan(c) => gray.extend(c.values().filter_map(|v| v.as_ref())),
             Obj::Error(e) => {
                 gray.extend(e.kind.as_ref());
                 gray.extend(e.message.as_ref());
                 gray.extend(e.others.iter().filter_map(|v| v.as_ref()));
             }
-            Obj::Free { .. } | Obj::Str(_) | Obj::Range { .. } => {}
+            Obj::Free { .. } | Obj::Str(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
         }
     }
     heap.sweep()

@@ -41,6 +41,12 @@ pub struct ErrorObj {
     pub trace: Vec<TraceEntry>,
     /// Further errors of a failed nursery.
     pub others: Vec<Value>,
+    /// For `Cancelled`: the cancel scope that absorbs it.
+    pub scope: Option<u32>,
+    /// The spawn sites of the failing task and its ancestors, innermost first.
+    pub spawned_at: Vec<TraceEntry>,
+    /// Extra lines for the report (a deadlock's list of blocked tasks).
+    pub details: Option<String>,
 }
 
 /// One frame of a stack trace: function, file and span of the call or
@@ -52,15 +58,41 @@ pub struct TraceEntry {
     pub span: weft_lang::Span,
 }
 
+/// How a task ended, as its handle reports it.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Running,
+    Returned(Value),
+    Failed(Value),
+    Cancelled,
+}
+
+/// A task handle: the task's id in the scheduler and, once it has
+/// finished, how it ended.
+pub struct TaskObj {
+    pub id: u32,
+    pub outcome: Outcome,
+}
+
 pub enum Obj {
-    Free { next: Option<u32> },
+    Free {
+        next: Option<u32>,
+    },
     Str(StrObj),
     List(Vec<Value>),
     Map(MapTable),
-    Range { start: i64, end: i64, inclusive: bool },
+    Range {
+        start: i64,
+        end: i64,
+        inclusive: bool,
+    },
     Func(Closure),
     Cell(Value),
     Error(Box<ErrorObj>),
+    Task(TaskObj),
+    Chan(Box<crate::channel::Channel>),
+    /// A nursery handle: the nursery's id in the scheduler.
+    Nursery(u32),
 }
 
 struct Slot {
@@ -208,8 +240,63 @@ impl Heap {
     }
 
     pub fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
-        let obj = ErrorObj { kind, message, trace: Vec::new(), others: Vec::new() };
+        let obj = ErrorObj {
+            kind,
+            message,
+            trace: Vec::new(),
+            others: Vec::new(),
+            scope: None,
+            spawned_at: Vec::new(),
+            details: None,
+        };
         self.alloc(Obj::Error(Box::new(obj)), 64)
+    }
+
+    pub fn new_task(&mut self, id: u32) -> Ref {
+        self.alloc(Obj::Task(TaskObj { id, outcome: Outcome::Running }), 0)
+    }
+
+    pub fn new_chan(&mut self, chan: crate::channel::Channel) -> Ref {
+        self.alloc(Obj::Chan(Box::new(chan)), 128)
+    }
+
+    pub fn new_nursery(&mut self, id: u32) -> Ref {
+        self.alloc(Obj::Nursery(id), 0)
+    }
+
+    pub fn task(&self, r: Ref) -> &TaskObj {
+        match self.get(r) {
+            Obj::Task(t) => t,
+            _ => corrupt("task"),
+        }
+    }
+
+    pub fn task_mut(&mut self, r: Ref) -> &mut TaskObj {
+        match self.get_mut(r) {
+            Obj::Task(t) => t,
+            _ => corrupt("task"),
+        }
+    }
+
+    pub fn chan(&self, r: Ref) -> &crate::channel::Channel {
+        match self.get(r) {
+            Obj::Chan(c) => c,
+            _ => corrupt("channel"),
+        }
+    }
+
+    pub fn chan_mut(&mut self, r: Ref) -> &mut crate::channel::Channel {
+        match self.get_mut(r) {
+            Obj::Chan(c) => c,
+            _ => corrupt("channel"),
+        }
+    }
+
+    pub fn nursery(&self, r: Ref) -> u32 {
+        match self.get(r) {
+            Obj::Nursery(id) => *id,
+            _ => corrupt("nursery"),
+        }
     }
 
     /// Counts bytes a container grew by outside of `alloc`.
@@ -371,6 +458,7 @@ fn size_of_obj(obj: &Obj) -> usize {
             Obj::Map(m) => m.capacity() * 40,
             Obj::Func(c) => c.captures.len() * std::mem::size_of::<Value>(),
             Obj::Error(_) => 64,
+            Obj::Chan(c) => 128 + c.buffered() * std::mem::size_of::<Value>(),
             _ => 0,
         }
 }

@@ -28,6 +28,8 @@ pub enum Halt {
     Failed(Value),
     /// `exit(status)` was called.
     Exit(i32),
+    /// The task parked on a wait; the scheduler wakes it.
+    Park,
     /// The module at `path` must be loaded; its value goes to stack slot
     /// `dst` and global `slot`.
     Import { path: Value, slot: u32, dst: usize },
@@ -47,7 +49,10 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         return Halt::Failed(v);
     }
     'frames: loop {
-        let Some(&frame) = task.frames.last() else { return Halt::Done(Value::Nil) };
+        // A task whose first call was a native has no frames: its result is in slot 0.
+        let Some(&frame) = task.frames.last() else {
+            return Halt::Done(task.stack.first().copied().unwrap_or_default());
+        };
         let proto = &code.protos[frame.proto as usize];
         let ops: &[Op] = &proto.code;
         let consts: &[Value] = &proto.consts;
@@ -383,7 +388,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         let proto_index = closure.proto;
                         task.frames.last_mut().expect("running").pc = pc as u32;
                         if task.stack.len() < top {
-                            task.stack.resize(top + 64, Value::Nil);
+                            grow(&mut task.stack, top);
                         }
                         task.frames.push(Frame {
                             proto: proto_index,
@@ -467,7 +472,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
 
                 Op::IterPrep { base: b } => {
                     let cursor = match regs[b as usize] {
-                        Value::List(_) | Value::Map(_) | Value::Str(_) => Value::Int(0),
+                        Value::List(_) | Value::Map(_) | Value::Str(_) | Value::Chan(_) => Value::Int(0),
                         Value::Range(r) => Value::Int(rt.heap.range(r).0),
                         v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
                     };
@@ -475,6 +480,22 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::IterNext { base: b, dst, pair, offset } => {
                     let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
+                    if let Value::Chan(ch) = regs[b as usize] {
+                        if pair {
+                            raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
+                        }
+                        match crate::channel::try_recv(rt, ch) {
+                            Ok(Some(v)) => regs[dst as usize] = v,
+                            Err(_) => jump!(offset),
+                            Ok(None) => {
+                                let waiter = crate::channel::Waiter::current(rt, crate::channel::Via::Loop);
+                                rt.heap.chan_mut(ch).receivers.push_back(waiter);
+                                task.park_slot = (base + dst as usize) as u32;
+                                raise!(Throw::Park(crate::sched::Wait::Recv(ch)))
+                            }
+                        }
+                        continue;
+                    }
                     let next = match regs[b as usize] {
                         Value::List(r) => {
                             let items = rt.heap.list(r);
@@ -523,6 +544,51 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         raise!(range_bounds(lo, hi));
                     }
                 }
+                Op::Spawn { base: b, argc, nursery } => {
+                    let site = TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans[pc - 1] };
+                    let at = b as usize;
+                    let handle = try_raise!(crate::conc::spawn(
+                        code,
+                        rt,
+                        regs[nursery as usize],
+                        regs[at],
+                        &regs[at + 1..at + 1 + argc as usize],
+                        Some(site)
+                    ));
+                    regs[at] = handle;
+                    gc_point!();
+                }
+                Op::NurseryEnter { dst } => {
+                    regs[dst as usize] = crate::conc::nursery_enter(rt);
+                }
+                Op::NurseryExit { nursery, err, failed } => {
+                    let thrown = if failed { std::mem::take(&mut regs[err as usize]) } else { Value::Nil };
+                    match crate::conc::nursery_exit(rt, regs[nursery as usize], thrown) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Park here and run this instruction again when woken.
+                            task.frames.last_mut().expect("running").pc = (pc - 1) as u32;
+                            return Halt::Park;
+                        }
+                        Err(t) => raise!(t),
+                    }
+                }
+                Op::ScopeEnter { seconds, shield } => {
+                    try_raise!(crate::conc::scope_enter(rt, regs[seconds as usize], shield));
+                }
+                Op::ScopeExit { err, failed } => {
+                    let thrown = if failed { regs[err as usize] } else { Value::Nil };
+                    try_raise!(crate::conc::scope_exit(rt, thrown, failed));
+                }
+                Op::Select { base: b, count, kinds } => {
+                    let Value::Int(kinds) = consts[kinds as usize] else { unreachable!("select kinds are an int") };
+                    task.park_slot = (base + b as usize) as u32;
+                    let at = b as usize;
+                    let (case, value) =
+                        try_raise!(crate::conc::select(rt, &regs[at + 2..at + 2 + 2 * count as usize], kinds));
+                    regs[at] = Value::Int(case as i64);
+                    regs[at + 1] = value;
+                }
                 Op::Import { dst, path, slot } => {
                     let module = rt.globals[slot as usize];
                     if module.truthy() {
@@ -535,6 +601,13 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             }
         }
     }
+}
+
+/// Grows a task's registers to at least `top`, doubling to keep calls cheap.
+#[cold]
+pub(crate) fn grow(stack: &mut Vec<Value>, top: usize) {
+    let len = top.max(stack.len() * 2).max(16);
+    stack.resize(len, Value::Nil);
 }
 
 /// Pops the top frame, its handlers, and delivers `v` to the caller.
@@ -574,7 +647,7 @@ fn call_value(
             let new_base = at + 1;
             let top = new_base + target.regs as usize;
             if task.stack.len() < top {
-                task.stack.resize(top + 64, Value::Nil);
+                grow(&mut task.stack, top);
             }
             task.frames.push(Frame {
                 proto: closure.proto,
@@ -587,8 +660,10 @@ fn call_value(
         }
         Value::Native(n) => {
             let f = code.natives[n as usize].func;
+            task.park_slot = ret as u32;
+            let site = task.frames.last().map(|f| (f.proto, f.pc));
             let args = &task.stack[at + 1..at + 1 + argc];
-            let mut cx = Ctx { rt, code };
+            let mut cx = Ctx { rt, code, site };
             let v = f(&mut cx, args)?;
             task.stack[ret] = v;
             Ok(Called::Returned)
@@ -615,12 +690,17 @@ fn call_method(
         Value::Map(_) => &code.methods.map,
         Value::Range(_) => &code.methods.range,
         Value::Error(_) => &code.methods.error,
+        Value::Chan(_) => &code.methods.chan,
+        Value::Task(_) => &code.methods.task,
+        Value::Nursery(_) => &code.methods.nursery,
         _ => &code.methods.other,
     };
     match table.get(name as usize).copied().flatten() {
         Some(Method::Native(f)) => {
+            task.park_slot = at as u32;
+            let site = task.frames.last().map(|f| (f.proto, f.pc));
             let args = &task.stack[at + 1..at + 2 + argc];
-            let mut cx = Ctx { rt, code };
+            let mut cx = Ctx { rt, code, site };
             let v = f(&mut cx, args)?;
             task.stack[at] = v;
             Ok(Called::Returned)
@@ -768,12 +848,29 @@ fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate::heap::Hea
 #[cold]
 #[inline(never)]
 pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw) -> Option<Halt> {
+    let scope = match throw {
+        Throw::Park(wait) => {
+            rt.sched.park(wait);
+            return Some(Halt::Park);
+        }
+        Throw::Cancelled(scope) => Some(scope),
+        _ => None,
+    };
     let trace = trace_of(code, task);
     let value = match throw {
         Throw::Exit(status) => return Some(Halt::Exit(status)),
+        Throw::Park(_) => unreachable!("handled above"),
+        Throw::Cancelled(_) => {
+            let e = rt.heap.new_error("Cancelled", "the task was cancelled");
+            let err = rt.heap.error_mut(e);
+            err.trace = trace.clone();
+            err.scope = scope;
+            Value::Error(e)
+        }
         Throw::Error { kind, message } => {
             let e = rt.heap.new_error(&kind, &message);
             rt.heap.error_mut(e).trace = trace.clone();
+            crate::conc::note_spawn_chain(rt, e);
             Value::Error(e)
         }
         Throw::Value(v) => {
@@ -781,6 +878,7 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
                 let err = rt.heap.error_mut(e);
                 if err.trace.is_empty() {
                     err.trace = trace.clone();
+                    crate::conc::note_spawn_chain(rt, e);
                 }
             }
             v

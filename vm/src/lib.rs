@@ -8,6 +8,8 @@
 //! collecting garbage and loading imports whenever the loop hands control
 //! back. Natives see the runtime through a [`Ctx`].
 
+pub mod channel;
+pub mod conc;
 pub mod disasm;
 pub mod error;
 pub mod fmt;
@@ -15,6 +17,7 @@ pub mod gc;
 pub mod heap;
 pub mod interp;
 pub mod ops;
+pub mod sched;
 pub mod task;
 pub mod value;
 
@@ -59,6 +62,9 @@ pub enum TypeTag {
     Map,
     Range,
     Error,
+    Chan,
+    Task,
+    Nursery,
 }
 
 /// Method tables, indexed by method symbol.
@@ -69,6 +75,9 @@ pub struct Methods {
     pub map: Vec<Option<Method>>,
     pub range: Vec<Option<Method>>,
     pub error: Vec<Option<Method>>,
+    pub chan: Vec<Option<Method>>,
+    pub task: Vec<Option<Method>>,
+    pub nursery: Vec<Option<Method>>,
     /// Empty: other types have no methods.
     pub other: Vec<Option<Method>>,
 }
@@ -168,12 +177,16 @@ pub struct Runtime {
     pub rng: u64,
     /// Module slots being loaded, to catch circular imports.
     loading: Vec<u32>,
+    /// Tasks, cancel scopes, nurseries, timers and the clock.
+    pub sched: sched::Scheduler,
 }
 
 /// What a native sees: the mutable runtime and the loaded code.
 pub struct Ctx<'a> {
     pub rt: &'a mut Runtime,
     pub code: &'a Code,
+    /// The calling frame's function and pc, for [`Ctx::site`].
+    pub site: Option<(u32, u32)>,
 }
 
 impl Ctx<'_> {
@@ -199,6 +212,23 @@ impl Ctx<'_> {
     /// A new list value.
     pub fn list(&mut self, items: Vec<Value>) -> Value {
         Value::List(self.rt.heap.new_list(items))
+    }
+
+    /// Where the native was called from, for reports.
+    pub fn site(&self) -> Option<TraceEntry> {
+        let (proto, pc) = self.site?;
+        let p = self.code.protos.get(proto as usize)?;
+        let span = *p.spans.get((pc as usize).saturating_sub(1))?;
+        Some(TraceEntry { function: p.name.clone(), file: p.file, span })
+    }
+
+    /// Raises `Cancelled` if the running task's scope is cancelled: every
+    /// operation that may block calls this first.
+    pub fn checkpoint(&self) -> Result<(), Throw> {
+        match self.rt.sched.cancelled(self.rt.sched.current) {
+            Some(scope) => Err(Throw::Cancelled(scope)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -253,6 +283,7 @@ impl Vm {
                 max_frames: 100_000,
                 rng: 0x853c_49e6_748f_ea9b,
                 loading: Vec::new(),
+                sched: sched::Scheduler::new(0, false),
             },
             env: Env::new(),
             color: false,
@@ -286,6 +317,9 @@ impl Vm {
             TypeTag::Map => &mut self.code.methods.map,
             TypeTag::Range => &mut self.code.methods.range,
             TypeTag::Error => &mut self.code.methods.error,
+            TypeTag::Chan => &mut self.code.methods.chan,
+            TypeTag::Task => &mut self.code.methods.task,
+            TypeTag::Nursery => &mut self.code.methods.nursery,
         };
         if table.len() <= id {
             table.resize(id + 1, None);
@@ -395,33 +429,186 @@ impl Vm {
         self.run_proto(main)
     }
 
-    /// Runs a loaded top-level function to completion in a new task.
+    /// Sets the scheduler's seed and clock: `--seed` and `--virtual-time`.
+    pub fn configure_scheduler(&mut self, seed: u64, virtual_time: bool) {
+        self.rt.sched = sched::Scheduler::new(seed, virtual_time);
+        self.rt.rng = seed ^ 0x853c_49e6_748f_ea9b;
+    }
+
+    /// Runs a loaded top-level function as the main task, with every task
+    /// it spawns, to completion.
     pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
         let closure = self.rt.heap.new_closure(main, Box::new([]));
         let mut task = Task::new();
         let regs = self.code.protos[main as usize].regs as usize;
-        task.stack.resize(1 + regs + 64, Value::Nil);
+        task.stack.resize(1 + regs, Value::Nil);
         task.stack[0] = Value::Func(closure);
         task.frames.push(task::Frame { proto: main, closure: Some(closure), pc: 0, base: 1, ret: 0 });
-        let result = self.drive(&mut task);
+        let id = self.rt.sched.add_task(Box::new(task), None, None);
+        self.rt.sched.main = id;
+        let result = self.schedule(id);
         let _ = self.rt.out.flush();
         result
     }
 
-    /// Runs `task` until it finishes, serving its requests.
-    fn drive(&mut self, task: &mut Task) -> Result<Value, Failure> {
+    /// The scheduler loop: runs tasks from the run queue until the main task
+    /// finishes, firing timers and moving the clock when all are blocked.
+    fn schedule(&mut self, main: sched::TaskId) -> Result<Value, Failure> {
         loop {
-            match interp::run(&self.code, &mut self.rt, task) {
-                Halt::Done(v) => return Ok(v),
+            self.rt.sched.fire_timers();
+            let Some(id) = self.rt.sched.runq.pop_front() else {
+                if self.rt.sched.advance() {
+                    continue;
+                }
+                self.deadlock(main);
+                continue;
+            };
+            let Some(meta) = self.rt.sched.tasks.get_mut(id) else { continue };
+            let Some(mut task) = meta.task.take() else { continue };
+            let resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
+            self.rt.sched.current = id;
+            let halt = match self.resume(&mut task, resume) {
+                Some(halt) => halt,
+                None => interp::run(&self.code, &mut self.rt, &mut task),
+            };
+            match halt {
+                Halt::Done(v) if id == main => return Ok(v),
+                Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
+                Halt::Failed(v) if id == main => return Err(Failure::Runtime(self.runtime_error(v, &task))),
+                Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
+                Halt::Exit(status) => return Err(Failure::Exit(status)),
+                Halt::Park => self.rt.sched.meta_mut(id).task = Some(task),
                 Halt::Yield => {
                     if self.rt.heap.gc_due() {
-                        self.collect(&mut [task]);
+                        self.collect(&mut [&mut task]);
                     }
+                    // A preemption point: a cancelled task that never blocks stops here.
+                    let resume = match self.rt.sched.cancelled(id) {
+                        Some(scope) => sched::Resume::Raise(Throw::Cancelled(scope)),
+                        None => sched::Resume::Nothing,
+                    };
+                    let meta = self.rt.sched.meta_mut(id);
+                    meta.resume = resume;
+                    meta.task = Some(task);
+                    self.rt.sched.runq.push_back(id);
                 }
-                Halt::Failed(v) => return Err(Failure::Runtime(self.runtime_error(v, task))),
-                Halt::Exit(status) => return Err(Failure::Exit(status)),
-                Halt::Import { path, slot, dst } => self.import(task, path, slot, dst),
+                Halt::Import { path, slot, dst } => {
+                    self.import(&mut task, path, slot, dst);
+                    self.rt.sched.meta_mut(id).task = Some(task);
+                    self.rt.sched.runq.push_front(id);
+                }
             }
+        }
+    }
+
+    /// Applies what a task was woken with; returns a halt if that ends it.
+    fn resume(&mut self, task: &mut Task, resume: sched::Resume) -> Option<Halt> {
+        use sched::Resume;
+        if let Some(argc) = task.start.take() {
+            return self.start(task, argc as usize);
+        }
+        match resume {
+            Resume::Nothing | Resume::Retry => None,
+            Resume::Value(v) => {
+                task.stack[task.park_slot as usize] = v;
+                None
+            }
+            Resume::Select(case, v) => {
+                let slot = task.park_slot as usize;
+                task.stack[slot] = Value::Int(case as i64);
+                task.stack[slot + 1] = v;
+                None
+            }
+            Resume::LoopEnd => {
+                let frame = task.frames.last_mut()?;
+                let op = self.code.protos[frame.proto as usize].code[frame.pc as usize - 1];
+                if let Op::IterNext { offset, .. } = op {
+                    frame.pc = (frame.pc as i64 + offset as i64) as u32;
+                }
+                None
+            }
+            Resume::Raise(throw) => interp::raise(&self.code, &mut self.rt, task, throw),
+        }
+    }
+
+    /// A new task's first call: `stack[0](stack[1..])`.
+    fn start(&mut self, task: &mut Task, argc: usize) -> Option<Halt> {
+        let callee = task.stack[0];
+        let throw = match callee {
+            Value::Func(r) => {
+                let proto = self.rt.heap.closure(r).proto;
+                let target = &self.code.protos[proto as usize];
+                if target.arity as usize == argc {
+                    let top = 1 + target.regs as usize;
+                    if task.stack.len() < top {
+                        task.stack.resize(top, Value::Nil);
+                    }
+                    task.frames.push(task::Frame { proto, closure: Some(r), pc: 0, base: 1, ret: 0 });
+                    return None;
+                }
+                let name = fmt::repr(&self.rt.heap, &self.code, callee);
+                Throw::new("ArityError", format!("{name} takes {} arguments, but {argc} were given", target.arity))
+            }
+            Value::Native(n) => {
+                let f = self.code.natives[n as usize].func;
+                task.park_slot = 0;
+                let args = task.stack[1..1 + argc].to_vec();
+                let mut cx = Ctx { rt: &mut self.rt, code: &self.code, site: None };
+                match f(&mut cx, &args) {
+                    Ok(v) => return Some(Halt::Done(v)),
+                    Err(t) => t,
+                }
+            }
+            _ => Throw::type_error("cannot spawn a value that is not a function"),
+        };
+        interp::raise(&self.code, &mut self.rt, task, throw)
+    }
+
+    /// Nothing can run and nothing can wake: raises `Deadlock` in the main
+    /// task, with a report of every blocked task.
+    fn deadlock(&mut self, main: sched::TaskId) {
+        let mut details = String::from("blocked tasks:\n");
+        let blocked: Vec<sched::TaskId> = self.rt.sched.tasks.iter().map(|(id, _)| id).collect();
+        for id in blocked {
+            let meta = self.rt.sched.meta(id);
+            let who = match &meta.spawned_at {
+                Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
+                None => "main task".to_string(),
+            };
+            let what = meta.wait.as_ref().map(|w| conc::describe_wait(&self.code, &self.rt, w)).unwrap_or_default();
+            details.push_str(&format!("  {who}: waiting on {what}\n"));
+            if let Some(task) = &meta.task {
+                for frame in task.frames.iter().rev().take(8) {
+                    let proto = &self.code.protos[frame.proto as usize];
+                    let span = proto.spans.get((frame.pc as usize).saturating_sub(1)).copied().unwrap_or_default();
+                    let entry = TraceEntry { function: proto.name.clone(), file: proto.file, span };
+                    details.push_str(&format!("      {}\n", self.code.trace_line(&entry)));
+                }
+            }
+        }
+        let error = self.rt.heap.new_error("Deadlock", "every task is blocked and nothing can wake one");
+        self.rt.heap.error_mut(error).details = Some(details);
+        let Some(meta) = self.rt.sched.tasks.get(main) else { return };
+        if matches!(meta.wait, Some(sched::Wait::Nursery)) {
+            // The main task waits for its tasks: fail its nursery, which cancels them.
+            let nursery = self.rt.sched.nurseries.iter().find(|(_, n)| n.owner == main && n.waiting.is_some());
+            if let Some((nid, n)) = nursery {
+                let scope = n.scope;
+                let n = self.rt.sched.nurseries.get_mut(nid).expect("found");
+                if n.first_error.is_none() {
+                    n.first_error = Some(Value::Error(error));
+                }
+                self.rt.sched.cancel(scope);
+            }
+        } else {
+            let token = meta.token;
+            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+        }
+        if self.rt.sched.runq.is_empty() {
+            // Nothing woke: the state is beyond repair; fail the main task outright.
+            let token = self.rt.sched.meta(main).token;
+            self.rt.sched.meta_mut(main).state = sched::State::Parked;
+            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
         }
     }
 
@@ -439,8 +626,28 @@ impl Vm {
             task.stack[top.min(len)..].fill(Value::Nil);
         }
         let consts = self.code.protos.iter().flat_map(|p| p.consts.iter().copied());
-        let roots = self.rt.globals.iter().copied().chain(consts).chain(tasks.iter().flat_map(|t| t.roots()));
-        gc::collect(&mut self.rt.heap, roots.collect::<Vec<_>>());
+        let mut roots: Vec<Value> =
+            self.rt.globals.iter().copied().chain(consts).chain(tasks.iter().flat_map(|t| t.roots())).collect();
+        let sched = &self.rt.sched;
+        for (_, meta) in sched.tasks.iter() {
+            if let Some(task) = &meta.task {
+                roots.extend(task.roots());
+            }
+            roots.push(meta.context);
+            roots.extend(meta.handle.map(Value::Task));
+            match &meta.resume {
+                sched::Resume::Value(v) | sched::Resume::Select(_, v) => roots.push(*v),
+                sched::Resume::Raise(Throw::Value(v)) => roots.push(*v),
+                _ => {}
+            }
+        }
+        for (_, n) in sched.nurseries.iter() {
+            roots.extend(n.first_error);
+            roots.extend(n.cancel_error);
+            roots.extend(n.others.iter().copied());
+            roots.extend(n.handle.map(Value::Nursery));
+        }
+        gc::collect(&mut self.rt.heap, roots);
     }
 
     /// Loads the module at `path` for the task's pending `import`.
@@ -508,7 +715,21 @@ impl Vm {
             }
             v => ("Error".to_string(), fmt::display(&self.rt.heap, &self.code, v), task.trace.clone()),
         };
-        self.render_error(kind, message, &trace)
+        let (spawned_at, details) = match value {
+            Value::Error(r) => {
+                let e = self.rt.heap.error(r);
+                (e.spawned_at.clone(), e.details.clone())
+            }
+            _ => (Vec::new(), None),
+        };
+        let mut error = self.render_error(kind, message, &trace);
+        for site in &spawned_at {
+            error.report.push_str(&format!("  in task spawned at {}\n", conc::location(&self.code, site)));
+        }
+        if let Some(details) = details {
+            error.report.push_str(&details);
+        }
+        error
     }
 
     fn render_error(&self, kind: String, message: String, trace: &[TraceEntry]) -> RuntimeError {

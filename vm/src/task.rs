@@ -46,19 +46,25 @@ pub struct Task {
     pub trace: Vec<TraceEntry>,
     /// An error raised from outside the loop that nothing caught.
     pub pending_failure: Option<Value>,
+    /// Where a blocking call's result goes when the task wakes.
+    pub park_slot: u32,
+    /// A new task's pending first call: the callee is `stack[0]`, followed
+    /// by this many arguments.
+    pub start: Option<u8>,
 }
 
 impl Task {
-    /// A task that will call `closure` (a function of no arguments) with
-    /// frame layout `[closure]`.
+    /// An empty task: the caller sets up its first frame or call.
     pub fn new() -> Task {
         Task {
-            stack: Vec::with_capacity(64),
+            stack: Vec::new(),
             frames: Vec::new(),
             handlers: Vec::new(),
             budget: BUDGET,
             trace: Vec::new(),
             pending_failure: None,
+            park_slot: 0,
+            start: None,
         }
     }
 

@@ -30,6 +30,12 @@ pub enum Value {
     /// A native function, by index into the VM's native table.
     Native(u32),
     Error(Ref),
+    /// A task handle, from `spawn`.
+    Task(Ref),
+    /// A channel, from `chan()`.
+    Chan(Ref),
+    /// A nursery handle, from `nursery as n`.
+    Nursery(Ref),
     /// A captured local's box. Never visible to scripts: only registers of
     /// captured locals and closures' captures hold one.
     Cell(Ref),
@@ -52,6 +58,9 @@ impl Value {
             | Value::Range(r)
             | Value::Func(r)
             | Value::Error(r)
+            | Value::Task(r)
+            | Value::Chan(r)
+            | Value::Nursery(r)
             | Value::Cell(r) => Some(r),
             Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Native(_) => None,
         }
@@ -70,6 +79,9 @@ impl Value {
             Value::Range(_) => "range",
             Value::Func(_) | Value::Native(_) => "fn",
             Value::Error(_) => "error",
+            Value::Task(_) => "task",
+            Value::Chan(_) => "channel",
+            Value::Nursery(_) => "nursery",
             Value::Cell(_) => "cell",
         }
     }

@@ -1,0 +1,353 @@
+//! The concurrency instructions and their bookkeeping: spawning into a
+//! nursery, closing nurseries and cancel scopes, `select`, and what happens
+//! when a task finishes. The loop that picks tasks to run is
+//! `Vm::schedule`; the state shared with blocking natives is in `sched`.
+
+use crate::channel::{self, Via, Waiter};
+use crate::error::Throw;
+use crate::heap::{Outcome, TraceEntry};
+use crate::sched::{NurseryId, Resume, TaskId, Wait};
+use crate::task::Task;
+use crate::value::Value;
+use crate::{Code, Runtime};
+
+/// If `v` is a `Cancelled` error: the scope that absorbs it (`None` for a
+/// `Cancelled` that no scope absorbs, as from `join` on a cancelled task).
+pub fn cancelled_scope(rt: &Runtime, v: Value) -> Option<Option<u32>> {
+    match v {
+        Value::Error(e) => {
+            let err = rt.heap.error(e);
+            let is_cancelled = matches!(err.kind, Value::Str(k) if rt.heap.str(k) == "Cancelled");
+            is_cancelled.then_some(err.scope)
+        }
+        _ => None,
+    }
+}
+
+/// Records on a new error the chain of spawn sites that led to the task
+/// raising it.
+pub fn note_spawn_chain(rt: &mut Runtime, e: crate::value::Ref) {
+    let mut chain = Vec::new();
+    let mut task = rt.sched.tasks.get(rt.sched.current).map(|_| rt.sched.current);
+    while let Some(id) = task {
+        let Some(meta) = rt.sched.tasks.get(id) else { break };
+        let Some(site) = &meta.spawned_at else { break };
+        chain.push(site.clone());
+        task = meta.parent;
+        if chain.len() > 100 {
+            break;
+        }
+    }
+    rt.heap.error_mut(e).spawned_at = chain;
+}
+
+/// Starts a task calling `callee(args)` in the nursery `nursery`.
+pub fn spawn(
+    code: &Code,
+    rt: &mut Runtime,
+    nursery: Value,
+    callee: Value,
+    args: &[Value],
+    site: Option<TraceEntry>,
+) -> Result<Value, Throw> {
+    let _ = code;
+    let Value::Nursery(h) = nursery else {
+        return Err(Throw::type_error(format!("cannot spawn into {}", nursery.type_name())));
+    };
+    let nid = rt.heap.nursery(h);
+    let Some(n) = rt.sched.nurseries.get(nid) else {
+        return Err(Throw::new("NurseryClosed", "cannot spawn into a nursery that has finished"));
+    };
+    let (scope, owner) = (n.scope, n.owner);
+    if !matches!(callee, Value::Func(_) | Value::Native(_)) {
+        return Err(Throw::type_error(format!("cannot spawn {}: it is not a function", callee.type_name())));
+    }
+    if args.len() > 200 {
+        return Err(Throw::new("ArityError", "too many arguments to spawn"));
+    }
+    if rt.sched.tasks.len() >= rt.sched.max_tasks {
+        return Err(Throw::new("TaskLimit", format!("more than {} live tasks", rt.sched.max_tasks)));
+    }
+    let mut task = Box::new(Task::new());
+    task.stack.reserve_exact(1 + args.len());
+    task.stack.push(callee);
+    task.stack.extend_from_slice(args);
+    task.start = Some(args.len() as u8);
+    let context = match rt.sched.meta(rt.sched.current).context {
+        Value::Map(m) => {
+            let copy = rt.heap.map(m).clone();
+            Value::Map(rt.heap.new_map(copy))
+        }
+        other => other,
+    };
+    let id = rt.sched.add_task(task, Some(scope), Some(nid));
+    let handle = rt.heap.new_task(id);
+    let meta = rt.sched.meta_mut(id);
+    meta.handle = Some(handle);
+    meta.spawned_at = site;
+    meta.parent = Some(owner);
+    meta.context = context;
+    rt.sched.nurseries.get_mut(nid).expect("checked").live += 1;
+    Ok(Value::Task(handle))
+}
+
+/// Opens a nursery in the running task and returns its handle.
+pub fn nursery_enter(rt: &mut Runtime) -> Value {
+    let scope = rt.sched.push_scope(false);
+    let owner = rt.sched.current;
+    let id = rt.sched.nurseries.insert(crate::sched::Nursery {
+        scope,
+        owner,
+        live: 0,
+        first_error: None,
+        others: Vec::new(),
+        waiting: None,
+        handle: None,
+        cancel_error: None,
+    });
+    let handle = rt.heap.new_nursery(id);
+    rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
+    Value::Nursery(handle)
+}
+
+/// Records an error a nursery's body or task ended with: the first real
+/// failure cancels the nursery; `Cancelled` errors are not failures.
+fn nursery_failed(rt: &mut Runtime, nid: NurseryId, error: Value, from_body: bool) {
+    let Some(scope) = rt.sched.nurseries.get(nid).map(|n| n.scope) else { return };
+    match cancelled_scope(rt, error) {
+        Some(Some(s)) if s == scope => {}
+        Some(_) => {
+            if from_body {
+                // Cancelled by an enclosing scope: re-raise it once the tasks are done.
+                let n = rt.sched.nurseries.get_mut(nid).expect("live");
+                n.cancel_error.get_or_insert(error);
+                rt.sched.cancel(scope);
+            }
+        }
+        None => {
+            let n = rt.sched.nurseries.get_mut(nid).expect("live");
+            if n.first_error.is_none() {
+                n.first_error = Some(error);
+            } else {
+                n.others.push(error);
+            }
+            rt.sched.cancel(scope);
+        }
+    }
+}
+
+/// Closes a nursery: true when done, false when the task must park until
+/// its children finish. Raises the nursery's first failure.
+pub fn nursery_exit(rt: &mut Runtime, handle: Value, thrown: Value) -> Result<bool, Throw> {
+    let Value::Nursery(h) = handle else { unreachable!("a nursery register holds its handle") };
+    let nid = rt.heap.nursery(h);
+    if !matches!(thrown, Value::Nil) {
+        nursery_failed(rt, nid, thrown, true);
+    }
+    let n = rt.sched.nurseries.get(nid).expect("open nursery");
+    if n.live > 0 {
+        let token = rt.sched.token();
+        rt.sched.nurseries.get_mut(nid).expect("open").waiting = Some(token);
+        rt.sched.park(Wait::Nursery);
+        return Ok(false);
+    }
+    let n = rt.sched.nurseries.remove(nid).expect("open nursery");
+    rt.sched.pop_scope();
+    if let Some(first) = n.first_error {
+        if let Value::Error(e) = first {
+            rt.heap.error_mut(e).others.extend(n.others);
+        }
+        return Err(Throw::Value(first));
+    }
+    if let Some(cancel) = n.cancel_error {
+        return Err(Throw::Value(cancel));
+    }
+    Ok(true)
+}
+
+/// Opens a `timeout` (or, with `shield`, a shield) scope.
+pub fn scope_enter(rt: &mut Runtime, seconds: Value, shield: bool) -> Result<(), Throw> {
+    if shield {
+        rt.sched.push_scope(true);
+        return Ok(());
+    }
+    let secs = match seconds {
+        Value::Int(i) => i as f64,
+        Value::Float(x) if !x.is_nan() => x,
+        v => return Err(Throw::type_error(format!("timeout needs a number of seconds, not {}", v.type_name()))),
+    };
+    let scope = rt.sched.push_scope(false);
+    rt.sched.deadline(scope, secs);
+    Ok(())
+}
+
+/// Closes the innermost cancel scope. An expired timeout raises `Timeout`
+/// unless the body failed with some other error.
+pub fn scope_exit(rt: &mut Runtime, thrown: Value, failed: bool) -> Result<(), Throw> {
+    let Some((id, scope)) = rt.sched.pop_scope() else { return Ok(()) };
+    let timeout = || Throw::new("Timeout", "the timeout expired before the block finished");
+    if failed {
+        return match cancelled_scope(rt, thrown) {
+            Some(_) if scope.expired => Err(timeout()),
+            Some(Some(s)) if s == id => Ok(()),
+            _ => Err(Throw::Value(thrown)),
+        };
+    }
+    if scope.expired {
+        return Err(timeout());
+    }
+    Ok(())
+}
+
+const RECV: i64 = 0;
+const SEND: i64 = 1;
+const JOIN: i64 = 2;
+const AFTER: i64 = 3;
+
+/// Runs a `select` over the case operands (`[operand, sent value]` pairs).
+/// Returns the chosen case and its value, or parks.
+pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, Value), Throw> {
+    if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
+        return Err(Throw::Cancelled(scope));
+    }
+    let count = operands.len() / 2;
+    let kind = |i: usize| (kinds >> (2 * i)) & 3;
+    let has_default = (kinds >> 62) & 1 == 1;
+    let mut ready = Vec::new();
+    for i in 0..count {
+        let operand = operands[2 * i];
+        let is_ready = match (kind(i), operand) {
+            (RECV, Value::Chan(ch)) => channel::recv_ready(rt, ch),
+            (SEND, Value::Chan(ch)) => channel::send_ready(rt, ch),
+            (JOIN, Value::Task(t)) => !matches!(rt.heap.task(t).outcome, Outcome::Running),
+            (AFTER, Value::Int(_) | Value::Float(_)) => operand.as_f64().is_some_and(|s| s <= 0.0),
+            (k, v) => {
+                let want = ["a channel", "a channel", "a task", "a number of seconds"][k as usize];
+                return Err(Throw::type_error(format!("select case {} needs {want}, not {}", i + 1, v.type_name())));
+            }
+        };
+        if is_ready {
+            ready.push(i);
+        }
+    }
+    if !ready.is_empty() {
+        let i = ready[(rt.sched.random() % ready.len() as u64) as usize];
+        let value = match (kind(i), operands[2 * i]) {
+            (RECV, Value::Chan(ch)) => channel::try_recv(rt, ch)?.unwrap_or(Value::Nil),
+            (SEND, Value::Chan(ch)) => {
+                channel::try_send(rt, ch, operands[2 * i + 1])?;
+                Value::Nil
+            }
+            (JOIN, Value::Task(t)) => join_result(rt, t)?,
+            _ => Value::Nil,
+        };
+        return Ok((i as u16, value));
+    }
+    if has_default {
+        return Ok((count as u16, Value::Nil));
+    }
+    for i in 0..count {
+        let case = Via::Case(i as u16);
+        match (kind(i), operands[2 * i]) {
+            (RECV, Value::Chan(ch)) => {
+                let w = Waiter::current(rt, case);
+                rt.heap.chan_mut(ch).receivers.push_back(w);
+            }
+            (SEND, Value::Chan(ch)) => {
+                let w = Waiter::current(rt, case);
+                rt.heap.chan_mut(ch).senders.push_back((w, operands[2 * i + 1]));
+            }
+            (JOIN, Value::Task(t)) => {
+                let id = rt.heap.task(t).id;
+                let (me, token) = (rt.sched.current, rt.sched.token());
+                rt.sched.meta_mut(id).joiners.push((me, token, Some(i as u16)));
+            }
+            (_, v) => rt.sched.wake_after(v.as_f64().unwrap_or(0.0), Some(i as u16)),
+        }
+    }
+    Err(Throw::Park(Wait::Select))
+}
+
+/// The result of a finished task, or its error.
+pub fn join_result(rt: &Runtime, t: crate::value::Ref) -> Result<Value, Throw> {
+    match rt.heap.task(t).outcome {
+        Outcome::Returned(v) => Ok(v),
+        Outcome::Failed(e) => Err(Throw::Value(e)),
+        Outcome::Cancelled => Err(Throw::new("Cancelled", "the joined task was cancelled")),
+        Outcome::Running => unreachable!("checked by the caller"),
+    }
+}
+
+/// Ends task `id`: records its outcome on its handle, wakes its joiners and
+/// tells its nursery.
+pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
+    let Some(meta) = rt.sched.tasks.remove(id) else { return };
+    for scope in &meta.scopes {
+        rt.sched.scopes.remove(*scope);
+    }
+    let outcome = match result {
+        Ok(v) => Outcome::Returned(v),
+        Err(e) if cancelled_scope(rt, e).is_some() => Outcome::Cancelled,
+        Err(e) => Outcome::Failed(e),
+    };
+    if let Some(h) = meta.handle {
+        rt.heap.task_mut(h).outcome = outcome;
+    }
+    for (task, token, case) in meta.joiners {
+        let resume = match (outcome, case) {
+            (Outcome::Returned(v), None) => Resume::Value(v),
+            (Outcome::Returned(v), Some(c)) => Resume::Select(c, v),
+            (Outcome::Failed(e), _) => Resume::Raise(Throw::Value(e)),
+            _ => Resume::Raise(Throw::new("Cancelled", "the joined task was cancelled")),
+        };
+        rt.sched.wake(task, token, resume);
+    }
+    if let Some(nid) = meta.nursery {
+        if let Outcome::Failed(e) = outcome {
+            nursery_failed(rt, nid, e, false);
+        }
+        if let Some(n) = rt.sched.nurseries.get_mut(nid) {
+            n.live -= 1;
+            if n.live == 0 {
+                if let Some(token) = n.waiting.take() {
+                    let owner = n.owner;
+                    rt.sched.wake(owner, token, Resume::Retry);
+                }
+            }
+        }
+    }
+}
+
+/// What a parked task waits on, for deadlock reports.
+pub fn describe_wait(code: &Code, rt: &Runtime, wait: &Wait) -> String {
+    let chan_site = |ch: crate::value::Ref| match &rt.heap.chan(ch).made_at {
+        Some(site) => format!(" made at {}", location(code, site)),
+        None => String::new(),
+    };
+    match wait {
+        Wait::Recv(ch) => format!("recv on channel{}", chan_site(*ch)),
+        Wait::Send(ch) => format!("send on channel{}", chan_site(*ch)),
+        Wait::Join(t) => {
+            let id = rt.heap.task(*t).id;
+            match rt.sched.tasks.get(id).and_then(|m| m.spawned_at.as_ref()) {
+                Some(site) => format!("join on task spawned at {}", location(code, site)),
+                None => "join on a task".to_string(),
+            }
+        }
+        Wait::Sleep => "sleep".to_string(),
+        Wait::Select => "select".to_string(),
+        Wait::Nursery => "its nursery's tasks to finish".to_string(),
+        Wait::Host(what) => what.clone(),
+    }
+}
+
+/// `file:line:col` of a site.
+pub fn location(code: &Code, site: &TraceEntry) -> String {
+    match code.files.get(site.file as usize) {
+        Some(f) => {
+            let (line, col) = f.line_col(site.span.start);
+            format!("{}:{line}:{col}", f.name)
+        }
+        None => "?".to_string(),
+    }
+}
