@@ -121,6 +121,16 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         t.as_nanos() as u64 ^ std::process::id() as u64
     });
     vm.configure_scheduler(seed, options.virtual_time);
+    // The first Ctrl-C cancels the main task, so `finally` blocks run; a
+    // second one ends the process at once.
+    let interrupt = vm.rt.interrupt.clone();
+    let presses = std::sync::atomic::AtomicUsize::new(0);
+    let _ = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
     let result = vm.run_script(name, text, dir);
     let _ = vm.rt.out.flush();
     match result {
@@ -142,6 +152,7 @@ fn report(failure: &Failure) -> i32 {
             1
         }
         Failure::Exit(status) => *status,
+        Failure::Interrupted => 130,
     }
 }
 

@@ -179,6 +179,9 @@ pub struct Runtime {
     loading: Vec<u32>,
     /// Tasks, cancel scopes, nurseries, timers and the clock.
     pub sched: sched::Scheduler,
+    /// Set from outside (a Ctrl-C handler, a host thread) to cancel the
+    /// main task: its whole tree unwinds and `finally` blocks run.
+    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a native sees: the mutable runtime and the loaded code.
@@ -253,6 +256,8 @@ pub enum Failure {
     Runtime(RuntimeError),
     /// `exit(status)`.
     Exit(i32),
+    /// The run was interrupted (Ctrl-C) and has unwound.
+    Interrupted,
 }
 
 /// A Weft virtual machine: loaded code and its runtime state.
@@ -284,6 +289,7 @@ impl Vm {
                 rng: 0x853c_49e6_748f_ea9b,
                 loading: Vec::new(),
                 sched: sched::Scheduler::new(0, false),
+                interrupt: Default::default(),
             },
             env: Env::new(),
             color: false,
@@ -454,7 +460,14 @@ impl Vm {
     /// The scheduler loop: runs tasks from the run queue until the main task
     /// finishes, firing timers and moving the clock when all are blocked.
     fn schedule(&mut self, main: sched::TaskId) -> Result<Value, Failure> {
+        let mut interrupted = false;
         loop {
+            if self.rt.interrupt.swap(false, std::sync::atomic::Ordering::Relaxed) && !interrupted {
+                interrupted = true;
+                if let Some(&scope) = self.rt.sched.tasks.get(main).and_then(|m| m.scopes.first()) {
+                    self.rt.sched.cancel(scope);
+                }
+            }
             self.rt.sched.fire_timers();
             let Some(id) = self.rt.sched.runq.pop_front() else {
                 if self.rt.sched.advance() {
@@ -472,6 +485,7 @@ impl Vm {
                 None => interp::run(&self.code, &mut self.rt, &mut task),
             };
             match halt {
+                Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Err(Failure::Interrupted),
                 Halt::Done(v) if id == main => return Ok(v),
                 Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
                 Halt::Failed(v) if id == main => return Err(Failure::Runtime(self.runtime_error(v, &task))),
