@@ -378,11 +378,10 @@ pub enum Op {
         kinds: u32,
     },
 
-    /// Imports the module at path `K[path]` into `R[dst]`; the module's
-    /// value is cached in global `slot`.
+    /// Imports the module whose path is the string in `R[dst]`, replacing
+    /// it with the module's value, which is cached in global `slot`.
     Import {
         dst: Reg,
-        path: u32,
         slot: u32,
     },
 }

@@ -589,13 +589,13 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     regs[at] = Value::Int(case as i64);
                     regs[at + 1] = value;
                 }
-                Op::Import { dst, path, slot } => {
+                Op::Import { dst, slot } => {
                     let module = rt.globals[slot as usize];
                     if module.truthy() {
                         regs[dst as usize] = module;
                     } else {
                         task.frames.last_mut().expect("running").pc = pc as u32;
-                        return Halt::Import { path: consts[path as usize], slot, dst: base + dst as usize };
+                        return Halt::Import { path: regs[dst as usize], slot, dst: base + dst as usize };
                     }
                 }
             }
