@@ -75,59 +75,40 @@ fn char_range(text: &str, span: Span) -> std::ops::Range<usize> {
     start..end
 }
 
-/// Renders a report in the style of the CLI: headline, the source with the
-/// span underlined, secondary labels, and a hint. `extra` lines (a stack
-/// trace, for instance) follow the report.
-pub fn render(
-    kind: &str,
-    message: &str,
-    file: &str,
-    text: &str,
-    span: Span,
-    label: Option<&str>,
-    notes: &[(Span, String)],
-    hint: Option<&str>,
-    color: bool,
-) -> String {
-    use ariadne::{Config, Label, Report, ReportKind, Source};
-    let headline = if kind.is_empty() { message.to_string() } else { format!("{kind}: {message}") };
-    let range = char_range(text, span);
-    let mut report = Report::build(ReportKind::Error, (file, range.clone()))
-        .with_config(Config::default().with_color(color))
-        .with_message(&headline);
-    let mut primary = Label::new((file, range));
-    if let Some(label) = label {
-        primary = primary.with_message(label);
-    }
-    report = report.with_label(primary);
-    for (span, note) in notes {
-        report = report.with_label(Label::new((file, char_range(text, *span))).with_message(note));
-    }
-    if let Some(hint) = hint {
-        report = report.with_help(hint);
-    }
-    let mut out = Vec::new();
-    let written = report.finish().write((file, Source::from(text)), &mut out);
-    match written {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
-        Err(_) => format!("error: {headline}\n --> {file}\n"),
-    }
-}
-
 impl Diagnostic {
-    /// Renders this diagnostic against its source text.
+    /// Renders this diagnostic against its source text as an ariadne report:
+    /// headline, the source with the span underlined, secondary labels, and
+    /// a hint. `kind` (an error kind such as `TypeError`) prefixes the
+    /// headline when it is not empty.
+    pub fn render_as(&self, kind: &str, file: &str, text: &str, color: bool) -> String {
+        use ariadne::{Config, Label, Report, ReportKind, Source};
+        let headline = if kind.is_empty() { self.message.clone() } else { format!("{kind}: {}", self.message) };
+        let range = char_range(text, self.span);
+        let mut report = Report::build(ReportKind::Error, (file, range.clone()))
+            .with_config(Config::default().with_color(color))
+            .with_message(&headline);
+        let mut primary = Label::new((file, range));
+        if let Some(label) = &self.label {
+            primary = primary.with_message(label);
+        }
+        report = report.with_label(primary);
+        for (span, note) in &self.notes {
+            report = report.with_label(Label::new((file, char_range(text, *span))).with_message(note));
+        }
+        if let Some(hint) = &self.hint {
+            report = report.with_help(hint);
+        }
+        let mut out = Vec::new();
+        let written = report.finish().write((file, Source::from(text)), &mut out);
+        match written {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(_) => format!("error: {headline}\n --> {file}\n"),
+        }
+    }
+
+    /// Renders this compile error against its source text.
     pub fn render(&self, file: &str, text: &str, color: bool) -> String {
-        render(
-            "",
-            &self.message,
-            file,
-            text,
-            self.span,
-            self.label.as_deref(),
-            &self.notes,
-            self.hint.as_deref(),
-            color,
-        )
+        self.render_as("", file, text, color)
     }
 }
 

@@ -220,7 +220,7 @@ fn equal_at(heap: &Heap, a: Value, b: Value, depth: usize) -> bool {
 
 fn int_equals_float(i: i64, x: f64) -> bool {
     // Exact: 2**53 + 1 is not equal to the float 2**53.
-    x.fract() == 0.0 && x >= -9.223372036854776e18 && x < 9.223372036854776e18 && x as i64 == i
+    x.fract() == 0.0 && (-9.223372036854776e18..9.223372036854776e18).contains(&x) && x as i64 == i
 }
 
 /// Orders two values for `<` and `sort()`: numbers with numbers, strings

@@ -749,17 +749,9 @@ impl Vm {
     fn render_error(&self, kind: String, message: String, trace: &[TraceEntry]) -> RuntimeError {
         let lines: Vec<String> = trace.iter().map(|t| self.code.trace_line(t)).collect();
         let mut report = match trace.first().and_then(|t| self.code.files.get(t.file as usize).map(|f| (t, f))) {
-            Some((t, file)) => weft_lang::diagnostic::render(
-                &kind,
-                &message,
-                &file.name,
-                &file.text,
-                t.span,
-                Some("raised here"),
-                &[],
-                None,
-                self.color,
-            ),
+            Some((t, file)) => weft_lang::diagnostic::Diagnostic::new(message.clone(), t.span)
+                .with_label("raised here")
+                .render_as(&kind, &file.name, &file.text, self.color),
             None => format!("error: {kind}: {message}\n"),
         };
         if !lines.is_empty() {
