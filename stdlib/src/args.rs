@@ -73,3 +73,14 @@ pub fn map_arg(name: &str, args: &[Value], i: usize) -> Result<Ref, Throw> {
         v => Err(wrong_type(name, i, "a map", v)),
     }
 }
+
+/// Like [`arity`] for a method, whose `args` start with the receiver: `n`
+/// counts the arguments the script passed.
+pub fn method_arity(name: &str, args: &[Value], n: usize) -> Result<(), Throw> {
+    arity(name, &args[1..], n)
+}
+
+/// Like [`arity_between`] for a method.
+pub fn method_arity_between(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), Throw> {
+    arity_between(name, &args[1..], min, max)
+}

@@ -1,3 +1,165 @@
-//! placeholder
-use weft_vm::Vm;
-pub fn install(_vm: &mut Vm) {}
+//! `json_encode(value, indent)` and `json_decode(text)`.
+//!
+//! Decoding goes through serde_json (with `preserve_order`, so objects keep
+//! their key order); integral numbers become ints, others floats, and an
+//! integer too big for 64 bits becomes a float. Encoding is written here:
+//! it walks Weft values directly, writes floats as `str` does, and turns
+//! non-string map keys into strings, as JavaScript and Python do.
+
+use crate::args::*;
+use serde_json::Value as Json;
+use weft_vm::heap::MapTable;
+use weft_vm::{fmt, Ctx, Key, NativeResult, Throw, Value, Vm};
+
+pub fn install(vm: &mut Vm) {
+    vm.register("json_encode", json_encode);
+    vm.register("json_decode", json_decode);
+}
+
+/// Deeper than this is almost surely a cycle; stopping keeps the Rust stack
+/// small whatever the data.
+const MAX_DEPTH: usize = 512;
+
+fn json_encode(cx: &mut Ctx, args: &[Value]) -> NativeResult {
+    arity_between("json_encode", args, 1, 2)?;
+    let indent =
+        match args.get(1) {
+            None | Some(Value::Nil) => None,
+            Some(_) => {
+                let n = int_arg("json_encode", args, 1)?;
+                Some(usize::try_from(n).ok().filter(|&n| n <= 16).ok_or_else(|| {
+                    Throw::value_error(format!("json_encode: indent must be between 0 and 16, not {n}"))
+                })?)
+            }
+        };
+    let mut encoder = Encoder { cx, out: String::new(), indent };
+    encoder.value(args[0], 0)?;
+    let out = encoder.out;
+    Ok(cx.string(&out))
+}
+
+struct Encoder<'c, 'a> {
+    cx: &'c Ctx<'a>,
+    out: String,
+    indent: Option<usize>,
+}
+
+impl Encoder<'_, '_> {
+    fn value(&mut self, v: Value, depth: usize) -> Result<(), Throw> {
+        if depth > MAX_DEPTH {
+            return Err(Throw::value_error(format!(
+                "json_encode: nested deeper than {MAX_DEPTH} levels (is there a cycle?)"
+            )));
+        }
+        let heap = &self.cx.rt.heap;
+        match v {
+            Value::Nil => self.out.push_str("null"),
+            Value::Bool(b) => self.out.push_str(if b { "true" } else { "false" }),
+            Value::Int(n) => self.out.push_str(&n.to_string()),
+            Value::Float(x) if x.is_finite() => self.out.push_str(&fmt::float_repr(x)),
+            Value::Float(x) => {
+                return Err(Throw::value_error(format!("json_encode: {} has no JSON form", fmt::float_repr(x))))
+            }
+            Value::Str(r) => {
+                let text = heap.str(r).to_string();
+                self.string(&text)
+            }
+            Value::List(r) => {
+                let items = heap.list(r).clone();
+                self.out.push('[');
+                for (i, item) in items.into_iter().enumerate() {
+                    self.separator(i, depth + 1);
+                    self.value(item, depth + 1)?;
+                }
+                self.close(']', depth, heap.list(r).is_empty());
+            }
+            Value::Map(r) => {
+                let pairs: Vec<(Key, Value)> = heap.map(r).iter().map(|(k, v)| (*k, *v)).collect();
+                self.out.push('{');
+                for (i, (k, item)) in pairs.iter().enumerate() {
+                    self.separator(i, depth + 1);
+                    let name = match k {
+                        Key::Str(s) => heap.str(*s).to_string(),
+                        k => self.cx.display(k.value()),
+                    };
+                    self.string(&name);
+                    self.out.push_str(if self.indent.is_some() { ": " } else { ":" });
+                    self.value(*item, depth + 1)?;
+                }
+                self.close('}', depth, pairs.is_empty());
+            }
+            v => return Err(Throw::type_error(format!("json_encode: a {} has no JSON form", v.type_name()))),
+        }
+        Ok(())
+    }
+
+    /// Before the `i`th item: a comma, and a new line when indenting.
+    fn separator(&mut self, i: usize, depth: usize) {
+        if i > 0 {
+            self.out.push(',');
+        }
+        self.newline(depth);
+    }
+
+    fn close(&mut self, bracket: char, depth: usize, empty: bool) {
+        if !empty {
+            self.newline(depth);
+        }
+        self.out.push(bracket);
+    }
+
+    fn newline(&mut self, depth: usize) {
+        if let Some(width) = self.indent {
+            self.out.push('\n');
+            self.out.extend(std::iter::repeat_n(' ', width * depth));
+        }
+    }
+
+    fn string(&mut self, s: &str) {
+        self.out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => self.out.push_str("\\\""),
+                '\\' => self.out.push_str("\\\\"),
+                '\n' => self.out.push_str("\\n"),
+                '\r' => self.out.push_str("\\r"),
+                '\t' => self.out.push_str("\\t"),
+                c if (c as u32) < 0x20 => self.out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => self.out.push(c),
+            }
+        }
+        self.out.push('"');
+    }
+}
+
+fn json_decode(cx: &mut Ctx, args: &[Value]) -> NativeResult {
+    arity("json_decode", args, 1)?;
+    let text = str_arg(cx, "json_decode", args, 0)?;
+    let json: Json = serde_json::from_str(&text).map_err(|e| Throw::value_error(format!("json_decode: {e}")))?;
+    Ok(to_value(cx, json))
+}
+
+fn to_value(cx: &mut Ctx, json: Json) -> Value {
+    match json {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => cx.string(&s),
+        Json::Array(items) => {
+            let items = items.into_iter().map(|j| to_value(cx, j)).collect();
+            cx.list(items)
+        }
+        Json::Object(object) => {
+            let mut map = MapTable::default();
+            for (k, j) in object {
+                let k = Key::Str(cx.heap().intern(&k));
+                let v = to_value(cx, j);
+                map.insert(k, v);
+            }
+            Value::Map(cx.heap().new_map(map))
+        }
+    }
+}

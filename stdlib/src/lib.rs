@@ -6,6 +6,7 @@
 mod args;
 mod conc;
 mod core;
+mod format;
 mod json;
 mod list;
 mod map;
@@ -23,6 +24,7 @@ const PRELUDE: &str = include_str!("prelude.weft");
 /// Installs the whole standard library into `vm`.
 pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     core::install(vm);
+    format::install(vm);
     conc::install(vm);
     math::install(vm);
     json::install(vm);

@@ -237,23 +237,12 @@ pub fn compare(heap: &Heap, a: Value, b: Value) -> Option<Ordering> {
 }
 
 fn compare_int_float(i: i64, x: f64) -> Option<Ordering> {
-    if x.is_nan() {
-        return None;
+    if (i as f64) == x {
+        // Rounding `i` may have met `x`: `x` is then integral and within
+        // i64's reach (up to 2^63), so compare exactly in i128.
+        return Some((i as i128).cmp(&(x as i128)));
     }
-    if int_equals_float(i, x) {
-        return Some(Ordering::Equal);
-    }
-    (i as f64).partial_cmp(&x).map(|o| {
-        if o == Ordering::Equal {
-            if (i as f64) < x {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            }
-        } else {
-            o
-        }
-    })
+    (i as f64).partial_cmp(&x)
 }
 
 /// Whether two values are comparable with `<` (for error messages).
