@@ -317,8 +317,10 @@ pub enum Op {
         src: Reg,
     },
 
-    /// Prepares `for` over `R[base]`: checks it is iterable and sets the
-    /// cursor `R[base + 1]`.
+    /// Prepares `for` over `R[base]`: checks it is iterable, sets the
+    /// cursor `R[base + 1]` and the count of items given so far
+    /// `R[base + 2]` (the index of a string's characters, whose cursor is a
+    /// byte offset).
     IterPrep {
         base: Reg,
     },

@@ -652,6 +652,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
         } else {
             let base = self.alloc(iter.span);
             let _cursor = self.alloc(iter.span);
+            let _count = self.alloc(iter.span);
             self.expr(iter, base);
             self.emit(Op::IterPrep { base }, iter.span);
             start = self.here();

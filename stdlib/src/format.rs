@@ -1,6 +1,8 @@
 //! `format(template, args...)`: `{}` placeholders with Rust's format specs.
 //!
-//!     {}  {0}  {:?}  {:>8}  {:<8}  {:^8}  {:*^8}  {:+}  {:08.2}  {:.9}  {:x}  {:e}
+//! ```text
+//! {}  {0}  {:?}  {:>8}  {:<8}  {:^8}  {:*^8}  {:+}  {:08.2}  {:.9}  {:x}  {:e}
+//! ```
 //!
 //! A placeholder is `{[index][:spec]}` and the spec is
 //! `[[fill]align][+][#][0][width][.precision][type]`, type one of `?`

@@ -477,6 +477,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
                     };
                     regs[b as usize + 1] = cursor;
+                    regs[b as usize + 2] = Value::Int(0);
                 }
                 Op::IterNext { base: b, dst, pair, offset } => {
                     let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
@@ -505,12 +506,13 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, cursor + 1))
                         }
                         Value::Range(r) => {
-                            let (_, end, inclusive) = rt.heap.range(r);
+                            let (start, end, inclusive) = rt.heap.range(r);
                             let more = if inclusive { cursor <= end } else { cursor < end };
                             // At i64::MAX the cursor cannot step: stop after this item.
                             let next = cursor.checked_add(1);
+                            let index = Value::Int(cursor.wrapping_sub(start));
                             (more && (next.is_some() || !inclusive || cursor == end))
-                                .then(|| (Value::Int(cursor), Value::Int(cursor), next.unwrap_or(cursor)))
+                                .then(|| (index, Value::Int(cursor), next.unwrap_or(cursor)))
                         }
                         Value::Str(r) => {
                             let text = rt.heap.str(r);
@@ -518,7 +520,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                                 let next = cursor + c.len_utf8() as i64;
                                 let mut buf = [0u8; 4];
                                 let s = Value::Str(rt.heap.intern(c.encode_utf8(&mut buf)));
-                                (Value::Nil, s, next)
+                                (regs[b as usize + 2], s, next)
                             })
                         }
                         _ => unreachable!("checked by IterPrep"),
@@ -528,7 +530,9 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         Some((k, v, cursor)) => {
                             regs[b as usize + 1] = Value::Int(cursor);
                             if pair {
-                                let k = if let Value::Str(_) = regs[b as usize] { Value::Nil } else { k };
+                                if let (Value::Str(_), Value::Int(count)) = (regs[b as usize], k) {
+                                    regs[b as usize + 2] = Value::Int(count + 1);
+                                }
                                 regs[dst as usize] = k;
                                 regs[dst as usize + 1] = v;
                             } else {
