@@ -88,18 +88,22 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             };
         }
+        // The int and float cases inline; the rest (mixed operands, errors,
+        // strings) in `ops::arith`. `$int` and `$float` give `None` to defer.
         macro_rules! arith {
-            ($op:expr, $dst:expr, $a:expr, $b:expr, $fast:expr) => {{
-                let (x, y) = (regs[$a as usize], regs[$b as usize]);
-                regs[$dst as usize] = match (x, y) {
-                    (Value::Int(i), Value::Int(j)) => match $fast(i, j) {
-                        Some(v) => Value::Int(v),
-                        None => try_raise!(arith(&mut rt.heap, $op, x, y)),
-                    },
-                    (Value::Float(i), Value::Float(j)) if $op != BinOp::Pow => {
-                        try_raise!(arith(&mut rt.heap, $op, Value::Float(i), Value::Float(j)))
-                    }
-                    _ => {
+            ($op:expr, $dst:expr, $a:expr, $b:expr, $int:expr, $float:expr) => {{
+                // Operands are read through references, field by field: a
+                // whole 16-byte copy of a value just written as tag and
+                // payload would stall on store forwarding.
+                let fast = match (&regs[$a as usize], &regs[$b as usize]) {
+                    (Value::Int(i), Value::Int(j)) => $int(*i, *j).map(Value::Int),
+                    (Value::Float(i), Value::Float(j)) => $float(*i, *j).map(Value::Float),
+                    _ => None,
+                };
+                regs[$dst as usize] = match fast {
+                    Some(v) => v,
+                    None => {
+                        let (x, y) = (regs[$a as usize], regs[$b as usize]);
                         let v = try_raise!(arith(&mut rt.heap, $op, x, y));
                         regs[$dst as usize] = v;
                         gc_point!();
@@ -153,22 +157,24 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     rt.heap.set_cell(c, regs[src as usize]);
                 }
 
-                Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b, i64::checked_add),
-                Op::Sub { dst, a, b } => arith!(BinOp::Sub, dst, a, b, i64::checked_sub),
-                Op::Mul { dst, a, b } => arith!(BinOp::Mul, dst, a, b, i64::checked_mul),
+                Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y)),
+                Op::Sub { dst, a, b } => arith!(BinOp::Sub, dst, a, b, i64::checked_sub, |x: f64, y: f64| Some(x - y)),
+                Op::Mul { dst, a, b } => arith!(BinOp::Mul, dst, a, b, i64::checked_mul, |x: f64, y: f64| Some(x * y)),
                 Op::Div { dst, a, b } => {
-                    arith!(BinOp::Div, dst, a, b, |_: i64, _: i64| -> Option<i64> { None })
+                    arith!(BinOp::Div, dst, a, b, |_, _| None, |x: f64, y: f64| (y != 0.0).then(|| x / y))
                 }
-                Op::FloorDiv { dst, a, b } => arith!(BinOp::FloorDiv, dst, a, b, |i, j| ops::int_floor_div(i, j).ok()),
-                Op::Mod { dst, a, b } => arith!(BinOp::Mod, dst, a, b, |i, j| ops::int_mod(i, j).ok()),
-                Op::Pow { dst, a, b } => arith!(BinOp::Pow, dst, a, b, |_: i64, _: i64| -> Option<i64> { None }),
+                Op::FloorDiv { dst, a, b } => {
+                    arith!(BinOp::FloorDiv, dst, a, b, |i, j| ops::int_floor_div(i, j).ok(), |_, _| None)
+                }
+                Op::Mod { dst, a, b } => arith!(BinOp::Mod, dst, a, b, |i, j| ops::int_mod(i, j).ok(), |_, _| None),
+                Op::Pow { dst, a, b } => arith!(BinOp::Pow, dst, a, b, |_, _| None, |_, _| None),
                 Op::AddI { dst, a, imm } => {
                     regs[dst as usize] = match regs[a as usize] {
                         Value::Int(i) => match i.checked_add(imm as i64) {
                             Some(v) => Value::Int(v),
                             None => raise!(ops::overflow("+", i, imm as i64)),
                         },
-                        x => try_raise!(arith(&mut rt.heap, BinOp::Add, x, Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a as usize], Value::Int(imm as i64))),
                     }
                 }
                 Op::MulI { dst, a, imm } => {
@@ -177,7 +183,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             Some(v) => Value::Int(v),
                             None => raise!(ops::overflow("*", i, imm as i64)),
                         },
-                        x => try_raise!(arith(&mut rt.heap, BinOp::Mul, x, Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mul, regs[a as usize], Value::Int(imm as i64))),
                     }
                 }
                 Op::ModI { dst, a, imm } => {
@@ -186,7 +192,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             let (r, m) = (i % imm as i64, imm as i64);
                             Value::Int(if r != 0 && ((r < 0) != (m < 0)) { r + m } else { r })
                         }
-                        x => try_raise!(arith(&mut rt.heap, BinOp::Mod, x, Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mod, regs[a as usize], Value::Int(imm as i64))),
                     }
                 }
                 Op::Neg { dst, src } => {
@@ -207,15 +213,17 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     regs[dst as usize] = Value::Bool(!equal(&rt.heap, regs[a as usize], regs[b as usize]))
                 }
                 Op::Lt { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(match (regs[a as usize], regs[b as usize]) {
+                    regs[dst as usize] = Value::Bool(match (&regs[a as usize], &regs[b as usize]) {
                         (Value::Int(i), Value::Int(j)) => i < j,
-                        (x, y) => try_raise!(less(&rt.heap, x, y, false)),
+                        (Value::Float(i), Value::Float(j)) => i < j,
+                        (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
                     })
                 }
                 Op::Le { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(match (regs[a as usize], regs[b as usize]) {
+                    regs[dst as usize] = Value::Bool(match (&regs[a as usize], &regs[b as usize]) {
                         (Value::Int(i), Value::Int(j)) => i <= j,
-                        (x, y) => try_raise!(less(&rt.heap, x, y, true)),
+                        (Value::Float(i), Value::Float(j)) => i <= j,
+                        (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
                     })
                 }
                 Op::In { dst, a, b } => {
@@ -243,18 +251,20 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::JumpIfNotLt { a, b, offset } => {
-                    let yes = match (regs[a as usize], regs[b as usize]) {
+                    let yes = match (&regs[a as usize], &regs[b as usize]) {
                         (Value::Int(i), Value::Int(j)) => i < j,
-                        (x, y) => try_raise!(less(&rt.heap, x, y, false)),
+                        (Value::Float(i), Value::Float(j)) => i < j,
+                        (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
                     };
                     if !yes {
                         jump!(offset)
                     }
                 }
                 Op::JumpIfNotLe { a, b, offset } => {
-                    let yes = match (regs[a as usize], regs[b as usize]) {
+                    let yes = match (&regs[a as usize], &regs[b as usize]) {
                         (Value::Int(i), Value::Int(j)) => i <= j,
-                        (x, y) => try_raise!(less(&rt.heap, x, y, true)),
+                        (Value::Float(i), Value::Float(j)) => i <= j,
+                        (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
                     };
                     if !yes {
                         jump!(offset)
@@ -306,16 +316,15 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     gc_point!();
                 }
                 Op::GetIndex { dst, obj, index } => {
-                    let (o, i) = (regs[obj as usize], regs[index as usize]);
-                    regs[dst as usize] = match (o, i) {
-                        (Value::List(r), Value::Int(i)) => {
+                    regs[dst as usize] = match (&regs[obj as usize], &regs[index as usize]) {
+                        (&Value::List(r), &Value::Int(i)) => {
                             let items = rt.heap.list(r);
                             match ops::index(i, items.len()) {
                                 Some(at) => items[at],
                                 None => raise!(list_index(i, items.len())),
                             }
                         }
-                        _ => try_raise!(get_index(rt, o, i)),
+                        (&o, &i) => try_raise!(get_index(rt, o, i)),
                     };
                 }
                 Op::SetIndex { obj, index, src } => {
@@ -335,14 +344,13 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::GetField { dst, obj, name } => {
-                    let o = regs[obj as usize];
                     let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
-                    regs[dst as usize] = match o {
+                    regs[dst as usize] = match regs[obj as usize] {
                         Value::Map(m) => match rt.heap.map(m).get(&Key::Str(name)) {
                             Some(v) => *v,
                             None => raise!(missing_key(code, rt, Value::Str(name))),
                         },
-                        _ => try_raise!(get_field(code, rt, o, name)),
+                        o => try_raise!(get_field(code, rt, o, name)),
                     };
                 }
                 Op::SetField { obj, name, src } => {
