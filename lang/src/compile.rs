@@ -125,7 +125,16 @@ pub fn compile(
     dir: &std::path::Path,
     mode: Mode,
 ) -> Result<Unit, Vec<Diagnostic>> {
-    let mut c = Compiler { env, scope, dir, unit: Unit::default(), funcs: Vec::new(), errors: Vec::new(), depth: 0 };
+    let mut c = Compiler {
+        env,
+        scope,
+        dir,
+        unit: Unit::default(),
+        funcs: Vec::new(),
+        errors: Vec::new(),
+        depth: 0,
+        local_fns: Vec::new(),
+    };
     c.unit.protos.push(Proto::default());
     c.main(program, mode);
     if c.errors.is_empty() {
@@ -188,6 +197,9 @@ struct Compiler<'e, 'a> {
     funcs: Vec<Func<'a>>,
     errors: Vec<Diagnostic>,
     depth: usize,
+    /// Local named functions declared at the start of their block, waiting
+    /// for their statement to make the closure (see `hoist_functions`).
+    local_fns: Vec<(&'a FnDef, Place)>,
 }
 
 /// Where a name lives.
@@ -283,8 +295,13 @@ impl<'e, 'a> Compiler<'e, 'a> {
         self.unit.main = 0;
     }
 
-    /// Emits the closures of a block's named functions before its other
-    /// statements, so they can call each other in any order.
+    /// Declares a block's named functions before its other statements, so
+    /// they can call each other in any order. At the file's top level the
+    /// closures are made here too, so a function may be called before its
+    /// definition. In any other block a closure is made where its statement
+    /// stands, so that it can capture the `let`s declared before it; the
+    /// names are declared up front (as cells when captured), so mutual
+    /// recursion still works once both statements have run.
     fn hoist_functions(&mut self, stmts: &'a [Stmt]) {
         let top = self.funcs.len() == 1 && self.func().scopes.len() == 1;
         // Declare every name first: the functions may refer to each other.
@@ -310,6 +327,10 @@ impl<'e, 'a> Compiler<'e, 'a> {
         for stmt in stmts {
             if let Stmt::Fn(def) = stmt {
                 let place = places.next().expect("one place per function");
+                if !top {
+                    self.local_fns.push((&**def, place));
+                    continue;
+                }
                 let mark = self.func().next_reg;
                 let tmp = self.alloc(def.span);
                 self.function(def, tmp);
@@ -507,7 +528,16 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 self.emit(Op::Return { src: reg }, *span);
                 self.free_to(mark);
             }
-            Stmt::Fn(_) => {} // hoisted by the enclosing block
+            Stmt::Fn(def) => {
+                // Top-level functions were made by `hoist_functions`.
+                let Some(at) = self.local_fns.iter().position(|(d, _)| std::ptr::eq(*d, &**def)) else { return };
+                let (_, place) = self.local_fns.swap_remove(at);
+                let mark = self.func().next_reg;
+                let tmp = self.alloc(def.span);
+                self.function(def, tmp);
+                self.store(place, tmp, def.span);
+                self.free_to(mark);
+            }
             Stmt::Import { path, alias, span } => {
                 let resolved = self.dir.join(path);
                 let resolved = resolved.canonicalize().unwrap_or(resolved);
@@ -1021,26 +1051,10 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 let r = self.expr_any(inner);
                 self.emit(Op::Not { dst, src: r }, span);
             }
+            ExprKind::Binary(_, a, _) if matches!(a.kind, ExprKind::Binary(..)) => self.binary_chain(e, dst),
             ExprKind::Binary(op, a, b) => {
-                if let Some(imm) = small_int(b) {
-                    let ra = self.expr_any(a);
-                    match op {
-                        BinOp::Add => return self.finish(Op::AddI { dst, a: ra, imm }, span, mark),
-                        BinOp::Sub if imm != i16::MIN => {
-                            return self.finish(Op::AddI { dst, a: ra, imm: -imm }, span, mark)
-                        }
-                        BinOp::Mul => return self.finish(Op::MulI { dst, a: ra, imm }, span, mark),
-                        BinOp::Mod if imm != 0 => return self.finish(Op::ModI { dst, a: ra, imm }, span, mark),
-                        _ => {
-                            let rb = self.expr_any(b);
-                            self.binary(*op, dst, ra, rb, span);
-                        }
-                    }
-                } else {
-                    let ra = self.expr_any(a);
-                    let rb = self.expr_any(b);
-                    self.binary(*op, dst, ra, rb, span);
-                }
+                let ra = self.expr_any(a);
+                self.binary_operand(*op, dst, ra, b, span);
             }
             ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 let is_and = matches!(e.kind, ExprKind::And(..));
@@ -1127,9 +1141,42 @@ impl<'e, 'a> Compiler<'e, 'a> {
         self.free_to(mark);
     }
 
-    fn finish(&mut self, op: Op, span: Span, mark: usize) {
-        self.emit(op, span);
-        self.free_to(mark);
+    /// Compiles a chain of binary operators leaning left, `a + b - c + ...`,
+    /// with a loop rather than recursion, so that a long flat sum is not
+    /// mistaken for deep nesting and needs only two registers. The left end
+    /// goes into a scratch register, not `dst`, which may be a local that a
+    /// later operand reads.
+    fn binary_chain(&mut self, e: &'a Expr, dst: Reg) {
+        let mut spine = Vec::new();
+        let mut left = e;
+        while let ExprKind::Binary(op, a, b) = &left.kind {
+            spine.push((*op, &**b, left.span));
+            left = a;
+        }
+        let acc = self.alloc(left.span);
+        self.expr(left, acc);
+        let mark = self.func().next_reg;
+        while let Some((op, b, span)) = spine.pop() {
+            let out = if spine.is_empty() { dst } else { acc };
+            self.binary_operand(op, out, acc, b, span);
+            self.free_to(mark);
+        }
+    }
+
+    /// Emits `dst = ra op b`, with `b` as an immediate when it is a small
+    /// int and the operator has an immediate form.
+    fn binary_operand(&mut self, op: BinOp, dst: Reg, ra: Reg, b: &'a Expr, span: Span) {
+        if let Some(imm) = small_int(b) {
+            match op {
+                BinOp::Add => return self.emit(Op::AddI { dst, a: ra, imm }, span),
+                BinOp::Sub if imm != i16::MIN => return self.emit(Op::AddI { dst, a: ra, imm: -imm }, span),
+                BinOp::Mul => return self.emit(Op::MulI { dst, a: ra, imm }, span),
+                BinOp::Mod if imm != 0 => return self.emit(Op::ModI { dst, a: ra, imm }, span),
+                _ => {}
+            }
+        }
+        let rb = self.expr_any(b);
+        self.binary(op, dst, ra, rb, span);
     }
 
     /// Compiles call arguments into the registers after the callee.

@@ -493,6 +493,10 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         if pair {
                             raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
                         }
+                        // Receiving is a checkpoint, as `recv()` is.
+                        if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
+                            raise!(Throw::Cancelled(scope));
+                        }
                         match crate::channel::try_recv(rt, ch) {
                             Ok(Some(v)) => regs[dst as usize] = v,
                             Err(_) => jump!(offset),
