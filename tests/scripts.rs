@@ -7,6 +7,8 @@
 //!   an uncaught error whose report headline is that, and exit status 1;
 //! - `# expect compile error: TEXT` — compilation fails with a headline
 //!   containing TEXT, and exit status 2;
+//! - `# expect hint: TEXT` — some report on stderr carries a `Help:` hint
+//!   containing TEXT (e.g. a "did you mean" suggestion);
 //! - `# flags: ...` — extra command-line flags before the file;
 //! - `# stdin: TEXT` — a line fed to standard input.
 //!
@@ -56,6 +58,7 @@ struct Expectations {
     stdout: Vec<String>,
     runtime_error: Option<String>,
     compile_error: Option<String>,
+    hints: Vec<String>,
     flags: Vec<String>,
     stdin: String,
 }
@@ -73,6 +76,8 @@ fn parse(text: &str) -> Expectations {
             e.runtime_error = Some(rest.trim().to_string());
         } else if let Some(rest) = comment.strip_prefix("expect compile error: ") {
             e.compile_error = Some(rest.trim().to_string());
+        } else if let Some(rest) = comment.strip_prefix("expect hint: ") {
+            e.hints.push(rest.trim().to_string());
         } else if let Some(rest) = comment.strip_prefix("flags: ") {
             e.flags.extend(rest.split_whitespace().map(String::from));
         } else if let Some(rest) = comment.strip_prefix("stdin: ") {
@@ -135,6 +140,13 @@ fn run_weft(path: &Path, e: &Expectations) -> Result<Output, Failed> {
     Ok(Output { status: status.code(), stdout, stderr })
 }
 
+/// The hints of the reports on stderr: what follows `Help: ` in a line.
+/// Echoed source lines cannot match: a test writes `# expect hint:` in
+/// lower case.
+fn hints(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter_map(|l| l.find("Help: ").map(|at| &l[at + "Help: ".len()..])).collect()
+}
+
 /// The headlines of the reports on stderr: `Error: <headline>` lines.
 fn headlines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter_map(|l| l.strip_prefix("Error: ").or_else(|| l.strip_prefix("error: "))).collect()
@@ -160,6 +172,12 @@ fn run_test(path: &Path) -> Result<(), Failed> {
         return Err(format!("{diff}{}", context()).into());
     }
     let heads = headlines(&out.stderr);
+    let helps = hints(&out.stderr);
+    for want in &e.hints {
+        if !helps.iter().any(|h| h.contains(want.as_str())) {
+            return Err(format!("no hint contains {want:?}{}", context()).into());
+        }
+    }
     if let Some(want) = &e.compile_error {
         if out.status != Some(2) {
             return Err(format!("expected a compile error (status 2), got status {:?}{}", out.status, context()).into());
