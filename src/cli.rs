@@ -11,7 +11,6 @@ const USAGE: &str = "usage:
   weft [OPTIONS] -e CODE [ARGS...]  run a snippet
   weft check FILE                   compile only; report every error
   weft disasm FILE                  print the bytecode
-  weft                              start the REPL
 
 options:
   --seed N          fix the scheduler's and select's random choices

@@ -3,7 +3,7 @@
 //!
 //! The pieces, in the order a script meets them: [`Vm::load`] compiles a
 //! file (through `weft_lang`) into [`Code`], turning constants into values
-//! and method names into global symbols; [`Vm::run_main`] makes a [`Task`]
+//! and method names into global symbols; [`Vm::run_proto`] makes a [`Task`]
 //! for the top level and drives [`interp::run`] until the task is done,
 //! collecting garbage and loading imports whenever the loop hands control
 //! back. Natives see the runtime through a [`Ctx`].
