@@ -1,5 +1,57 @@
 //! Weft: a small scripting language with structured concurrency built in.
+//!
+//! This crate is the `weft` command line and the entry point for Rust
+//! programs that run Weft scripts. A script runs on a [`Vm`]; [`new_vm`]
+//! makes one with the standard library installed.
+//!
+//! ```
+//! use std::path::Path;
+//!
+//! let mut vm = weft::new_vm().expect("the standard library loads");
+//! // Reproducible scheduling, on a virtual clock: an hour of sleeping
+//! // takes no time at all.
+//! vm.configure_scheduler(7, true);
+//! let script = r#"
+//! let results = chan(3)
+//! for i in 1..=3 {
+//!     spawn {
+//!         sleep(3600 * i)
+//!         results.send(i * i)
+//!     }
+//! }
+//! let total = 0
+//! for _ in 1..=3 { total += results.recv() }
+//! assert(total == 14, "bad total")
+//! assert(now() == 10800.0, "the clock jumped to the last timer")
+//! "#;
+//! vm.run_script("demo.weft", script, Path::new(".")).expect("the script runs");
+//! ```
+//!
+//! A failing script gives a [`Failure`]; a runtime failure carries the
+//! error's kind, message, stack trace and the rendered report the CLI
+//! prints:
+//!
+//! ```
+//! use std::path::Path;
+//! use weft::Failure;
+//!
+//! let mut vm = weft::new_vm().unwrap();
+//! match vm.run_script("bad.weft", "let xs = [1, 2]\nprint(xs[5])", Path::new(".")) {
+//!     Err(Failure::Runtime(error)) => {
+//!         assert_eq!(error.kind, "IndexError");
+//!         assert!(error.report.contains("bad.weft:2:7"));
+//!     }
+//!     other => panic!("expected an IndexError, got {other:?}"),
+//! }
+//! ```
 
 pub mod cli;
 
 pub use weft_vm::{Failure, RuntimeError, Value, Vm};
+
+/// A VM with the whole standard library installed, ready to run scripts.
+pub fn new_vm() -> Result<Vm, Failure> {
+    let mut vm = Vm::new();
+    weft_stdlib::install(&mut vm)?;
+    Ok(vm)
+}
