@@ -21,6 +21,12 @@ use std::fmt;
 /// How deep brackets may nest before the lexer refuses the file.
 pub const MAX_NESTING: usize = 256;
 
+/// The most tokens one statement may have. An operator chain builds a
+/// syntax tree as deep as it is long, and later passes walk trees
+/// recursively; this bound (about half a million operators) keeps any
+/// input well inside the stack, as `MAX_NESTING` does for brackets.
+pub const MAX_STATEMENT_TOKENS: usize = 1_000_000;
+
 #[derive(Logos, Clone, Copy, Debug, PartialEq)]
 #[logos(skip r"[ \t\r\x0C]+")]
 #[logos(skip r"#[^\n]*")]
@@ -350,7 +356,7 @@ struct Open {
 /// Turns source text into the grammar's token stream, or the errors found.
 /// Lexing continues after an error, so one pass reports every bad token.
 pub fn tokenize(src: &str) -> Result<Vec<Spanned>, Vec<Diagnostic>> {
-    let mut lexer = Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new() };
+    let mut lexer = Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new(), statement_tokens: 0 };
     lexer.run(0, src.len(), false);
     if let Some(open) = lexer.stack.last() {
         let (what, close) = match open.tok {
@@ -377,6 +383,8 @@ struct Layout<'s> {
     out: Vec<Spanned>,
     errors: Vec<Diagnostic>,
     stack: Vec<Open>,
+    /// Tokens since the last statement separator (see [`MAX_STATEMENT_TOKENS`]).
+    statement_tokens: usize,
 }
 
 impl<'s> Layout<'s> {
@@ -393,6 +401,15 @@ impl<'s> Layout<'s> {
             let range = lex.span();
             let span = Span::new(range.start, range.end);
             let text = lex.slice();
+            if self.statement_tokens > MAX_STATEMENT_TOKENS {
+                self.errors.push(
+                    Diagnostic::new("statement too long", span)
+                        .with_label(format!("more than {MAX_STATEMENT_TOKENS} tokens since the statement began"))
+                        .with_hint("split it into several statements"),
+                );
+                self.stack.clear();
+                return;
+            }
             let Ok(raw) = raw else {
                 self.errors.push(
                     Diagnostic::new(format!("unexpected character {:?}", text), span)
@@ -440,6 +457,7 @@ impl<'s> Layout<'s> {
     }
 
     fn push(&mut self, tok: Tok, span: Span) {
+        self.statement_tokens = if tok == Tok::Sep { 0 } else { self.statement_tokens + 1 };
         self.out.push((span.start as usize, tok, span.end as usize));
     }
 
@@ -722,5 +740,35 @@ fn punctuation(raw: Raw) -> Tok {
         Raw::SlashSlash => Tok::SlashSlash,
         Raw::Percent => Tok::Percent,
         _ => unreachable!("brackets, strings, names and numbers are handled by the caller"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_error(src: &str) -> String {
+        match tokenize(src) {
+            Ok(_) => "no error".to_string(),
+            Err(errors) => errors[0].message.clone(),
+        }
+    }
+
+    #[test]
+    fn an_endless_operator_chain_is_a_clean_error() {
+        let chain = vec!["1"; MAX_STATEMENT_TOKENS / 2 + 10].join(" + ");
+        assert_eq!(first_error(&format!("let x = {chain}")), "statement too long");
+    }
+
+    #[test]
+    fn long_programs_of_short_statements_are_fine() {
+        let program = "x = x + 1\n".repeat(MAX_STATEMENT_TOKENS / 4);
+        assert!(tokenize(&program).is_ok());
+    }
+
+    #[test]
+    fn brackets_nest_only_so_deep() {
+        let deep = "(".repeat(MAX_NESTING + 1);
+        assert_eq!(first_error(&deep), "nesting too deep");
     }
 }
