@@ -1153,12 +1153,21 @@ impl<'e, 'a> Compiler<'e, 'a> {
             spine.push((*op, &**b, left.span));
             left = a;
         }
+        // A local on the left is read in place (`i * i` needs no copy of
+        // `i`); the running result lives in `acc`.
         let acc = self.alloc(left.span);
-        self.expr(left, acc);
+        let mut ra = match self.local_reg(left) {
+            Some(reg) => reg,
+            None => {
+                self.expr(left, acc);
+                acc
+            }
+        };
         let mark = self.func().next_reg;
         while let Some((op, b, span)) = spine.pop() {
             let out = if spine.is_empty() { dst } else { acc };
-            self.binary_operand(op, out, acc, b, span);
+            self.binary_operand(op, out, ra, b, span);
+            ra = acc;
             self.free_to(mark);
         }
     }
@@ -1201,12 +1210,21 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
     }
 
+    /// The register of a plain (uncaptured) local named by `e`, if it is one.
+    fn local_reg(&mut self, e: &Expr) -> Option<Reg> {
+        match &e.kind {
+            ExprKind::Name(ident) => match self.lookup_local(&ident.name) {
+                Some(Place::Reg(reg)) => Some(reg),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The register holding `e`: a local's own register, or a new temporary.
     fn expr_any(&mut self, e: &'a Expr) -> Reg {
-        if let ExprKind::Name(ident) = &e.kind {
-            if let Some(Place::Reg(reg)) = self.lookup_local(&ident.name) {
-                return reg;
-            }
+        if let Some(reg) = self.local_reg(e) {
+            return reg;
         }
         let r = self.alloc(e.span);
         self.expr(e, r);
