@@ -1,8 +1,10 @@
 //! `json_encode(value, indent)` and `json_decode(text)`.
 //!
 //! Decoding goes through serde_json (with `preserve_order`, so objects keep
-//! their key order); integral numbers become ints, others floats, and an
-//! integer too big for 64 bits becomes a float. Encoding is written here:
+//! their key order). A number written as an integer (`2`, `-7`) becomes an
+//! int, and any other (`2.0`, `1e2`) a float, as in Python, so a value
+//! keeps its type through `json_encode` and back; an integer too big for
+//! 64 bits becomes a float. Encoding is written here:
 //! it walks Weft values directly, writes floats as `str` does, and turns
 //! non-string map keys into strings, as JavaScript and Python do.
 
@@ -80,6 +82,7 @@ impl Encoder<'_, '_> {
                     self.separator(i, depth + 1);
                     let name = match k {
                         Key::Str(s) => heap.str(*s).to_string(),
+                        Key::Nil => "null".to_string(),
                         k => self.cx.display(k.value()),
                     };
                     self.string(&name);

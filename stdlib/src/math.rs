@@ -29,9 +29,10 @@ pub fn install(vm: &mut Vm) {
 fn abs(_cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("abs", args, 1)?;
     match args[0] {
-        Value::Int(n) => {
-            n.checked_abs().map(Value::Int).ok_or_else(|| Throw::new("Overflow", format!("abs: -{n} overflows")))
-        }
+        Value::Int(n) => n
+            .checked_abs()
+            .map(Value::Int)
+            .ok_or_else(|| Throw::new("Overflow", format!("abs: the absolute value of {n} does not fit in an int"))),
         Value::Float(x) => Ok(Value::Float(x.abs())),
         v => Err(Throw::type_error(format!("abs: argument 1 must be a number, not {}", v.type_name()))),
     }

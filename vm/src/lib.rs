@@ -260,6 +260,18 @@ pub enum Failure {
     Interrupted,
 }
 
+/// Where `print` goes by default: line by line on a terminal, so output
+/// appears as it is printed; in large blocks into a pipe or file, flushed
+/// whenever every task waits and at exit.
+fn stdout_writer() -> Box<dyn Write> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        Box::new(std::io::LineWriter::new(std::io::stdout()))
+    } else {
+        Box::new(std::io::BufWriter::new(std::io::stdout()))
+    }
+}
+
 /// A Weft virtual machine: loaded code and its runtime state.
 pub struct Vm {
     pub code: Code,
@@ -283,7 +295,7 @@ impl Vm {
             rt: Runtime {
                 heap: Heap::new(),
                 globals: Vec::new(),
-                out: Box::new(std::io::BufWriter::new(std::io::stdout())),
+                out: stdout_writer(),
                 args: Vec::new(),
                 max_frames: 100_000,
                 rng: 0x853c_49e6_748f_ea9b,
@@ -470,6 +482,9 @@ impl Vm {
             }
             self.rt.sched.fire_timers();
             let Some(id) = self.rt.sched.runq.pop_front() else {
+                // Every task waits: show what has been printed so far
+                // rather than hold it until the script ends.
+                let _ = self.rt.out.flush();
                 if self.rt.sched.advance() {
                     continue;
                 }
