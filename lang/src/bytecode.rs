@@ -388,6 +388,88 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The registers this instruction names directly, as single operands
+    /// (not the ranges that start at `base` or `start`). The interpreter
+    /// reads these without bounds checks once [`Proto::check`] has passed.
+    pub fn operands(self) -> [Option<Reg>; 3] {
+        use Op::*;
+        match self {
+            Nil { dst } | Bool { dst, .. } | Int { dst, .. } | Const { dst, .. } | GetGlobal { dst, .. } => {
+                [Some(dst), None, None]
+            }
+            GetUpval { dst, .. } | NurseryEnter { dst } | Closure { dst, .. } | Import { dst, .. } => {
+                [Some(dst), None, None]
+            }
+            SetGlobal { src, .. } | SetUpval { src, .. } | Return { src } | Throw { src } => [Some(src), None, None],
+            NewCell { reg } | Try { reg, .. } => [Some(reg), None, None],
+            Move { dst, src } | Neg { dst, src } | Not { dst, src } => [Some(dst), Some(src), None],
+            GetCell { dst, cell } => [Some(dst), Some(cell), None],
+            SetCell { cell, src } => [Some(cell), Some(src), None],
+            Add { dst, a, b }
+            | Sub { dst, a, b }
+            | Mul { dst, a, b }
+            | Div { dst, a, b }
+            | FloorDiv { dst, a, b }
+            | Mod { dst, a, b }
+            | Pow { dst, a, b }
+            | Eq { dst, a, b }
+            | Ne { dst, a, b }
+            | Lt { dst, a, b }
+            | Le { dst, a, b }
+            | In { dst, a, b } => [Some(dst), Some(a), Some(b)],
+            AddI { dst, a, .. } | MulI { dst, a, .. } | ModI { dst, a, .. } => [Some(dst), Some(a), None],
+            Jump { .. } | Loop { .. } | ReturnNil | EndTry => [None, None, None],
+            JumpIfFalse { cond, .. } | JumpIfTrue { cond, .. } => [Some(cond), None, None],
+            JumpIfNotLt { a, b, .. } | JumpIfNotLe { a, b, .. } | JumpIfNotEq { a, b, .. } | JumpIfEq { a, b, .. } => {
+                [Some(a), Some(b), None]
+            }
+            // Their `start` begins a range, which may be empty and end the frame.
+            NewList { dst, .. } | NewMap { dst, .. } | Concat { dst, .. } => [Some(dst), None, None],
+            Range { dst, start, .. } => [Some(dst), Some(start), None],
+            ListPush { list, src } => [Some(list), Some(src), None],
+            MapInsert { map, key, src } => [Some(map), Some(key), Some(src)],
+            GetIndex { dst, obj, index } => [Some(dst), Some(obj), Some(index)],
+            SetIndex { obj, index, src } => [Some(obj), Some(index), Some(src)],
+            GetField { dst, obj, .. } => [Some(dst), Some(obj), None],
+            SetField { obj, src, .. } => [Some(obj), Some(src), None],
+            Call { base, .. } | CallMethod { base, .. } | IterPrep { base } | Select { base, .. } => {
+                [Some(base), None, None]
+            }
+            IterNext { base, dst, .. } => [Some(base), Some(dst), None],
+            ForPrep { a } => [Some(a), None, None],
+            Spawn { base, nursery, .. } => [Some(base), Some(nursery), None],
+            NurseryExit { nursery, err, .. } => [Some(nursery), Some(err), None],
+            ScopeEnter { seconds, .. } => [Some(seconds), None, None],
+            ScopeExit { err, .. } => [Some(err), None, None],
+        }
+    }
+}
+
+impl Proto {
+    /// Checks that every register an instruction names lies inside the
+    /// frame, that spans match instructions, and that execution cannot run
+    /// off the end of the code. The compiler guarantees all three; the
+    /// interpreter's unchecked register access relies on them, so the VM
+    /// checks every function once, when it is loaded.
+    pub fn check(&self) -> Result<(), String> {
+        if self.spans.len() != self.code.len() {
+            return Err(format!("{}: {} spans for {} instructions", self.name, self.spans.len(), self.code.len()));
+        }
+        for (pc, op) in self.code.iter().enumerate() {
+            for reg in op.operands().into_iter().flatten() {
+                if reg >= self.regs {
+                    return Err(format!("{}: instruction {pc} names register {reg} of {}", self.name, self.regs));
+                }
+            }
+        }
+        match self.code.last() {
+            Some(Op::Return { .. } | Op::ReturnNil | Op::Jump { .. } | Op::Loop { .. } | Op::Throw { .. }) => Ok(()),
+            _ => Err(format!("{}: the code does not end with a return", self.name)),
+        }
+    }
+}
+
 /// How a closure gets one captured variable when it is made.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Capture {

@@ -13,8 +13,9 @@ use crate::ops::{self, arith, contains, less};
 use crate::task::{Frame, Handler, Task, BUDGET};
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
+use std::ops::{Index, IndexMut};
 use weft_lang::ast::BinOp;
-use weft_lang::bytecode::Op;
+use weft_lang::bytecode::{Op, Reg};
 
 /// Why [`run`] returned.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         let consts: &[Value] = &proto.consts;
         let base = frame.base as usize;
         let mut pc = frame.pc as usize;
-        let regs: &mut [Value] = &mut task.stack[base..base + proto.regs as usize];
+        let regs = &mut Registers(&mut task.stack[base..base + proto.regs as usize]);
 
         // Raising saves the pc, finds a handler and resumes there.
         macro_rules! raise {
@@ -95,17 +96,17 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // Operands are read through references, field by field: a
                 // whole 16-byte copy of a value just written as tag and
                 // payload would stall on store forwarding.
-                let fast = match (&regs[$a as usize], &regs[$b as usize]) {
+                let fast = match (&regs[$a], &regs[$b]) {
                     (Value::Int(i), Value::Int(j)) => $int(*i, *j).map(Value::Int),
                     (Value::Float(i), Value::Float(j)) => $float(*i, *j).map(Value::Float),
                     _ => None,
                 };
-                regs[$dst as usize] = match fast {
+                regs[$dst] = match fast {
                     Some(v) => v,
                     None => {
-                        let (x, y) = (regs[$a as usize], regs[$b as usize]);
+                        let (x, y) = (regs[$a], regs[$b]);
                         let v = try_raise!(arith(&mut rt.heap, $op, x, y));
-                        regs[$dst as usize] = v;
+                        regs[$dst] = v;
                         gc_point!();
                         v
                     }
@@ -122,39 +123,39 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             let op = ops[pc];
             pc += 1;
             match op {
-                Op::Nil { dst } => regs[dst as usize] = Value::Nil,
-                Op::Bool { dst, value } => regs[dst as usize] = Value::Bool(value),
-                Op::Int { dst, value } => regs[dst as usize] = Value::Int(value as i64),
-                Op::Const { dst, index } => regs[dst as usize] = consts[index as usize],
-                Op::Move { dst, src } => regs[dst as usize] = regs[src as usize],
-                Op::GetGlobal { dst, slot } => regs[dst as usize] = rt.globals[slot as usize],
-                Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src as usize],
+                Op::Nil { dst } => regs[dst] = Value::Nil,
+                Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
+                Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
+                Op::Const { dst, index } => regs[dst] = consts[index as usize],
+                Op::Move { dst, src } => regs[dst] = regs[src],
+                Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
+                Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
                 Op::GetUpval { dst, index } => {
                     let closure = frame.closure.expect("a closure has captures");
                     let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
                         unreachable!("captures are cells")
                     };
-                    regs[dst as usize] = rt.heap.cell(cell);
+                    regs[dst] = rt.heap.cell(cell);
                 }
                 Op::SetUpval { src, index } => {
                     let closure = frame.closure.expect("a closure has captures");
                     let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
                         unreachable!("captures are cells")
                     };
-                    rt.heap.set_cell(cell, regs[src as usize]);
+                    rt.heap.set_cell(cell, regs[src]);
                 }
                 Op::NewCell { reg } => {
-                    let cell = rt.heap.new_cell(regs[reg as usize]);
-                    regs[reg as usize] = Value::Cell(cell);
+                    let cell = rt.heap.new_cell(regs[reg]);
+                    regs[reg] = Value::Cell(cell);
                     gc_point!();
                 }
                 Op::GetCell { dst, cell } => {
-                    let Value::Cell(c) = regs[cell as usize] else { unreachable!("a celled local holds a cell") };
-                    regs[dst as usize] = rt.heap.cell(c);
+                    let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
+                    regs[dst] = rt.heap.cell(c);
                 }
                 Op::SetCell { cell, src } => {
-                    let Value::Cell(c) = regs[cell as usize] else { unreachable!("a celled local holds a cell") };
-                    rt.heap.set_cell(c, regs[src as usize]);
+                    let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
+                    rt.heap.set_cell(c, regs[src]);
                 }
 
                 Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y)),
@@ -169,34 +170,34 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Mod { dst, a, b } => arith!(BinOp::Mod, dst, a, b, |i, j| ops::int_mod(i, j).ok(), |_, _| None),
                 Op::Pow { dst, a, b } => arith!(BinOp::Pow, dst, a, b, |_, _| None, |_, _| None),
                 Op::AddI { dst, a, imm } => {
-                    regs[dst as usize] = match regs[a as usize] {
+                    regs[dst] = match regs[a] {
                         Value::Int(i) => match i.checked_add(imm as i64) {
                             Some(v) => Value::Int(v),
                             None => raise!(ops::overflow("+", i, imm as i64)),
                         },
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a as usize], Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a], Value::Int(imm as i64))),
                     }
                 }
                 Op::MulI { dst, a, imm } => {
-                    regs[dst as usize] = match regs[a as usize] {
+                    regs[dst] = match regs[a] {
                         Value::Int(i) => match i.checked_mul(imm as i64) {
                             Some(v) => Value::Int(v),
                             None => raise!(ops::overflow("*", i, imm as i64)),
                         },
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mul, regs[a as usize], Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mul, regs[a], Value::Int(imm as i64))),
                     }
                 }
                 Op::ModI { dst, a, imm } => {
-                    regs[dst as usize] = match regs[a as usize] {
+                    regs[dst] = match regs[a] {
                         Value::Int(i) => {
                             let (r, m) = (i % imm as i64, imm as i64);
                             Value::Int(if r != 0 && ((r < 0) != (m < 0)) { r + m } else { r })
                         }
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mod, regs[a as usize], Value::Int(imm as i64))),
+                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mod, regs[a], Value::Int(imm as i64))),
                     }
                 }
                 Op::Neg { dst, src } => {
-                    regs[dst as usize] = match regs[src as usize] {
+                    regs[dst] = match regs[src] {
                         Value::Int(i) => match i.checked_neg() {
                             Some(v) => Value::Int(v),
                             None => raise!(Throw::new("Overflow", format!("integer overflow in -({i})"))),
@@ -205,30 +206,24 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         v => raise!(Throw::type_error(format!("cannot negate {}", v.type_name()))),
                     }
                 }
-                Op::Not { dst, src } => regs[dst as usize] = Value::Bool(!regs[src as usize].truthy()),
-                Op::Eq { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(equal(&rt.heap, regs[a as usize], regs[b as usize]))
-                }
-                Op::Ne { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(!equal(&rt.heap, regs[a as usize], regs[b as usize]))
-                }
+                Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
+                Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal(&rt.heap, regs[a], regs[b])),
+                Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal(&rt.heap, regs[a], regs[b])),
                 Op::Lt { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(match (&regs[a as usize], &regs[b as usize]) {
+                    regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
                         (Value::Int(i), Value::Int(j)) => i < j,
                         (Value::Float(i), Value::Float(j)) => i < j,
                         (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
                     })
                 }
                 Op::Le { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(match (&regs[a as usize], &regs[b as usize]) {
+                    regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
                         (Value::Int(i), Value::Int(j)) => i <= j,
                         (Value::Float(i), Value::Float(j)) => i <= j,
                         (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
                     })
                 }
-                Op::In { dst, a, b } => {
-                    regs[dst as usize] = Value::Bool(try_raise!(contains(&rt.heap, regs[a as usize], regs[b as usize])))
-                }
+                Op::In { dst, a, b } => regs[dst] = Value::Bool(try_raise!(contains(&rt.heap, regs[a], regs[b]))),
 
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
@@ -241,17 +236,17 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::JumpIfFalse { cond, offset } => {
-                    if !regs[cond as usize].truthy() {
+                    if !regs[cond].truthy() {
                         jump!(offset)
                     }
                 }
                 Op::JumpIfTrue { cond, offset } => {
-                    if regs[cond as usize].truthy() {
+                    if regs[cond].truthy() {
                         jump!(offset)
                     }
                 }
                 Op::JumpIfNotLt { a, b, offset } => {
-                    let yes = match (&regs[a as usize], &regs[b as usize]) {
+                    let yes = match (&regs[a], &regs[b]) {
                         (Value::Int(i), Value::Int(j)) => i < j,
                         (Value::Float(i), Value::Float(j)) => i < j,
                         (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
@@ -261,7 +256,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::JumpIfNotLe { a, b, offset } => {
-                    let yes = match (&regs[a as usize], &regs[b as usize]) {
+                    let yes = match (&regs[a], &regs[b]) {
                         (Value::Int(i), Value::Int(j)) => i <= j,
                         (Value::Float(i), Value::Float(j)) => i <= j,
                         (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
@@ -271,19 +266,19 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::JumpIfNotEq { a, b, offset } => {
-                    if !equal(&rt.heap, regs[a as usize], regs[b as usize]) {
+                    if !equal(&rt.heap, regs[a], regs[b]) {
                         jump!(offset)
                     }
                 }
                 Op::JumpIfEq { a, b, offset } => {
-                    if equal(&rt.heap, regs[a as usize], regs[b as usize]) {
+                    if equal(&rt.heap, regs[a], regs[b]) {
                         jump!(offset)
                     }
                 }
 
                 Op::NewList { dst, start, count } => {
                     let items = regs[start as usize..start as usize + count as usize].to_vec();
-                    regs[dst as usize] = Value::List(rt.heap.new_list(items));
+                    regs[dst] = Value::List(rt.heap.new_list(items));
                     gc_point!();
                 }
                 Op::NewMap { dst, start, count } => {
@@ -294,29 +289,29 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         let Some(k) = key(k) else { raise!(bad_key(k)) };
                         map.insert(k, v);
                     }
-                    regs[dst as usize] = Value::Map(rt.heap.new_map(map));
+                    regs[dst] = Value::Map(rt.heap.new_map(map));
                     gc_point!();
                 }
                 Op::ListPush { list, src } => {
-                    let Value::List(r) = regs[list as usize] else { unreachable!("a list literal") };
-                    let v = regs[src as usize];
+                    let Value::List(r) = regs[list] else { unreachable!("a list literal") };
+                    let v = regs[src];
                     rt.heap.list_mut(r).push(v);
                 }
                 Op::MapInsert { map, key: k, src } => {
-                    let Value::Map(r) = regs[map as usize] else { unreachable!("a map literal") };
-                    let kv = regs[k as usize];
+                    let Value::Map(r) = regs[map] else { unreachable!("a map literal") };
+                    let kv = regs[k];
                     let Some(k) = key(kv) else { raise!(bad_key(kv)) };
-                    let v = regs[src as usize];
+                    let v = regs[src];
                     rt.heap.map_mut(r).insert(k, v);
                 }
                 Op::Range { dst, start, inclusive } => {
-                    let (lo, hi) = (regs[start as usize], regs[start as usize + 1]);
+                    let (lo, hi) = (regs[start], regs[start as usize + 1]);
                     let (Value::Int(lo), Value::Int(hi)) = (lo, hi) else { raise!(range_bounds(lo, hi)) };
-                    regs[dst as usize] = Value::Range(rt.heap.new_range(lo, hi, inclusive));
+                    regs[dst] = Value::Range(rt.heap.new_range(lo, hi, inclusive));
                     gc_point!();
                 }
                 Op::GetIndex { dst, obj, index } => {
-                    regs[dst as usize] = match (&regs[obj as usize], &regs[index as usize]) {
+                    regs[dst] = match (&regs[obj], &regs[index]) {
                         (&Value::List(r), &Value::Int(i)) => {
                             let items = rt.heap.list(r);
                             match ops::index(i, items.len()) {
@@ -328,7 +323,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     };
                 }
                 Op::SetIndex { obj, index, src } => {
-                    let (o, i, v) = (regs[obj as usize], regs[index as usize], regs[src as usize]);
+                    let (o, i, v) = (regs[obj], regs[index], regs[src]);
                     match (o, i) {
                         (Value::List(r), Value::Int(i)) => {
                             let items = rt.heap.list_mut(r);
@@ -345,7 +340,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::GetField { dst, obj, name } => {
                     let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
-                    regs[dst as usize] = match regs[obj as usize] {
+                    regs[dst] = match regs[obj] {
                         Value::Map(m) => match rt.heap.map(m).get(&Key::Str(name)) {
                             Some(v) => *v,
                             None => raise!(missing_key(code, rt, Value::Str(name))),
@@ -355,9 +350,9 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::SetField { obj, name, src } => {
                     let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
-                    match regs[obj as usize] {
+                    match regs[obj] {
                         Value::Map(m) => {
-                            let v = regs[src as usize];
+                            let v = regs[src];
                             rt.heap.map_mut(m).insert(Key::Str(name), v);
                         }
                         o => raise!(Throw::type_error(format!(
@@ -375,12 +370,12 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             v => s.push_str(&display(&rt.heap, code, v)),
                         }
                     }
-                    regs[dst as usize] = Value::Str(rt.heap.intern_string(s));
+                    regs[dst] = Value::Str(rt.heap.intern_string(s));
                     gc_point!();
                 }
 
                 Op::Call { base: b, argc } => {
-                    let callee = regs[b as usize];
+                    let callee = regs[b];
                     if let Value::Func(r) = callee {
                         // The common case, inline: a script function.
                         let closure = rt.heap.closure(r);
@@ -438,7 +433,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::Return { src } => {
-                    let v = regs[src as usize];
+                    let v = regs[src];
                     return_from_frame(task, v);
                     if task.frames.is_empty() {
                         return Halt::Done(v);
@@ -464,7 +459,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             }
                         })
                         .collect();
-                    regs[dst as usize] = Value::Func(rt.heap.new_closure(proto, captures));
+                    regs[dst] = Value::Func(rt.heap.new_closure(proto, captures));
                     gc_point!();
                 }
 
@@ -476,10 +471,10 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::EndTry => {
                     task.handlers.pop();
                 }
-                Op::Throw { src } => raise!(Throw::Value(regs[src as usize])),
+                Op::Throw { src } => raise!(Throw::Value(regs[src])),
 
                 Op::IterPrep { base: b } => {
-                    let cursor = match regs[b as usize] {
+                    let cursor = match regs[b] {
                         Value::List(_) | Value::Map(_) | Value::Str(_) | Value::Chan(_) => Value::Int(0),
                         Value::Range(r) => Value::Int(rt.heap.range(r).0),
                         v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
@@ -489,7 +484,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::IterNext { base: b, dst, pair, offset } => {
                     let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
-                    if let Value::Chan(ch) = regs[b as usize] {
+                    if let Value::Chan(ch) = regs[b] {
                         if pair {
                             raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
                         }
@@ -498,7 +493,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             raise!(Throw::Cancelled(scope));
                         }
                         match crate::channel::try_recv(rt, ch) {
-                            Ok(Some(v)) => regs[dst as usize] = v,
+                            Ok(Some(v)) => regs[dst] = v,
                             Err(_) => jump!(offset),
                             Ok(None) => {
                                 let waiter = crate::channel::Waiter::current(rt, crate::channel::Via::Loop);
@@ -509,7 +504,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         continue;
                     }
-                    let next = match regs[b as usize] {
+                    let next = match regs[b] {
                         Value::List(r) => {
                             let items = rt.heap.list(r);
                             items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, cursor + 1))
@@ -542,20 +537,20 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         Some((k, v, cursor)) => {
                             regs[b as usize + 1] = Value::Int(cursor);
                             if pair {
-                                if let (Value::Str(_), Value::Int(count)) = (regs[b as usize], k) {
+                                if let (Value::Str(_), Value::Int(count)) = (regs[b], k) {
                                     regs[b as usize + 2] = Value::Int(count + 1);
                                 }
-                                regs[dst as usize] = k;
+                                regs[dst] = k;
                                 regs[dst as usize + 1] = v;
                             } else {
-                                let is_map = matches!(regs[b as usize], Value::Map(_));
-                                regs[dst as usize] = if is_map { k } else { v };
+                                let is_map = matches!(regs[b], Value::Map(_));
+                                regs[dst] = if is_map { k } else { v };
                             }
                         }
                     }
                 }
                 Op::ForPrep { a } => {
-                    let (lo, hi) = (regs[a as usize], regs[a as usize + 1]);
+                    let (lo, hi) = (regs[a], regs[a as usize + 1]);
                     if !matches!((lo, hi), (Value::Int(_), Value::Int(_))) {
                         raise!(range_bounds(lo, hi));
                     }
@@ -566,7 +561,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     let handle = try_raise!(crate::conc::spawn(
                         code,
                         rt,
-                        regs[nursery as usize],
+                        regs[nursery],
                         regs[at],
                         &regs[at + 1..at + 1 + argc as usize],
                         Some(site)
@@ -575,11 +570,11 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     gc_point!();
                 }
                 Op::NurseryEnter { dst } => {
-                    regs[dst as usize] = crate::conc::nursery_enter(rt);
+                    regs[dst] = crate::conc::nursery_enter(rt);
                 }
                 Op::NurseryExit { nursery, err, failed } => {
-                    let thrown = if failed { std::mem::take(&mut regs[err as usize]) } else { Value::Nil };
-                    match crate::conc::nursery_exit(rt, regs[nursery as usize], thrown) {
+                    let thrown = if failed { std::mem::take(&mut regs[err]) } else { Value::Nil };
+                    match crate::conc::nursery_exit(rt, regs[nursery], thrown) {
                         Ok(true) => {}
                         Ok(false) => {
                             // Park here and run this instruction again when woken.
@@ -590,10 +585,10 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                 }
                 Op::ScopeEnter { seconds, shield } => {
-                    try_raise!(crate::conc::scope_enter(rt, regs[seconds as usize], shield));
+                    try_raise!(crate::conc::scope_enter(rt, regs[seconds], shield));
                 }
                 Op::ScopeExit { err, failed } => {
-                    let thrown = if failed { regs[err as usize] } else { Value::Nil };
+                    let thrown = if failed { regs[err] } else { Value::Nil };
                     try_raise!(crate::conc::scope_exit(rt, thrown, failed));
                 }
                 Op::Select { base: b, count, kinds } => {
@@ -608,16 +603,64 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Import { dst, slot } => {
                     let module = rt.globals[slot as usize];
                     if module.truthy() {
-                        regs[dst as usize] = module;
+                        regs[dst] = module;
                     } else {
                         task.frames.last_mut().expect("running").pc = pc as u32;
-                        return Halt::Import { path: regs[dst as usize], slot, dst: base + dst as usize };
+                        return Halt::Import { path: regs[dst], slot, dst: base + dst as usize };
                     }
                 }
             }
         }
     }
 }
+
+/// A frame's register window. Indexing by a register operand (`u8`) skips
+/// the bounds check: `Proto::check` has verified, when the function was
+/// loaded, that every operand lies inside the window, whose length is the
+/// function's register count. Any other index is checked as usual.
+struct Registers<'a>(&'a mut [Value]);
+
+impl Index<Reg> for Registers<'_> {
+    type Output = Value;
+
+    #[inline(always)]
+    fn index(&self, reg: Reg) -> &Value {
+        debug_assert!((reg as usize) < self.0.len());
+        // SAFETY: the register is an operand of an instruction of the running
+        // function, checked against its register count at load time.
+        unsafe { self.0.get_unchecked(reg as usize) }
+    }
+}
+
+impl IndexMut<Reg> for Registers<'_> {
+    #[inline(always)]
+    fn index_mut(&mut self, reg: Reg) -> &mut Value {
+        debug_assert!((reg as usize) < self.0.len());
+        // SAFETY: as for `index`.
+        unsafe { self.0.get_unchecked_mut(reg as usize) }
+    }
+}
+
+/// Checked access for computed indexes and ranges.
+macro_rules! checked_index {
+    ($($index:ty),*) => {$(
+        impl Index<$index> for Registers<'_> {
+            type Output = <[Value] as Index<$index>>::Output;
+
+            fn index(&self, index: $index) -> &Self::Output {
+                &self.0[index]
+            }
+        }
+
+        impl IndexMut<$index> for Registers<'_> {
+            fn index_mut(&mut self, index: $index) -> &mut Self::Output {
+                &mut self.0[index]
+            }
+        }
+    )*};
+}
+
+checked_index!(usize, std::ops::Range<usize>, std::ops::RangeFrom<usize>);
 
 /// Grows a task's registers to at least `top`, doubling to keep calls cheap.
 #[cold]

@@ -388,6 +388,16 @@ impl Vm {
                 return Err(Failure::Compile { diagnostics, report });
             }
         };
+        // The interpreter trusts these checks (it reads registers without
+        // bounds checks), so a compiler bug stops here, not in the loop.
+        if let Some(problem) = unit.protos.iter().find_map(|p| p.check().err()) {
+            let diagnostic = weft_lang::diagnostic::Diagnostic::new(
+                format!("internal compiler error: {problem}"),
+                weft_lang::diagnostic::Span::default(),
+            );
+            let report = diagnostic.render(name, text, self.color);
+            return Err(Failure::Compile { diagnostics: vec![diagnostic], report });
+        }
         let first = self.code.protos.len() as u32;
         for proto in unit.protos {
             let consts = proto
