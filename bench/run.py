@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""Run Weft's benchmarks beside their Lua, Python, Go and Trio twins.
+
+Every program's printed result is checked against the expected one before any
+time is recorded: a program that prints something else, or fails, is marked
+FAIL and not timed. Times are of whole processes (start-up included): one
+warm-up run, then --runs timed runs, and the median is reported. The output is
+a Markdown table, with ratios Weft / twin (above 1 means Weft is slower).
+
+    python3 bench/run.py                      # everything, default sizes
+    python3 bench/run.py fib sort --runs 3    # some benchmarks only
+    python3 bench/run.py --quick              # small sizes: a smoke test
+    python3 bench/run.py --only weft,lua      # some languages only
+    python3 bench/run.py --markdown out.md    # also write the table to a file
+
+Standard library only. See bench/README.md.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+WEFT = os.path.join(ROOT, "target", "release", "weft")
+
+
+# ---------------------------------------------------------------------------
+# Expected results, computed here independently of every program under test.
+# Each takes the sizes as integers and returns the exact expected stdout.
+
+def period7_sum(n):
+    """Sum of i * i % 7 for i in 0..n (the sequence repeats every 7)."""
+    one_period = [i * i % 7 for i in range(7)]
+    return n // 7 * sum(one_period) + sum(one_period[:n % 7])
+
+
+def expect_fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return f"{a}\n"
+
+
+def expect_loop(n):
+    return f"{period7_sum(n)}\n"
+
+
+def expect_binary_trees(n):
+    def nodes(depth):  # a full tree of this depth
+        return 2 ** (depth + 1) - 1
+
+    min_depth = 4
+    max_depth = max(min_depth + 2, n)
+    lines = [f"stretch tree of depth {max_depth + 1}\t check: {nodes(max_depth + 1)}"]
+    for depth in range(min_depth, max_depth + 1, 2):
+        iterations = 2 ** (max_depth - depth + min_depth)
+        lines.append(f"{iterations}\t trees of depth {depth}\t check: {iterations * nodes(depth)}")
+    lines.append(f"long lived tree of depth {max_depth}\t check: {nodes(max_depth)}")
+    return "\n".join(lines) + "\n"
+
+
+# n-body has no closed form: these are the Benchmarks Game's published values
+# (500000 steps) and the value all twins agree on for the quick size.
+NBODY_ENERGIES = {
+    500000: ("-0.169075164", "-0.169096567"),
+    1000: ("-0.169075164", "-0.169087605"),
+}
+
+
+def expect_nbody(steps):
+    if steps not in NBODY_ENERGIES:
+        raise ValueError(f"no known n-body result for {steps} steps; known: {sorted(NBODY_ENERGIES)}")
+    before, after = NBODY_ENERGIES[steps]
+    return f"{before}\n{after}\n"
+
+
+def expect_strings_maps(n, j):
+    len_sum = sum(len("key" + str(i)) for i in range(n))
+    value_sum = n * (n - 1) // 2
+    joined_len = len(",".join(str(i) for i in range(j)))
+    return f"{len_sum} {value_sum} {joined_len}\n"
+
+
+def expect_closures(n):
+    return f"{n * (n + 1) // 2}\n"
+
+
+def expect_sort(n):
+    xs = []
+    x = 42
+    for _ in range(n):
+        x = x * 16807 % 2147483647
+        xs.append(x)
+    xs.sort()
+    return f"{xs[0]} {xs[n // 2]} {xs[n - 1]}\n"
+
+
+def expect_spawn_join(n):
+    return f"{period7_sum(n)}\n"
+
+
+def expect_count(n):
+    return f"{n}\n"
+
+
+def expect_sieve(n):
+    limit = 100
+    while True:
+        is_prime = [True] * limit
+        primes = []
+        for i in range(2, limit):
+            if is_prime[i]:
+                primes.append(i)
+                for k in range(i * i, limit, i):
+                    is_prime[k] = False
+        if len(primes) >= n:
+            return f"{primes[n - 1]}\n"
+        limit *= 2
+
+
+def expect_fan_in(p, m):
+    total = p * m
+    return f"{total * (total - 1) // 2}\n"
+
+
+# ---------------------------------------------------------------------------
+# The benchmarks. `sizes` are the defaults of shared/BENCHMARKS.md, `quick`
+# the smoke-test sizes, `large` the extra sizes run with --large.
+
+INTERP_LANGS = ["weft", "lua", "python"]
+CONC_LANGS = ["weft", "go1", "go", "asyncio", "trio"]
+ALL_LANGS = ["weft", "lua", "python", "go1", "go", "asyncio", "trio"]
+
+HEADINGS = {
+    "weft": "Weft",
+    "lua": "Lua",
+    "python": "Python",
+    "go1": "Go (GOMAXPROCS=1)",
+    "go": "Go",
+    "asyncio": "asyncio",
+    "trio": "Trio",
+}
+
+BENCHMARKS = [
+    # name, kind, expected, sizes, quick, large
+    ("fib", "interp", expect_fib, [32], [20], None),
+    ("loop", "interp", expect_loop, [10000000], [100000], None),
+    ("binary_trees", "interp", expect_binary_trees, [15], [6], None),
+    ("nbody", "interp", expect_nbody, [500000], [1000], None),
+    ("strings_maps", "interp", expect_strings_maps, [200000, 100000], [2000, 1000], None),
+    ("closures", "interp", expect_closures, [1000000], [10000], None),
+    ("sort", "interp", expect_sort, [300000], [3000], None),
+    ("spawn_join", "conc", expect_spawn_join, [100000], [1000], [1000000]),
+    ("ping_pong", "conc", expect_count, [1000000], [10000], None),
+    ("sieve", "conc", expect_sieve, [2000], [100], None),
+    ("sleepers", "conc", expect_count, [100000], [1000], [1000000]),
+    ("fan_in", "conc", expect_fan_in, [100, 10000], [10, 100], None),
+]
+
+
+# ---------------------------------------------------------------------------
+# Building and finding the programs.
+
+def build_weft():
+    print("building Weft: cargo build --release", file=sys.stderr)
+    result = subprocess.run(["cargo", "build", "--release"], cwd=ROOT)
+    if result.returncode != 0:
+        print("warning: cargo build failed; using the existing binary if any", file=sys.stderr)
+
+
+def build_go(names, out_dir):
+    """Build each concurrency benchmark's Go twin once; return name -> binary."""
+    binaries = {}
+    for name in names:
+        source = os.path.join(BENCH_DIR, name, name + ".go")
+        binary = os.path.join(out_dir, name)
+        result = subprocess.run(["go", "build", "-o", binary, source],
+                                cwd=os.path.dirname(source), capture_output=True, text=True)
+        if result.returncode == 0:
+            binaries[name] = binary
+        else:
+            print(f"warning: go build failed for {name}:\n{result.stderr}", file=sys.stderr)
+    return binaries
+
+
+def command_for(name, lang, go_binaries):
+    """The command (and extra environment) that runs one program, or None."""
+    folder = os.path.join(BENCH_DIR, name)
+    if lang == "weft":
+        return [WEFT, os.path.join(folder, name + ".weft")], {}
+    if lang == "lua":
+        return ["lua5.4", os.path.join(folder, name + ".lua")], {}
+    if lang == "python":
+        return [sys.executable, os.path.join(folder, name + ".py")], {}
+    if lang in ("asyncio", "trio"):
+        return [sys.executable, os.path.join(folder, f"{name}_{lang}.py")], {}
+    if lang in ("go1", "go"):
+        if name not in go_binaries:
+            return None
+        env = {"GOMAXPROCS": "1"} if lang == "go1" else {}
+        return [go_binaries[name]], env
+    raise ValueError(lang)
+
+
+# ---------------------------------------------------------------------------
+# Running one process.
+
+class Run:
+    """One finished process: its output, exit status, wall time and peak RSS."""
+
+    def __init__(self, stdout, stderr, status, seconds, max_rss_bytes, timed_out):
+        self.stdout = stdout
+        self.stderr = stderr
+        self.status = status
+        self.seconds = seconds
+        self.max_rss_bytes = max_rss_bytes
+        self.timed_out = timed_out
+
+
+def peak_rss_so_far(pid):
+    """VmHWM of a live process, in bytes (0 once it has exited).
+
+    Not ru_maxrss from wait4: Linux carries the parent's peak RSS over the
+    fork and exec into the child's ru_maxrss, so every child of this Python
+    process would seem to use at least as much memory as Python itself.
+    VmHWM belongs to the new program's own address space.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_once(command, extra_env, timeout, track_memory=False):
+    """Run a whole process and measure its wall time.
+
+    With track_memory, also sample its peak RSS every few milliseconds while
+    it runs. Sampling costs a little time, so only the sleepers do it.
+    """
+    env = dict(os.environ)
+    env.pop("GOMAXPROCS", None)
+    env.update(extra_env)
+    killed = []
+
+    def kill():
+        killed.append(True)
+        proc.kill()
+
+    with tempfile.TemporaryFile() as stderr_file:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, env=env)
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        chunks = []
+        reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))
+        reader.start()
+        peak = 0
+        while True:
+            pid, wait_status, _ = os.wait4(proc.pid, os.WNOHANG if track_memory else 0)
+            if pid != 0:
+                break
+            peak = max(peak, peak_rss_so_far(proc.pid))
+            time.sleep(0.005)
+        seconds = time.perf_counter() - start
+        timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+        reader.join()
+        proc.stdout.close()
+        stderr_file.seek(0)
+        stderr = stderr_file.read()
+    return Run(chunks[0].decode(errors="replace"), stderr.decode(errors="replace"),
+               proc.returncode, seconds, peak, bool(killed))
+
+
+def failure_reason(run, expected):
+    """Why a run does not count, or None when it printed the expected result."""
+    if run.timed_out:
+        return "timed out"
+    if run.status != 0:
+        lines = [line for line in run.stderr.splitlines() if line.strip()]
+        first = lines[0].strip() if lines else "(no message)"
+        return f"exit status {run.status}: {first}"
+    if run.stdout != expected:
+        return f"printed {run.stdout!r}, expected {expected!r}"
+    return None
+
+
+class Result:
+    """A program's measurements for one benchmark size, or why it failed."""
+
+    def __init__(self, median=None, max_rss_bytes=None, error=None):
+        self.median = median
+        self.max_rss_bytes = max_rss_bytes
+        self.error = error
+
+
+def measure(command, extra_env, expected, runs, timeout, track_memory):
+    """One warm-up run (also the result check), then `runs` timed runs."""
+    warm_up = run_once(command, extra_env, timeout, track_memory)
+    reason = failure_reason(warm_up, expected)
+    if reason:
+        return Result(error=reason)
+    times = []
+    peaks = []
+    for _ in range(runs):
+        run = run_once(command, extra_env, timeout, track_memory)
+        reason = failure_reason(run, expected)
+        if reason:
+            return Result(error=reason)
+        times.append(run.seconds)
+        peaks.append(run.max_rss_bytes)
+    return Result(statistics.median(times), statistics.median(peaks))
+
+
+# ---------------------------------------------------------------------------
+# Formatting.
+
+def fmt_seconds(result):
+    if result is None:
+        return "-"
+    if result.error:
+        return "FAIL"
+    return f"{result.median:.3f}"
+
+
+def fmt_ratio(weft, other):
+    if weft is None or other is None or weft.error or other.error:
+        return "-"
+    return f"{weft.median / other.median:.2f}"
+
+
+def fmt_mb(result):
+    if result is None or result.error:
+        return "-"
+    return f"{result.max_rss_bytes / 1e6:.1f}"
+
+
+def markdown_table(headings, rows):
+    lines = ["| " + " | ".join(headings) + " |",
+             "|" + "|".join("---" for _ in headings) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def time_table(kind, rows, langs):
+    """rows: (name, size text, {lang: Result}). Columns for the chosen langs."""
+    kind_langs = INTERP_LANGS if kind == "interp" else CONC_LANGS
+    shown = [lang for lang in kind_langs if lang in langs]
+    others = [lang for lang in shown if lang != "weft"]
+    headings = ["benchmark", "size"] + [HEADINGS[lang] + " (s)" for lang in shown]
+    if "weft" in shown:
+        headings += ["Weft/" + HEADINGS[lang] for lang in others]
+    table_rows = []
+    for name, size, results in rows:
+        row = [name, size] + [fmt_seconds(results.get(lang)) for lang in shown]
+        if "weft" in shown:
+            row += [fmt_ratio(results.get("weft"), results.get(lang)) for lang in others]
+        table_rows.append(row)
+    return markdown_table(headings, table_rows)
+
+
+def memory_table(rows, langs):
+    """rows: (size text, n, {lang: Result at n}, {lang: Result at 1})."""
+    shown = [lang for lang in CONC_LANGS if lang in langs]
+    headings = ["sleepers", "language", "wall (s)", "peak RSS N (MB)", "peak RSS 1 (MB)", "bytes/task"]
+    table_rows = []
+    for size, n, at_n, at_one in rows:
+        for lang in shown:
+            big, small = at_n.get(lang), at_one.get(lang)
+            per_task = "-"
+            if big and small and not big.error and not small.error:
+                per_task = f"{(big.max_rss_bytes - small.max_rss_bytes) / n:.0f}"
+            table_rows.append([size, HEADINGS[lang], fmt_seconds(big), fmt_mb(big),
+                               fmt_mb(small), per_task])
+    return markdown_table(headings, table_rows)
+
+
+# ---------------------------------------------------------------------------
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="Run Weft's benchmarks beside their twins.")
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after the warm-up (default 5)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--large", action="store_true",
+                        help="also run spawn_join and sleepers at 1000000 tasks")
+    parser.add_argument("--only", help="comma-separated languages: " + ",".join(ALL_LANGS))
+    parser.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
+    parser.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per process")
+    args = parser.parse_args()
+
+    known = [b[0] for b in BENCHMARKS]
+    for name in args.names:
+        if name not in known:
+            parser.error(f"unknown benchmark {name!r}; known: {', '.join(known)}")
+    args.langs = ALL_LANGS
+    if args.only:
+        args.langs = [lang.strip() for lang in args.only.split(",")]
+        for lang in args.langs:
+            if lang not in ALL_LANGS:
+                parser.error(f"unknown language {lang!r}; known: {', '.join(ALL_LANGS)}")
+    return args
+
+
+def main():
+    args = parse_args()
+    chosen = [b for b in BENCHMARKS if not args.names or b[0] in args.names]
+
+    if "weft" in args.langs and not args.no_build:
+        build_weft()
+    with tempfile.TemporaryDirectory(prefix="weft-bench-go-") as go_dir:
+        go_binaries = {}
+        if "go" in args.langs or "go1" in args.langs:
+            go_binaries = build_go([b[0] for b in chosen if b[1] == "conc"], go_dir)
+        tables = run_all(chosen, args, go_binaries)
+
+    print()
+    print(tables)
+    if args.markdown:
+        with open(args.markdown, "w") as out:
+            out.write(tables + "\n")
+
+
+def run_all(chosen, args, go_binaries):
+    rows = {"interp": [], "conc": []}
+    memory_rows = []
+    failures = []
+    for name, kind, expect, sizes, quick, large in chosen:
+        size_lists = [quick] if args.quick else [sizes]
+        if args.large and large and not args.quick:
+            size_lists.append(large)
+        kind_langs = INTERP_LANGS if kind == "interp" else CONC_LANGS
+        langs = [lang for lang in kind_langs if lang in args.langs]
+        for size_list in size_lists:
+            size_text = " ".join(str(s) for s in size_list)
+            expected = expect(*size_list)
+            results = {}
+            for lang in langs:
+                results[lang] = run_program(name, lang, size_list, expected, args, go_binaries)
+                if results[lang].error:
+                    failures.append(f"- {name} {size_text}, {HEADINGS[lang]}: {results[lang].error}")
+            rows[kind].append((name, size_text, results))
+            if name == "sleepers":
+                # Peak RSS with a single task is the baseline for bytes per task.
+                baseline = {lang: run_program(name, lang, [1], expect(1), args, go_binaries)
+                            for lang in langs}
+                memory_rows.append((size_text, size_list[0], results, baseline))
+
+    parts = []
+    if rows["interp"]:
+        parts.append("### Interpreter speed (median seconds, whole process)\n\n"
+                     + time_table("interp", rows["interp"], args.langs))
+    if rows["conc"]:
+        parts.append("### Concurrency (median seconds, whole process)\n\n"
+                     + time_table("conc", rows["conc"], args.langs))
+    if memory_rows:
+        parts.append("### Sleepers: memory (bytes/task = (RSS(N) - RSS(1)) / N)\n\n"
+                     + memory_table(memory_rows, args.langs))
+    if failures:
+        parts.append("### Failures\n\n" + "\n".join(failures))
+    parts.append(f"Runs: 1 warm-up + {args.runs} timed, median. Ratios are Weft time / twin time "
+                 "(above 1: Weft is slower).")
+    return "\n\n".join(parts)
+
+
+def run_program(name, lang, size_list, expected, args, go_binaries):
+    found = command_for(name, lang, go_binaries)
+    if found is None or (lang == "weft" and not os.path.exists(WEFT)):
+        return Result(error="program not built")
+    command, extra_env = found
+    command = command + [str(s) for s in size_list]
+    print(f"{name} {' '.join(map(str, size_list))} {lang} ...", end=" ", file=sys.stderr, flush=True)
+    track_memory = name == "sleepers"
+    result = measure(command, extra_env, expected, args.runs, args.timeout, track_memory)
+    print(result.error or f"{result.median:.3f}s", file=sys.stderr, flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
