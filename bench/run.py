@@ -130,7 +130,7 @@ def expect_fan_in(p, m):
 
 
 # ---------------------------------------------------------------------------
-# The benchmarks. `sizes` are the defaults of shared/BENCHMARKS.md, `quick`
+# The benchmarks. `sizes` are the default sizes (bench/README.md), `quick`
 # the smoke-test sizes, `large` the extra sizes run with --large.
 
 INTERP_LANGS = ["weft", "lua", "python"]
