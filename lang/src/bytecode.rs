@@ -446,20 +446,49 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The jump offset of an instruction that may jump (relative to the
+    /// instruction after it), if it is one.
+    pub fn jump_offset(self) -> Option<i32> {
+        use Op::*;
+        match self {
+            Jump { offset }
+            | Loop { offset }
+            | JumpIfFalse { offset, .. }
+            | JumpIfTrue { offset, .. }
+            | JumpIfNotLt { offset, .. }
+            | JumpIfNotLe { offset, .. }
+            | JumpIfNotEq { offset, .. }
+            | JumpIfEq { offset, .. }
+            | Try { offset, .. }
+            | IterNext { offset, .. } => Some(offset),
+            _ => None,
+        }
+    }
+}
+
 impl Proto {
     /// Checks that every register an instruction names lies inside the
-    /// frame, that spans match instructions, and that execution cannot run
-    /// off the end of the code. The compiler guarantees all three; the
-    /// interpreter's unchecked register access relies on them, so the VM
-    /// checks every function once, when it is loaded.
+    /// frame, that spans match instructions, and that execution cannot
+    /// leave the code (every jump lands inside it, and the last instruction
+    /// never falls through). The compiler guarantees all of this; the
+    /// interpreter's unchecked register reads and instruction fetches rely
+    /// on it, so the VM checks every function once, when it is loaded.
     pub fn check(&self) -> Result<(), String> {
         if self.spans.len() != self.code.len() {
             return Err(format!("{}: {} spans for {} instructions", self.name, self.spans.len(), self.code.len()));
         }
+        let len = self.code.len() as i64;
         for (pc, op) in self.code.iter().enumerate() {
             for reg in op.operands().into_iter().flatten() {
                 if reg >= self.regs {
                     return Err(format!("{}: instruction {pc} names register {reg} of {}", self.name, self.regs));
+                }
+            }
+            if let Some(offset) = op.jump_offset() {
+                let target = pc as i64 + 1 + offset as i64;
+                if !(0..len).contains(&target) {
+                    return Err(format!("{}: instruction {pc} jumps to {target}, outside 0..{len}", self.name));
                 }
             }
         }

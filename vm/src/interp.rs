@@ -120,7 +120,10 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         }
 
         loop {
-            let op = ops[pc];
+            // SAFETY: `Proto::check` verified at load time that every jump
+            // lands inside the code and that the last instruction never
+            // falls through, so `pc` is always a valid index here.
+            let op = unsafe { *ops.get_unchecked(pc) };
             pc += 1;
             match op {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
