@@ -94,10 +94,11 @@ fn float(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         Value::Float(_) => Ok(args[0]),
         Value::Int(n) => Ok(Value::Float(n as f64)),
         Value::Str(r) => {
-            let text = cx.rt.heap.str(r).trim().to_ascii_lowercase();
-            let ok = !text.is_empty() && !text.contains("infinity") && !text.contains('_');
+            // Rust's float syntax, as Python's without underscores:
+            // "2.5", "-1e9", "inf", "nan".
+            let text = cx.rt.heap.str(r).trim();
             match text.parse::<f64>() {
-                Ok(x) if ok => Ok(Value::Float(x)),
+                Ok(x) => Ok(Value::Float(x)),
                 _ => {
                     let shown = cx.repr(args[0]);
                     Err(Throw::value_error(format!("float: {shown} is not a number")))
