@@ -83,6 +83,9 @@ impl Diagnostic {
     pub fn render_as(&self, kind: &str, file: &str, text: &str, color: bool) -> String {
         use ariadne::{Config, Label, Report, ReportKind, Source};
         let headline = if kind.is_empty() { self.message.clone() } else { format!("{kind}: {}", self.message) };
+        if let Some(short) = self.render_long_line(&headline, file, text) {
+            return short;
+        }
         let range = char_range(text, self.span);
         let mut report = Report::build(ReportKind::Error, (file, range.clone()))
             .with_config(Config::default().with_color(color))
@@ -104,6 +107,39 @@ impl Diagnostic {
             Ok(()) => String::from_utf8_lossy(&out).into_owned(),
             Err(_) => format!("error: {headline}\n --> {file}\n"),
         }
+    }
+
+    /// A report for a span on a very long line (minified or generated
+    /// code): the line is shown as a window around the span, not whole.
+    fn render_long_line(&self, headline: &str, file: &str, text: &str) -> Option<String> {
+        const MAX_LINE: usize = 400;
+        const CONTEXT: usize = 60;
+        let start = (self.span.start as usize).min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line = text.get(line_start..line_end)?;
+        if line.chars().count() <= MAX_LINE {
+            return None;
+        }
+        let line_no = text[..line_start].matches('\n').count() + 1;
+        let column = text.get(line_start..start)?.chars().count();
+        let chars: Vec<char> = line.chars().collect();
+        let from = column.saturating_sub(CONTEXT);
+        let to = (column + CONTEXT).min(chars.len());
+        let window: String = chars[from..to].iter().collect();
+        let lead = if from > 0 { "..." } else { "" };
+        let tail = if to < chars.len() { "..." } else { "" };
+        let caret = " ".repeat(lead.len() + column - from);
+        let mut out = format!("Error: {headline}\n --> {file}:{line_no}:{}\n", column + 1);
+        out.push_str(&format!("  | {lead}{window}{tail}\n  | {caret}^"));
+        if let Some(label) = &self.label {
+            out.push_str(&format!(" {label}"));
+        }
+        out.push('\n');
+        if let Some(hint) = &self.hint {
+            out.push_str(&format!("  = help: {hint}\n"));
+        }
+        Some(out)
     }
 
     /// Renders this compile error against its source text.
@@ -150,7 +186,7 @@ pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::{edit_distance, Diagnostic, Span};
 
     #[test]
     fn a_swap_of_adjacent_characters_is_one_edit() {
@@ -160,5 +196,14 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("abc", ""), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn a_report_on_a_huge_line_shows_a_window_of_it() {
+        let text = format!("let x = {}y", "1 + ".repeat(10_000));
+        let at = text.len() - 1;
+        let report = Diagnostic::new("undefined name 'y'", Span::new(at, at + 1)).render("big.weft", &text, false);
+        assert!(report.starts_with("Error: undefined name 'y'\n --> big.weft:1:40009\n"), "{report}");
+        assert!(report.len() < 500, "{report}");
     }
 }
