@@ -209,6 +209,18 @@ pub enum Op {
         b: Reg,
         offset: i32,
     },
+    /// Jumps unless `R[a] < imm`.
+    JumpIfNotLtI {
+        a: Reg,
+        imm: i16,
+        offset: i32,
+    },
+    /// Jumps unless `R[a] > imm`.
+    JumpIfNotGtI {
+        a: Reg,
+        imm: i16,
+        offset: i32,
+    },
     /// `if R[a] == R[b] { pc += offset }`
     JumpIfEq {
         a: Reg,
@@ -421,6 +433,7 @@ impl Op {
             AddI { dst, a, .. } | MulI { dst, a, .. } | ModI { dst, a, .. } => [Some(dst), Some(a), None],
             Jump { .. } | Loop { .. } | ReturnNil | EndTry => [None, None, None],
             JumpIfFalse { cond, .. } | JumpIfTrue { cond, .. } => [Some(cond), None, None],
+            JumpIfNotLtI { a, .. } | JumpIfNotGtI { a, .. } => [Some(a), None, None],
             JumpIfNotLt { a, b, .. } | JumpIfNotLe { a, b, .. } | JumpIfNotEq { a, b, .. } | JumpIfEq { a, b, .. } => {
                 [Some(a), Some(b), None]
             }
@@ -449,7 +462,12 @@ impl Op {
 impl Op {
     /// The jump offset of an instruction that may jump (relative to the
     /// instruction after it), if it is one.
-    pub fn jump_offset(self) -> Option<i32> {
+    pub fn jump_offset(mut self) -> Option<i32> {
+        self.offset_mut().map(|offset| *offset)
+    }
+
+    /// The jump offset, to patch once the target is known.
+    pub fn offset_mut(&mut self) -> Option<&mut i32> {
         use Op::*;
         match self {
             Jump { offset }
@@ -458,6 +476,8 @@ impl Op {
             | JumpIfTrue { offset, .. }
             | JumpIfNotLt { offset, .. }
             | JumpIfNotLe { offset, .. }
+            | JumpIfNotLtI { offset, .. }
+            | JumpIfNotGtI { offset, .. }
             | JumpIfNotEq { offset, .. }
             | JumpIfEq { offset, .. }
             | Try { offset, .. }

@@ -1261,6 +1261,27 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 ExprKind::Binary(op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne), a, b),
                 false,
             ) => {
+                // A comparison with a small int constant compares with an
+                // immediate: `if n < 2` is one instruction.
+                let immediate = match (op, small_int(a), small_int(b)) {
+                    (BinOp::Lt, _, Some(imm)) => Some((a, imm, true)),
+                    (BinOp::Gt, _, Some(imm)) => Some((a, imm, false)),
+                    (BinOp::Lt, Some(imm), _) => Some((b, imm, false)),
+                    (BinOp::Gt, Some(imm), _) => Some((b, imm, true)),
+                    _ => None,
+                };
+                if let Some((x, imm, less_than)) = immediate {
+                    let rx = self.expr_any(x);
+                    let at = self.code_len();
+                    let op = if less_than {
+                        Op::JumpIfNotLtI { a: rx, imm, offset: 0 }
+                    } else {
+                        Op::JumpIfNotGtI { a: rx, imm, offset: 0 }
+                    };
+                    self.emit(op, span);
+                    self.free_to(mark);
+                    return vec![at];
+                }
                 let ra = self.expr_any(a);
                 let rb = self.expr_any(b);
                 let at = self.code_len();
@@ -1489,17 +1510,9 @@ impl<'e, 'a> Compiler<'e, 'a> {
 
     fn patch_to(&mut self, at: usize, target: usize) {
         let delta = target as i32 - (at as i32 + 1);
-        match &mut self.func_mut().proto.code[at] {
-            Op::Jump { offset }
-            | Op::JumpIfFalse { offset, .. }
-            | Op::JumpIfTrue { offset, .. }
-            | Op::JumpIfNotLt { offset, .. }
-            | Op::JumpIfNotLe { offset, .. }
-            | Op::JumpIfNotEq { offset, .. }
-            | Op::JumpIfEq { offset, .. }
-            | Op::Try { offset, .. }
-            | Op::IterNext { offset, .. } => *offset = delta,
-            other => unreachable!("patching a non-jump {other:?}"),
+        match self.func_mut().proto.code[at].offset_mut() {
+            Some(offset) => *offset = delta,
+            None => unreachable!("patching a non-jump"),
         }
     }
 

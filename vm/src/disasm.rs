@@ -32,16 +32,8 @@ pub fn disassemble(code: &Code, heap: &Heap, first: usize) -> String {
                 Op::CallMethod { name, .. } => {
                     let _ = write!(text, "    ; .{}()", code.symbols.names[name as usize]);
                 }
-                Op::Jump { offset }
-                | Op::Loop { offset }
-                | Op::JumpIfFalse { offset, .. }
-                | Op::JumpIfTrue { offset, .. }
-                | Op::JumpIfNotLt { offset, .. }
-                | Op::JumpIfNotLe { offset, .. }
-                | Op::JumpIfNotEq { offset, .. }
-                | Op::JumpIfEq { offset, .. }
-                | Op::Try { offset, .. }
-                | Op::IterNext { offset, .. } => {
+                op if op.jump_offset().is_some() => {
+                    let offset = op.jump_offset().unwrap_or(0);
                     let _ = write!(text, "    ; -> {:04}", pc as i64 + 1 + offset as i64);
                 }
                 Op::Closure { proto, .. } => {

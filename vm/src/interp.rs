@@ -268,6 +268,26 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         jump!(offset)
                     }
                 }
+                Op::JumpIfNotLtI { a, imm, offset } => {
+                    let yes = match &regs[a] {
+                        Value::Int(i) => *i < imm as i64,
+                        Value::Float(x) => *x < imm as f64,
+                        &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
+                    };
+                    if !yes {
+                        jump!(offset)
+                    }
+                }
+                Op::JumpIfNotGtI { a, imm, offset } => {
+                    let yes = match &regs[a] {
+                        Value::Int(i) => *i > imm as i64,
+                        Value::Float(x) => *x > imm as f64,
+                        &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
+                    };
+                    if !yes {
+                        jump!(offset)
+                    }
+                }
                 Op::JumpIfNotEq { a, b, offset } => {
                     if !equal(&rt.heap, regs[a], regs[b]) {
                         jump!(offset)
