@@ -54,12 +54,15 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         let Some(&frame) = task.frames.last() else {
             return Halt::Done(task.stack.first().copied().unwrap_or_default());
         };
-        let proto = &code.protos[frame.proto as usize];
-        let ops: &[Op] = &proto.code;
-        let consts: &[Value] = &proto.consts;
-        let base = frame.base as usize;
+        // The running frame's state, kept in locals; a script call replaces
+        // them in place (see `Op::Call`), anything else comes back here.
+        let mut frame = frame;
+        let mut proto = &code.protos[frame.proto as usize];
+        let mut ops: &[Op] = &proto.code;
+        let mut consts: &[Value] = &proto.consts;
+        let mut base = frame.base as usize;
         let mut pc = frame.pc as usize;
-        let regs = &mut Registers(&mut task.stack[base..base + proto.regs as usize]);
+        let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
 
         // Raising saves the pc, finds a handler and resumes there.
         macro_rules! raise {
@@ -416,19 +419,26 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         if task.stack.len() < top {
                             grow(&mut task.stack, top);
                         }
-                        task.frames.push(Frame {
+                        frame = Frame {
                             proto: proto_index,
                             closure: Some(r),
                             pc: 0,
                             base: new_base as u32,
                             ret: (base + b as usize) as u32,
-                        });
+                        };
+                        task.frames.push(frame);
                         task.budget -= 1;
                         if task.budget == 0 {
                             task.budget = BUDGET;
                             return Halt::Yield;
                         }
-                        continue 'frames;
+                        proto = target;
+                        ops = &proto.code;
+                        consts = &proto.consts;
+                        base = new_base;
+                        pc = 0;
+                        regs = Registers(&mut task.stack[base..top]);
+                        continue;
                     }
                     task.frames.last_mut().expect("running").pc = pc as u32;
                     let at = base + b as usize;
