@@ -7,14 +7,13 @@
 //! functions so the loop itself stays small.
 
 use crate::error::Throw;
-use crate::fmt::{display, equal, key};
+use crate::fmt::key;
 use crate::heap::TraceEntry;
-use crate::ops::{self, arith, contains, less};
-use crate::task::{Frame, Handler, Task, BUDGET};
+use crate::ops;
+use crate::task::{Frame, Task, BUDGET};
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
-use weft_lang::ast::BinOp;
 use weft_lang::bytecode::{Op, Reg};
 
 /// Why [`run`] returned.
@@ -37,7 +36,7 @@ pub enum Halt {
 }
 
 /// What a call did.
-enum Called {
+pub(crate) enum Called {
     /// A script function's frame was pushed: reload the loop's locals.
     Pushed,
     /// A native returned; its result is stored.
@@ -45,6 +44,15 @@ enum Called {
 }
 
 /// Runs `task` until it halts.
+///
+/// The loop keeps the running frame in locals: the instruction pointer, the
+/// register window, the constants. Script calls and returns switch them in
+/// place. Every instruction has its common case here, written so that it
+/// calls nothing; any other case saves the pc and goes to
+/// [`slow::exec`](crate::slow::exec), after which the loop reloads its
+/// locals from the top frame. No local is live across a call, which lets the
+/// compiler keep the instruction pointer and the register window in machine
+/// registers.
 pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
     if let Some(v) = task.pending_failure.take() {
         return Halt::Failed(v);
@@ -54,80 +62,127 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         let Some(&frame) = task.frames.last() else {
             return Halt::Done(task.stack.first().copied().unwrap_or_default());
         };
-        // The running frame's state, kept in locals; a script call replaces
-        // them in place (see `Op::Call`), anything else comes back here.
-        let mut frame = frame;
+        let mut closure = frame.closure;
         let mut proto = &code.protos[frame.proto as usize];
-        let mut ops: &[Op] = &proto.code;
+        let mut code_start: *const Op = proto.code.as_ptr();
         let mut consts: &[Value] = &proto.consts;
         let mut base = frame.base as usize;
-        let mut pc = frame.pc as usize;
+        // The instruction pointer. SAFETY (here and at every fetch and jump):
+        // `Proto::check` verified at load time that every jump lands inside
+        // the code and that the last instruction never falls through, so `ip`
+        // always points at an instruction of `proto`; a saved pc is at most
+        // one past the instruction that saved it.
+        let mut ip: *const Op = unsafe { code_start.add(frame.pc as usize) };
         let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
+        // The instruction running (declared here for the macros to see it).
+        let mut op: Op;
 
-        // Raising saves the pc, finds a handler and resumes there.
-        macro_rules! raise {
-            ($throw:expr) => {{
-                let throw = $throw;
-                task.frames.last_mut().expect("running").pc = pc as u32;
-                match raise(code, rt, task, throw) {
+        // The index of the next instruction, for saving in the frame.
+        macro_rules! pc {
+            () => {
+                // SAFETY: `ip` and `code_start` point into the same code.
+                (unsafe { ip.offset_from(code_start) } as usize)
+            };
+        }
+        macro_rules! save_pc {
+            () => {
+                task.frames.last_mut().expect("running").pc = pc!() as u32
+            };
+        }
+        // Runs the current instruction in full, out of the loop.
+        macro_rules! slow {
+            () => {{
+                save_pc!();
+                match crate::slow::exec(code, rt, task, op) {
                     Some(halt) => return halt,
                     None => continue 'frames,
                 }
             }};
         }
-        macro_rules! try_raise {
-            ($result:expr) => {
-                match $result {
-                    Ok(v) => v,
-                    Err(t) => raise!(t),
+        macro_rules! jump {
+            ($offset:expr) => {
+                // SAFETY: jump targets were checked at load time (see `ip`).
+                ip = unsafe { ip.offset($offset as isize) }
+            };
+        }
+        // A conditional jump. Marking one way cold keeps it a real branch,
+        // which the CPU predicts and runs ahead of; as a conditional move,
+        // the next fetch would wait for the comparison's operands.
+        macro_rules! jump_if {
+            ($cond:expr, $offset:expr) => {
+                if $cond {
+                    rarely();
+                    jump!($offset)
                 }
             };
         }
-        // After an instruction that allocates: let the collector run if due.
-        macro_rules! gc_point {
-            () => {
-                if rt.heap.gc_due() {
-                    task.frames.last_mut().expect("running").pc = pc as u32;
-                    return Halt::Yield;
-                }
-            };
+        // Switches the loop's locals to `frame`, the new top frame.
+        macro_rules! enter {
+            ($frame:expr, $proto:expr) => {{
+                let frame: Frame = $frame;
+                proto = $proto;
+                closure = frame.closure;
+                code_start = proto.code.as_ptr();
+                consts = &proto.consts;
+                base = frame.base as usize;
+                // SAFETY: see `ip`.
+                ip = unsafe { code_start.add(frame.pc as usize) };
+                regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
+            }};
         }
-        // The int and float cases inline; the rest (mixed operands, errors,
-        // strings) in `ops::arith`. `$int` and `$float` give `None` to defer.
+        // Pops the running frame and delivers `v` to its caller.
+        macro_rules! return_value {
+            ($v:expr) => {{
+                let v: Value = $v;
+                let done = task.frames.pop().expect("running");
+                pop_handlers(task);
+                let Some(&caller) = task.frames.last() else { return Halt::Done(v) };
+                task.stack[done.ret as usize] = v;
+                // SAFETY: a frame's proto index was checked when it was pushed.
+                enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
+            }};
+        }
+        // Int and float operands of one type; anything else is slow. `$int`
+        // and `$float` give `None` to defer to the slow path.
         macro_rules! arith {
-            ($op:expr, $dst:expr, $a:expr, $b:expr, $int:expr, $float:expr) => {{
+            ($dst:expr, $a:expr, $b:expr, $int:expr, $float:expr) => {{
                 // Operands are read through references, field by field: a
                 // whole 16-byte copy of a value just written as tag and
                 // payload would stall on store forwarding.
                 let fast = match (&regs[$a], &regs[$b]) {
                     (Value::Int(i), Value::Int(j)) => $int(*i, *j).map(Value::Int),
-                    (Value::Float(i), Value::Float(j)) => $float(*i, *j).map(Value::Float),
+                    (Value::Float(x), Value::Float(y)) => $float(*x, *y).map(Value::Float),
                     _ => None,
                 };
-                regs[$dst] = match fast {
-                    Some(v) => v,
-                    None => {
-                        let (x, y) = (regs[$a], regs[$b]);
-                        let v = try_raise!(arith(&mut rt.heap, $op, x, y));
-                        regs[$dst] = v;
-                        gc_point!();
-                        v
-                    }
-                };
+                match fast {
+                    Some(v) => regs[$dst] = v,
+                    None => slow!(),
+                }
             }};
         }
-        macro_rules! jump {
-            ($offset:expr) => {
-                pc = (pc as isize + $offset as isize) as usize
+        // `a < b` (or `<=`) for two ints or two floats, else slow.
+        macro_rules! less {
+            ($a:expr, $b:expr, $op:tt) => {
+                match (&regs[$a], &regs[$b]) {
+                    (Value::Int(i), Value::Int(j)) => i $op j,
+                    (Value::Float(x), Value::Float(y)) => x $op y,
+                    _ => slow!(),
+                }
+            };
+        }
+        macro_rules! equal {
+            ($a:expr, $b:expr) => {
+                match equal_fast(&regs[$a], &regs[$b]) {
+                    Some(yes) => yes,
+                    None => slow!(),
+                }
             };
         }
 
         loop {
-            // SAFETY: `Proto::check` verified at load time that every jump
-            // lands inside the code and that the last instruction never
-            // falls through, so `pc` is always a valid index here.
-            let op = unsafe { *ops.get_unchecked(pc) };
-            pc += 1;
+            // SAFETY: see `ip`.
+            op = unsafe { *ip };
+            ip = unsafe { ip.add(1) };
             match op {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
                 Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
@@ -137,23 +192,18 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
                 Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
                 Op::GetUpval { dst, index } => {
-                    let closure = frame.closure.expect("a closure has captures");
+                    let closure = closure.expect("a closure has captures");
                     let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
                         unreachable!("captures are cells")
                     };
                     regs[dst] = rt.heap.cell(cell);
                 }
                 Op::SetUpval { src, index } => {
-                    let closure = frame.closure.expect("a closure has captures");
+                    let closure = closure.expect("a closure has captures");
                     let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
                         unreachable!("captures are cells")
                     };
                     rt.heap.set_cell(cell, regs[src]);
-                }
-                Op::NewCell { reg } => {
-                    let cell = rt.heap.new_cell(regs[reg]);
-                    regs[reg] = Value::Cell(cell);
-                    gc_point!();
                 }
                 Op::GetCell { dst, cell } => {
                     let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
@@ -164,72 +214,67 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     rt.heap.set_cell(c, regs[src]);
                 }
 
-                Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y)),
-                Op::Sub { dst, a, b } => arith!(BinOp::Sub, dst, a, b, i64::checked_sub, |x: f64, y: f64| Some(x - y)),
-                Op::Mul { dst, a, b } => arith!(BinOp::Mul, dst, a, b, i64::checked_mul, |x: f64, y: f64| Some(x * y)),
+                Op::Add { dst, a, b } => arith!(dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y)),
+                Op::Sub { dst, a, b } => arith!(dst, a, b, i64::checked_sub, |x: f64, y: f64| Some(x - y)),
+                Op::Mul { dst, a, b } => arith!(dst, a, b, i64::checked_mul, |x: f64, y: f64| Some(x * y)),
                 Op::Div { dst, a, b } => {
-                    arith!(BinOp::Div, dst, a, b, |_, _| None, |x: f64, y: f64| (y != 0.0).then(|| x / y))
+                    let (x, y) = match (&regs[a], &regs[b]) {
+                        (Value::Float(x), Value::Float(y)) => (*x, *y),
+                        (Value::Int(i), Value::Int(j)) => (*i as f64, *j as f64),
+                        _ => slow!(),
+                    };
+                    if y == 0.0 {
+                        slow!()
+                    }
+                    regs[dst] = Value::Float(x / y);
                 }
-                Op::FloorDiv { dst, a, b } => {
-                    arith!(BinOp::FloorDiv, dst, a, b, |i, j| ops::int_floor_div(i, j).ok(), |_, _| None)
-                }
-                Op::Mod { dst, a, b } => arith!(BinOp::Mod, dst, a, b, |i, j| ops::int_mod(i, j).ok(), |_, _| None),
-                Op::Pow { dst, a, b } => arith!(BinOp::Pow, dst, a, b, |_, _| None, |_, _| None),
+                Op::FloorDiv { dst, a, b } => arith!(dst, a, b, int_floor_div, |_, _| None),
+                Op::Mod { dst, a, b } => arith!(dst, a, b, int_mod, |_, _| None),
                 Op::AddI { dst, a, imm } => {
-                    regs[dst] = match regs[a] {
+                    regs[dst] = match &regs[a] {
                         Value::Int(i) => match i.checked_add(imm as i64) {
                             Some(v) => Value::Int(v),
-                            None => raise!(ops::overflow("+", i, imm as i64)),
+                            None => slow!(),
                         },
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a], Value::Int(imm as i64))),
+                        Value::Float(x) => Value::Float(x + imm as f64),
+                        _ => slow!(),
                     }
                 }
                 Op::MulI { dst, a, imm } => {
-                    regs[dst] = match regs[a] {
+                    regs[dst] = match &regs[a] {
                         Value::Int(i) => match i.checked_mul(imm as i64) {
                             Some(v) => Value::Int(v),
-                            None => raise!(ops::overflow("*", i, imm as i64)),
+                            None => slow!(),
                         },
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mul, regs[a], Value::Int(imm as i64))),
+                        Value::Float(x) => Value::Float(x * imm as f64),
+                        _ => slow!(),
                     }
                 }
                 Op::ModI { dst, a, imm } => {
-                    regs[dst] = match regs[a] {
-                        Value::Int(i) => {
-                            let (r, m) = (i % imm as i64, imm as i64);
-                            Value::Int(if r != 0 && ((r < 0) != (m < 0)) { r + m } else { r })
-                        }
-                        _ => try_raise!(arith(&mut rt.heap, BinOp::Mod, regs[a], Value::Int(imm as i64))),
+                    regs[dst] = match &regs[a] {
+                        // `imm` is never 0.
+                        Value::Int(i) => match int_mod(*i, imm as i64) {
+                            Some(v) => Value::Int(v),
+                            None => slow!(),
+                        },
+                        _ => slow!(),
                     }
                 }
                 Op::Neg { dst, src } => {
-                    regs[dst] = match regs[src] {
+                    regs[dst] = match &regs[src] {
                         Value::Int(i) => match i.checked_neg() {
                             Some(v) => Value::Int(v),
-                            None => raise!(Throw::new("Overflow", format!("integer overflow in -({i})"))),
+                            None => slow!(),
                         },
                         Value::Float(x) => Value::Float(-x),
-                        v => raise!(Throw::type_error(format!("cannot negate {}", v.type_name()))),
+                        _ => slow!(),
                     }
                 }
                 Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
-                Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal(&rt.heap, regs[a], regs[b])),
-                Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal(&rt.heap, regs[a], regs[b])),
-                Op::Lt { dst, a, b } => {
-                    regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
-                        (Value::Int(i), Value::Int(j)) => i < j,
-                        (Value::Float(i), Value::Float(j)) => i < j,
-                        (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
-                    })
-                }
-                Op::Le { dst, a, b } => {
-                    regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
-                        (Value::Int(i), Value::Int(j)) => i <= j,
-                        (Value::Float(i), Value::Float(j)) => i <= j,
-                        (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
-                    })
-                }
-                Op::In { dst, a, b } => regs[dst] = Value::Bool(try_raise!(contains(&rt.heap, regs[a], regs[b]))),
+                Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal!(a, b)),
+                Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal!(a, b)),
+                Op::Lt { dst, a, b } => regs[dst] = Value::Bool(less!(a, b, <)),
+                Op::Le { dst, a, b } => regs[dst] = Value::Bool(less!(a, b, <=)),
 
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
@@ -237,421 +282,180 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     task.budget -= 1;
                     if task.budget == 0 {
                         task.budget = BUDGET;
-                        task.frames.last_mut().expect("running").pc = pc as u32;
+                        save_pc!();
                         return Halt::Yield;
                     }
                 }
                 Op::JumpIfFalse { cond, offset } => {
-                    if !regs[cond].truthy() {
-                        jump!(offset)
-                    }
+                    jump_if!(!regs[cond].truthy(), offset)
                 }
                 Op::JumpIfTrue { cond, offset } => {
-                    if regs[cond].truthy() {
-                        jump!(offset)
-                    }
+                    jump_if!(regs[cond].truthy(), offset)
                 }
                 Op::JumpIfNotLt { a, b, offset } => {
-                    let yes = match (&regs[a], &regs[b]) {
-                        (Value::Int(i), Value::Int(j)) => i < j,
-                        (Value::Float(i), Value::Float(j)) => i < j,
-                        (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
-                    };
-                    if !yes {
-                        jump!(offset)
-                    }
+                    jump_if!(!less!(a, b, <), offset)
                 }
                 Op::JumpIfNotLe { a, b, offset } => {
-                    let yes = match (&regs[a], &regs[b]) {
-                        (Value::Int(i), Value::Int(j)) => i <= j,
-                        (Value::Float(i), Value::Float(j)) => i <= j,
-                        (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
-                    };
-                    if !yes {
-                        jump!(offset)
-                    }
+                    jump_if!(!less!(a, b, <=), offset)
                 }
                 Op::JumpIfNotLtI { a, imm, offset } => {
                     let yes = match &regs[a] {
                         Value::Int(i) => *i < imm as i64,
                         Value::Float(x) => *x < imm as f64,
-                        &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
+                        _ => slow!(),
                     };
-                    if !yes {
-                        jump!(offset)
-                    }
+                    jump_if!(!yes, offset)
                 }
                 Op::JumpIfNotGtI { a, imm, offset } => {
                     let yes = match &regs[a] {
                         Value::Int(i) => *i > imm as i64,
                         Value::Float(x) => *x > imm as f64,
-                        &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
+                        _ => slow!(),
                     };
-                    if !yes {
-                        jump!(offset)
-                    }
+                    jump_if!(!yes, offset)
                 }
                 Op::JumpIfNotEq { a, b, offset } => {
-                    if !equal(&rt.heap, regs[a], regs[b]) {
-                        jump!(offset)
-                    }
+                    jump_if!(!equal!(a, b), offset)
                 }
                 Op::JumpIfEq { a, b, offset } => {
-                    if equal(&rt.heap, regs[a], regs[b]) {
-                        jump!(offset)
-                    }
+                    jump_if!(equal!(a, b), offset)
                 }
 
-                Op::NewList { dst, start, count } => {
-                    let items = regs[start as usize..start as usize + count as usize].to_vec();
-                    regs[dst] = Value::List(rt.heap.new_list(items));
-                    gc_point!();
-                }
-                Op::NewMap { dst, start, count } => {
-                    let mut map = crate::heap::MapTable::with_capacity_and_hasher(count as usize, Default::default());
-                    for i in 0..count as usize {
-                        let k = regs[start as usize + 2 * i];
-                        let v = regs[start as usize + 2 * i + 1];
-                        let Some(k) = key(k) else { raise!(bad_key(k)) };
-                        map.insert(k, v);
-                    }
-                    regs[dst] = Value::Map(rt.heap.new_map(map));
-                    gc_point!();
-                }
-                Op::ListPush { list, src } => {
-                    let Value::List(r) = regs[list] else { unreachable!("a list literal") };
-                    let v = regs[src];
-                    rt.heap.list_mut(r).push(v);
-                }
-                Op::MapInsert { map, key: k, src } => {
-                    let Value::Map(r) = regs[map] else { unreachable!("a map literal") };
-                    let kv = regs[k];
-                    let Some(k) = key(kv) else { raise!(bad_key(kv)) };
-                    let v = regs[src];
-                    rt.heap.map_mut(r).insert(k, v);
-                }
-                Op::Range { dst, start, inclusive } => {
-                    let (lo, hi) = (regs[start], regs[start as usize + 1]);
-                    let (Value::Int(lo), Value::Int(hi)) = (lo, hi) else { raise!(range_bounds(lo, hi)) };
-                    regs[dst] = Value::Range(rt.heap.new_range(lo, hi, inclusive));
-                    gc_point!();
-                }
                 Op::GetIndex { dst, obj, index } => {
-                    regs[dst] = match (&regs[obj], &regs[index]) {
-                        (&Value::List(r), &Value::Int(i)) => {
-                            let items = rt.heap.list(r);
-                            match ops::index(i, items.len()) {
-                                Some(at) => items[at],
-                                None => raise!(list_index(i, items.len())),
-                            }
-                        }
-                        (&o, &i) => try_raise!(get_index(rt, o, i)),
-                    };
+                    let (&Value::List(r), &Value::Int(i)) = (&regs[obj], &regs[index]) else { slow!() };
+                    let items = rt.heap.list(r);
+                    let Some(at) = ops::index(i, items.len()) else { slow!() };
+                    regs[dst] = items[at];
                 }
                 Op::SetIndex { obj, index, src } => {
-                    let (o, i, v) = (regs[obj], regs[index], regs[src]);
-                    match (o, i) {
-                        (Value::List(r), Value::Int(i)) => {
-                            let items = rt.heap.list_mut(r);
-                            match ops::index(i, items.len()) {
-                                Some(at) => items[at] = v,
-                                None => {
-                                    let len = items.len();
-                                    raise!(list_index(i, len))
-                                }
-                            }
-                        }
-                        _ => try_raise!(set_index(rt, o, i, v)),
-                    }
+                    let (&Value::List(r), &Value::Int(i)) = (&regs[obj], &regs[index]) else { slow!() };
+                    let v = regs[src];
+                    let items = rt.heap.list_mut(r);
+                    let Some(at) = ops::index(i, items.len()) else { slow!() };
+                    items[at] = v;
                 }
                 Op::GetField { dst, obj, name } => {
-                    let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
-                    regs[dst] = match regs[obj] {
-                        Value::Map(m) => match rt.heap.map(m).get(&Key::Str(name)) {
-                            Some(v) => *v,
-                            None => raise!(missing_key(code, rt, Value::Str(name))),
-                        },
-                        o => try_raise!(get_field(code, rt, o, name)),
-                    };
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
+                    let Some(&v) = rt.heap.map(m).get(&Key::Str(name)) else { slow!() };
+                    regs[dst] = v;
                 }
                 Op::SetField { obj, name, src } => {
-                    let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
-                    match regs[obj] {
-                        Value::Map(m) => {
-                            let v = regs[src];
-                            rt.heap.map_mut(m).insert(Key::Str(name), v);
-                        }
-                        o => raise!(Throw::type_error(format!(
-                            "cannot set field '{}' on {}",
-                            rt.heap.str(name),
-                            o.type_name()
-                        ))),
-                    }
-                }
-                Op::Concat { dst, start, count } => {
-                    let mut s = String::new();
-                    for v in &regs[start as usize..start as usize + count as usize] {
-                        match *v {
-                            Value::Str(r) => s.push_str(rt.heap.str(r)),
-                            v => s.push_str(&display(&rt.heap, code, v)),
-                        }
-                    }
-                    regs[dst] = Value::Str(rt.heap.intern_string(s));
-                    gc_point!();
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
+                    let v = regs[src];
+                    // A new key may grow the map: that is slow.
+                    let Some(slot) = rt.heap.map_mut(m).get_mut(&Key::Str(name)) else { slow!() };
+                    *slot = v;
                 }
 
                 Op::Call { base: b, argc } => {
-                    let callee = regs[b];
-                    if let Value::Func(r) = callee {
-                        // The common case, inline: a script function.
-                        let closure = rt.heap.closure(r);
-                        let target = &code.protos[closure.proto as usize];
-                        if target.arity != argc {
-                            raise!(arity(code, callee, target.arity as usize, argc as usize, &rt.heap));
-                        }
-                        if task.frames.len() >= rt.max_frames {
-                            raise!(stack_overflow(rt.max_frames));
-                        }
-                        let new_base = base + b as usize + 1;
-                        let top = new_base + target.regs as usize;
-                        let proto_index = closure.proto;
-                        task.frames.last_mut().expect("running").pc = pc as u32;
-                        if task.stack.len() < top {
-                            grow(&mut task.stack, top);
-                        }
-                        frame = Frame {
-                            proto: proto_index,
-                            closure: Some(r),
-                            pc: 0,
-                            base: new_base as u32,
-                            ret: (base + b as usize) as u32,
-                        };
-                        task.frames.push(frame);
-                        task.budget -= 1;
-                        if task.budget == 0 {
-                            task.budget = BUDGET;
-                            return Halt::Yield;
-                        }
-                        proto = target;
-                        ops = &proto.code;
-                        consts = &proto.consts;
-                        base = new_base;
-                        pc = 0;
-                        regs = Registers(&mut task.stack[base..top]);
-                        continue;
+                    let Value::Func(r) = regs[b] else { slow!() };
+                    let proto_index = rt.heap.closure(r).proto;
+                    let target = &code.protos[proto_index as usize];
+                    let new_base = base + b as usize + 1;
+                    let top = new_base + target.regs as usize;
+                    let depth = task.frames.len();
+                    // Errors and growth are slow.
+                    if target.arity != argc
+                        || depth >= rt.max_frames
+                        || depth == task.frames.capacity()
+                        || task.stack.len() < top
+                    {
+                        slow!()
                     }
-                    task.frames.last_mut().expect("running").pc = pc as u32;
-                    let at = base + b as usize;
-                    match call_value(code, rt, task, callee, at, argc as usize, at) {
-                        Ok(Called::Pushed) => continue 'frames,
-                        Ok(Called::Returned) => {
-                            if rt.heap.gc_due() {
-                                return Halt::Yield;
-                            }
-                            continue 'frames;
-                        }
-                        Err(t) => raise!(t),
+                    save_pc!();
+                    let callee = Frame {
+                        proto: proto_index,
+                        closure: Some(r),
+                        pc: 0,
+                        base: new_base as u32,
+                        ret: (base + b as usize) as u32,
+                    };
+                    // SAFETY: there is room for one more frame (checked above),
+                    // and the new length covers only initialized frames.
+                    unsafe {
+                        task.frames.as_mut_ptr().add(depth).write(callee);
+                        task.frames.set_len(depth + 1);
                     }
-                }
-                Op::CallMethod { base: b, argc, name } => {
-                    task.frames.last_mut().expect("running").pc = pc as u32;
-                    match call_method(code, rt, task, base + b as usize, argc as usize, name) {
-                        Ok(_) => {
-                            if rt.heap.gc_due() {
-                                return Halt::Yield;
-                            }
-                            continue 'frames;
-                        }
-                        Err(t) => raise!(t),
+                    task.budget -= 1;
+                    if task.budget == 0 {
+                        task.budget = BUDGET;
+                        return Halt::Yield;
                     }
+                    enter!(callee, target);
                 }
-                Op::Return { src } => {
-                    let v = regs[src];
-                    return_from_frame(task, v);
-                    if task.frames.is_empty() {
-                        return Halt::Done(v);
-                    }
-                    continue 'frames;
-                }
-                Op::ReturnNil => {
-                    return_from_frame(task, Value::Nil);
-                    if task.frames.is_empty() {
-                        return Halt::Done(Value::Nil);
-                    }
-                    continue 'frames;
-                }
-                Op::Closure { dst, proto } => {
-                    let target = &code.protos[proto as usize];
-                    let captures: Box<[Value]> = target
-                        .captures
-                        .iter()
-                        .map(|c| match c {
-                            weft_lang::bytecode::Capture::Local(reg) => regs[*reg as usize],
-                            weft_lang::bytecode::Capture::Upval(i) => {
-                                rt.heap.closure(frame.closure.expect("enclosing closure")).captures[*i as usize]
-                            }
-                        })
-                        .collect();
-                    regs[dst] = Value::Func(rt.heap.new_closure(proto, captures));
-                    gc_point!();
-                }
+                Op::Return { src } => return_value!(regs[src].split_copy()),
+                Op::ReturnNil => return_value!(Value::Nil),
 
-                Op::Try { reg, offset } => task.handlers.push(Handler {
-                    frames: task.frames.len() as u32,
-                    pc: (pc as isize + offset as isize) as u32,
-                    slot: (base + reg as usize) as u32,
-                }),
                 Op::EndTry => {
                     task.handlers.pop();
                 }
-                Op::Throw { src } => raise!(Throw::Value(regs[src])),
-
-                Op::IterPrep { base: b } => {
-                    let cursor = match regs[b] {
-                        Value::List(_) | Value::Map(_) | Value::Str(_) | Value::Chan(_) => Value::Int(0),
-                        Value::Range(r) => Value::Int(rt.heap.range(r).0),
-                        v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
-                    };
-                    regs[b as usize + 1] = cursor;
-                    regs[b as usize + 2] = Value::Int(0);
-                }
                 Op::IterNext { base: b, dst, pair, offset } => {
-                    let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
-                    if let Value::Chan(ch) = regs[b] {
-                        if pair {
-                            raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
-                        }
-                        // Receiving is a checkpoint, as `recv()` is.
-                        if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
-                            raise!(Throw::Cancelled(scope));
-                        }
-                        match crate::channel::try_recv(rt, ch) {
-                            Ok(Some(v)) => regs[dst] = v,
-                            Err(_) => jump!(offset),
-                            Ok(None) => {
-                                let waiter = crate::channel::Waiter::current(rt, crate::channel::Via::Loop);
-                                rt.heap.chan_mut(ch).receivers.push_back(waiter);
-                                task.park_slot = (base + dst as usize) as u32;
-                                raise!(Throw::Park(crate::sched::Wait::Recv(ch)))
-                            }
-                        }
-                        continue;
-                    }
-                    let next = match regs[b] {
-                        Value::List(r) => {
-                            let items = rt.heap.list(r);
-                            items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, cursor + 1))
-                        }
-                        Value::Map(r) => {
-                            rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, cursor + 1))
-                        }
-                        Value::Range(r) => {
-                            let (start, end, inclusive) = rt.heap.range(r);
-                            let more = if inclusive { cursor <= end } else { cursor < end };
-                            // At i64::MAX the cursor cannot step: stop after this item.
-                            let next = cursor.checked_add(1);
-                            let index = Value::Int(cursor.wrapping_sub(start));
-                            (more && (next.is_some() || !inclusive || cursor == end))
-                                .then(|| (index, Value::Int(cursor), next.unwrap_or(cursor)))
-                        }
-                        Value::Str(r) => {
-                            let text = rt.heap.str(r);
-                            text[cursor as usize..].chars().next().map(|c| {
-                                let next = cursor + c.len_utf8() as i64;
-                                let mut buf = [0u8; 4];
-                                let s = Value::Str(rt.heap.intern(c.encode_utf8(&mut buf)));
-                                (regs[b as usize + 2], s, next)
-                            })
-                        }
-                        _ => unreachable!("checked by IterPrep"),
-                    };
-                    match next {
+                    let (Value::List(r), Value::Int(cursor)) = (regs[b], regs[b as usize + 1]) else { slow!() };
+                    match rt.heap.list(r).get(cursor as usize) {
                         None => jump!(offset),
-                        Some((k, v, cursor)) => {
-                            regs[b as usize + 1] = Value::Int(cursor);
+                        Some(&v) => {
+                            regs[b as usize + 1] = Value::Int(cursor + 1);
                             if pair {
-                                if let (Value::Str(_), Value::Int(count)) = (regs[b], k) {
-                                    regs[b as usize + 2] = Value::Int(count + 1);
-                                }
-                                regs[dst] = k;
+                                regs[dst] = Value::Int(cursor);
                                 regs[dst as usize + 1] = v;
                             } else {
-                                let is_map = matches!(regs[b], Value::Map(_));
-                                regs[dst] = if is_map { k } else { v };
+                                regs[dst] = v;
                             }
                         }
                     }
                 }
                 Op::ForPrep { a } => {
-                    let (lo, hi) = (regs[a], regs[a as usize + 1]);
-                    if !matches!((lo, hi), (Value::Int(_), Value::Int(_))) {
-                        raise!(range_bounds(lo, hi));
+                    if !matches!((&regs[a], &regs[a as usize + 1]), (Value::Int(_), Value::Int(_))) {
+                        slow!()
                     }
                 }
-                Op::Spawn { base: b, argc, nursery } => {
-                    let site = TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans[pc - 1] };
-                    let at = b as usize;
-                    let handle = try_raise!(crate::conc::spawn(
-                        code,
-                        rt,
-                        regs[nursery],
-                        regs[at],
-                        &regs[at + 1..at + 1 + argc as usize],
-                        Some(site)
-                    ));
-                    regs[at] = handle;
-                    gc_point!();
-                }
-                Op::NurseryEnter { dst } => {
-                    regs[dst] = crate::conc::nursery_enter(rt);
-                }
-                Op::NurseryExit { nursery, err, failed } => {
-                    let thrown = if failed { std::mem::take(&mut regs[err]) } else { Value::Nil };
-                    match crate::conc::nursery_exit(rt, regs[nursery], thrown) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            // Park here and run this instruction again when woken.
-                            task.frames.last_mut().expect("running").pc = (pc - 1) as u32;
-                            return Halt::Park;
-                        }
-                        Err(t) => raise!(t),
-                    }
-                }
-                Op::ScopeEnter { seconds, shield } => {
-                    try_raise!(crate::conc::scope_enter(rt, regs[seconds], shield));
-                }
-                Op::ScopeExit { err, failed } => {
-                    let thrown = if failed { regs[err] } else { Value::Nil };
-                    try_raise!(crate::conc::scope_exit(rt, thrown, failed));
-                }
-                Op::Select { base: b, count, kinds } => {
-                    let Value::Int(kinds) = consts[kinds as usize] else { unreachable!("select kinds are an int") };
-                    task.park_slot = (base + b as usize) as u32;
-                    let at = b as usize;
-                    let (case, value) =
-                        try_raise!(crate::conc::select(rt, &regs[at + 2..at + 2 + 2 * count as usize], kinds));
-                    regs[at] = Value::Int(case as i64);
-                    regs[at + 1] = value;
-                }
-                Op::Import { dst, slot } => {
-                    let module = rt.globals[slot as usize];
-                    if module.truthy() {
-                        regs[dst] = module;
-                    } else {
-                        task.frames.last_mut().expect("running").pc = pc as u32;
-                        return Halt::Import { path: regs[dst], slot, dst: base + dst as usize };
-                    }
-                }
+                _ => slow!(),
             }
         }
     }
+}
+
+/// Marks the path that calls it as rarely taken.
+#[cold]
+fn rarely() {}
+
+/// `==` for the cases that need no heap: numbers of one type, interned
+/// strings, nil and bools. `None` for the rest.
+#[inline(always)]
+fn equal_fast(a: &Value, b: &Value) -> Option<bool> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x == y),
+        (Value::Str(x), Value::Str(y)) => Some(x == y),
+        (Value::Float(x), Value::Float(y)) => Some(x == y),
+        (Value::Nil, Value::Nil) => Some(true),
+        (Value::Nil, _) | (_, Value::Nil) => Some(false),
+        (Value::Bool(x), Value::Bool(y)) => Some(x == y),
+        _ => None,
+    }
+}
+
+/// `a // b` for ints, or `None` when it raises.
+#[inline(always)]
+fn int_floor_div(a: i64, b: i64) -> Option<i64> {
+    let q = a.checked_div(b)?;
+    Some(if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q })
+}
+
+/// `a % b` for ints, with the sign of the divisor, or `None` when it raises.
+#[inline(always)]
+fn int_mod(a: i64, b: i64) -> Option<i64> {
+    if b == 0 {
+        return None;
+    }
+    let r = a.wrapping_rem(b);
+    Some(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
 }
 
 /// A frame's register window. Indexing by a register operand (`u8`) skips
 /// the bounds check: `Proto::check` has verified, when the function was
 /// loaded, that every operand lies inside the window, whose length is the
 /// function's register count. Any other index is checked as usual.
-struct Registers<'a>(&'a mut [Value]);
+pub(crate) struct Registers<'a>(pub(crate) &'a mut [Value]);
 
 impl Index<Reg> for Registers<'_> {
     type Output = Value;
@@ -704,20 +508,26 @@ pub(crate) fn grow(stack: &mut Vec<Value>, top: usize) {
 
 /// Pops the top frame, its handlers, and delivers `v` to the caller.
 #[inline]
-fn return_from_frame(task: &mut Task, v: Value) {
+pub(crate) fn return_from_frame(task: &mut Task, v: Value) {
     let done = task.frames.pop().expect("running");
-    let depth = task.frames.len() as u32;
-    while task.handlers.last().is_some_and(|h| h.frames > depth) {
-        task.handlers.pop();
-    }
+    pop_handlers(task);
     if !task.frames.is_empty() {
         task.stack[done.ret as usize] = v;
     }
 }
 
+/// Drops the handlers of a frame that has just been popped.
+#[inline(always)]
+fn pop_handlers(task: &mut Task) {
+    let depth = task.frames.len() as u32;
+    while task.handlers.last().is_some_and(|h| h.frames > depth) {
+        task.handlers.pop();
+    }
+}
+
 /// Calls `callee` with the `argc` values after stack slot `at`, delivering
 /// the result to slot `ret`.
-fn call_value(
+pub(crate) fn call_value(
     code: &Code,
     rt: &mut Runtime,
     task: &mut Task,
@@ -767,7 +577,7 @@ fn call_value(
 }
 
 /// `R[at + 1].name(args)` with the result in `R[at]`.
-fn call_method(
+pub(crate) fn call_method(
     code: &Code,
     rt: &mut Runtime,
     task: &mut Task,
@@ -828,7 +638,7 @@ fn no_method(code: &Code, receiver: Value, method: &str, table: &[Option<Method>
 }
 
 #[cold]
-fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, Throw> {
+pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, Throw> {
     match (o, i) {
         (Value::Map(m), k) => {
             let Some(k) = key(k) else { return Err(bad_key(k)) };
@@ -854,7 +664,7 @@ fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, Throw> {
 }
 
 #[cold]
-fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Result<(), Throw> {
+pub(crate) fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Result<(), Throw> {
     match o {
         Value::Map(m) => {
             let Some(k) = key(i) else { return Err(bad_key(i)) };
@@ -868,7 +678,7 @@ fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Result<(), Throw
 }
 
 #[cold]
-fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::value::Ref) -> Result<Value, Throw> {
+pub(crate) fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::value::Ref) -> Result<Value, Throw> {
     let field = rt.heap.str(name).to_string();
     if let Value::Error(e) = o {
         let err = rt.heap.error(e);
@@ -891,7 +701,7 @@ fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::value::Ref) -
 }
 
 #[cold]
-fn missing_key(code: &Code, rt: &Runtime, k: Value) -> Throw {
+pub(crate) fn missing_key(code: &Code, rt: &Runtime, k: Value) -> Throw {
     let _ = code;
     Throw::new("KeyError", format!("key {} not found", key_text(rt, k)))
 }
@@ -906,27 +716,27 @@ fn key_text(rt: &Runtime, k: Value) -> String {
 }
 
 #[cold]
-fn bad_key(k: Value) -> Throw {
+pub(crate) fn bad_key(k: Value) -> Throw {
     Throw::type_error(format!("a map key must be nil, a bool, an int or a string, not {}", k.type_name()))
 }
 
 #[cold]
-fn list_index(i: i64, len: usize) -> Throw {
+pub(crate) fn list_index(i: i64, len: usize) -> Throw {
     Throw::index_error(format!("list index {i} out of range for length {len}"))
 }
 
 #[cold]
-fn range_bounds(lo: Value, hi: Value) -> Throw {
+pub(crate) fn range_bounds(lo: Value, hi: Value) -> Throw {
     Throw::type_error(format!("range bounds must be ints, not {} and {}", lo.type_name(), hi.type_name()))
 }
 
 #[cold]
-fn stack_overflow(limit: usize) -> Throw {
+pub(crate) fn stack_overflow(limit: usize) -> Throw {
     Throw::new("StackOverflow", format!("call depth exceeded {limit} frames (unbounded recursion?)"))
 }
 
 #[cold]
-fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate::heap::Heap) -> Throw {
+pub(crate) fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate::heap::Heap) -> Throw {
     let name = crate::fmt::repr(heap, code, f);
     let s = |n: usize| if n == 1 { "argument" } else { "arguments" };
     Throw::new(

@@ -18,6 +18,7 @@ pub mod heap;
 pub mod interp;
 pub mod ops;
 pub mod sched;
+mod slow;
 pub mod task;
 pub mod value;
 

@@ -15,6 +15,7 @@ impl Ref {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(u8)]
 pub enum Value {
     #[default]
     Nil,
@@ -83,6 +84,25 @@ impl Value {
             Value::Chan(_) => "channel",
             Value::Nursery(_) => "nursery",
             Value::Cell(_) => "cell",
+        }
+    }
+
+    /// A copy read field by field, for a value that was probably just
+    /// written: a whole 16-byte load of a value stored as a 1-byte tag and an
+    /// 8-byte payload misses the CPU's store forwarding and stalls.
+    #[inline(always)]
+    pub fn split_copy(&self) -> Value {
+        // The payload is read with a volatile load so that the compiler
+        // cannot merge the two reads back into one 16-byte copy.
+        let payload = || {
+            // SAFETY: `Value` is `repr(u8)`, so an `Int` or `Float` is a
+            // `repr(C)` struct of the tag and an 8-byte payload at offset 8.
+            unsafe { std::ptr::read_volatile((self as *const Value).cast::<u8>().add(8).cast::<u64>()) }
+        };
+        match self {
+            Value::Int(_) => Value::Int(payload() as i64),
+            Value::Float(_) => Value::Float(f64::from_bits(payload())),
+            v => *v,
         }
     }
 

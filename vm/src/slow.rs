@@ -1,0 +1,535 @@
+//! Every instruction in full, out of the hot loop.
+//!
+//! [`interp::run`](crate::interp::run) handles the common cases of the
+//! common instructions inline (int and float arithmetic, comparisons and
+//! jumps, list items, map fields, script calls and returns) and hands
+//! everything else here: other operand types, errors, allocation, natives,
+//! concurrency. Nothing the loop keeps in locals lives across a call into
+//! this module, so the loop's hot state (the instruction pointer, the
+//! register window) can stay in machine registers.
+//!
+//! [`exec`] runs one instruction with the loop's state saved in the task
+//! (the top frame's pc already points past the instruction) and leaves its
+//! effects there: a jump sets that pc, a call pushes a frame, and the loop
+//! reloads its locals from the top frame afterwards.
+
+use crate::error::Throw;
+use crate::fmt::{display, equal, key};
+use crate::heap::TraceEntry;
+use crate::interp::{
+    bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds,
+    return_from_frame, set_index, Called, Halt, Registers,
+};
+use crate::ops::{self, arith, contains, less};
+use crate::task::{Handler, Task, BUDGET};
+use crate::value::{Key, Value};
+use crate::{Code, Runtime};
+use weft_lang::ast::BinOp;
+use weft_lang::bytecode::Op;
+
+/// Runs `op`, the instruction just before the top frame's saved pc.
+/// Returns why the task must stop, or `None` to go on from the top frame.
+#[inline(never)]
+pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Option<Halt> {
+    let frame = *task.frames.last().expect("running");
+    let proto = &code.protos[frame.proto as usize];
+    let consts = &proto.consts[..];
+    let base = frame.base as usize;
+    let pc = frame.pc as usize;
+    let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
+
+    macro_rules! raise {
+        ($throw:expr) => {{
+            let throw = $throw;
+            return raise(code, rt, task, throw);
+        }};
+    }
+    macro_rules! try_raise {
+        ($result:expr) => {
+            match $result {
+                Ok(v) => v,
+                Err(t) => raise!(t),
+            }
+        };
+    }
+    // After an instruction that allocates: let the collector run if due.
+    macro_rules! gc_point {
+        () => {
+            if rt.heap.gc_due() {
+                return Some(Halt::Yield);
+            }
+        };
+    }
+    // Any operands: the loop has already tried the int and float cases.
+    macro_rules! arith {
+        ($op:expr, $dst:expr, $a:expr, $b:expr) => {{
+            let (x, y) = (regs[$a], regs[$b]);
+            regs[$dst] = try_raise!(arith(&mut rt.heap, $op, x, y));
+            gc_point!();
+        }};
+    }
+    macro_rules! jump {
+        ($offset:expr) => {
+            task.frames.last_mut().expect("running").pc = (pc as isize + $offset as isize) as u32
+        };
+    }
+
+    match op {
+        Op::Nil { dst } => regs[dst] = Value::Nil,
+        Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
+        Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
+        Op::Const { dst, index } => regs[dst] = consts[index as usize],
+        Op::Move { dst, src } => regs[dst] = regs[src],
+        Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
+        Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
+        Op::GetUpval { dst, index } => {
+            let closure = frame.closure.expect("a closure has captures");
+            let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
+                unreachable!("captures are cells")
+            };
+            regs[dst] = rt.heap.cell(cell);
+        }
+        Op::SetUpval { src, index } => {
+            let closure = frame.closure.expect("a closure has captures");
+            let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
+                unreachable!("captures are cells")
+            };
+            rt.heap.set_cell(cell, regs[src]);
+        }
+        Op::NewCell { reg } => {
+            let cell = rt.heap.new_cell(regs[reg]);
+            regs[reg] = Value::Cell(cell);
+            gc_point!();
+        }
+        Op::GetCell { dst, cell } => {
+            let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
+            regs[dst] = rt.heap.cell(c);
+        }
+        Op::SetCell { cell, src } => {
+            let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
+            rt.heap.set_cell(c, regs[src]);
+        }
+
+        Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b),
+        Op::Sub { dst, a, b } => arith!(BinOp::Sub, dst, a, b),
+        Op::Mul { dst, a, b } => arith!(BinOp::Mul, dst, a, b),
+        Op::Div { dst, a, b } => arith!(BinOp::Div, dst, a, b),
+        Op::FloorDiv { dst, a, b } => arith!(BinOp::FloorDiv, dst, a, b),
+        Op::Mod { dst, a, b } => arith!(BinOp::Mod, dst, a, b),
+        Op::Pow { dst, a, b } => arith!(BinOp::Pow, dst, a, b),
+        Op::AddI { dst, a, imm } => {
+            regs[dst] = match regs[a] {
+                Value::Int(i) => match i.checked_add(imm as i64) {
+                    Some(v) => Value::Int(v),
+                    None => raise!(ops::overflow("+", i, imm as i64)),
+                },
+                _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a], Value::Int(imm as i64))),
+            }
+        }
+        Op::MulI { dst, a, imm } => {
+            regs[dst] = match regs[a] {
+                Value::Int(i) => match i.checked_mul(imm as i64) {
+                    Some(v) => Value::Int(v),
+                    None => raise!(ops::overflow("*", i, imm as i64)),
+                },
+                _ => try_raise!(arith(&mut rt.heap, BinOp::Mul, regs[a], Value::Int(imm as i64))),
+            }
+        }
+        Op::ModI { dst, a, imm } => {
+            regs[dst] = match regs[a] {
+                Value::Int(i) => {
+                    let (r, m) = (i % imm as i64, imm as i64);
+                    Value::Int(if r != 0 && ((r < 0) != (m < 0)) { r + m } else { r })
+                }
+                _ => try_raise!(arith(&mut rt.heap, BinOp::Mod, regs[a], Value::Int(imm as i64))),
+            }
+        }
+        Op::Neg { dst, src } => {
+            regs[dst] = match regs[src] {
+                Value::Int(i) => match i.checked_neg() {
+                    Some(v) => Value::Int(v),
+                    None => raise!(Throw::new("Overflow", format!("integer overflow in -({i})"))),
+                },
+                Value::Float(x) => Value::Float(-x),
+                v => raise!(Throw::type_error(format!("cannot negate {}", v.type_name()))),
+            }
+        }
+        Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
+        Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal(&rt.heap, regs[a], regs[b])),
+        Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal(&rt.heap, regs[a], regs[b])),
+        Op::Lt { dst, a, b } => {
+            regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
+                (Value::Int(i), Value::Int(j)) => i < j,
+                (Value::Float(i), Value::Float(j)) => i < j,
+                (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
+            })
+        }
+        Op::Le { dst, a, b } => {
+            regs[dst] = Value::Bool(match (&regs[a], &regs[b]) {
+                (Value::Int(i), Value::Int(j)) => i <= j,
+                (Value::Float(i), Value::Float(j)) => i <= j,
+                (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
+            })
+        }
+        Op::In { dst, a, b } => regs[dst] = Value::Bool(try_raise!(contains(&rt.heap, regs[a], regs[b]))),
+
+        Op::Jump { offset } => jump!(offset),
+        Op::Loop { offset } => {
+            jump!(offset);
+            task.budget -= 1;
+            if task.budget == 0 {
+                task.budget = BUDGET;
+                return Some(Halt::Yield);
+            }
+        }
+        Op::JumpIfFalse { cond, offset } => {
+            if !regs[cond].truthy() {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfTrue { cond, offset } => {
+            if regs[cond].truthy() {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfNotLt { a, b, offset } => {
+            let yes = match (&regs[a], &regs[b]) {
+                (Value::Int(i), Value::Int(j)) => i < j,
+                (Value::Float(i), Value::Float(j)) => i < j,
+                (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
+            };
+            if !yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfNotLe { a, b, offset } => {
+            let yes = match (&regs[a], &regs[b]) {
+                (Value::Int(i), Value::Int(j)) => i <= j,
+                (Value::Float(i), Value::Float(j)) => i <= j,
+                (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
+            };
+            if !yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfNotLtI { a, imm, offset } => {
+            let yes = match &regs[a] {
+                Value::Int(i) => *i < imm as i64,
+                Value::Float(x) => *x < imm as f64,
+                &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
+            };
+            if !yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfNotGtI { a, imm, offset } => {
+            let yes = match &regs[a] {
+                Value::Int(i) => *i > imm as i64,
+                Value::Float(x) => *x > imm as f64,
+                &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
+            };
+            if !yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfNotEq { a, b, offset } => {
+            if !equal(&rt.heap, regs[a], regs[b]) {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfEq { a, b, offset } => {
+            if equal(&rt.heap, regs[a], regs[b]) {
+                jump!(offset)
+            }
+        }
+
+        Op::NewList { dst, start, count } => {
+            let items = regs[start as usize..start as usize + count as usize].to_vec();
+            regs[dst] = Value::List(rt.heap.new_list(items));
+            gc_point!();
+        }
+        Op::NewMap { dst, start, count } => {
+            let mut map = crate::heap::MapTable::with_capacity_and_hasher(count as usize, Default::default());
+            for i in 0..count as usize {
+                let k = regs[start as usize + 2 * i];
+                let v = regs[start as usize + 2 * i + 1];
+                let Some(k) = key(k) else { raise!(bad_key(k)) };
+                map.insert(k, v);
+            }
+            regs[dst] = Value::Map(rt.heap.new_map(map));
+            gc_point!();
+        }
+        Op::ListPush { list, src } => {
+            let Value::List(r) = regs[list] else { unreachable!("a list literal") };
+            let v = regs[src];
+            rt.heap.list_mut(r).push(v);
+        }
+        Op::MapInsert { map, key: k, src } => {
+            let Value::Map(r) = regs[map] else { unreachable!("a map literal") };
+            let kv = regs[k];
+            let Some(k) = key(kv) else { raise!(bad_key(kv)) };
+            let v = regs[src];
+            rt.heap.map_mut(r).insert(k, v);
+        }
+        Op::Range { dst, start, inclusive } => {
+            let (lo, hi) = (regs[start], regs[start as usize + 1]);
+            let (Value::Int(lo), Value::Int(hi)) = (lo, hi) else { raise!(range_bounds(lo, hi)) };
+            regs[dst] = Value::Range(rt.heap.new_range(lo, hi, inclusive));
+            gc_point!();
+        }
+        Op::GetIndex { dst, obj, index } => {
+            regs[dst] = match (&regs[obj], &regs[index]) {
+                (&Value::List(r), &Value::Int(i)) => {
+                    let items = rt.heap.list(r);
+                    match ops::index(i, items.len()) {
+                        Some(at) => items[at],
+                        None => raise!(list_index(i, items.len())),
+                    }
+                }
+                (&o, &i) => try_raise!(get_index(rt, o, i)),
+            };
+        }
+        Op::SetIndex { obj, index, src } => {
+            let (o, i, v) = (regs[obj], regs[index], regs[src]);
+            match (o, i) {
+                (Value::List(r), Value::Int(i)) => {
+                    let items = rt.heap.list_mut(r);
+                    match ops::index(i, items.len()) {
+                        Some(at) => items[at] = v,
+                        None => {
+                            let len = items.len();
+                            raise!(list_index(i, len))
+                        }
+                    }
+                }
+                _ => try_raise!(set_index(rt, o, i, v)),
+            }
+        }
+        Op::GetField { dst, obj, name } => {
+            let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
+            regs[dst] = match regs[obj] {
+                Value::Map(m) => match rt.heap.map(m).get(&Key::Str(name)) {
+                    Some(v) => *v,
+                    None => raise!(missing_key(code, rt, Value::Str(name))),
+                },
+                o => try_raise!(get_field(code, rt, o, name)),
+            };
+        }
+        Op::SetField { obj, name, src } => {
+            let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
+            match regs[obj] {
+                Value::Map(m) => {
+                    let v = regs[src];
+                    rt.heap.map_mut(m).insert(Key::Str(name), v);
+                }
+                o => {
+                    raise!(Throw::type_error(format!("cannot set field '{}' on {}", rt.heap.str(name), o.type_name())))
+                }
+            }
+        }
+        Op::Concat { dst, start, count } => {
+            let mut s = String::new();
+            for v in &regs[start as usize..start as usize + count as usize] {
+                match *v {
+                    Value::Str(r) => s.push_str(rt.heap.str(r)),
+                    v => s.push_str(&display(&rt.heap, code, v)),
+                }
+            }
+            regs[dst] = Value::Str(rt.heap.intern_string(s));
+            gc_point!();
+        }
+
+        Op::Call { base: b, argc } => {
+            let (at, callee) = (base + b as usize, regs[b]);
+            match call_value(code, rt, task, callee, at, argc as usize, at) {
+                Ok(Called::Pushed) => {
+                    task.budget -= 1;
+                    if task.budget == 0 {
+                        task.budget = BUDGET;
+                        return Some(Halt::Yield);
+                    }
+                }
+                Ok(Called::Returned) => gc_point!(),
+                Err(t) => raise!(t),
+            }
+        }
+        Op::CallMethod { base: b, argc, name } => {
+            match call_method(code, rt, task, base + b as usize, argc as usize, name) {
+                Ok(_) => gc_point!(),
+                Err(t) => raise!(t),
+            }
+        }
+        Op::Return { src } => {
+            let v = regs[src];
+            return_from_frame(task, v);
+            if task.frames.is_empty() {
+                return Some(Halt::Done(v));
+            }
+        }
+        Op::ReturnNil => {
+            return_from_frame(task, Value::Nil);
+            if task.frames.is_empty() {
+                return Some(Halt::Done(Value::Nil));
+            }
+        }
+        Op::Closure { dst, proto } => {
+            let target = &code.protos[proto as usize];
+            let captures: Box<[Value]> = target
+                .captures
+                .iter()
+                .map(|c| match c {
+                    weft_lang::bytecode::Capture::Local(reg) => regs[*reg as usize],
+                    weft_lang::bytecode::Capture::Upval(i) => {
+                        rt.heap.closure(frame.closure.expect("enclosing closure")).captures[*i as usize]
+                    }
+                })
+                .collect();
+            regs[dst] = Value::Func(rt.heap.new_closure(proto, captures));
+            gc_point!();
+        }
+
+        Op::Try { reg, offset } => task.handlers.push(Handler {
+            frames: task.frames.len() as u32,
+            pc: (pc as isize + offset as isize) as u32,
+            slot: (base + reg as usize) as u32,
+        }),
+        Op::EndTry => {
+            task.handlers.pop();
+        }
+        Op::Throw { src } => raise!(Throw::Value(regs[src])),
+
+        Op::IterPrep { base: b } => {
+            let cursor = match regs[b] {
+                Value::List(_) | Value::Map(_) | Value::Str(_) | Value::Chan(_) => Value::Int(0),
+                Value::Range(r) => Value::Int(rt.heap.range(r).0),
+                v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
+            };
+            regs[b as usize + 1] = cursor;
+            regs[b as usize + 2] = Value::Int(0);
+        }
+        Op::IterNext { base: b, dst, pair, offset } => {
+            let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
+            if let Value::Chan(ch) = regs[b] {
+                if pair {
+                    raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
+                }
+                // Receiving is a checkpoint, as `recv()` is.
+                if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
+                    raise!(Throw::Cancelled(scope));
+                }
+                match crate::channel::try_recv(rt, ch) {
+                    Ok(Some(v)) => regs[dst] = v,
+                    Err(_) => jump!(offset),
+                    Ok(None) => {
+                        let waiter = crate::channel::Waiter::current(rt, crate::channel::Via::Loop);
+                        rt.heap.chan_mut(ch).receivers.push_back(waiter);
+                        task.park_slot = (base + dst as usize) as u32;
+                        raise!(Throw::Park(crate::sched::Wait::Recv(ch)))
+                    }
+                }
+                return None;
+            }
+            let next = match regs[b] {
+                Value::List(r) => {
+                    let items = rt.heap.list(r);
+                    items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, cursor + 1))
+                }
+                Value::Map(r) => rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, cursor + 1)),
+                Value::Range(r) => {
+                    let (start, end, inclusive) = rt.heap.range(r);
+                    let more = if inclusive { cursor <= end } else { cursor < end };
+                    // At i64::MAX the cursor cannot step: stop after this item.
+                    let next = cursor.checked_add(1);
+                    let index = Value::Int(cursor.wrapping_sub(start));
+                    (more && (next.is_some() || !inclusive || cursor == end))
+                        .then(|| (index, Value::Int(cursor), next.unwrap_or(cursor)))
+                }
+                Value::Str(r) => {
+                    let text = rt.heap.str(r);
+                    text[cursor as usize..].chars().next().map(|c| {
+                        let next = cursor + c.len_utf8() as i64;
+                        let mut buf = [0u8; 4];
+                        let s = Value::Str(rt.heap.intern(c.encode_utf8(&mut buf)));
+                        (regs[b as usize + 2], s, next)
+                    })
+                }
+                _ => unreachable!("checked by IterPrep"),
+            };
+            match next {
+                None => jump!(offset),
+                Some((k, v, cursor)) => {
+                    regs[b as usize + 1] = Value::Int(cursor);
+                    if pair {
+                        if let (Value::Str(_), Value::Int(count)) = (regs[b], k) {
+                            regs[b as usize + 2] = Value::Int(count + 1);
+                        }
+                        regs[dst] = k;
+                        regs[dst as usize + 1] = v;
+                    } else {
+                        let is_map = matches!(regs[b], Value::Map(_));
+                        regs[dst] = if is_map { k } else { v };
+                    }
+                }
+            }
+        }
+        Op::ForPrep { a } => {
+            let (lo, hi) = (regs[a], regs[a as usize + 1]);
+            if !matches!((lo, hi), (Value::Int(_), Value::Int(_))) {
+                raise!(range_bounds(lo, hi));
+            }
+        }
+        Op::Spawn { base: b, argc, nursery } => {
+            let site = TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans[pc - 1] };
+            let at = b as usize;
+            let handle = try_raise!(crate::conc::spawn(
+                code,
+                rt,
+                regs[nursery],
+                regs[at],
+                &regs[at + 1..at + 1 + argc as usize],
+                Some(site)
+            ));
+            regs[at] = handle;
+            gc_point!();
+        }
+        Op::NurseryEnter { dst } => {
+            regs[dst] = crate::conc::nursery_enter(rt);
+        }
+        Op::NurseryExit { nursery, err, failed } => {
+            let thrown = if failed { std::mem::take(&mut regs[err]) } else { Value::Nil };
+            match crate::conc::nursery_exit(rt, regs[nursery], thrown) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Park here and run this instruction again when woken.
+                    task.frames.last_mut().expect("running").pc = (pc - 1) as u32;
+                    return Some(Halt::Park);
+                }
+                Err(t) => raise!(t),
+            }
+        }
+        Op::ScopeEnter { seconds, shield } => {
+            try_raise!(crate::conc::scope_enter(rt, regs[seconds], shield));
+        }
+        Op::ScopeExit { err, failed } => {
+            let thrown = if failed { regs[err] } else { Value::Nil };
+            try_raise!(crate::conc::scope_exit(rt, thrown, failed));
+        }
+        Op::Select { base: b, count, kinds } => {
+            let Value::Int(kinds) = consts[kinds as usize] else { unreachable!("select kinds are an int") };
+            task.park_slot = (base + b as usize) as u32;
+            let at = b as usize;
+            let (case, value) = try_raise!(crate::conc::select(rt, &regs[at + 2..at + 2 + 2 * count as usize], kinds));
+            regs[at] = Value::Int(case as i64);
+            regs[at + 1] = value;
+        }
+        Op::Import { dst, slot } => {
+            let module = rt.globals[slot as usize];
+            if module.truthy() {
+                regs[dst] = module;
+            } else {
+                return Some(Halt::Import { path: regs[dst], slot, dst: base + dst as usize });
+            }
+        }
+    }
+    None
+}
