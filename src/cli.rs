@@ -132,10 +132,14 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
     });
     let result = vm.run_script(name, text, dir);
     let _ = vm.rt.out.flush();
-    match result {
+    let status = match result {
         Ok(_) => 0,
         Err(failure) => report(&failure),
-    }
+    };
+    // The process ends next: freeing the heap object by object would only
+    // delay the exit.
+    std::mem::forget(vm);
+    status
 }
 
 /// Prints a failure and returns its exit status.

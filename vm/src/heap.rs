@@ -19,6 +19,10 @@ pub struct StrObj {
     hash: u64,
     /// Length in characters; equal to the byte length for ASCII text.
     pub chars: usize,
+    /// Where this string was last found as a key of a map: maps built the
+    /// same way (records) keep a key at the same position, so field access
+    /// tries there before it hashes.
+    field_hint: u32,
 }
 
 impl StrObj {
@@ -80,7 +84,8 @@ pub enum Obj {
     },
     Str(StrObj),
     List(Vec<Value>),
-    Map(MapTable),
+    // Boxed: a map is the largest object, and every slot is as large as it.
+    Map(Box<MapTable>),
     Range {
         start: i64,
         end: i64,
@@ -189,7 +194,7 @@ impl Heap {
         if let Some(r) = found {
             return *r;
         }
-        let obj = StrObj { text: s.into(), hash, chars: s.chars().count() };
+        let obj = StrObj { text: s.into(), hash, chars: s.chars().count(), field_hint: 0 };
         let r = self.alloc(Obj::Str(obj), s.len());
         let slots = &self.slots;
         self.interned.insert_unique(hash, r, |r| match &slots[r.index()].obj {
@@ -217,7 +222,7 @@ impl Heap {
 
     pub fn new_map(&mut self, map: MapTable) -> Ref {
         let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
-        self.alloc(Obj::Map(map), size)
+        self.alloc(Obj::Map(Box::new(map)), size)
     }
 
     pub fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
@@ -353,6 +358,46 @@ impl Heap {
         match self.get(r) {
             Obj::Map(m) => m,
             _ => corrupt("map"),
+        }
+    }
+
+    /// The value of field `name` of map `m`, if it sits where `name` was
+    /// last found in a map (see [`Heap::find_field`]): no hashing.
+    #[inline(always)]
+    pub fn field_at_hint(&self, m: Ref, name: Ref) -> Option<&Value> {
+        let hint = self.str_obj(name).field_hint;
+        match self.map(m).get_index(hint as usize) {
+            Some((&Key::Str(k), v)) if k == name => Some(v),
+            _ => None,
+        }
+    }
+
+    /// As [`Heap::field_at_hint`], for writing.
+    #[inline(always)]
+    pub fn field_at_hint_mut(&mut self, m: Ref, name: Ref) -> Option<&mut Value> {
+        let hint = self.str_obj(name).field_hint;
+        match self.map_mut(m).get_index_mut(hint as usize) {
+            Some((&Key::Str(k), v)) if k == name => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Looks field `name` of map `m` up by hash, and remembers its position
+    /// for [`Heap::field_at_hint`].
+    pub fn find_field(&mut self, m: Ref, name: Ref) -> Option<Value> {
+        let (at, _, &v) = self.map(m).get_full(&Key::Str(name))?;
+        if let Obj::Str(s) = self.get_mut(name) {
+            s.field_hint = at as u32;
+        }
+        Some(v)
+    }
+
+    /// Sets field `name` of map `m`, and remembers its position for
+    /// [`Heap::field_at_hint`].
+    pub fn set_field(&mut self, m: Ref, name: Ref, v: Value) {
+        let (at, _) = self.map_mut(m).insert_full(Key::Str(name), v);
+        if let Obj::Str(s) = self.get_mut(name) {
+            s.field_hint = at as u32;
         }
     }
 

@@ -132,6 +132,19 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         }
         // Pops the running frame and delivers `v` to its caller.
         macro_rules! return_value {
+            (copy $src:expr) => {{
+                let done = task.frames.pop().expect("running");
+                pop_handlers(task);
+                let from = base + $src as usize;
+                let Some(&caller) = task.frames.last() else { return Halt::Done(task.stack[from]) };
+                let to = done.ret as usize;
+                assert!(from.max(to) < task.stack.len());
+                let stack = task.stack.as_mut_ptr();
+                // SAFETY: both indexes are inside the stack (checked above).
+                unsafe { Value::copy(stack.add(from), stack.add(to)) };
+                // SAFETY: a frame's proto index was checked when it was pushed.
+                enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
+            }};
             ($v:expr) => {{
                 let v: Value = $v;
                 let done = task.frames.pop().expect("running");
@@ -188,7 +201,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
                 Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
                 Op::Const { dst, index } => regs[dst] = consts[index as usize],
-                Op::Move { dst, src } => regs[dst] = regs[src],
+                Op::Move { dst, src } => regs.copy(dst, src),
                 Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
                 Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
                 Op::GetUpval { dst, index } => {
@@ -336,14 +349,13 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::GetField { dst, obj, name } => {
                     let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
-                    let Some(&v) = rt.heap.map(m).get(&Key::Str(name)) else { slow!() };
+                    let Some(&v) = rt.heap.field_at_hint(m, name) else { slow!() };
                     regs[dst] = v;
                 }
                 Op::SetField { obj, name, src } => {
                     let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
                     let v = regs[src];
-                    // A new key may grow the map: that is slow.
-                    let Some(slot) = rt.heap.map_mut(m).get_mut(&Key::Str(name)) else { slow!() };
+                    let Some(slot) = rt.heap.field_at_hint_mut(m, name) else { slow!() };
                     *slot = v;
                 }
 
@@ -383,7 +395,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                     enter!(callee, target);
                 }
-                Op::Return { src } => return_value!(regs[src].split_copy()),
+                Op::Return { src } => return_value!(copy src),
                 Op::ReturnNil => return_value!(Value::Nil),
 
                 Op::EndTry => {
@@ -475,6 +487,18 @@ impl IndexMut<Reg> for Registers<'_> {
         debug_assert!((reg as usize) < self.0.len());
         // SAFETY: as for `index`.
         unsafe { self.0.get_unchecked_mut(reg as usize) }
+    }
+}
+
+impl Registers<'_> {
+    /// `R[dst] = R[src]`, copied as [`Value::copy`] does.
+    #[inline(always)]
+    fn copy(&mut self, dst: Reg, src: Reg) {
+        debug_assert!((dst.max(src) as usize) < self.0.len());
+        let base = self.0.as_mut_ptr();
+        // SAFETY: both registers are operands of the running instruction,
+        // checked against the window at load time (see `index`).
+        unsafe { Value::copy(base.add(src as usize), base.add(dst as usize)) }
     }
 }
 

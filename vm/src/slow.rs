@@ -22,7 +22,7 @@ use crate::interp::{
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task, BUDGET};
-use crate::value::{Key, Value};
+use crate::value::Value;
 use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;
 use weft_lang::bytecode::Op;
@@ -308,8 +308,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
         Op::GetField { dst, obj, name } => {
             let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
             regs[dst] = match regs[obj] {
-                Value::Map(m) => match rt.heap.map(m).get(&Key::Str(name)) {
-                    Some(v) => *v,
+                Value::Map(m) => match rt.heap.find_field(m, name) {
+                    Some(v) => v,
                     None => raise!(missing_key(code, rt, Value::Str(name))),
                 },
                 o => try_raise!(get_field(code, rt, o, name)),
@@ -320,7 +320,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
             match regs[obj] {
                 Value::Map(m) => {
                     let v = regs[src];
-                    rt.heap.map_mut(m).insert(Key::Str(name), v);
+                    rt.heap.set_field(m, name, v);
                 }
                 o => {
                     raise!(Throw::type_error(format!("cannot set field '{}' on {}", rt.heap.str(name), o.type_name())))

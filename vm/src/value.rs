@@ -14,14 +14,21 @@ impl Ref {
     }
 }
 
+const TAG_NIL: u8 = 0;
+const TAG_BOOL: u8 = 1;
+const TAG_INT: u8 = 2;
+const TAG_FLOAT: u8 = 3;
+
+/// A value. The layout is pinned (`repr(u8)`, explicit tags) for
+/// [`Value::copy`].
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]
 pub enum Value {
     #[default]
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
+    Nil = TAG_NIL,
+    Bool(bool) = TAG_BOOL,
+    Int(i64) = TAG_INT,
+    Float(f64) = TAG_FLOAT,
     /// An interned string: equal strings have equal refs.
     Str(Ref),
     List(Ref),
@@ -87,22 +94,34 @@ impl Value {
         }
     }
 
-    /// A copy read field by field, for a value that was probably just
-    /// written: a whole 16-byte load of a value stored as a 1-byte tag and an
-    /// 8-byte payload misses the CPU's store forwarding and stalls.
+    /// Copies the value at `from` to `to` as its tag and its payload, each
+    /// with a load of its own size. Values are written that way (a 1-byte
+    /// tag, then the payload), and a whole 16-byte load of a value just
+    /// written so misses the CPU's store forwarding and stalls; so do the
+    /// compiler's own copies of this enum, which move the padding too.
+    ///
+    /// # Safety
+    /// `from` must point to a valid value and `to` to writable memory for one.
     #[inline(always)]
-    pub fn split_copy(&self) -> Value {
-        // The payload is read with a volatile load so that the compiler
-        // cannot merge the two reads back into one 16-byte copy.
-        let payload = || {
-            // SAFETY: `Value` is `repr(u8)`, so an `Int` or `Float` is a
-            // `repr(C)` struct of the tag and an 8-byte payload at offset 8.
-            unsafe { std::ptr::read_volatile((self as *const Value).cast::<u8>().add(8).cast::<u64>()) }
-        };
-        match self {
-            Value::Int(_) => Value::Int(payload() as i64),
-            Value::Float(_) => Value::Float(f64::from_bits(payload())),
-            v => *v,
+    pub unsafe fn copy(from: *const Value, to: *mut Value) {
+        let (from, to) = (from.cast::<u8>(), to.cast::<u8>());
+        // SAFETY: `Value` is `repr(u8)` with the tags pinned below: byte 0
+        // is the tag, and each variant is a `repr(C)` struct of the tag and
+        // its payload, a bool at offset 1, an `i64` or `f64` at offset 8,
+        // a `u32` at offset 4. Copying the tag and its variant's payload
+        // makes a valid value. The loads are volatile so that the compiler
+        // cannot merge them back into one wide copy.
+        unsafe {
+            let tag = std::ptr::read_volatile(from);
+            to.write(tag);
+            match tag {
+                TAG_NIL => {}
+                TAG_BOOL => to.add(1).write(std::ptr::read_volatile(from.add(1))),
+                TAG_INT | TAG_FLOAT => {
+                    to.add(8).cast::<u64>().write(std::ptr::read_volatile(from.add(8).cast::<u64>()))
+                }
+                _ => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+            }
         }
     }
 
@@ -146,6 +165,26 @@ mod tests {
     fn values_are_sixteen_bytes() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<Key>(), 16);
+    }
+
+    #[test]
+    fn copies_keep_every_kind_of_value() {
+        let values = [
+            Value::Nil,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(-7),
+            Value::Float(2.5),
+            Value::Str(Ref(3)),
+            Value::Native(9),
+            Value::Cell(Ref(u32::MAX)),
+        ];
+        for v in values {
+            let mut out = Value::Int(0);
+            // SAFETY: both point to values.
+            unsafe { Value::copy(&v, &mut out) };
+            assert_eq!(format!("{v:?}"), format!("{out:?}"));
+        }
     }
 
     #[test]
