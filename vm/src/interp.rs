@@ -818,19 +818,32 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
     None
 }
 
-/// The current call stack, innermost first.
+/// Frames a trace keeps at its inner and outer ends (as the report shows
+/// them); the middle of a deeper stack is summed up in one line, as Lua
+/// does. This also keeps an error unwinding through thousands of `finally`
+/// blocks from copying the whole stack at every one.
+const TRACE_INNER: usize = 10;
+const TRACE_OUTER: usize = 11;
+
+/// The current call stack, innermost first, its middle elided when deep.
 fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
-    task.frames
-        .iter()
-        .rev()
-        .map(|f| {
-            let proto = &code.protos[f.proto as usize];
-            let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
-            TraceEntry {
-                function: proto.name.clone(),
-                file: proto.file,
-                span: proto.spans.get(at).copied().unwrap_or_default(),
-            }
-        })
-        .collect()
+    let entry = |f: &Frame| {
+        let proto = &code.protos[f.proto as usize];
+        let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
+        TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans.get(at).copied().unwrap_or_default() }
+    };
+    let frames = &task.frames;
+    if frames.len() <= TRACE_INNER + TRACE_OUTER {
+        return frames.iter().rev().map(entry).collect();
+    }
+    let elided = frames.len() - TRACE_INNER - TRACE_OUTER;
+    let mut trace: Vec<TraceEntry> = frames[frames.len() - TRACE_INNER..].iter().rev().map(entry).collect();
+    // A file index no file has: the report prints the function text alone.
+    trace.push(TraceEntry {
+        function: format!("... {elided} frames elided ..."),
+        file: u32::MAX,
+        span: Default::default(),
+    });
+    trace.extend(frames[..TRACE_OUTER].iter().rev().map(entry));
+    trace
 }
