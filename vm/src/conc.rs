@@ -246,26 +246,30 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
     if has_default {
         return Ok((count as u16, Value::Nil));
     }
+    let mut waits = Vec::with_capacity(count);
     for i in 0..count {
         let case = Via::Case(i as u16);
         match (kind(i), operands[2 * i]) {
             (RECV, Value::Chan(ch)) => {
                 let w = Waiter::current(rt, case);
                 rt.heap.chan_mut(ch).receivers.push_back(w);
+                waits.push(Wait::Recv(ch));
             }
             (SEND, Value::Chan(ch)) => {
                 let w = Waiter::current(rt, case);
                 rt.heap.chan_mut(ch).senders.push_back((w, operands[2 * i + 1]));
+                waits.push(Wait::Send(ch));
             }
             (JOIN, Value::Task(t)) => {
                 let id = rt.heap.task(t).id;
                 let (me, token) = (rt.sched.current, rt.sched.token());
                 rt.sched.meta_mut(id).joiners.push((me, token, Some(i as u16)));
+                waits.push(Wait::Join(t));
             }
             (_, v) => rt.sched.wake_after(v.as_f64().unwrap_or(0.0), Some(i as u16)),
         }
     }
-    Err(Throw::Park(Wait::Select))
+    Err(Throw::Park(Wait::Select(waits)))
 }
 
 /// The result of a finished task, or its error.
@@ -335,7 +339,11 @@ pub fn describe_wait(code: &Code, rt: &Runtime, wait: &Wait) -> String {
             }
         }
         Wait::Sleep => "sleep".to_string(),
-        Wait::Select => "select".to_string(),
+        Wait::Select(cases) if cases.is_empty() => "select with no case that can become ready".to_string(),
+        Wait::Select(cases) => {
+            let cases: Vec<String> = cases.iter().map(|w| describe_wait(code, rt, w)).collect();
+            format!("select: {}", cases.join(", "))
+        }
         Wait::Nursery => "its nursery's tasks to finish".to_string(),
         Wait::Host(what) => what.clone(),
     }

@@ -113,7 +113,9 @@ pub enum Wait {
     Send(Ref),
     Join(Ref),
     Sleep,
-    Select,
+    /// A `select` with no ready case: what each of its cases waits on
+    /// (`after` cases are timers, left out).
+    Select(Vec<Wait>),
     Nursery,
     Host(String),
 }

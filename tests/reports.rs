@@ -1,0 +1,47 @@
+//! Checks the parts of error reports that the `.weft` harness does not
+//! (it matches only the headline): what a deadlock report says each blocked
+//! task waits on, and the chain of spawn sites of a failing task.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Runs a script under `tests/reports/` and returns its exit status and stderr.
+fn run(name: &str) -> (Option<i32>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(root)
+        .args(["--virtual-time", "--seed", "1"])
+        .arg(format!("tests/reports/{name}.weft"))
+        .output()
+        .expect("weft runs");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn assert_has(report: &str, line: &str) {
+    assert!(report.lines().any(|l| l.trim() == line), "no line {line:?} in the report:\n{report}");
+}
+
+#[test]
+fn deadlock_report_names_each_select_case_and_where_its_channel_was_made() {
+    let (status, report) = run("deadlock_select");
+    assert_eq!(status, Some(1));
+    assert_has(&report, "Error: Deadlock: every task is blocked and nothing can wake one");
+    assert_has(&report, "main task: waiting on select: recv on channel made at tests/reports/deadlock_select.weft:4:9");
+    assert_has(
+        &report,
+        "task spawned at tests/reports/deadlock_select.weft:5:1: waiting on select: \
+         recv on channel made at tests/reports/deadlock_select.weft:3:9, \
+         send on channel made at tests/reports/deadlock_select.weft:2:9",
+    );
+    // Each blocked task's stack follows its line.
+    assert_has(&report, "<fn> at tests/reports/deadlock_select.weft:6:5");
+}
+
+#[test]
+fn task_failure_report_shows_the_chain_of_spawn_sites() {
+    let (status, report) = run("spawn_chain");
+    assert_eq!(status, Some(1));
+    assert_has(&report, "inner at tests/reports/spawn_chain.weft:4:12");
+    assert_has(&report, "in task spawned at tests/reports/spawn_chain.weft:7:13");
+    assert_has(&report, "in task spawned at tests/reports/spawn_chain.weft:10:1");
+}
