@@ -188,8 +188,11 @@ fn env(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 fn exit(_cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity_between("exit", args, 0, 1)?;
     let code = if args.is_empty() { 0 } else { int_arg("exit", args, 0)? };
-    let code = i32::try_from(code).map_err(|_| Throw::value_error(format!("exit: status {code} is out of range")))?;
-    Err(Throw::Exit(code))
+    // A process status is one byte: 256 would read as 0, a success.
+    if !(0..=255).contains(&code) {
+        return Err(Throw::value_error(format!("exit: status {code} is out of range 0 to 255")));
+    }
+    Err(Throw::Exit(code as i32))
 }
 
 /// The next 64 random bits (splitmix64): fast, and reproducible under

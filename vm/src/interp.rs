@@ -830,7 +830,11 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
     let entry = |f: &Frame| {
         let proto = &code.protos[f.proto as usize];
         let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
-        TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans.get(at).copied().unwrap_or_default() }
+        TraceEntry {
+            function: proto.name.clone(),
+            file: proto.file,
+            span: proto.spans.get(at).copied().unwrap_or_default(),
+        }
     };
     let frames = &task.frames;
     if frames.len() <= TRACE_INNER + TRACE_OUTER {

@@ -586,8 +586,7 @@ impl Vm {
                     task.frames.push(task::Frame { proto, closure: Some(r), pc: 0, base: 1, ret: 0 });
                     return None;
                 }
-                let name = fmt::repr(&self.rt.heap, &self.code, callee);
-                Throw::new("ArityError", format!("{name} takes {} arguments, but {argc} were given", target.arity))
+                interp::arity(&self.code, callee, target.arity as usize, argc, &self.rt.heap)
             }
             Value::Native(n) => {
                 let f = self.code.natives[n as usize].func;
