@@ -386,9 +386,7 @@ impl Heap {
     /// for [`Heap::field_at_hint`].
     pub fn find_field(&mut self, m: Ref, name: Ref) -> Option<Value> {
         let (at, _, &v) = self.map(m).get_full(&Key::Str(name))?;
-        if let Obj::Str(s) = self.get_mut(name) {
-            s.field_hint = at as u32;
-        }
+        self.remember_field(name, at);
         Some(v)
     }
 
@@ -396,6 +394,10 @@ impl Heap {
     /// [`Heap::field_at_hint`].
     pub fn set_field(&mut self, m: Ref, name: Ref, v: Value) {
         let (at, _) = self.map_mut(m).insert_full(Key::Str(name), v);
+        self.remember_field(name, at);
+    }
+
+    fn remember_field(&mut self, name: Ref, at: usize) {
         if let Obj::Str(s) = self.get_mut(name) {
             s.field_hint = at as u32;
         }

@@ -1,10 +1,11 @@
 //! The interpreter loop: runs one task until it returns, fails, spends its
-//! budget, or needs the scheduler (an import, a collection).
+//! budget, or needs the scheduler (a wait, an import, a collection).
 //!
-//! A script call pushes a [`Frame`] on the task and reloads the loop's
-//! locals (code, constants, register window); it never recurses in Rust.
-//! Slow paths (errors, type mismatches, growth) live in `#[cold]`
-//! functions so the loop itself stays small.
+//! The loop handles the common case of each instruction inline and hands
+//! every other case to [`slow::exec`](crate::slow::exec); see [`run`]. A
+//! script call pushes a [`Frame`] on the task and switches the loop's locals
+//! in place; it never recurses in Rust. This file also holds the helpers
+//! both paths share: calls, returns, raising and traces.
 
 use crate::error::Throw;
 use crate::fmt::key;
@@ -130,27 +131,26 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
             }};
         }
-        // Pops the running frame and delivers `v` to its caller.
+        // Pops the running frame and gives its caller the value of register
+        // `Some(src)`, or nil.
         macro_rules! return_value {
-            (copy $src:expr) => {{
+            ($src:expr) => {{
+                let from = $src.map(|src: Reg| base + src as usize);
                 let done = task.frames.pop().expect("running");
                 pop_handlers(task);
-                let from = base + $src as usize;
-                let Some(&caller) = task.frames.last() else { return Halt::Done(task.stack[from]) };
+                let Some(&caller) = task.frames.last() else {
+                    return Halt::Done(from.map_or(Value::Nil, |from| task.stack[from]));
+                };
                 let to = done.ret as usize;
-                assert!(from.max(to) < task.stack.len());
-                let stack = task.stack.as_mut_ptr();
-                // SAFETY: both indexes are inside the stack (checked above).
-                unsafe { Value::copy(stack.add(from), stack.add(to)) };
-                // SAFETY: a frame's proto index was checked when it was pushed.
-                enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
-            }};
-            ($v:expr) => {{
-                let v: Value = $v;
-                let done = task.frames.pop().expect("running");
-                pop_handlers(task);
-                let Some(&caller) = task.frames.last() else { return Halt::Done(v) };
-                task.stack[done.ret as usize] = v;
+                match from {
+                    Some(from) => {
+                        assert!(from.max(to) < task.stack.len());
+                        let stack = task.stack.as_mut_ptr();
+                        // SAFETY: both indexes are inside the stack (checked above).
+                        unsafe { Value::copy(stack.add(from), stack.add(to)) };
+                    }
+                    None => task.stack[to] = Value::Nil,
+                }
                 // SAFETY: a frame's proto index was checked when it was pushed.
                 enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
             }};
@@ -241,8 +241,8 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                     regs[dst] = Value::Float(x / y);
                 }
-                Op::FloorDiv { dst, a, b } => arith!(dst, a, b, int_floor_div, |_, _| None),
-                Op::Mod { dst, a, b } => arith!(dst, a, b, int_mod, |_, _| None),
+                Op::FloorDiv { dst, a, b } => arith!(dst, a, b, ops::checked_floor_div, |_, _| None),
+                Op::Mod { dst, a, b } => arith!(dst, a, b, ops::checked_mod, |_, _| None),
                 Op::AddI { dst, a, imm } => {
                     regs[dst] = match &regs[a] {
                         Value::Int(i) => match i.checked_add(imm as i64) {
@@ -266,7 +266,7 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::ModI { dst, a, imm } => {
                     regs[dst] = match &regs[a] {
                         // `imm` is never 0.
-                        Value::Int(i) => match int_mod(*i, imm as i64) {
+                        Value::Int(i) => match ops::checked_mod(*i, imm as i64) {
                             Some(v) => Value::Int(v),
                             None => slow!(),
                         },
@@ -395,8 +395,8 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                     enter!(callee, target);
                 }
-                Op::Return { src } => return_value!(copy src),
-                Op::ReturnNil => return_value!(Value::Nil),
+                Op::Return { src } => return_value!(Some(src)),
+                Op::ReturnNil => return_value!(None::<Reg>),
 
                 Op::EndTry => {
                     task.handlers.pop();
@@ -444,23 +444,6 @@ fn equal_fast(a: &Value, b: &Value) -> Option<bool> {
         (Value::Bool(x), Value::Bool(y)) => Some(x == y),
         _ => None,
     }
-}
-
-/// `a // b` for ints, or `None` when it raises.
-#[inline(always)]
-fn int_floor_div(a: i64, b: i64) -> Option<i64> {
-    let q = a.checked_div(b)?;
-    Some(if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q })
-}
-
-/// `a % b` for ints, with the sign of the divisor, or `None` when it raises.
-#[inline(always)]
-fn int_mod(a: i64, b: i64) -> Option<i64> {
-    if b == 0 {
-        return None;
-    }
-    let r = a.wrapping_rem(b);
-    Some(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
 }
 
 /// A frame's register window. Indexing by a register operand (`u8`) skips
@@ -528,16 +511,6 @@ checked_index!(usize, std::ops::Range<usize>, std::ops::RangeFrom<usize>);
 pub(crate) fn grow(stack: &mut Vec<Value>, top: usize) {
     let len = top.max(stack.len() * 2).max(16);
     stack.resize(len, Value::Nil);
-}
-
-/// Pops the top frame, its handlers, and delivers `v` to the caller.
-#[inline]
-pub(crate) fn return_from_frame(task: &mut Task, v: Value) {
-    let done = task.frames.pop().expect("running");
-    pop_handlers(task);
-    if !task.frames.is_empty() {
-        task.stack[done.ret as usize] = v;
-    }
 }
 
 /// Drops the handlers of a frame that has just been popped.

@@ -26,21 +26,37 @@ fn zero_division(op: BinOp) -> Throw {
     Throw::new("ZeroDivision", format!("{what} by zero"))
 }
 
+/// `a // b` for ints, rounding toward negative infinity, or `None` when
+/// it raises (a zero divisor, or `i64::MIN // -1`). Inline for the
+/// interpreter's fast path.
+#[inline(always)]
+pub fn checked_floor_div(a: i64, b: i64) -> Option<i64> {
+    let q = a.checked_div(b)?;
+    Some(if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q })
+}
+
+/// `a % b` for ints with the sign of the divisor, or `None` for a zero
+/// divisor.
+#[inline(always)]
+pub fn checked_mod(a: i64, b: i64) -> Option<i64> {
+    if b == 0 {
+        return None;
+    }
+    // `i64::MIN % -1` overflows in Rust; its remainder is 0.
+    let r = a.wrapping_rem(b);
+    Some(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
+}
+
 /// Floor division and modulo with the sign of the divisor, for ints.
 pub fn int_floor_div(a: i64, b: i64) -> Result<i64, Throw> {
     if b == 0 {
         return Err(zero_division(BinOp::FloorDiv));
     }
-    let q = a.checked_div(b).ok_or_else(|| overflow("//", a, b))?;
-    Ok(if (a % b != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q })
+    checked_floor_div(a, b).ok_or_else(|| overflow("//", a, b))
 }
 
 pub fn int_mod(a: i64, b: i64) -> Result<i64, Throw> {
-    if b == 0 {
-        return Err(zero_division(BinOp::Mod));
-    }
-    let r = a.checked_rem(b).unwrap_or(0);
-    Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
+    checked_mod(a, b).ok_or_else(|| zero_division(BinOp::Mod))
 }
 
 fn float_mod(a: f64, b: f64) -> f64 {

@@ -17,8 +17,8 @@ use crate::error::Throw;
 use crate::fmt::{display, equal, key};
 use crate::heap::TraceEntry;
 use crate::interp::{
-    bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds,
-    return_from_frame, set_index, Called, Halt, Registers,
+    bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
+    Called, Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task, BUDGET};
@@ -75,41 +75,32 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
     }
 
     match op {
-        Op::Nil { dst } => regs[dst] = Value::Nil,
-        Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
-        Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
-        Op::Const { dst, index } => regs[dst] = consts[index as usize],
-        Op::Move { dst, src } => regs[dst] = regs[src],
-        Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
-        Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
-        Op::GetUpval { dst, index } => {
-            let closure = frame.closure.expect("a closure has captures");
-            let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
-                unreachable!("captures are cells")
-            };
-            regs[dst] = rt.heap.cell(cell);
-        }
-        Op::SetUpval { src, index } => {
-            let closure = frame.closure.expect("a closure has captures");
-            let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
-                unreachable!("captures are cells")
-            };
-            rt.heap.set_cell(cell, regs[src]);
-        }
+        // The loop always finishes these itself (their arms in `interp::run`
+        // never call this function), so they have no slow case.
+        Op::Nil { .. }
+        | Op::Bool { .. }
+        | Op::Int { .. }
+        | Op::Const { .. }
+        | Op::Move { .. }
+        | Op::GetGlobal { .. }
+        | Op::SetGlobal { .. }
+        | Op::GetUpval { .. }
+        | Op::SetUpval { .. }
+        | Op::GetCell { .. }
+        | Op::SetCell { .. }
+        | Op::Not { .. }
+        | Op::Jump { .. }
+        | Op::Loop { .. }
+        | Op::JumpIfFalse { .. }
+        | Op::JumpIfTrue { .. }
+        | Op::Return { .. }
+        | Op::ReturnNil
+        | Op::EndTry => unreachable!("{op:?} has no slow case"),
         Op::NewCell { reg } => {
             let cell = rt.heap.new_cell(regs[reg]);
             regs[reg] = Value::Cell(cell);
             gc_point!();
         }
-        Op::GetCell { dst, cell } => {
-            let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
-            regs[dst] = rt.heap.cell(c);
-        }
-        Op::SetCell { cell, src } => {
-            let Value::Cell(c) = regs[cell] else { unreachable!("a celled local holds a cell") };
-            rt.heap.set_cell(c, regs[src]);
-        }
-
         Op::Add { dst, a, b } => arith!(BinOp::Add, dst, a, b),
         Op::Sub { dst, a, b } => arith!(BinOp::Sub, dst, a, b),
         Op::Mul { dst, a, b } => arith!(BinOp::Mul, dst, a, b),
@@ -154,7 +145,6 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
                 v => raise!(Throw::type_error(format!("cannot negate {}", v.type_name()))),
             }
         }
-        Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
         Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal(&rt.heap, regs[a], regs[b])),
         Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal(&rt.heap, regs[a], regs[b])),
         Op::Lt { dst, a, b } => {
@@ -173,25 +163,6 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
         }
         Op::In { dst, a, b } => regs[dst] = Value::Bool(try_raise!(contains(&rt.heap, regs[a], regs[b]))),
 
-        Op::Jump { offset } => jump!(offset),
-        Op::Loop { offset } => {
-            jump!(offset);
-            task.budget -= 1;
-            if task.budget == 0 {
-                task.budget = BUDGET;
-                return Some(Halt::Yield);
-            }
-        }
-        Op::JumpIfFalse { cond, offset } => {
-            if !regs[cond].truthy() {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfTrue { cond, offset } => {
-            if regs[cond].truthy() {
-                jump!(offset)
-            }
-        }
         Op::JumpIfNotLt { a, b, offset } => {
             let yes = match (&regs[a], &regs[b]) {
                 (Value::Int(i), Value::Int(j)) => i < j,
@@ -359,19 +330,6 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
                 Err(t) => raise!(t),
             }
         }
-        Op::Return { src } => {
-            let v = regs[src];
-            return_from_frame(task, v);
-            if task.frames.is_empty() {
-                return Some(Halt::Done(v));
-            }
-        }
-        Op::ReturnNil => {
-            return_from_frame(task, Value::Nil);
-            if task.frames.is_empty() {
-                return Some(Halt::Done(Value::Nil));
-            }
-        }
         Op::Closure { dst, proto } => {
             let target = &code.protos[proto as usize];
             let captures: Box<[Value]> = target
@@ -393,9 +351,6 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
             pc: (pc as isize + offset as isize) as u32,
             slot: (base + reg as usize) as u32,
         }),
-        Op::EndTry => {
-            task.handlers.pop();
-        }
         Op::Throw { src } => raise!(Throw::Value(regs[src])),
 
         Op::IterPrep { base: b } => {

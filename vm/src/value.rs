@@ -20,7 +20,8 @@ const TAG_INT: u8 = 2;
 const TAG_FLOAT: u8 = 3;
 
 /// A value. The layout is pinned (`repr(u8)`, explicit tags) for
-/// [`Value::copy`].
+/// [`Value::copy`], which also relies on every variant after `Float`
+/// holding one 32-bit payload.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]
 pub enum Value {
@@ -105,7 +106,7 @@ impl Value {
     #[inline(always)]
     pub unsafe fn copy(from: *const Value, to: *mut Value) {
         let (from, to) = (from.cast::<u8>(), to.cast::<u8>());
-        // SAFETY: `Value` is `repr(u8)` with the tags pinned below: byte 0
+        // SAFETY: `Value` is `repr(u8)` with the tags pinned above: byte 0
         // is the tag, and each variant is a `repr(C)` struct of the tag and
         // its payload, a bool at offset 1, an `i64` or `f64` at offset 8,
         // a `u32` at offset 4. Copying the tag and its variant's payload
