@@ -597,18 +597,14 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 let Some(place) = self.resolve(ident) else { return };
                 match (place, op) {
                     (Place::Reg(reg), None) if writes_result_last(value) => self.expr(value, reg),
-                    (Place::Reg(reg), Some(op)) => {
-                        let b = self.expr_any(value);
-                        self.binary(op, reg, reg, b, span);
-                    }
+                    (Place::Reg(reg), Some(op)) => self.binary_operand(op, reg, reg, value, span),
                     _ => {
                         let tmp = self.alloc(span);
                         match op {
                             None => self.expr(value, tmp),
                             Some(op) => {
                                 self.load(place, tmp, ident.span);
-                                let b = self.expr_any(value);
-                                self.binary(op, tmp, tmp, b, span);
+                                self.binary_operand(op, tmp, tmp, value, span);
                             }
                         }
                         self.store(place, tmp, span);
@@ -618,29 +614,30 @@ impl<'e, 'a> Compiler<'e, 'a> {
             ExprKind::Index(obj, index) => {
                 let o = self.expr_any(obj);
                 let i = self.expr_any(index);
-                let v = self.alloc(span);
-                match op {
-                    None => self.expr(value, v),
+                // A local value is stored from its own register.
+                let v = match op {
+                    None => self.expr_any(value),
                     Some(op) => {
+                        let v = self.alloc(span);
                         self.emit(Op::GetIndex { dst: v, obj: o, index: i }, target.span);
-                        let b = self.expr_any(value);
-                        self.binary(op, v, v, b, span);
+                        self.binary_operand(op, v, v, value, span);
+                        v
                     }
-                }
+                };
                 self.emit(Op::SetIndex { obj: o, index: i, src: v }, target.span);
             }
             ExprKind::Field(obj, name) => {
                 let o = self.expr_any(obj);
                 let k = self.name_constant(&name.name, name.span);
-                let v = self.alloc(span);
-                match op {
-                    None => self.expr(value, v),
+                let v = match op {
+                    None => self.expr_any(value),
                     Some(op) => {
+                        let v = self.alloc(span);
                         self.emit(Op::GetField { dst: v, obj: o, name: k }, target.span);
-                        let b = self.expr_any(value);
-                        self.binary(op, v, v, b, span);
+                        self.binary_operand(op, v, v, value, span);
+                        v
                     }
-                }
+                };
                 self.emit(Op::SetField { obj: o, name: k, src: v }, target.span);
             }
             _ => unreachable!("the grammar only builds assignments to names, indexes and fields"),
