@@ -45,3 +45,11 @@ fn task_failure_report_shows_the_chain_of_spawn_sites() {
     assert_has(&report, "in task spawned at tests/reports/spawn_chain.weft:7:13");
     assert_has(&report, "in task spawned at tests/reports/spawn_chain.weft:10:1");
 }
+
+#[test]
+fn a_function_too_large_is_reported_once() {
+    let (status, report) = run("too_many_locals");
+    assert_eq!(status, Some(2));
+    let count = report.lines().filter(|l| l.starts_with("Error: function too large")).count();
+    assert_eq!(count, 1, "{report}");
+}

@@ -187,6 +187,32 @@ struct Func<'a> {
     /// a plain `spawn` joins the last.
     nurseries: Vec<Reg>,
     is_main: bool,
+    /// Where each constant and method name already is, so that adding one
+    /// is not a scan of all the others.
+    const_slots: HashMap<ConstKey, u32>,
+    method_slots: HashMap<String, u16>,
+    /// A "function too large" error was reported: one per function is
+    /// enough, where every later local or constant would repeat it.
+    too_large: bool,
+}
+
+/// A constant as a hash key: floats by their bits, so `0.0` and `-0.0`
+/// stay apart and `nan` finds itself.
+#[derive(PartialEq, Eq, Hash)]
+enum ConstKey {
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl ConstKey {
+    fn of(k: &Const) -> ConstKey {
+        match k {
+            Const::Int(i) => ConstKey::Int(*i),
+            Const::Float(x) => ConstKey::Float(x.to_bits()),
+            Const::Str(s) => ConstKey::Str(s.clone()),
+        }
+    }
 }
 
 struct Compiler<'e, 'a> {
@@ -1442,15 +1468,23 @@ impl<'e, 'a> Compiler<'e, 'a> {
         self.errors.push(d);
     }
 
+    /// Reports that the function outgrew a limit, once per function.
+    fn too_large(&mut self, span: Span, what: String) {
+        if std::mem::replace(&mut self.func_mut().too_large, true) {
+            return;
+        }
+        self.error(
+            Diagnostic::new("function too large", span)
+                .with_label(what)
+                .with_hint("split the function into smaller ones"),
+        );
+    }
+
     fn alloc(&mut self, span: Span) -> Reg {
         let f = self.func_mut();
         let reg = f.next_reg;
         if reg >= MAX_REGS {
-            self.error(
-                Diagnostic::new("function too large", span)
-                    .with_label(format!("more than {MAX_REGS} locals and temporaries are live here"))
-                    .with_hint("split the function into smaller ones"),
-            );
+            self.too_large(span, format!("more than {MAX_REGS} locals and temporaries are live here"));
             return (MAX_REGS - 1) as Reg;
         }
         f.next_reg += 1;
@@ -1514,14 +1548,16 @@ impl<'e, 'a> Compiler<'e, 'a> {
     }
 
     fn constant(&mut self, k: Const, span: Span) -> u32 {
-        let consts = &mut self.func_mut().proto.consts;
-        if let Some(i) = consts.iter().position(|c| same_const(c, &k)) {
-            return i as u32;
+        let func = self.func_mut();
+        let key = ConstKey::of(&k);
+        if let Some(&i) = func.const_slots.get(&key) {
+            return i;
         }
-        consts.push(k);
-        let n = consts.len() - 1;
+        let n = func.proto.consts.len();
+        func.proto.consts.push(k);
+        func.const_slots.insert(key, n as u32);
         if n > u16::MAX as usize {
-            self.error(Diagnostic::new("function too large", span).with_label("too many constants"));
+            self.too_large(span, format!("more than {} constants", u16::MAX as usize + 1));
         }
         n as u32
     }
@@ -1531,14 +1567,15 @@ impl<'e, 'a> Compiler<'e, 'a> {
     }
 
     fn method_name(&mut self, name: &str, span: Span) -> u16 {
-        let methods = &mut self.func_mut().proto.methods;
-        if let Some(i) = methods.iter().position(|m| m == name) {
-            return i as u16;
+        let func = self.func_mut();
+        if let Some(&i) = func.method_slots.get(name) {
+            return i;
         }
-        methods.push(name.to_string());
-        let n = methods.len() - 1;
+        let n = func.proto.methods.len();
+        func.proto.methods.push(name.to_string());
+        func.method_slots.insert(name.to_string(), n.min(u16::MAX as usize) as u16);
         if n > u16::MAX as usize {
-            self.error(Diagnostic::new("function too large", span).with_label("too many method names"));
+            self.too_large(span, format!("more than {} method names", u16::MAX as usize + 1));
         }
         n as u16
     }
@@ -1557,6 +1594,9 @@ impl<'a> Func<'a> {
             exits: Vec::new(),
             nurseries: Vec::new(),
             is_main,
+            const_slots: HashMap::new(),
+            method_slots: HashMap::new(),
+            too_large: false,
         }
     }
 
@@ -1574,15 +1614,6 @@ fn lookup_in(func: &Func, name: &str) -> Option<Place> {
         }
     }
     None
-}
-
-fn same_const(a: &Const, b: &Const) -> bool {
-    match (a, b) {
-        (Const::Int(x), Const::Int(y)) => x == y,
-        (Const::Float(x), Const::Float(y)) => x.to_bits() == y.to_bits(),
-        (Const::Str(x), Const::Str(y)) => x == y,
-        _ => false,
-    }
 }
 
 fn small_int(e: &Expr) -> Option<i16> {
