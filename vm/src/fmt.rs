@@ -1,16 +1,15 @@
 //! How values print, compare and test equal. `display` is what `print` and
 //! `str` show; nested strings are quoted. Printing and equality walk nested
-//! lists and maps without recursing past a fixed depth, and print a list or
-//! map that contains itself as `[...]`.
+//! lists and maps with work lists of their own, never the Rust stack, so any
+//! depth works; a list or map that contains itself prints as `[...]`, and
+//! equality of cyclic structures terminates.
 
 use crate::heap::Heap;
 use crate::value::{Key, Ref, Value};
 use crate::Code;
+use rustc_hash::FxHashSet;
 use std::cmp::Ordering;
 use std::fmt::Write;
-
-/// How deep printing and equality follow nested containers.
-const MAX_NESTING: usize = 200;
 
 /// Formats a float as Python's `repr` does: the shortest text that reads
 /// back as the same float, with a `.0` or an exponent so it reads as a float.
@@ -69,88 +68,109 @@ pub fn display(heap: &Heap, code: &Code, v: Value) -> String {
         return heap.str(r).to_string();
     }
     let mut out = String::new();
-    write_value(heap, code, v, &mut out, &mut Vec::new());
+    write_value(heap, code, v, &mut out);
     out
 }
 
 /// The literal form of a value: strings quoted and escaped.
 pub fn repr(heap: &Heap, code: &Code, v: Value) -> String {
     let mut out = String::new();
-    write_value(heap, code, v, &mut out, &mut Vec::new());
+    write_value(heap, code, v, &mut out);
     out
 }
 
-fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String, open: &mut Vec<Ref>) {
-    match v {
-        Value::Nil => out.push_str("nil"),
-        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Float(x) => out.push_str(&float_repr(x)),
-        Value::Str(r) => quote(heap.str(r), out),
-        Value::List(r) | Value::Map(r) if open.contains(&r) || open.len() >= MAX_NESTING => out.push_str("[...]"),
-        Value::List(r) => {
-            open.push(r);
-            out.push('[');
-            for (i, item) in heap.list(r).iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_value(heap, code, *item, out, open);
+/// One step of printing: a value to show, text between items, or the end
+/// of a list or map that is being shown.
+enum Step {
+    Show(Value),
+    Text(&'static str),
+    Close(Ref),
+}
+
+fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String) {
+    // The containers being shown, outermost to innermost: meeting one again
+    // inside itself is a cycle.
+    let mut open: FxHashSet<Ref> = FxHashSet::default();
+    let mut steps = vec![Step::Show(v)];
+    while let Some(step) = steps.pop() {
+        let v = match step {
+            Step::Show(v) => v,
+            Step::Text(text) => {
+                out.push_str(text);
+                continue;
             }
-            out.push(']');
-            open.pop();
-        }
-        Value::Map(r) => {
-            let map = heap.map(r);
-            if map.is_empty() {
-                out.push_str("[:]");
-                return;
+            Step::Close(r) => {
+                out.push(']');
+                open.remove(&r);
+                continue;
             }
-            open.push(r);
-            out.push('[');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
+        };
+        match v {
+            Value::Nil => out.push_str("nil"),
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(x) => out.push_str(&float_repr(x)),
+            Value::Str(r) => quote(heap.str(r), out),
+            Value::List(r) | Value::Map(r) if open.contains(&r) => out.push_str("[...]"),
+            Value::Map(r) if heap.map(r).is_empty() => out.push_str("[:]"),
+            Value::List(r) => {
+                open.insert(r);
+                out.push('[');
+                steps.push(Step::Close(r));
+                // Pushed last to first, so that they pop in order.
+                for (i, item) in heap.list(r).iter().enumerate().rev() {
+                    steps.push(Step::Show(*item));
+                    if i > 0 {
+                        steps.push(Step::Text(", "));
+                    }
                 }
-                write_value(heap, code, k.value(), out, open);
+            }
+            Value::Map(r) => {
+                open.insert(r);
+                out.push('[');
+                steps.push(Step::Close(r));
+                for (i, (k, item)) in heap.map(r).iter().enumerate().rev() {
+                    steps.push(Step::Show(*item));
+                    steps.push(Step::Text(": "));
+                    steps.push(Step::Show(k.value()));
+                    if i > 0 {
+                        steps.push(Step::Text(", "));
+                    }
+                }
+            }
+            Value::Range(r) => {
+                let (start, end, inclusive) = heap.range(r);
+                let _ = write!(out, "{start}{}{end}", if inclusive { "..=" } else { ".." });
+            }
+            Value::Func(r) => {
+                let name = &code.protos[heap.closure(r).proto as usize].name;
+                if name.starts_with('<') {
+                    out.push_str("<fn>");
+                } else {
+                    let _ = write!(out, "<fn {name}>");
+                }
+            }
+            Value::Native(n) => {
+                let _ = write!(out, "<native fn {}>", code.natives[n as usize].name);
+            }
+            Value::Error(r) => {
+                let e = heap.error(r);
+                out.push_str(&display(heap, code, e.kind));
                 out.push_str(": ");
-                write_value(heap, code, *item, out, open);
+                out.push_str(&display(heap, code, e.message));
             }
-            out.push(']');
-            open.pop();
-        }
-        Value::Range(r) => {
-            let (start, end, inclusive) = heap.range(r);
-            let _ = write!(out, "{start}{}{end}", if inclusive { "..=" } else { ".." });
-        }
-        Value::Func(r) => {
-            let name = &code.protos[heap.closure(r).proto as usize].name;
-            if name.starts_with('<') {
-                out.push_str("<fn>");
-            } else {
-                let _ = write!(out, "<fn {name}>");
+            Value::Task(r) => {
+                let _ = write!(out, "<task {}>", heap.task(r).id);
             }
+            Value::Chan(r) => {
+                let c = heap.chan(r);
+                let _ = write!(out, "<channel {}/{}{}>", c.buf.len(), c.cap, if c.closed { " closed" } else { "" });
+            }
+            Value::Nursery(_) => out.push_str("<nursery>"),
+            Value::Cell(r) => steps.push(Step::Show(heap.cell(r))),
         }
-        Value::Native(n) => {
-            let _ = write!(out, "<native fn {}>", code.natives[n as usize].name);
-        }
-        Value::Error(r) => {
-            let e = heap.error(r);
-            out.push_str(&display(heap, code, e.kind));
-            out.push_str(": ");
-            out.push_str(&display(heap, code, e.message));
-        }
-        Value::Task(r) => {
-            let _ = write!(out, "<task {}>", heap.task(r).id);
-        }
-        Value::Chan(r) => {
-            let c = heap.chan(r);
-            let _ = write!(out, "<channel {}/{}{}>", c.buf.len(), c.cap, if c.closed { " closed" } else { "" });
-        }
-        Value::Nursery(_) => out.push_str("<nursery>"),
-        Value::Cell(r) => write_value(heap, code, heap.cell(r), out, open),
     }
 }
 
@@ -176,11 +196,54 @@ fn quote(s: &str, out: &mut String) {
 
 /// `a == b`: numbers by value, strings, lists and maps by content, all else
 /// by identity.
+///
+/// Nested lists and maps are compared from a work list of pairs, at any
+/// depth. Once many pairs of containers have been opened, each pair is
+/// compared only once: the answer is whether every pair reachable from
+/// `(a, b)` matches, so a pair met again (as in a cycle) adds nothing.
 pub fn equal(heap: &Heap, a: Value, b: Value) -> bool {
-    equal_at(heap, a, b, 0)
+    /// Containers opened before pairs are remembered: most comparisons
+    /// are small and never pay for the set.
+    const REMEMBER_AFTER: usize = 64;
+    let mut pairs = vec![(a, b)];
+    let mut opened = 0;
+    let mut seen: FxHashSet<(Ref, Ref)> = FxHashSet::default();
+    while let Some((a, b)) = pairs.pop() {
+        let (x, y) = match (a, b) {
+            (Value::List(x), Value::List(y)) | (Value::Map(x), Value::Map(y)) if x != y => (x, y),
+            _ => {
+                if !equal_flat(heap, a, b) {
+                    return false;
+                }
+                continue;
+            }
+        };
+        opened += 1;
+        if opened > REMEMBER_AFTER && !seen.insert((x, y)) {
+            continue;
+        }
+        if let Value::List(_) = a {
+            let (xs, ys) = (heap.list(x), heap.list(y));
+            if xs.len() != ys.len() {
+                return false;
+            }
+            pairs.extend(xs.iter().copied().zip(ys.iter().copied()));
+        } else {
+            let (xs, ys) = (heap.map(x), heap.map(y));
+            if xs.len() != ys.len() {
+                return false;
+            }
+            for (k, v) in xs.iter() {
+                let Some(w) = ys.get(k) else { return false };
+                pairs.push((*v, *w));
+            }
+        }
+    }
+    true
 }
 
-fn equal_at(heap: &Heap, a: Value, b: Value, depth: usize) -> bool {
+/// `==` for everything but two distinct lists or two distinct maps.
+fn equal_flat(heap: &Heap, a: Value, b: Value) -> bool {
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -188,26 +251,7 @@ fn equal_at(heap: &Heap, a: Value, b: Value, depth: usize) -> bool {
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => int_equals_float(x, y),
         (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::List(x), Value::List(y)) => {
-            if x == y {
-                return true;
-            }
-            if depth >= MAX_NESTING {
-                return false;
-            }
-            let (xs, ys) = (heap.list(x), heap.list(y));
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(p, q)| equal_at(heap, *p, *q, depth + 1))
-        }
-        (Value::Map(x), Value::Map(y)) => {
-            if x == y {
-                return true;
-            }
-            if depth >= MAX_NESTING {
-                return false;
-            }
-            let (xs, ys) = (heap.map(x), heap.map(y));
-            xs.len() == ys.len() && xs.iter().all(|(k, v)| ys.get(k).is_some_and(|w| equal_at(heap, *v, *w, depth + 1)))
-        }
+        (Value::List(x), Value::List(y)) | (Value::Map(x), Value::Map(y)) => x == y,
         (Value::Range(x), Value::Range(y)) => x == y || heap.range(x) == heap.range(y),
         (Value::Func(x), Value::Func(y)) | (Value::Error(x), Value::Error(y)) => x == y,
         (Value::Native(x), Value::Native(y)) => x == y,
