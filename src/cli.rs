@@ -14,13 +14,15 @@ const USAGE: &str = "usage:
 
 options:
   --seed N          fix the scheduler's and select's random choices
-  --virtual-time    run on a virtual clock that jumps to the next timer";
+  --virtual-time    run on a virtual clock that jumps to the next timer
+  --max-heap MIB    raise OutOfMemory past this heap size (default: half the memory)";
 
-/// Scheduler settings from the command line.
+/// Scheduler and heap settings from the command line.
 #[derive(Clone, Copy, Default)]
 struct Options {
     seed: Option<u64>,
     virtual_time: bool,
+    max_heap_mib: Option<usize>,
 }
 
 /// Runs the CLI with the process's arguments; returns the exit status.
@@ -40,6 +42,13 @@ fn run(mut args: &[String]) -> i32 {
                     args = &args[1..];
                 }
                 None => return usage_error("--seed needs a whole number"),
+            },
+            Some("--max-heap") => match args.get(1).and_then(|s| s.parse::<usize>().ok()).filter(|&n| n > 0) {
+                Some(mib) => {
+                    options.max_heap_mib = Some(mib);
+                    args = &args[1..];
+                }
+                None => return usage_error("--max-heap needs a size in MiB"),
             },
             _ => break,
         }
@@ -120,6 +129,9 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         t.as_nanos() as u64 ^ std::process::id() as u64
     });
     vm.configure_scheduler(seed, options.virtual_time);
+    if let Some(mib) = options.max_heap_mib {
+        vm.rt.heap.set_limit(mib.saturating_mul(1 << 20));
+    }
     // The first Ctrl-C cancels the main task, so `finally` blocks run; a
     // second one ends the process at once.
     let interrupt = vm.rt.interrupt.clone();

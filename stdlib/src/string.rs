@@ -194,16 +194,11 @@ fn chars(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     Ok(cx.list(items))
 }
 
-/// The most bytes `repeat` builds, so that a typo cannot eat the memory.
-const MAX_REPEAT_BYTES: usize = 1 << 30;
-
 fn repeat(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     method_arity("repeat", args, 1)?;
     let n = int_arg("repeat", &args[1..], 0)?;
     let s = text(cx, args);
     let n = usize::try_from(n).map_err(|_| Throw::value_error(format!("repeat: count {n} is negative")))?;
-    if s.len().saturating_mul(n) > MAX_REPEAT_BYTES {
-        return Err(Throw::new("OutOfMemory", format!("repeat: {n} copies of {} bytes is too big", s.len())));
-    }
+    cx.rt.heap.check_room(s.len().saturating_mul(n), &format!("repeat: {n} copies of {} bytes", s.len()))?;
     Ok(cx.string(&s.repeat(n)))
 }

@@ -4,6 +4,7 @@
 //! between instructions, when every live value is in a root (see `gc.rs`),
 //! so natives may allocate freely.
 
+use crate::error::Throw;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
 use indexmap::IndexMap;
@@ -118,6 +119,26 @@ pub struct Heap {
     pub(crate) live: usize,
     /// Approximate bytes held by live objects, for the heap cap.
     pub(crate) bytes: usize,
+    /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
+    /// instead of the process dying when the system refuses an allocation.
+    pub(crate) limit: usize,
+    /// Live bytes past which the next `OutOfMemory` is raised: the limit,
+    /// then a quarter more after each report, so that a script handling the
+    /// error can run its `catch` and `finally` blocks; back to the limit
+    /// once a collection finds the heap under it.
+    report_at: usize,
+}
+
+/// The default heap limit: half the machine's memory (or 4 GiB where it
+/// cannot be read), leaving room for the collector's slack and the rest of
+/// the system.
+pub fn default_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    total.map_or(4 << 30, |bytes| bytes / 2)
 }
 
 /// The smallest amount of allocation between two collections.
@@ -140,7 +161,22 @@ impl Heap {
             threshold: MIN_THRESHOLD,
             live: 0,
             bytes: 0,
+            limit: usize::MAX,
+            report_at: usize::MAX,
         }
+    }
+
+    /// A heap that holds at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> Heap {
+        let mut heap = Heap::new();
+        heap.set_limit(limit);
+        heap
+    }
+
+    /// Sets the most bytes the heap may hold.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+        self.report_at = limit;
     }
 
     /// Whether enough has been allocated that the collector should run at
@@ -148,6 +184,37 @@ impl Heap {
     #[inline(always)]
     pub fn gc_due(&self) -> bool {
         self.debt >= self.threshold
+    }
+
+    /// Whether the live objects outgrew [`Heap::limit`] at the last
+    /// collection, and that has not been reported yet.
+    pub fn over_limit(&self) -> bool {
+        self.bytes > self.report_at
+    }
+
+    /// Notes that [`Heap::over_limit`] was reported as an error.
+    pub fn reported_over_limit(&mut self) {
+        self.report_at = self.bytes.saturating_add(self.limit / 4);
+    }
+
+    /// Fails with `OutOfMemory` if building an object of `bytes` more
+    /// would take the heap past its limit: checked before an allocation
+    /// whose size a script controls (`xs + xs` in a loop doubles), so that
+    /// the script gets an error instead of the system refusing the memory.
+    pub fn check_room(&self, bytes: usize, what: &str) -> Result<(), Throw> {
+        if bytes > self.limit.saturating_sub(self.bytes) {
+            let mib = |n: usize| n >> 20;
+            return Err(Throw::new(
+                "OutOfMemory",
+                format!(
+                    "{what} needs {} MiB; the heap holds {} MiB of its {} MiB",
+                    mib(bytes),
+                    mib(self.bytes),
+                    mib(self.limit)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The number of objects in the arena, live or free.
@@ -492,7 +559,12 @@ impl Heap {
         self.live = live;
         self.bytes = bytes;
         self.debt = 0;
-        self.threshold = bytes.max(MIN_THRESHOLD);
+        if bytes <= self.limit {
+            self.report_at = self.limit;
+        }
+        // Collect again after as much allocation as is live (the heap then
+        // at most doubles), but before the limit is passed.
+        self.threshold = bytes.min(self.limit.saturating_sub(bytes)).max(MIN_THRESHOLD);
         live
     }
 }

@@ -294,7 +294,7 @@ impl Vm {
         Vm {
             code: Code::default(),
             rt: Runtime {
-                heap: Heap::new(),
+                heap: Heap::with_limit(heap::default_limit()),
                 globals: Vec::new(),
                 out: stdout_writer(),
                 args: Vec::new(),
@@ -522,9 +522,12 @@ impl Vm {
                     if self.rt.heap.gc_due() {
                         self.collect(&mut [&mut task]);
                     }
-                    // A preemption point: a cancelled task that never blocks stops here.
+                    // A preemption point: a cancelled task that never blocks
+                    // stops here, and so does one whose allocation took the
+                    // heap past its limit.
                     let resume = match self.rt.sched.cancelled(id) {
                         Some(scope) => sched::Resume::Raise(Throw::Cancelled(scope)),
+                        None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
                     let meta = self.rt.sched.meta_mut(id);
@@ -649,6 +652,14 @@ impl Vm {
             self.rt.sched.meta_mut(main).state = sched::State::Parked;
             self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
         }
+    }
+
+    /// The error for a heap that outgrew its limit (see [`Heap::over_limit`]).
+    fn out_of_memory(&mut self) -> Throw {
+        let heap = &mut self.rt.heap;
+        heap.reported_over_limit();
+        let message = format!("the heap holds {} MiB, past its limit of {} MiB", heap.bytes >> 20, heap.limit >> 20);
+        Throw::new("OutOfMemory", message)
     }
 
     /// Collects garbage; `tasks` are the tasks not otherwise reachable.

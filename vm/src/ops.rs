@@ -79,12 +79,16 @@ pub fn arith(heap: &mut Heap, op: BinOp, a: Value, b: Value) -> Result<Value, Th
         (BinOp::Mod, Int(x), Int(y)) => int_mod(x, y).map(Int),
         (BinOp::Pow, Int(x), Int(y)) => int_pow(x, y),
         (BinOp::Add, Value::Str(x), Value::Str(y)) => {
-            let mut s = String::with_capacity(heap.str(x).len() + heap.str(y).len());
+            let len = heap.str(x).len() + heap.str(y).len();
+            heap.check_room(len, "a string of that length")?;
+            let mut s = String::with_capacity(len);
             s.push_str(heap.str(x));
             s.push_str(heap.str(y));
             Ok(Value::Str(heap.intern_string(s)))
         }
         (BinOp::Add, Value::List(x), Value::List(y)) => {
+            let len = heap.list(x).len() + heap.list(y).len();
+            heap.check_room(len.saturating_mul(std::mem::size_of::<Value>()), "a list of that length")?;
             let mut items = heap.list(x).clone();
             items.extend_from_slice(heap.list(y));
             Ok(Value::List(heap.new_list(items)))
