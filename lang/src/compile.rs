@@ -489,17 +489,28 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 self.free_to(mark);
             }
             Stmt::If { cond, then, otherwise } => {
-                let to_else = self.cond_jump(cond, false);
-                self.block(then);
-                match otherwise {
-                    None => self.patch_all(to_else),
-                    Some(other) => {
-                        let to_end = self.emit_jump(Span::default());
+                // An `else if` chain compiles in a loop: however long, it is
+                // no deeper than one `if`.
+                let (mut cond, mut then, mut otherwise) = (cond, then, otherwise);
+                let mut to_end = Vec::new();
+                loop {
+                    let to_else = self.cond_jump(cond, false);
+                    self.block(then);
+                    let Some(other) = otherwise else {
                         self.patch_all(to_else);
-                        self.stmt(other);
-                        self.patch(to_end);
+                        break;
+                    };
+                    to_end.push(self.emit_jump(Span::default()));
+                    self.patch_all(to_else);
+                    match &**other {
+                        Stmt::If { cond: c, then: t, otherwise: o } => (cond, then, otherwise) = (c, t, o),
+                        other => {
+                            self.stmt(other);
+                            break;
+                        }
                     }
                 }
+                self.patch_all(to_end);
             }
             Stmt::While { cond, body } => {
                 let start = self.here();
@@ -1079,17 +1090,26 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 let ra = self.expr_any(a);
                 self.binary_operand(*op, dst, ra, b, span);
             }
-            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                let is_and = matches!(e.kind, ExprKind::And(..));
-                self.expr(a, dst);
-                let at = self.code_len();
-                if is_and {
-                    self.emit(Op::JumpIfFalse { cond: dst, offset: 0 }, span);
-                } else {
-                    self.emit(Op::JumpIfTrue { cond: dst, offset: 0 }, span);
+            ExprKind::And(..) | ExprKind::Or(..) => {
+                // `a or b or c` nests on the left: walk down that spine and
+                // compile it in a loop, each operand tested in `dst`.
+                let mut spine = Vec::new();
+                let mut left = e;
+                while let ExprKind::And(a, b) | ExprKind::Or(a, b) = &left.kind {
+                    spine.push((matches!(left.kind, ExprKind::And(..)), &**b, left.span));
+                    left = a;
                 }
-                self.expr(b, dst);
-                self.patch(at);
+                self.expr(left, dst);
+                while let Some((is_and, b, span)) = spine.pop() {
+                    let at = self.code_len();
+                    if is_and {
+                        self.emit(Op::JumpIfFalse { cond: dst, offset: 0 }, span);
+                    } else {
+                        self.emit(Op::JumpIfTrue { cond: dst, offset: 0 }, span);
+                    }
+                    self.expr(b, dst);
+                    self.patch(at);
+                }
             }
             ExprKind::Range { start, end, inclusive } => {
                 let r = self.alloc(start.span);
@@ -1323,14 +1343,24 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 self.free_to(mark);
                 return self.cond_jump(inner, !when);
             }
-            (ExprKind::And(a, b), false) => {
-                let mut jumps = self.cond_jump(a, false);
-                jumps.extend(self.cond_jump(b, false));
-                jumps
-            }
-            (ExprKind::Or(a, b), true) => {
-                let mut jumps = self.cond_jump(a, true);
-                jumps.extend(self.cond_jump(b, true));
+            // A chain of the same operator, `a and b and c`, jumps out at
+            // any operand: its left spine is walked in a loop.
+            (ExprKind::And(..), false) | (ExprKind::Or(..), true) => {
+                let mut operands = Vec::new();
+                let mut left = cond;
+                loop {
+                    match (&left.kind, when) {
+                        (ExprKind::And(a, b), false) | (ExprKind::Or(a, b), true) => {
+                            operands.push(&**b);
+                            left = a;
+                        }
+                        _ => break,
+                    }
+                }
+                let mut jumps = self.cond_jump(left, when);
+                while let Some(b) = operands.pop() {
+                    jumps.extend(self.cond_jump(b, when));
+                }
                 jumps
             }
             _ => {
