@@ -1348,14 +1348,9 @@ impl<'e, 'a> Compiler<'e, 'a> {
             (ExprKind::And(..), false) | (ExprKind::Or(..), true) => {
                 let mut operands = Vec::new();
                 let mut left = cond;
-                loop {
-                    match (&left.kind, when) {
-                        (ExprKind::And(a, b), false) | (ExprKind::Or(a, b), true) => {
-                            operands.push(&**b);
-                            left = a;
-                        }
-                        _ => break,
-                    }
+                while let (ExprKind::And(a, b), false) | (ExprKind::Or(a, b), true) = (&left.kind, when) {
+                    operands.push(&**b);
+                    left = a;
                 }
                 let mut jumps = self.cond_jump(left, when);
                 while let Some(b) = operands.pop() {
