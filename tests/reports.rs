@@ -53,3 +53,33 @@ fn a_function_too_large_is_reported_once() {
     let count = report.lines().filter(|l| l.starts_with("Error: function too large")).count();
     assert_eq!(count, 1, "{report}");
 }
+
+#[test]
+fn syntax_errors_and_name_errors_are_reported_together_in_source_order() {
+    let (status, report) = run("syntax_and_name_errors");
+    assert_eq!(status, Some(2));
+    let headlines: Vec<&str> = report.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(
+        headlines,
+        [
+            "Error: undefined name 'aa'",
+            "Error: unexpected '*'",
+            "Error: undefined name 'bb'",
+            "Error: unexpected '='",
+            "Error: undefined name 'cc'",
+            "Error: unexpected '}'",
+            "Error: 'break' outside a loop",
+        ]
+    );
+}
+
+#[test]
+fn compile_errors_print_in_source_order() {
+    let (status, report) = run("errors_in_source_order");
+    assert_eq!(status, Some(2));
+    let headlines: Vec<&str> = report.lines().filter(|l| l.starts_with("Error: ")).collect();
+    assert_eq!(
+        headlines,
+        ["Error: undefined name 'first'", "Error: undefined name 'second'", "Error: undefined name 'third'"]
+    );
+}

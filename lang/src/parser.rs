@@ -3,7 +3,7 @@
 //! statement is parsed again on its own, so that `weft check` reports the
 //! errors of every broken statement, not just the first.
 
-use crate::ast::Program;
+use crate::ast::{Block, FnBody, FnDef, Ident, Program, Stmt};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::lexer::{tokenize, Spanned, Tok};
 use lalrpop_util::ParseError;
@@ -13,9 +13,19 @@ lalrpop_util::lalrpop_mod!(
     grammar
 );
 
+/// A file with syntax errors: every error, and the statements that did
+/// parse, which the compiler can still check for name errors.
+pub struct Broken {
+    pub errors: Vec<Diagnostic>,
+    /// The statements that parsed, with an empty stand-in for each broken
+    /// `let NAME ...` or `fn NAME ...`, so that uses of NAME elsewhere are
+    /// not reported as undefined.
+    pub partial: Program,
+}
+
 /// Parses a whole file.
-pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
-    let tokens = tokenize(src)?;
+pub fn parse(src: &str) -> Result<Program, Broken> {
+    let tokens = tokenize(src).map_err(|errors| Broken { errors, partial: Program { stmts: Vec::new() } })?;
     let parser = grammar::ProgramParser::new();
     match parser.parse(tokens.iter().cloned().map(Ok::<Spanned, Diagnostic>)) {
         Ok(program) => Ok(program),
@@ -24,9 +34,10 @@ pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
 }
 
 /// Parses each top-level statement alone and collects every error.
-fn recover(tokens: &[Spanned], eof: usize) -> Vec<Diagnostic> {
+fn recover(tokens: &[Spanned], eof: usize) -> Broken {
     let parser = grammar::ProgramParser::new();
     let mut errors = Vec::new();
+    let mut stmts = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
     for (i, (_, tok, _)) in tokens.iter().enumerate() {
@@ -41,8 +52,12 @@ fn recover(tokens: &[Spanned], eof: usize) -> Vec<Diagnostic> {
             let chunk = &tokens[start..stop];
             let chunk_end = chunk.last().map(|t| t.2).unwrap_or(eof);
             let eof_here = if i + 1 == tokens.len() { eof } else { chunk_end };
-            if let Err(e) = parser.parse(chunk.iter().cloned().map(Ok::<Spanned, Diagnostic>)) {
-                errors.push(convert(e, eof_here, chunk, tokens));
+            match parser.parse(chunk.iter().cloned().map(Ok::<Spanned, Diagnostic>)) {
+                Ok(program) => stmts.extend(program.stmts),
+                Err(e) => {
+                    errors.push(convert(e, eof_here, chunk, tokens));
+                    stmts.extend(stand_in(chunk));
+                }
             }
             start = i + 1;
         }
@@ -50,7 +65,23 @@ fn recover(tokens: &[Spanned], eof: usize) -> Vec<Diagnostic> {
     if errors.is_empty() {
         errors.push(Diagnostic::new("syntax error", Span::new(eof, eof)));
     }
-    errors
+    Broken { errors, partial: Program { stmts } }
+}
+
+/// The declaration a broken `let NAME ...` or `fn NAME ...` would have made.
+fn stand_in(chunk: &[Spanned]) -> Option<Stmt> {
+    let [(_, keyword, _), (l, Tok::Ident(name), r), ..] = chunk else { return None };
+    let name = Ident { name: name.clone(), span: Span::new(*l, *r) };
+    match keyword {
+        Tok::Let => Some(Stmt::Let { name, value: None }),
+        Tok::Fn => Some(Stmt::Fn(Box::new(FnDef {
+            span: name.span,
+            name: Some(name),
+            params: Vec::new(),
+            body: FnBody::Block(Block { stmts: Vec::new(), span: Span::new(*l, *r) }),
+        }))),
+        _ => None,
+    }
 }
 
 fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spanned], all: &[Spanned]) -> Diagnostic {

@@ -379,11 +379,23 @@ impl Vm {
     ) -> Result<u32, Failure> {
         let file = self.code.files.len() as u32;
         self.code.files.push(SourceFile::new(name, text));
-        let compiled = weft_lang::parser::parse(text)
-            .and_then(|program| weft_lang::compile::compile(&program, &mut self.env, scope, dir, mode));
+        let compiled = match weft_lang::parser::parse(text) {
+            Ok(program) => weft_lang::compile::compile(&program, &mut self.env, scope, dir, mode),
+            Err(broken) => {
+                // Name errors in the statements that did parse are worth
+                // reporting too.
+                let mut errors = broken.errors;
+                if let Err(more) = weft_lang::compile::compile(&broken.partial, &mut self.env, scope, dir, mode) {
+                    errors.extend(more);
+                }
+                Err(errors)
+            }
+        };
         let unit = match compiled {
             Ok(unit) => unit,
-            Err(diagnostics) => {
+            Err(mut diagnostics) => {
+                // In source order: the compiler finishes inner functions first.
+                diagnostics.sort_by_key(|d| d.span.start);
                 let report =
                     diagnostics.iter().map(|d| d.render(name, text, self.color)).collect::<Vec<_>>().join("\n");
                 return Err(Failure::Compile { diagnostics, report });
