@@ -83,3 +83,17 @@ fn compile_errors_print_in_source_order() {
         ["Error: undefined name 'first'", "Error: undefined name 'second'", "Error: undefined name 'third'"]
     );
 }
+
+#[test]
+fn check_compiles_the_modules_a_file_imports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(root)
+        .args(["check", "tests/lang/import_broken_module.weft"])
+        .output()
+        .expect("weft runs");
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{report}");
+    assert_has(&report, "Error: unexpected end of input");
+    assert!(report.contains("broken_mod.weft:2:8"), "{report}");
+}

@@ -62,6 +62,11 @@ impl Env {
         self.next_slot - 1
     }
 
+    /// Every module imported so far, by canonical path, with its slot.
+    pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.modules.iter().map(|(path, &slot)| (path.as_str(), slot))
+    }
+
     /// The global slot caching the module at `path` (a canonical path).
     pub fn module_slot(&mut self, path: &str) -> u32 {
         if let Some(&slot) = self.modules.get(path) {

@@ -280,6 +280,17 @@ pub struct Vm {
     env: Env,
     /// Whether reports use color.
     pub color: bool,
+    /// A module that failed to compile when imported: the run ends with it.
+    failed_import: Option<Failure>,
+}
+
+/// The name reports give a module file, and the directory its own imports
+/// are relative to.
+fn module_name_and_dir(path: &str) -> (String, std::path::PathBuf) {
+    let path = Path::new(path);
+    let name =
+        path.file_name().map_or_else(|| path.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned());
+    (name, path.parent().unwrap_or(Path::new(".")).to_path_buf())
 }
 
 impl Default for Vm {
@@ -306,6 +317,7 @@ impl Vm {
             },
             env: Env::new(),
             color: false,
+            failed_import: None,
         }
     }
 
@@ -453,7 +465,28 @@ impl Vm {
 
     /// Compiles a file without running it: `weft check`.
     pub fn compile_only(&mut self, name: &str, text: &str, dir: &Path) -> Result<(), Failure> {
-        self.load(name, text, dir, &mut FileScope::new(), Mode::Script).map(|_| ())
+        self.load(name, text, dir, &mut FileScope::new(), Mode::Script)?;
+        // Then every module it imports, and theirs: compiling one records
+        // its own imports in the environment.
+        let mut checked = std::collections::HashSet::new();
+        loop {
+            let pending: Vec<(String, u32)> = self
+                .env
+                .modules()
+                .filter(|(path, _)| !checked.contains(*path))
+                .map(|(path, slot)| (path.to_string(), slot))
+                .collect();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for (path, slot) in pending {
+                checked.insert(path.clone());
+                // A module that cannot be read fails when it is imported.
+                let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                let (name, dir) = module_name_and_dir(&path);
+                self.load(&name, &text, &dir, &mut FileScope::new(), Mode::Module { slot })?;
+            }
+        }
     }
 
     /// Compiles a file and lists its bytecode: `weft disasm`.
@@ -549,6 +582,9 @@ impl Vm {
                 }
                 Halt::Import { path, slot, dst } => {
                     self.import(&mut task, path, slot, dst);
+                    if let Some(failure) = self.failed_import.take() {
+                        return Err(failure);
+                    }
                     self.rt.sched.meta_mut(id).task = Some(task);
                     self.rt.sched.runq.push_front(id);
                 }
@@ -723,21 +759,17 @@ impl Vm {
             Ok(text) => text,
             Err(e) => return self.throw(task, Throw::new("ImportError", format!("cannot read module {path}: {e}"))),
         };
-        let dir = Path::new(&path).parent().unwrap_or(Path::new(".")).to_path_buf();
-        let display_name =
-            Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.clone());
+        let (display_name, dir) = module_name_and_dir(&path);
         let mut scope = FileScope::new();
         let main = match self.load(&display_name, &text, &dir, &mut scope, Mode::Module { slot }) {
             Ok(main) => main,
-            Err(Failure::Compile { diagnostics, .. }) => {
-                let file = self.code.files.last().expect("just added");
-                let d = &diagnostics[0];
-                let (line, col) = file.line_col(d.span.start);
-                let message =
-                    format!("module {display_name} does not compile: {} (at {display_name}:{line}:{col})", d.message);
-                return self.throw(task, Throw::new("ImportError", message));
+            Err(failure) => {
+                // A compile error is one whichever file it is in: the run
+                // stops with its report (exit status 2), as `weft check`
+                // would have found it.
+                self.failed_import = Some(failure);
+                return;
             }
-            Err(_) => unreachable!("loading only fails to compile"),
         };
         self.rt.loading.push(slot);
         let frame = task.frames.last().expect("importing frame");
