@@ -26,7 +26,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
                     gray.extend(v.as_ref());
                 }
             }
-            Obj::Func(c) => gray.extend(c.captures.iter().filter_map(|v| v.as_ref())),
+            Obj::Func(c) => gray.extend(c.captures.as_slice().iter().filter_map(|v| v.as_ref())),
             Obj::Cell(v) => gray.extend(v.as_ref()),
             Obj::Task(t) => match t.outcome {
                 Outcome::Returned(v) | Outcome::Failed(v) => gray.extend(v.as_ref()),

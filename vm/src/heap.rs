@@ -17,7 +17,9 @@ pub type MapTable = IndexMap<Key, Value, FxBuild>;
 /// A string object. Strings are immutable and interned.
 pub struct StrObj {
     pub text: Box<str>,
-    hash: u64,
+    /// The interner's hash, cut to 32 bits (the interner is fed the same
+    /// 32 bits when it rehashes), so that a string fits a small slot.
+    hash: u32,
     /// Length in characters; equal to the byte length for ASCII text.
     pub chars: usize,
     /// Where this string was last found as a key of a map: maps built the
@@ -35,7 +37,35 @@ impl StrObj {
 /// A closure: a function and the cells it captured.
 pub struct Closure {
     pub proto: u32,
-    pub captures: Box<[Value]>,
+    pub captures: Captures,
+}
+
+/// A closure's captured cells. Most closures capture one variable or none:
+/// those hold it inline, with no allocation of its own.
+pub enum Captures {
+    None,
+    One(Value),
+    Many(Box<[Value]>),
+}
+
+impl Captures {
+    /// Capture `i`, which the compiler numbered.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Value {
+        match self {
+            Captures::One(v) if i == 0 => *v,
+            Captures::Many(values) => values[i],
+            _ => corrupt("capture"),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[Value] {
+        match self {
+            Captures::None => &[],
+            Captures::One(v) => std::slice::from_ref(v),
+            Captures::Many(values) => values,
+        }
+    }
 }
 
 /// An error value: `e.kind`, `e.message`, `e.trace`, `e.others`.
@@ -101,13 +131,12 @@ pub enum Obj {
     Nursery(u32),
 }
 
-struct Slot {
-    obj: Obj,
-    marked: bool,
-}
-
 pub struct Heap {
-    slots: Vec<Slot>,
+    /// The arena. Mark bits live apart, in `marks`, so that a slot is only
+    /// as large as the largest object.
+    slots: Vec<Obj>,
+    /// One mark bit per slot, set while collecting.
+    marks: Vec<u64>,
     free: Option<u32>,
     interned: HashTable<Ref>,
     hasher: FxBuild,
@@ -154,6 +183,7 @@ impl Heap {
     pub fn new() -> Heap {
         Heap {
             slots: Vec::new(),
+            marks: Vec::new(),
             free: None,
             interned: HashTable::new(),
             hasher: FxBuild::default(),
@@ -223,20 +253,22 @@ impl Heap {
     }
 
     fn alloc(&mut self, obj: Obj, size: usize) -> Ref {
-        self.debt += size + std::mem::size_of::<Slot>();
+        self.debt += size + std::mem::size_of::<Obj>();
         match self.free {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
-                self.free = match slot.obj {
-                    Obj::Free { next } => next,
+                self.free = match slot {
+                    Obj::Free { next } => *next,
                     _ => None,
                 };
-                slot.obj = obj;
-                slot.marked = false;
+                *slot = obj;
                 Ref(i)
             }
             None => {
-                self.slots.push(Slot { obj, marked: false });
+                self.slots.push(obj);
+                if self.slots.len() > self.marks.len() * 64 {
+                    self.marks.push(0);
+                }
                 Ref(self.slots.len() as u32 - 1)
             }
         }
@@ -244,17 +276,18 @@ impl Heap {
 
     // ----- strings ---------------------------------------------------------
 
-    fn hash_str(&self, s: &str) -> u64 {
+    /// The 32-bit hash a string keeps (see `StrObj::hash`).
+    fn hash_str(&self, s: &str) -> u32 {
         let mut h = self.hasher.build_hasher();
         h.write(s.as_bytes());
-        h.finish()
+        (h.finish() >> 32) as u32
     }
 
     /// The interned string with this text, made if needed.
     pub fn intern(&mut self, s: &str) -> Ref {
         let hash = self.hash_str(s);
         let slots = &self.slots;
-        let found = self.interned.find(hash, |r| match &slots[r.index()].obj {
+        let found = self.interned.find(table_hash(hash), |r| match &slots[r.index()] {
             Obj::Str(o) => &*o.text == s,
             _ => false,
         });
@@ -264,8 +297,8 @@ impl Heap {
         let obj = StrObj { text: s.into(), hash, chars: s.chars().count(), field_hint: 0 };
         let r = self.alloc(Obj::Str(obj), s.len());
         let slots = &self.slots;
-        self.interned.insert_unique(hash, r, |r| match &slots[r.index()].obj {
-            Obj::Str(o) => o.hash,
+        self.interned.insert_unique(table_hash(hash), r, |r| match &slots[r.index()] {
+            Obj::Str(o) => table_hash(o.hash),
             _ => 0,
         });
         r
@@ -296,8 +329,11 @@ impl Heap {
         self.alloc(Obj::Range { start, end, inclusive }, 0)
     }
 
-    pub fn new_closure(&mut self, proto: u32, captures: Box<[Value]>) -> Ref {
-        let size = captures.len() * std::mem::size_of::<Value>();
+    pub fn new_closure(&mut self, proto: u32, captures: Captures) -> Ref {
+        let size = match &captures {
+            Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
+            _ => 0,
+        };
         self.alloc(Obj::Func(Closure { proto, captures }), size)
     }
 
@@ -380,12 +416,12 @@ impl Heap {
 
     #[inline(always)]
     pub fn get(&self, r: Ref) -> &Obj {
-        &self.slots[r.index()].obj
+        &self.slots[r.index()]
     }
 
     #[inline(always)]
     pub fn get_mut(&mut self, r: Ref) -> &mut Obj {
-        &mut self.slots[r.index()].obj
+        &mut self.slots[r.index()]
     }
 
     #[inline]
@@ -525,10 +561,11 @@ impl Heap {
 
     // ----- collection support (used by gc.rs) -------------------------------
 
+    /// Marks `r`; false if it was marked already.
     pub(crate) fn mark(&mut self, r: Ref) -> bool {
-        let slot = &mut self.slots[r.index()];
-        let was = slot.marked;
-        slot.marked = true;
+        let (word, bit) = (r.index() / 64, 1u64 << (r.index() % 64));
+        let was = self.marks[word] & bit != 0;
+        self.marks[word] |= bit;
         !was
     }
 
@@ -537,25 +574,24 @@ impl Heap {
     pub(crate) fn sweep(&mut self) -> usize {
         let mut live = 0;
         let mut bytes = 0;
-        for i in 0..self.slots.len() {
-            let slot = &mut self.slots[i];
-            if slot.marked {
-                slot.marked = false;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if self.marks[i / 64] & (1 << (i % 64)) != 0 {
                 live += 1;
-                bytes += size_of_obj(&slot.obj);
+                bytes += size_of_obj(slot);
                 continue;
             }
-            if matches!(slot.obj, Obj::Free { .. }) {
+            if matches!(slot, Obj::Free { .. }) {
                 continue;
             }
-            let old = std::mem::replace(&mut slot.obj, Obj::Free { next: self.free });
+            let old = std::mem::replace(slot, Obj::Free { next: self.free });
             self.free = Some(i as u32);
             if let Obj::Str(s) = old {
-                if let Ok(entry) = self.interned.find_entry(s.hash, |r| r.0 == i as u32) {
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash), |r| r.0 == i as u32) {
                     entry.remove();
                 }
             }
         }
+        self.marks.fill(0);
         self.live = live;
         self.bytes = bytes;
         self.debt = 0;
@@ -569,13 +605,22 @@ impl Heap {
     }
 }
 
+/// A string's 32-bit hash spread over the 64 bits the interner's table
+/// reads: it takes its control bytes from the top bits.
+fn table_hash(hash: u32) -> u64 {
+    (hash as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 fn size_of_obj(obj: &Obj) -> usize {
-    std::mem::size_of::<Slot>()
+    std::mem::size_of::<Obj>()
         + match obj {
             Obj::Str(s) => s.text.len(),
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
             Obj::Map(m) => m.capacity() * 40,
-            Obj::Func(c) => c.captures.len() * std::mem::size_of::<Value>(),
+            Obj::Func(c) => match &c.captures {
+                Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
+                _ => 0,
+            },
             Obj::Error(_) => 64,
             Obj::Chan(c) => 128 + c.buffered() * std::mem::size_of::<Value>(),
             _ => 0,

@@ -206,14 +206,14 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
                 Op::GetUpval { dst, index } => {
                     let closure = closure.expect("a closure has captures");
-                    let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
+                    let Value::Cell(cell) = rt.heap.closure(closure).captures.get(index as usize) else {
                         unreachable!("captures are cells")
                     };
                     regs[dst] = rt.heap.cell(cell);
                 }
                 Op::SetUpval { src, index } => {
                     let closure = closure.expect("a closure has captures");
-                    let Value::Cell(cell) = rt.heap.closure(closure).captures[index as usize] else {
+                    let Value::Cell(cell) = rt.heap.closure(closure).captures.get(index as usize) else {
                         unreachable!("captures are cells")
                     };
                     rt.heap.set_cell(cell, regs[src]);

@@ -512,7 +512,7 @@ impl Vm {
     /// Runs a loaded top-level function as the main task, with every task
     /// it spawns, to completion.
     pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
-        let closure = self.rt.heap.new_closure(main, Box::new([]));
+        let closure = self.rt.heap.new_closure(main, heap::Captures::None);
         let mut task = Task::new();
         let regs = self.code.protos[main as usize].regs as usize;
         task.stack.resize(1 + regs, Value::Nil);
@@ -778,7 +778,7 @@ impl Vm {
         if task.stack.len() < top + 1 + regs {
             task.stack.resize(top + 1 + regs + 64, Value::Nil);
         }
-        let closure = self.rt.heap.new_closure(main, Box::new([]));
+        let closure = self.rt.heap.new_closure(main, heap::Captures::None);
         task.stack[top] = Value::Func(closure);
         task.frames.push(task::Frame {
             proto: main,

@@ -15,7 +15,7 @@
 
 use crate::error::Throw;
 use crate::fmt::{display, equal, key};
-use crate::heap::TraceEntry;
+use crate::heap::{Captures, TraceEntry};
 use crate::interp::{
     bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
     Called, Halt, Registers,
@@ -25,7 +25,7 @@ use crate::task::{Handler, Task, BUDGET};
 use crate::value::Value;
 use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;
-use weft_lang::bytecode::Op;
+use weft_lang::bytecode::{Capture, Op};
 
 /// Runs `op`, the instruction just before the top frame's saved pc.
 /// Returns why the task must stop, or `None` to go on from the top frame.
@@ -332,16 +332,17 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
         }
         Op::Closure { dst, proto } => {
             let target = &code.protos[proto as usize];
-            let captures: Box<[Value]> = target
-                .captures
-                .iter()
-                .map(|c| match c {
-                    weft_lang::bytecode::Capture::Local(reg) => regs[*reg as usize],
-                    weft_lang::bytecode::Capture::Upval(i) => {
-                        rt.heap.closure(frame.closure.expect("enclosing closure")).captures[*i as usize]
-                    }
-                })
-                .collect();
+            let capture = |c: &Capture| match c {
+                Capture::Local(reg) => regs[*reg as usize],
+                Capture::Upval(i) => {
+                    rt.heap.closure(frame.closure.expect("enclosing closure")).captures.get(*i as usize)
+                }
+            };
+            let captures = match &target.captures[..] {
+                [] => Captures::None,
+                [one] => Captures::One(capture(one)),
+                many => Captures::Many(many.iter().map(capture).collect()),
+            };
             regs[dst] = Value::Func(rt.heap.new_closure(proto, captures));
             gc_point!();
         }
