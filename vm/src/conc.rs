@@ -50,7 +50,6 @@ pub fn spawn(
     args: &[Value],
     site: Option<TraceEntry>,
 ) -> Result<Value, Throw> {
-    let _ = code;
     let Value::Nursery(h) = nursery else {
         return Err(Throw::type_error(format!("cannot spawn into {}", nursery.type_name())));
     };
@@ -69,7 +68,15 @@ pub fn spawn(
         return Err(Throw::new("TaskLimit", format!("more than {} live tasks", rt.sched.max_tasks)));
     }
     let mut task = Box::new(Task::new());
-    task.stack.reserve_exact(1 + args.len());
+    // Room for exactly the first call: a task that never calls deeper (a
+    // sleeper, a worker loop) never grows its registers, and a sleeping
+    // task stays small.
+    let first_frame = match callee {
+        Value::Func(r) => 1 + code.protos[rt.heap.closure(r).proto as usize].regs as usize,
+        _ => 1 + args.len(),
+    };
+    task.stack.reserve_exact(first_frame.max(1 + args.len()));
+    task.frames.reserve_exact(1);
     task.stack.push(callee);
     task.stack.extend_from_slice(args);
     task.start = Some(args.len() as u8);

@@ -88,7 +88,7 @@ pub struct ErrorObj {
 /// failing instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceEntry {
-    pub function: String,
+    pub function: std::sync::Arc<str>,
     pub file: u32,
     pub span: weft_lang::Span,
 }

@@ -506,10 +506,11 @@ macro_rules! checked_index {
 
 checked_index!(usize, std::ops::Range<usize>, std::ops::RangeFrom<usize>);
 
-/// Grows a task's registers to at least `top`, doubling to keep calls cheap.
+/// Grows a task's registers to at least `top`: within the room already
+/// reserved if it suffices, else doubling to keep calls cheap.
 #[cold]
 pub(crate) fn grow(stack: &mut Vec<Value>, top: usize) {
-    let len = top.max(stack.len() * 2).max(16);
+    let len = if top <= stack.capacity() { top } else { top.max(stack.len() * 2).max(16) };
     stack.resize(len, Value::Nil);
 }
 
@@ -817,7 +818,7 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
     let mut trace: Vec<TraceEntry> = frames[frames.len() - TRACE_INNER..].iter().rev().map(entry).collect();
     // A file index no file has: the report prints the function text alone.
     trace.push(TraceEntry {
-        function: format!("... {elided} frames elided ..."),
+        function: format!("... {elided} frames elided ...").into(),
         file: u32::MAX,
         span: Default::default(),
     });

@@ -105,7 +105,8 @@ impl Symbols {
 
 /// A loaded function: the compiler's output with its constants made values.
 pub struct FnProto {
-    pub name: String,
+    /// Shared with every trace entry and spawn site that names it.
+    pub name: std::sync::Arc<str>,
     pub arity: u8,
     pub regs: u8,
     pub code: Vec<Op>,
@@ -159,7 +160,7 @@ impl Code {
                 let (line, col) = f.line_col(t.span.start);
                 format!("{} at {}:{}:{}", t.function, f.name, line, col)
             }
-            None => t.function.clone(),
+            None => t.function.to_string(),
         }
     }
 }
@@ -445,7 +446,7 @@ impl Vm {
                 })
                 .collect();
             self.code.protos.push(FnProto {
-                name: proto.name,
+                name: proto.name.into(),
                 arity: proto.arity,
                 regs: proto.regs,
                 code,
