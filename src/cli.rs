@@ -143,11 +143,17 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let result = vm.run_script(name, text, dir);
-    let _ = vm.rt.out.flush();
-    let status = match result {
+    let flushed = vm.rt.out.flush();
+    let mut status = match result {
         Ok(_) => 0,
         Err(failure) => report(&failure),
     };
+    // Output that could not be written is a failure, not a silent loss
+    // (a full disk, a closed pipe).
+    if let (0, Err(e)) = (status, flushed) {
+        eprintln!("error: cannot write the output: {e}");
+        status = 1;
+    }
     // The process ends next: freeing the heap object by object would only
     // delay the exit.
     std::mem::forget(vm);

@@ -97,3 +97,27 @@ fn check_compiles_the_modules_a_file_imports() {
     assert_has(&report, "Error: unexpected end of input");
     assert!(report.contains("broken_mod.weft:2:8"), "{report}");
 }
+
+#[test]
+fn an_uncaught_nursery_failure_lists_its_other_failures() {
+    let (status, report) = run("fail_fast_others");
+    assert_eq!(status, Some(1));
+    assert_has(&report, "1 other task of the nursery failed too (e.others):");
+    assert_has(&report, "Second: two");
+    assert_has(&report, "<fn> at tests/reports/fail_fast_others.weft:12:13");
+}
+
+#[test]
+fn output_that_cannot_be_written_fails_the_run() {
+    let Ok(full) = std::fs::File::create("/dev/full") else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(root)
+        .args(["-e", "print(\"lost?\")"])
+        .stdout(full)
+        .output()
+        .expect("weft runs");
+    let report = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("cannot write the output"), "{report}");
+}

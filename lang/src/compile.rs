@@ -714,9 +714,17 @@ impl<'e, 'a> Compiler<'e, 'a> {
             let lp = self.leave_loop();
             let step = self.here();
             self.patch_all_to(lp.continues, step);
+            // `..=` ends on its last item before stepping, which could
+            // overflow at i64::MAX.
+            let last = inclusive.then(|| {
+                let at = self.code_len();
+                self.emit(Op::JumpIfEq { a: i, b: end, offset: 0 }, iter.span);
+                at
+            });
             self.emit(Op::AddI { dst: i, a: i, imm: 1 }, iter.span);
             self.emit_loop(start, iter.span);
             self.patch(exit_jump);
+            self.patch_all(last.into_iter().collect());
             self.patch_all(lp.breaks);
         } else {
             let base = self.alloc(iter.span);
@@ -1410,7 +1418,9 @@ impl<'e, 'a> Compiler<'e, 'a> {
         if let Some(slot) = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name)) {
             return Some(Place::Global(slot));
         }
-        let mut candidates: Vec<&str> = self.env.builtin_names().collect();
+        // The literals that read like names: `nill` means `nil`.
+        let mut candidates: Vec<&str> = vec!["nil", "true", "false"];
+        candidates.extend(self.env.builtin_names());
         candidates.extend(self.scope.names().map(|(n, _)| n));
         for f in &self.funcs {
             for s in &f.scopes {

@@ -4,7 +4,7 @@
 //! errors of every broken statement, not just the first.
 
 use crate::ast::{Block, FnBody, FnDef, Ident, Program, Stmt};
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{closest, Diagnostic, Span};
 use crate::lexer::{tokenize, Spanned, Tok};
 use lalrpop_util::ParseError;
 
@@ -104,6 +104,9 @@ fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spann
             if tok == Tok::Sep {
                 d.message = "unexpected end of statement".into();
             }
+            if let Some(keyword) = misspelt_keyword_before(all, l) {
+                d = d.with_hint(format!("did you mean '{keyword}'?"));
+            }
             d
         }
         ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::new(format!("unexpected {tok}"), Span::new(l, r)),
@@ -111,6 +114,22 @@ fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spann
             Diagnostic::new("unexpected character", Span::new(location, location + 1))
         }
     }
+}
+
+/// The keyword that a name just before `at` was probably meant to be, as
+/// in `retrun x`, when that name starts its statement.
+fn misspelt_keyword_before(all: &[Spanned], at: usize) -> Option<&'static str> {
+    const KEYWORDS: &[&str] = &[
+        "let", "fn", "return", "if", "while", "for", "break", "continue", "throw", "try", "import", "spawn", "nursery",
+        "timeout", "shield", "select",
+    ];
+    let i = all.iter().position(|t| t.0 == at)?;
+    let (_, Tok::Ident(name), _) = all.get(i.checked_sub(1)?)? else { return None };
+    let starts_statement = i < 2 || matches!(all[i - 2].1, Tok::Sep | Tok::LBrace);
+    if !starts_statement {
+        return None;
+    }
+    closest(name, KEYWORDS.iter().copied())
 }
 
 fn previous_is_close_brace(all: &[Spanned], at: usize) -> bool {

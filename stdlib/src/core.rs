@@ -124,8 +124,16 @@ fn len(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         Value::Map(r) => heap.map(r).len(),
         Value::Range(r) => {
             let (start, end, inclusive) = heap.range(r);
-            let end = if inclusive { end.saturating_add(1) } else { end };
-            end.saturating_sub(start).max(0) as usize
+            let len = weft_vm::ops::range_len(start, end, inclusive);
+            match i64::try_from(len) {
+                Ok(len) => len as usize,
+                Err(_) => {
+                    return Err(Throw::new(
+                        "Overflow",
+                        format!("len: the range has {len} items, more than an int holds"),
+                    ))
+                }
+            }
         }
         v => return Err(Throw::type_error(format!("len: {} has no length", v.type_name()))),
     };

@@ -78,7 +78,7 @@ fn render(cx: &Ctx, template: &str, args: &[Value]) -> Result<String, Throw> {
                         1 => "1 was".to_string(),
                         n => format!("{n} were"),
                     };
-                    return Err(bad(format!("the template uses argument {index}, but {given} given")));
+                    return Err(bad(format!("the template needs at least {} arguments, but {given} given", index + 1)));
                 };
                 used[index] = true;
                 let spec = parse_spec(spec)?;

@@ -18,9 +18,11 @@ pub fn install(vm: &mut Vm) {
     vm.register("json_decode", json_decode);
 }
 
-/// Deeper than this is almost surely a cycle; stopping keeps the Rust stack
-/// small whatever the data.
-const MAX_DEPTH: usize = 512;
+/// The deepest nesting JSON goes to, both ways: serde_json's parser stops
+/// at 128 levels, so encoding stops there too, and what `json_encode`
+/// writes `json_decode` reads back. Deeper data is almost surely a cycle;
+/// stopping also keeps the Rust stack small whatever the data.
+const MAX_DEPTH: usize = 127;
 
 fn json_encode(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity_between("json_encode", args, 1, 2)?;

@@ -181,6 +181,7 @@ pub fn scope_enter(rt: &mut Runtime, seconds: Value, shield: bool) -> Result<(),
     let secs = match seconds {
         Value::Int(i) => i as f64,
         Value::Float(x) if !x.is_nan() => x,
+        Value::Float(_) => return Err(Throw::value_error("timeout needs a number of seconds, not nan")),
         v => return Err(Throw::type_error(format!("timeout needs a number of seconds, not {}", v.type_name()))),
     };
     let scope = rt.sched.push_scope(false);

@@ -607,6 +607,15 @@ pub(crate) fn call_method(
         }
         Some(Method::Script(global)) => {
             let f = rt.globals[global as usize];
+            // Counted as the script wrote the call: without the receiver.
+            if let Value::Func(r) = f {
+                let takes = code.protos[rt.heap.closure(r).proto as usize].arity as usize - 1;
+                if takes != argc {
+                    let method = &code.symbols.names[name as usize];
+                    let what = format!("{}.{method}", receiver.type_name());
+                    return Err(arity_error(&what, takes, argc));
+                }
+            }
             task.stack[at] = f;
             call_value(code, rt, task, f, at, argc + 1, at)
         }
@@ -629,7 +638,25 @@ pub(crate) fn call_method(
 fn no_method(code: &Code, receiver: Value, method: &str, table: &[Option<Method>]) -> Throw {
     let known = table.iter().enumerate().filter(|(_, m)| m.is_some()).map(|(i, _)| code.symbols.names[i].as_str());
     let mut msg = format!("{} has no method '{method}'", receiver.type_name());
-    if let Some(best) = weft_lang::diagnostic::closest(method, known) {
+    // What other languages call some of them.
+    const OTHER_NAMES: &[(&str, &str)] = &[
+        ("length", "len"),
+        ("size", "len"),
+        ("count", "len"),
+        ("append", "push"),
+        ("add", "push"),
+        ("includes", "contains"),
+        ("has_key", "has"),
+        ("index", "index_of"),
+        ("indexOf", "index_of"),
+        ("toUpperCase", "upper"),
+        ("toLowerCase", "lower"),
+        ("strip", "trim"),
+    ];
+    let known: Vec<&str> = known.collect();
+    let alias =
+        OTHER_NAMES.iter().find(|(other, ours)| *other == method && known.contains(ours)).map(|(_, ours)| *ours);
+    if let Some(best) = alias.or_else(|| weft_lang::diagnostic::closest(method, known.iter().copied())) {
         msg.push_str(&format!("; did you mean '{best}'?"));
     }
     Throw::type_error(msg)
@@ -651,7 +678,8 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
         }
         (Value::Range(r), Value::Int(i)) => {
             let (start, end, inclusive) = rt.heap.range(r);
-            let len = (if inclusive { end + 1 } else { end }).saturating_sub(start).max(0) as usize;
+            // Indexes reach at most i64::MAX items in.
+            let len = ops::range_len(start, end, inclusive).min(i64::MAX as u64) as usize;
             match ops::index(i, len) {
                 Some(at) => Ok(Value::Int(start + at as i64)),
                 None => Err(Throw::index_error(format!("range index {i} out of range for length {len}"))),
@@ -735,7 +763,11 @@ pub(crate) fn stack_overflow(limit: usize) -> Throw {
 
 #[cold]
 pub(crate) fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate::heap::Heap) -> Throw {
-    let name = crate::fmt::repr(heap, code, f);
+    arity_error(&crate::fmt::repr(heap, code, f), want, got)
+}
+
+#[cold]
+fn arity_error(name: &str, want: usize, got: usize) -> Throw {
     let s = |n: usize| if n == 1 { "argument" } else { "arguments" };
     Throw::new(
         "ArityError",
@@ -800,6 +832,8 @@ const TRACE_INNER: usize = 10;
 const TRACE_OUTER: usize = 11;
 
 /// The current call stack, innermost first, its middle elided when deep.
+/// The prelude's frames are left out, as the prelude's own business: an
+/// error in a callback of `map` shows the callback and the `map` call.
 fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
     let entry = |f: &Frame| {
         let proto = &code.protos[f.proto as usize];
@@ -810,18 +844,28 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: proto.spans.get(at).copied().unwrap_or_default(),
         }
     };
+    let shown = |f: &&Frame| Some(code.protos[f.proto as usize].file) != code.prelude_file;
     let frames = &task.frames;
     if frames.len() <= TRACE_INNER + TRACE_OUTER {
-        return frames.iter().rev().map(entry).collect();
+        let trace: Vec<TraceEntry> = frames.iter().rev().filter(shown).map(entry).collect();
+        // Code of the prelude's own top level has nothing else to show.
+        return if trace.is_empty() { frames.iter().rev().map(entry).collect() } else { trace };
     }
-    let elided = frames.len() - TRACE_INNER - TRACE_OUTER;
-    let mut trace: Vec<TraceEntry> = frames[frames.len() - TRACE_INNER..].iter().rev().map(entry).collect();
-    // A file index no file has: the report prints the function text alone.
-    trace.push(TraceEntry {
-        function: format!("... {elided} frames elided ...").into(),
-        file: u32::MAX,
-        span: Default::default(),
-    });
-    trace.extend(frames[..TRACE_OUTER].iter().rev().map(entry));
+    // Both ends, each found from its own side, so that a deep stack costs
+    // only the frames shown.
+    let inner: Vec<usize> = (0..frames.len()).rev().filter(|&i| shown(&&frames[i])).take(TRACE_INNER).collect();
+    let first_inner = inner.last().copied().unwrap_or(frames.len());
+    let outer: Vec<usize> = (0..first_inner).filter(|&i| shown(&&frames[i])).take(TRACE_OUTER).collect();
+    let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(&frames[i])).collect();
+    let elided = first_inner - outer.last().map_or(0, |&i| i + 1);
+    if elided > 0 {
+        // A file index no file has: the report prints the function text alone.
+        trace.push(TraceEntry {
+            function: format!("... {elided} frames elided ...").into(),
+            file: u32::MAX,
+            span: Default::default(),
+        });
+    }
+    trace.extend(outer.iter().rev().map(|&i| entry(&frames[i])));
     trace
 }

@@ -146,6 +146,8 @@ impl SourceFile {
 #[derive(Default)]
 pub struct Code {
     pub protos: Vec<FnProto>,
+    /// The prelude's file, whose frames traces leave out.
+    pub prelude_file: Option<u32>,
     pub files: Vec<SourceFile>,
     pub natives: Vec<NativeDef>,
     pub symbols: Symbols,
@@ -371,6 +373,7 @@ impl Vm {
     /// `methods` maps (type, method name) to a top-level function name.
     pub fn load_prelude(&mut self, text: &str, methods: &[(TypeTag, &str, &str)]) -> Result<(), Failure> {
         let mut scope = FileScope::new();
+        self.code.prelude_file = Some(self.code.files.len() as u32);
         let main = self.load("<prelude>", text, Path::new("."), &mut scope, Mode::Script)?;
         self.run_proto(main)?;
         for (ty, method, function) in methods {
@@ -810,12 +813,12 @@ impl Vm {
             }
             v => ("Error".to_string(), fmt::display(&self.rt.heap, &self.code, v), task.trace.clone()),
         };
-        let (spawned_at, details) = match value {
+        let (spawned_at, details, others) = match value {
             Value::Error(r) => {
                 let e = self.rt.heap.error(r);
-                (e.spawned_at.clone(), e.details.clone())
+                (e.spawned_at.clone(), e.details.clone(), e.others.clone())
             }
-            _ => (Vec::new(), None),
+            _ => (Vec::new(), None, Vec::new()),
         };
         let mut error = self.render_error(kind, message, &trace);
         for site in &spawned_at {
@@ -823,6 +826,22 @@ impl Vm {
         }
         if let Some(details) = details {
             error.report.push_str(&details);
+        }
+        // A failed nursery's other failures (`e.others`), one line each.
+        if !others.is_empty() {
+            let (n, tasks) = (others.len(), if others.len() == 1 { "task" } else { "tasks" });
+            error.report.push_str(&format!("{n} other {tasks} of the nursery failed too (e.others):\n"));
+            for other in others {
+                let text = fmt::display(&self.rt.heap, &self.code, other);
+                let at = match other {
+                    Value::Error(r) => self.rt.heap.error(r).trace.first().map(|t| self.code.trace_line(t)),
+                    _ => None,
+                };
+                match at {
+                    Some(at) => error.report.push_str(&format!("  {text}\n    {at}\n")),
+                    None => error.report.push_str(&format!("  {text}\n")),
+                }
+            }
         }
         error
     }

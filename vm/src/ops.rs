@@ -133,7 +133,13 @@ fn int_pow(x: i64, y: i64) -> Result<Value, Throw> {
         }
         return Ok(Value::Float((x as f64).powf(y as f64)));
     }
-    let exp = u32::try_from(y).map_err(|_| overflow("**", x, y))?;
+    // Bases 0, 1 and -1 stay small for any exponent, even past u32.
+    let exp = match (x, u32::try_from(y)) {
+        (_, Ok(exp)) => exp,
+        (0 | 1, Err(_)) => return Ok(Value::Int(x)),
+        (-1, Err(_)) => return Ok(Value::Int(if y % 2 == 0 { 1 } else { -1 })),
+        _ => return Err(overflow("**", x, y)),
+    };
     x.checked_pow(exp).map(Value::Int).ok_or_else(|| overflow("**", x, y))
 }
 
@@ -171,6 +177,13 @@ pub fn contains(heap: &Heap, a: Value, b: Value) -> Result<bool, Throw> {
         }
         _ => Err(Throw::type_error(format!("cannot test membership in {}", b.type_name()))),
     }
+}
+
+/// The number of items in a range, which may be more than an int holds
+/// (`0..=i64::MAX` has 2^63).
+pub fn range_len(start: i64, end: i64, inclusive: bool) -> u64 {
+    let len = end as i128 - start as i128 + inclusive as i128;
+    len.max(0) as u64
 }
 
 /// Resolves a possibly negative index against a length.
