@@ -386,6 +386,33 @@ def memory_table(rows, langs):
     return markdown_table(headings, table_rows)
 
 
+# What one operation of a concurrency benchmark is, and how many it does.
+OPERATIONS = {
+    "spawn_join": ("spawn + join", lambda sizes: sizes[0]),
+    "ping_pong": ("round trip", lambda sizes: sizes[0]),
+    "fan_in": ("message", lambda sizes: sizes[0] * sizes[1]),
+}
+
+
+def cost_table(rows, langs):
+    """Nanoseconds per operation: the median time over the operation count
+    (start-up included, so a little high for every language)."""
+    shown = [lang for lang in CONC_LANGS if lang in langs]
+    headings = ["benchmark", "operation"] + [HEADINGS[lang] + " (ns)" for lang in shown]
+    table_rows = []
+    for name, size, results in rows:
+        if name not in OPERATIONS:
+            continue
+        what, count = OPERATIONS[name]
+        n = count([int(x) for x in size.split()])
+        cells = []
+        for lang in shown:
+            r = results.get(lang)
+            cells.append("-" if r is None or r.error else f"{r.median * 1e9 / n:.0f}")
+        table_rows.append([name, what] + cells)
+    return markdown_table(headings, table_rows)
+
+
 # ---------------------------------------------------------------------------
 
 def parse_args():
@@ -465,6 +492,9 @@ def run_all(chosen, args, go_binaries):
     if rows["conc"]:
         parts.append("### Concurrency (median seconds, whole process)\n\n"
                      + time_table("conc", rows["conc"], args.langs))
+    if any(name in OPERATIONS for name, _, _ in rows["conc"]):
+        parts.append("### Concurrency: cost per operation (median time / operations)\n\n"
+                     + cost_table(rows["conc"], args.langs))
     if memory_rows:
         parts.append("### Sleepers: memory (bytes/task = (RSS(N) - RSS(1)) / N)\n\n"
                      + memory_table(memory_rows, args.langs))
