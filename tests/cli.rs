@@ -1,0 +1,63 @@
+//! The command line itself: `check`, `disasm`, usage errors and exit
+//! statuses (0 ok, 1 runtime error, 2 usage or compile error).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn weft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .output()
+        .expect("weft runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn check_is_silent_on_a_good_file_and_fails_on_a_bad_one() {
+    let good = weft(&["check", "examples/hello.weft"]);
+    assert_eq!(good.status.code(), Some(0), "{}", stderr(&good));
+    assert!(good.stdout.is_empty() && good.stderr.is_empty());
+
+    let bad = weft(&["check", "tests/compile/multiple_errors.weft"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("Error: undefined name 'first_missing'"), "{}", stderr(&bad));
+    // check compiles only: nothing of the script runs.
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn disasm_lists_every_function_with_its_instructions() {
+    let out = weft(&["disasm", "bench/fib/fib.weft"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("fn #") && listing.contains(" fib (arity 1"), "{listing}");
+    assert!(listing.contains("JumpIfNotLtI") && listing.contains("Return"), "{listing}");
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    for args in [
+        &["no/such/file.weft"][..],
+        &["--bogus", "x.weft"],
+        &["--seed", "many", "x.weft"],
+        &["--max-heap", "0", "x.weft"],
+        &["-e"],
+        &["check"],
+    ] {
+        let out = weft(args);
+        assert_eq!(out.status.code(), Some(2), "weft {args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "weft {args:?} says why");
+    }
+}
+
+#[test]
+fn exit_statuses_follow_the_script() {
+    assert_eq!(weft(&["-e", "print(1)"]).status.code(), Some(0));
+    assert_eq!(weft(&["-e", "exit(3)"]).status.code(), Some(3));
+    assert_eq!(weft(&["-e", "[][1]"]).status.code(), Some(1));
+    assert_eq!(weft(&["-e", "print(("]).status.code(), Some(2));
+}
