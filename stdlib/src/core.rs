@@ -42,11 +42,36 @@ fn str(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("str", args, 1)?;
     match args[0] {
         Value::Str(_) => Ok(args[0]),
+        Value::Int(i) => {
+            // Digits on the stack: `str(i)` in a loop allocates nothing
+            // but the string itself.
+            let mut buf = [0u8; 20];
+            Ok(cx.string(int_text(i, &mut buf)))
+        }
         v => {
             let s = cx.display(v);
             Ok(cx.string(&s))
         }
     }
+}
+
+/// `i` in decimal, written into the end of `buf`.
+fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 /// `int(x)`: floats truncate toward zero, strings parse as decimal.

@@ -88,6 +88,11 @@ enum Step {
 }
 
 fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String) {
+    if let Value::Int(i) = v {
+        // The common case, with no work list.
+        let _ = write!(out, "{i}");
+        return;
+    }
     // The containers being shown, outermost to innermost: meeting one again
     // inside itself is a cycle.
     let mut open: FxHashSet<Ref> = FxHashSet::default();

@@ -335,17 +335,36 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
 
                 Op::GetIndex { dst, obj, index } => {
-                    let (&Value::List(r), &Value::Int(i)) = (&regs[obj], &regs[index]) else { slow!() };
-                    let items = rt.heap.list(r);
-                    let Some(at) = ops::index(i, items.len()) else { slow!() };
-                    regs[dst] = items[at];
+                    regs[dst] = match (&regs[obj], &regs[index]) {
+                        (&Value::List(r), &Value::Int(i)) => {
+                            let items = rt.heap.list(r);
+                            let Some(at) = ops::index(i, items.len()) else { slow!() };
+                            items[at]
+                        }
+                        // `m["name"]` is a field read.
+                        (&Value::Map(m), &Value::Str(name)) => match rt.heap.field_at_hint(m, name) {
+                            Some(&v) => v,
+                            None => slow!(),
+                        },
+                        _ => slow!(),
+                    };
                 }
                 Op::SetIndex { obj, index, src } => {
-                    let (&Value::List(r), &Value::Int(i)) = (&regs[obj], &regs[index]) else { slow!() };
                     let v = regs[src];
-                    let items = rt.heap.list_mut(r);
-                    let Some(at) = ops::index(i, items.len()) else { slow!() };
-                    items[at] = v;
+                    let slot = match (&regs[obj], &regs[index]) {
+                        (&Value::List(r), &Value::Int(i)) => {
+                            let items = rt.heap.list_mut(r);
+                            let Some(at) = ops::index(i, items.len()) else { slow!() };
+                            &mut items[at]
+                        }
+                        // `m["name"] = v` on a key the map has is a field write.
+                        (&Value::Map(m), &Value::Str(name)) => match rt.heap.field_at_hint_mut(m, name) {
+                            Some(slot) => slot,
+                            None => slow!(),
+                        },
+                        _ => slow!(),
+                    };
+                    *slot = v;
                 }
                 Op::GetField { dst, obj, name } => {
                     let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
@@ -665,6 +684,11 @@ fn no_method(code: &Code, receiver: Value, method: &str, table: &[Option<Method>
 #[cold]
 pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, Throw> {
     match (o, i) {
+        // Found by hash, remembering where for the loop's next try.
+        (Value::Map(m), Value::Str(name)) => match rt.heap.find_field(m, name) {
+            Some(v) => Ok(v),
+            None => Err(Throw::new("KeyError", format!("key {} not found", key_text(rt, i)))),
+        },
         (Value::Map(m), k) => {
             let Some(k) = key(k) else { return Err(bad_key(k)) };
             match rt.heap.map(m).get(&k) {
@@ -691,14 +715,18 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
 
 #[cold]
 pub(crate) fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Result<(), Throw> {
-    match o {
-        Value::Map(m) => {
+    match (o, i) {
+        (Value::Map(m), Value::Str(name)) => {
+            rt.heap.set_field(m, name, v);
+            Ok(())
+        }
+        (Value::Map(m), _) => {
             let Some(k) = key(i) else { return Err(bad_key(i)) };
             rt.heap.map_mut(m).insert(k, v);
             Ok(())
         }
-        Value::List(_) => Err(Throw::type_error(format!("list index must be an int, not {}", i.type_name()))),
-        Value::Str(_) => Err(Throw::type_error("strings are immutable; build a new one instead")),
+        (Value::List(_), _) => Err(Throw::type_error(format!("list index must be an int, not {}", i.type_name()))),
+        (Value::Str(_), _) => Err(Throw::type_error("strings are immutable; build a new one instead")),
         _ => Err(Throw::type_error(format!("cannot assign by index into {}", o.type_name()))),
     }
 }
