@@ -144,7 +144,7 @@ fn len(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("len", args, 1)?;
     let heap = &cx.rt.heap;
     let n = match args[0] {
-        Value::Str(r) => heap.str_obj(r).chars,
+        Value::Str(r) => heap.str_obj(r).chars(),
         Value::List(r) => heap.list(r).len(),
         Value::Map(r) => heap.map(r).len(),
         Value::Range(r) => {

@@ -46,7 +46,7 @@ fn receiver(args: &[Value]) -> Ref {
 
 fn len(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     method_arity("len", args, 0)?;
-    Ok(Value::Int(cx.rt.heap.str_obj(receiver(args)).chars as i64))
+    Ok(Value::Int(cx.rt.heap.str_obj(receiver(args)).chars() as i64))
 }
 
 fn mapped(cx: &mut Ctx, name: &str, args: &[Value], f: fn(&str) -> String) -> NativeResult {
@@ -152,10 +152,10 @@ fn find(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     let needle = str_ref("find", &args[1..], 0)?;
     let heap = &cx.rt.heap;
     let hay = heap.str_obj(receiver(args));
-    Ok(match hay.text.find(heap.str(needle)) {
+    Ok(match hay.text().find(heap.str(needle)) {
         None => Value::Nil,
         Some(byte) if hay.is_ascii() => Value::Int(byte as i64),
-        Some(byte) => Value::Int(hay.text[..byte].chars().count() as i64),
+        Some(byte) => Value::Int(hay.text()[..byte].chars().count() as i64),
     })
 }
 
@@ -177,11 +177,11 @@ pub fn slice_bounds(name: &str, args: &[Value], len: usize) -> Result<(usize, us
 
 fn slice(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     let obj = cx.rt.heap.str_obj(receiver(args));
-    let (start, end) = slice_bounds("slice", args, obj.chars)?;
+    let (start, end) = slice_bounds("slice", args, obj.chars())?;
     let out: String = if obj.is_ascii() {
-        obj.text[start..end].to_string()
+        obj.text()[start..end].to_string()
     } else {
-        obj.text.chars().skip(start).take(end - start).collect()
+        obj.text().chars().skip(start).take(end - start).collect()
     };
     Ok(cx.string(&out))
 }

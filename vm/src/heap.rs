@@ -16,21 +16,68 @@ pub type MapTable = IndexMap<Key, Value, FxBuild>;
 
 /// A string object. Strings are immutable and interned.
 pub struct StrObj {
-    pub text: Box<str>,
+    text: Text,
     /// The interner's hash, cut to 32 bits (the interner is fed the same
     /// 32 bits when it rehashes), so that a string fits a small slot.
     hash: u32,
-    /// Length in characters; equal to the byte length for ASCII text.
-    pub chars: usize,
     /// Where this string was last found as a key of a map: maps built the
     /// same way (records) keep a key at the same position, so field access
     /// tries there before it hashes.
     field_hint: u32,
 }
 
+/// Most strings a script makes are short (keys, names, numbers): those
+/// live in the object itself, with no allocation and no pointer to chase.
+enum Text {
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_TEXT],
+    },
+    /// `chars` is the length in characters, or `u32::MAX` when it does not
+    /// fit (then counted when asked).
+    Heap {
+        chars: u32,
+        text: Box<str>,
+    },
+}
+
+/// The longest text kept inline, so that `Text` is 24 bytes.
+const INLINE_TEXT: usize = 22;
+
 impl StrObj {
+    fn new(text: &str, hash: u32) -> StrObj {
+        let text = if text.len() <= INLINE_TEXT {
+            let mut bytes = [0; INLINE_TEXT];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            Text::Inline { len: text.len() as u8, bytes }
+        } else {
+            Text::Heap { chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX), text: text.into() }
+        };
+        StrObj { text, hash, field_hint: 0 }
+    }
+
+    #[inline]
+    pub fn text(&self) -> &str {
+        match &self.text {
+            // SAFETY: the bytes were copied from a `str`, whole.
+            Text::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
+            Text::Heap { text, .. } => text,
+        }
+    }
+
+    /// Length in characters; equal to the byte length for ASCII text.
+    pub fn chars(&self) -> usize {
+        match &self.text {
+            Text::Heap { chars, .. } if *chars != u32::MAX => *chars as usize,
+            _ => self.text().chars().count(),
+        }
+    }
+
     pub fn is_ascii(&self) -> bool {
-        self.chars == self.text.len()
+        match &self.text {
+            Text::Inline { .. } => self.text().is_ascii(),
+            Text::Heap { text, .. } => self.chars() == text.len(),
+        }
     }
 }
 
@@ -288,13 +335,13 @@ impl Heap {
         let hash = self.hash_str(s);
         let slots = &self.slots;
         let found = self.interned.find(table_hash(hash), |r| match &slots[r.index()] {
-            Obj::Str(o) => &*o.text == s,
+            Obj::Str(o) => o.text() == s,
             _ => false,
         });
         if let Some(r) = found {
             return *r;
         }
-        let obj = StrObj { text: s.into(), hash, chars: s.chars().count(), field_hint: 0 };
+        let obj = StrObj::new(s, hash);
         let r = self.alloc(Obj::Str(obj), s.len());
         let slots = &self.slots;
         self.interned.insert_unique(table_hash(hash), r, |r| match &slots[r.index()] {
@@ -427,7 +474,7 @@ impl Heap {
     #[inline]
     pub fn str(&self, r: Ref) -> &str {
         match self.get(r) {
-            Obj::Str(s) => &s.text,
+            Obj::Str(s) => s.text(),
             _ => corrupt("string"),
         }
     }
@@ -614,7 +661,10 @@ fn table_hash(hash: u32) -> u64 {
 fn size_of_obj(obj: &Obj) -> usize {
     std::mem::size_of::<Obj>()
         + match obj {
-            Obj::Str(s) => s.text.len(),
+            Obj::Str(s) => match &s.text {
+                Text::Inline { .. } => 0,
+                Text::Heap { text, .. } => text.len(),
+            },
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
             Obj::Map(m) => m.capacity() * 40,
             Obj::Func(c) => match &c.captures {
@@ -633,4 +683,28 @@ fn size_of_obj(obj: &Obj) -> usize {
 #[inline(never)]
 fn corrupt(what: &str) -> ! {
     panic!("internal error: heap object is not a {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_slots_are_forty_bytes() {
+        // Every object costs a slot this size: keep it small.
+        assert_eq!(std::mem::size_of::<Obj>(), 40);
+        assert_eq!(std::mem::size_of::<StrObj>(), 32);
+    }
+
+    #[test]
+    fn short_and_long_strings_read_back() {
+        let mut heap = Heap::new();
+        for text in ["", "a", "héllo", "exactly twenty-two b!!", "twenty-three bytes long", &"ü".repeat(40)] {
+            let r = heap.intern(text);
+            assert_eq!(heap.str(r), text);
+            assert_eq!(heap.str_obj(r).chars(), text.chars().count());
+            assert_eq!(heap.str_obj(r).is_ascii(), text.is_ascii());
+            assert_eq!(heap.intern(text), r, "interned once");
+        }
+    }
 }

@@ -93,8 +93,9 @@ pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // Runs the current instruction in full, out of the loop.
         macro_rules! slow {
             () => {{
-                save_pc!();
-                match crate::slow::exec(code, rt, task, op) {
+                let pc = pc!();
+                task.frames.last_mut().expect("running").pc = pc as u32;
+                match crate::slow::exec(code, rt, task, op, pc) {
                     Some(halt) => return halt,
                     None => continue 'frames,
                 }

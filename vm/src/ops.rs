@@ -200,11 +200,14 @@ pub fn index(i: i64, len: usize) -> Option<usize> {
 /// The `i`th character of a string, as a string.
 pub fn char_at(heap: &mut Heap, s: crate::value::Ref, i: i64) -> Result<Value, Throw> {
     let obj = heap.str_obj(s);
-    let Some(at) = index(i, obj.chars) else {
-        return Err(Throw::index_error(format!("string index {i} out of range for length {}", obj.chars)));
+    let Some(at) = index(i, obj.chars()) else {
+        return Err(Throw::index_error(format!("string index {i} out of range for length {}", obj.chars())));
     };
-    let c =
-        if obj.is_ascii() { obj.text.as_bytes()[at] as char } else { obj.text.chars().nth(at).expect("index checked") };
+    let c = if obj.is_ascii() {
+        obj.text().as_bytes()[at] as char
+    } else {
+        obj.text().chars().nth(at).expect("index checked")
+    };
     let mut buf = [0u8; 4];
     Ok(Value::Str(heap.intern(c.encode_utf8(&mut buf))))
 }

@@ -27,15 +27,16 @@ use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;
 use weft_lang::bytecode::{Capture, Op};
 
-/// Runs `op`, the instruction just before the top frame's saved pc.
+/// Runs `op`, the instruction just before `pc`, the top frame's saved pc.
 /// Returns why the task must stop, or `None` to go on from the top frame.
 #[inline(never)]
-pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Option<Halt> {
-    let frame = *task.frames.last().expect("running");
-    let proto = &code.protos[frame.proto as usize];
+pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: usize) -> Option<Halt> {
+    // The pc comes from the loop, which has just stored it in the frame:
+    // reading it back would wait on that store.
+    let top = task.frames.last().expect("running");
+    let (proto, closure, base) = (top.proto, top.closure, top.base as usize);
+    let proto = &code.protos[proto as usize];
     let consts = &proto.consts[..];
-    let base = frame.base as usize;
-    let pc = frame.pc as usize;
     let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
 
     macro_rules! raise {
@@ -334,9 +335,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op) -> Op
             let target = &code.protos[proto as usize];
             let capture = |c: &Capture| match c {
                 Capture::Local(reg) => regs[*reg as usize],
-                Capture::Upval(i) => {
-                    rt.heap.closure(frame.closure.expect("enclosing closure")).captures.get(*i as usize)
-                }
+                Capture::Upval(i) => rt.heap.closure(closure.expect("enclosing closure")).captures.get(*i as usize),
             };
             let captures = match &target.captures[..] {
                 [] => Captures::None,

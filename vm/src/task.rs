@@ -6,19 +6,22 @@
 use crate::heap::TraceEntry;
 use crate::value::{Ref, Value};
 
-/// One active call.
+/// One active call. `repr(C)` with `pc` last and alone in its word: the
+/// loop stores the pc just before the slow path reads the other fields,
+/// and a read that overlapped that store would wait for it.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct Frame {
     /// The function running, by index into the loaded code.
     pub proto: u32,
-    /// The closure running, for its captured variables.
-    pub closure: Option<Ref>,
-    /// The next instruction (saved only while the frame is not on top).
-    pub pc: u32,
     /// The stack index of register 0.
     pub base: u32,
+    /// The closure running, for its captured variables.
+    pub closure: Option<Ref>,
     /// The stack index that receives the return value.
     pub ret: u32,
+    /// The next instruction (saved only while the frame is not on top).
+    pub pc: u32,
 }
 
 /// An active `try`: where a throw goes.
