@@ -4,12 +4,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weft"));
+    command.current_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).args(args);
+    command
+}
+
 fn weft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .args(args)
-        .output()
-        .expect("weft runs")
+    command(args).output().expect("weft runs")
 }
 
 fn stderr(out: &Output) -> String {
@@ -60,4 +62,23 @@ fn exit_statuses_follow_the_script() {
     assert_eq!(weft(&["-e", "exit(3)"]).status.code(), Some(3));
     assert_eq!(weft(&["-e", "[][1]"]).status.code(), Some(1));
     assert_eq!(weft(&["-e", "print(("]).status.code(), Some(2));
+}
+
+#[test]
+fn check_compiles_the_modules_a_file_imports() {
+    let out = weft(&["check", "tests/lang/import_broken_module.weft"]);
+    let report = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{report}");
+    assert!(report.contains("Error: unexpected end of input"), "{report}");
+    assert!(report.contains("broken_mod.weft:2:8"), "{report}");
+}
+
+#[test]
+fn output_that_cannot_be_written_fails_the_run() {
+    // Linux's always-full device: every write fails with "no space".
+    let Ok(full) = std::fs::File::create("/dev/full") else { return };
+    let out = command(&["-e", "print(\"lost?\")"]).stdout(full).output().expect("weft runs");
+    let report = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("cannot write the output"), "{report}");
 }
