@@ -1140,13 +1140,29 @@ impl<'e, 'a> Compiler<'e, 'a> {
                     self.emit(Op::Move { dst, src: base }, span);
                 }
             }
-            ExprKind::Method(obj, name, args) => {
+            ExprKind::Method(..) => {
+                // `a.f().g().h()` nests on the receiver: walk down that spine
+                // and call in a loop, each result the next receiver, so a
+                // long chain is no deeper than one call.
+                let mut spine = Vec::new();
+                let mut obj = e;
+                while let ExprKind::Method(receiver, name, args) = &obj.kind {
+                    spine.push((name, args, obj.span));
+                    obj = receiver;
+                }
                 let base = self.call_base(dst);
                 let recv = self.alloc(obj.span);
                 self.expr(obj, recv);
-                self.args(args, span);
-                let name = self.method_name(&name.name, name.span);
-                self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span);
+                while let Some((name, args, span)) = spine.pop() {
+                    let mark = self.func().next_reg;
+                    self.args(args, span);
+                    let name = self.method_name(&name.name, name.span);
+                    self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span);
+                    self.free_to(mark);
+                    if !spine.is_empty() {
+                        self.emit(Op::Move { dst: recv, src: base }, span);
+                    }
+                }
                 if base != dst {
                     self.emit(Op::Move { dst, src: base }, span);
                 }
