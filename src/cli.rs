@@ -148,11 +148,14 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         Ok(_) => 0,
         Err(failure) => report(&failure),
     };
-    // Output that could not be written is a failure, not a silent loss
-    // (a full disk, a closed pipe).
+    // Output that could not be written is a failure, not a silent loss (a
+    // full disk). A reader that closed the pipe early (`weft x | head`)
+    // wanted no more, as for any Unix filter.
     if let (0, Err(e)) = (status, flushed) {
-        eprintln!("error: cannot write the output: {e}");
-        status = 1;
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the output: {e}");
+            status = 1;
+        }
     }
     // The process ends next: freeing the heap object by object would only
     // delay the exit.

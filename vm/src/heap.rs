@@ -203,6 +203,14 @@ pub struct Heap {
     /// error can run its `catch` and `finally` blocks; back to the limit
     /// once a collection finds the heap under it.
     report_at: usize,
+    /// Collect at every safe point (`WEFT_GC_STRESS=1`), to flush out values
+    /// that are live but not rooted.
+    stress: bool,
+}
+
+/// Whether `WEFT_GC_STRESS=1` asks for a collection at every safe point.
+fn gc_stress() -> bool {
+    std::env::var_os("WEFT_GC_STRESS").is_some_and(|v| v == "1")
 }
 
 /// The default heap limit: half the machine's memory (or 4 GiB where it
@@ -235,11 +243,12 @@ impl Heap {
             interned: HashTable::new(),
             hasher: FxBuild::default(),
             debt: 0,
-            threshold: MIN_THRESHOLD,
+            threshold: if gc_stress() { 0 } else { MIN_THRESHOLD },
             live: 0,
             bytes: 0,
             limit: usize::MAX,
             report_at: usize::MAX,
+            stress: gc_stress(),
         }
     }
 
@@ -648,6 +657,9 @@ impl Heap {
         // Collect again after as much allocation as is live (the heap then
         // at most doubles), but before the limit is passed.
         self.threshold = bytes.min(self.limit.saturating_sub(bytes)).max(MIN_THRESHOLD);
+        if self.stress {
+            self.threshold = 0;
+        }
         live
     }
 }

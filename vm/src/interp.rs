@@ -22,8 +22,10 @@ use weft_lang::bytecode::{Op, Reg};
 pub enum Halt {
     /// The task's outermost function returned this value.
     Done(Value),
-    /// The task spent its budget, or a collection is due: run it again.
+    /// The task spent its budget: run it again after the others.
     Yield,
+    /// A collection is due: collect, then run the task on, first.
+    Collect,
     /// An error nobody caught; the task's frames are left as they were
     /// when it was thrown, for the report.
     Failed(Value),

@@ -567,14 +567,21 @@ impl Vm {
                 Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
                 Halt::Exit(status) => return Err(Failure::Exit(status)),
                 Halt::Park => self.rt.sched.meta_mut(id).task = Some(task),
-                Halt::Yield => {
+                Halt::Yield | Halt::Collect => {
+                    // A task that spent its budget goes to the back of the
+                    // queue; one stopped only so that the collector could
+                    // run carries on first, so that when collections happen
+                    // never changes the order tasks run in.
+                    let preempted = matches!(halt, Halt::Yield);
                     if self.rt.heap.gc_due() {
                         self.collect(&mut [&mut task]);
                     }
                     // A preemption point: a cancelled task that never blocks
-                    // stops here, and so does one whose allocation took the
-                    // heap past its limit.
-                    let resume = match self.rt.sched.cancelled(id) {
+                    // stops here (a collection is not one: it must not change
+                    // what a script sees). An allocation that took the heap
+                    // past its limit fails here too.
+                    let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
+                    let resume = match cancelled {
                         Some(scope) => sched::Resume::Raise(Throw::Cancelled(scope)),
                         None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
@@ -582,7 +589,11 @@ impl Vm {
                     let meta = self.rt.sched.meta_mut(id);
                     meta.resume = resume;
                     meta.task = Some(task);
-                    self.rt.sched.runq.push_back(id);
+                    if preempted {
+                        self.rt.sched.runq.push_back(id);
+                    } else {
+                        self.rt.sched.runq.push_front(id);
+                    }
                 }
                 Halt::Import { path, slot, dst } => {
                     self.import(&mut task, path, slot, dst);

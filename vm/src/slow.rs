@@ -57,7 +57,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
     macro_rules! gc_point {
         () => {
             if rt.heap.gc_due() {
-                return Some(Halt::Yield);
+                return Some(Halt::Collect);
             }
         };
     }
