@@ -1,5 +1,5 @@
 //! The scheduler's state: tasks, cancel scopes, nurseries, timers and the
-//! clock. The loop that runs tasks is `Vm::schedule` (lib.rs); this module
+//! clock. The loop that runs tasks is `Vm::schedule` (`run.rs`); this module
 //! keeps the bookkeeping it and the blocking natives share.
 //!
 //! Invariants:
@@ -12,6 +12,8 @@
 //!   its path to the root is, unless a shield stands in between.
 //! - A nursery finishes only when `live == 0`: every task spawned into it
 //!   has finished.
+
+mod run;
 
 use crate::error::Throw;
 use crate::heap::TraceEntry;

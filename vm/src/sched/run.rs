@@ -1,0 +1,218 @@
+//! The event loop: runs tasks from the run queue until the main task
+//! finishes, applies what each woken task resumes with, and, when every
+//! task waits, moves the clock or reports a deadlock.
+
+use crate::heap::TraceEntry;
+use crate::interp::{self, Halt};
+use crate::sched;
+use crate::task::{self, Task};
+use crate::value::Value;
+use crate::{conc, heap, Ctx, Failure, Throw, Vm};
+use std::io::Write;
+use weft_lang::bytecode::Op;
+
+impl Vm {
+    /// Runs a loaded top-level function as the main task, with every task
+    /// it spawns, to completion.
+    pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
+        let closure = self.rt.heap.new_closure(main, heap::Captures::None);
+        let mut task = Task::new();
+        let regs = self.code.protos[main as usize].regs as usize;
+        task.stack.resize(1 + regs, Value::Nil);
+        task.stack[0] = Value::Func(closure);
+        task.frames.push(task::Frame { proto: main, closure: Some(closure), pc: 0, base: 1, ret: 0 });
+        let id = self.rt.sched.add_task(Box::new(task), None, None);
+        self.rt.sched.main = id;
+        let result = self.schedule(id);
+        let _ = self.rt.out.flush();
+        result
+    }
+
+    /// The scheduler loop: runs tasks from the run queue until the main task
+    /// finishes, firing timers and moving the clock when all are blocked.
+    fn schedule(&mut self, main: sched::TaskId) -> Result<Value, Failure> {
+        let mut interrupted = false;
+        loop {
+            if self.rt.interrupt.swap(false, std::sync::atomic::Ordering::Relaxed) && !interrupted {
+                interrupted = true;
+                if let Some(&scope) = self.rt.sched.tasks.get(main).and_then(|m| m.scopes.first()) {
+                    self.rt.sched.cancel(scope);
+                }
+            }
+            self.rt.sched.fire_timers();
+            let Some(id) = self.rt.sched.runq.pop_front() else {
+                // Every task waits: show what has been printed so far
+                // rather than hold it until the script ends.
+                let _ = self.rt.out.flush();
+                if self.rt.sched.advance() {
+                    continue;
+                }
+                self.deadlock(main);
+                continue;
+            };
+            let Some(meta) = self.rt.sched.tasks.get_mut(id) else { continue };
+            let Some(mut task) = meta.task.take() else { continue };
+            let resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
+            self.rt.sched.current = id;
+            let halt = match self.resume(&mut task, resume) {
+                Some(halt) => halt,
+                None => interp::run(&self.code, &mut self.rt, &mut task),
+            };
+            match halt {
+                Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Err(Failure::Interrupted),
+                Halt::Done(v) if id == main => return Ok(v),
+                Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
+                Halt::Failed(v) if id == main => return Err(Failure::Runtime(self.runtime_error(v, &task))),
+                Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
+                Halt::Exit(status) => return Err(Failure::Exit(status)),
+                Halt::Park => self.rt.sched.meta_mut(id).task = Some(task),
+                Halt::Yield | Halt::Collect => {
+                    // A task that spent its budget goes to the back of the
+                    // queue; one stopped only so that the collector could
+                    // run carries on first, so that when collections happen
+                    // never changes the order tasks run in.
+                    let preempted = matches!(halt, Halt::Yield);
+                    if self.rt.heap.gc_due() {
+                        self.collect(&mut [&mut task]);
+                    }
+                    // A preemption point: a cancelled task that never blocks
+                    // stops here (a collection is not one: it must not change
+                    // what a script sees). An allocation that took the heap
+                    // past its limit fails here too.
+                    let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
+                    let resume = match cancelled {
+                        Some(scope) => sched::Resume::Raise(Throw::Cancelled(scope)),
+                        None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
+                        None => sched::Resume::Nothing,
+                    };
+                    let meta = self.rt.sched.meta_mut(id);
+                    meta.resume = resume;
+                    meta.task = Some(task);
+                    if preempted {
+                        self.rt.sched.runq.push_back(id);
+                    } else {
+                        self.rt.sched.runq.push_front(id);
+                    }
+                }
+                Halt::Import { path, slot, dst } => {
+                    self.import(&mut task, path, slot, dst);
+                    if let Some(failure) = self.failed_import.take() {
+                        return Err(failure);
+                    }
+                    self.rt.sched.meta_mut(id).task = Some(task);
+                    self.rt.sched.runq.push_front(id);
+                }
+            }
+        }
+    }
+
+    /// Applies what a task was woken with; returns a halt if that ends it.
+    fn resume(&mut self, task: &mut Task, resume: sched::Resume) -> Option<Halt> {
+        use sched::Resume;
+        if let Some(argc) = task.start.take() {
+            return self.start(task, argc as usize);
+        }
+        match resume {
+            Resume::Nothing | Resume::Retry => None,
+            Resume::Value(v) => {
+                task.stack[task.park_slot as usize] = v;
+                None
+            }
+            Resume::Select(case, v) => {
+                let slot = task.park_slot as usize;
+                task.stack[slot] = Value::Int(case as i64);
+                task.stack[slot + 1] = v;
+                None
+            }
+            Resume::LoopEnd => {
+                let frame = task.frames.last_mut()?;
+                let op = self.code.protos[frame.proto as usize].code[frame.pc as usize - 1];
+                if let Op::IterNext { offset, .. } = op {
+                    frame.pc = (frame.pc as i64 + offset as i64) as u32;
+                }
+                None
+            }
+            Resume::Raise(throw) => interp::raise(&self.code, &mut self.rt, task, throw),
+        }
+    }
+
+    /// A new task's first call: `stack[0](stack[1..])`.
+    fn start(&mut self, task: &mut Task, argc: usize) -> Option<Halt> {
+        let callee = task.stack[0];
+        let throw = match callee {
+            Value::Func(r) => {
+                let proto = self.rt.heap.closure(r).proto;
+                let target = &self.code.protos[proto as usize];
+                if target.arity as usize == argc {
+                    let top = 1 + target.regs as usize;
+                    if task.stack.len() < top {
+                        task.stack.resize(top, Value::Nil);
+                    }
+                    task.frames.push(task::Frame { proto, closure: Some(r), pc: 0, base: 1, ret: 0 });
+                    return None;
+                }
+                interp::arity(&self.code, callee, target.arity as usize, argc, &self.rt.heap)
+            }
+            Value::Native(n) => {
+                let f = self.code.natives[n as usize].func;
+                task.park_slot = 0;
+                let args = task.stack[1..1 + argc].to_vec();
+                let mut cx = Ctx { rt: &mut self.rt, code: &self.code, site: None };
+                match f(&mut cx, &args) {
+                    Ok(v) => return Some(Halt::Done(v)),
+                    Err(t) => t,
+                }
+            }
+            _ => Throw::type_error("cannot spawn a value that is not a function"),
+        };
+        interp::raise(&self.code, &mut self.rt, task, throw)
+    }
+
+    /// Nothing can run and nothing can wake: raises `Deadlock` in the main
+    /// task, with a report of every blocked task.
+    fn deadlock(&mut self, main: sched::TaskId) {
+        let mut details = String::from("blocked tasks:\n");
+        let blocked: Vec<sched::TaskId> = self.rt.sched.tasks.iter().map(|(id, _)| id).collect();
+        for id in blocked {
+            let meta = self.rt.sched.meta(id);
+            let who = match &meta.spawned_at {
+                Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
+                None => "main task".to_string(),
+            };
+            let what = meta.wait.as_ref().map(|w| conc::describe_wait(&self.code, &self.rt, w)).unwrap_or_default();
+            details.push_str(&format!("  {who}: waiting on {what}\n"));
+            if let Some(task) = &meta.task {
+                for frame in task.frames.iter().rev().take(8) {
+                    let proto = &self.code.protos[frame.proto as usize];
+                    let span = proto.spans.get((frame.pc as usize).saturating_sub(1)).copied().unwrap_or_default();
+                    let entry = TraceEntry { function: proto.name.clone(), file: proto.file, span };
+                    details.push_str(&format!("      {}\n", self.code.trace_line(&entry)));
+                }
+            }
+        }
+        let error = self.rt.heap.new_error("Deadlock", "every task is blocked and nothing can wake one");
+        self.rt.heap.error_mut(error).details = Some(details);
+        let Some(meta) = self.rt.sched.tasks.get(main) else { return };
+        if matches!(meta.wait, Some(sched::Wait::Nursery)) {
+            // The main task waits for its tasks: fail its nursery, which cancels them.
+            let nursery = self.rt.sched.nurseries.iter().find(|(_, n)| n.owner == main && n.waiting.is_some());
+            if let Some((nid, n)) = nursery {
+                let scope = n.scope;
+                let n = self.rt.sched.nurseries.get_mut(nid).expect("found");
+                if n.first_error.is_none() {
+                    n.first_error = Some(Value::Error(error));
+                }
+                self.rt.sched.cancel(scope);
+            }
+        } else {
+            let token = meta.token;
+            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+        }
+        if self.rt.sched.runq.is_empty() {
+            // Nothing woke: the state is beyond repair; fail the main task outright.
+            let token = self.rt.sched.meta(main).token;
+            self.rt.sched.meta_mut(main).state = sched::State::Parked;
+            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+        }
+    }
+}
