@@ -124,11 +124,7 @@ fn is_terminal_stderr() -> bool {
 
 fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
     let mut vm = new_vm(script_args);
-    let seed = options.seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        t.as_nanos() as u64 ^ std::process::id() as u64
-    });
-    vm.configure_scheduler(seed, options.virtual_time);
+    vm.configure_scheduler(options.seed, options.virtual_time);
     if let Some(mib) = options.max_heap_mib {
         vm.rt.heap.set_limit(mib.saturating_mul(1 << 20));
     }

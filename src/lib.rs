@@ -10,7 +10,7 @@
 //! let mut vm = weft::new_vm().expect("the standard library loads");
 //! // Reproducible scheduling, on a virtual clock: an hour of sleeping
 //! // takes no time at all.
-//! vm.configure_scheduler(7, true);
+//! vm.configure_scheduler(Some(7), true);
 //! let script = r#"
 //! let results = chan(3)
 //! for i in 1..=3 {

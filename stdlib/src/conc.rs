@@ -1,12 +1,13 @@
 //! Concurrency builtins: channels, sleeping and the clock, task and
 //! nursery handles, task-local context. Every operation that may block
 //! first checks for cancellation (a checkpoint), then either completes at
-//! once or parks the task with `Throw::Park`, to be woken by the scheduler.
+//! once or parks the task with `cx.park(event)`, to be woken by the
+//! scheduler.
 
 use crate::args::*;
-use weft_vm::channel::{self, Via, Waiter};
+use weft_vm::channel;
 use weft_vm::heap::Outcome;
-use weft_vm::sched::Wait;
+use weft_vm::sched::Event;
 use weft_vm::{conc, fmt, Ctx, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
@@ -55,15 +56,13 @@ fn sleep(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("sleep", args, 1)?;
     let s = seconds("sleep", args)?;
     cx.checkpoint()?;
-    cx.rt.sched.wake_after(s.max(0.0), None);
-    Err(Throw::Park(Wait::Sleep))
+    Err(cx.park(Event::After(s.max(0.0))))
 }
 
 fn yield_now(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("yield", args, 0)?;
     cx.checkpoint()?;
-    cx.rt.sched.wake_after(0.0, None);
-    Err(Throw::Park(Wait::Sleep))
+    Err(cx.park(Event::After(0.0)))
 }
 
 fn now(cx: &mut Ctx, args: &[Value]) -> NativeResult {
@@ -126,9 +125,7 @@ fn send(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     if channel::try_send(cx.rt, ch, args[1])? {
         return Ok(Value::Nil);
     }
-    let waiter = Waiter::current(cx.rt, Via::Call);
-    cx.heap().chan_mut(ch).senders.push_back((waiter, args[1]));
-    Err(Throw::Park(Wait::Send(ch)))
+    Err(cx.park(Event::Send(ch, args[1])))
 }
 
 fn recv(cx: &mut Ctx, args: &[Value]) -> NativeResult {
@@ -138,9 +135,7 @@ fn recv(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     if let Some(v) = channel::try_recv(cx.rt, ch)? {
         return Ok(v);
     }
-    let waiter = Waiter::current(cx.rt, Via::Call);
-    cx.heap().chan_mut(ch).receivers.push_back(waiter);
-    Err(Throw::Park(Wait::Recv(ch)))
+    Err(cx.park(Event::Recv(ch)))
 }
 
 fn close(cx: &mut Ctx, args: &[Value]) -> NativeResult {
@@ -177,14 +172,10 @@ fn join(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     if !matches!(task.outcome, Outcome::Running) {
         return conc::join_result(cx.rt, t);
     }
-    let id = task.id;
-    let me = cx.rt.sched.current;
-    if id == me {
+    if task.id == cx.rt.sched.current {
         return Err(Throw::new("Deadlock", "a task cannot join itself"));
     }
-    let token = cx.rt.sched.token();
-    cx.rt.sched.meta_mut(id).joiners.push((me, token, None));
-    Err(Throw::Park(Wait::Join(t)))
+    Err(cx.park(Event::Join(t)))
 }
 
 fn task_cancel(cx: &mut Ctx, args: &[Value]) -> NativeResult {
@@ -193,9 +184,7 @@ fn task_cancel(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     let task = cx.rt.heap.task(t);
     if matches!(task.outcome, Outcome::Running) {
         let id = task.id;
-        if let Some(&scope) = cx.rt.sched.tasks.get(id).and_then(|m| m.scopes.first()) {
-            cx.rt.sched.cancel(scope);
-        }
+        cx.rt.sched.cancel_task(&mut cx.rt.heap, id);
     }
     Ok(Value::Nil)
 }
@@ -219,7 +208,7 @@ fn nursery_cancel(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     let Value::Nursery(h) = args[0] else { return Err(Throw::type_error("cancel: expected a nursery")) };
     let id = cx.rt.heap.nursery(h);
     if let Some(scope) = cx.rt.sched.nurseries.get(id).map(|n| n.scope) {
-        cx.rt.sched.cancel(scope);
+        cx.rt.sched.cancel(&mut cx.rt.heap, scope);
     }
     Ok(Value::Nil)
 }

@@ -231,11 +231,7 @@ fn exit(_cx: &mut Ctx, args: &[Value]) -> NativeResult {
 /// The next 64 random bits (splitmix64): fast, and reproducible under
 /// `--seed`.
 fn next_random(cx: &mut Ctx) -> u64 {
-    cx.rt.rng = cx.rt.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = cx.rt.rng;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    cx.rt.rng.next_u64()
 }
 
 /// `random()`: a float in [0, 1).

@@ -3,59 +3,33 @@
 //! `cap` values and park senders while full (back pressure). Queues are
 //! first come, first served.
 //!
-//! A queue entry names a task and the wait it belongs to (a token); an
-//! entry whose task has since been woken another way (another `select`
-//! case, a cancellation) is stale and skipped. That is how one wake-up
-//! unregisters a task from every queue it joined, without searching them.
+//! The queues are [`WaitQueue`]s: an entry of a task woken another way
+//! (another `select` case, a cancellation) is counted out at once by the
+//! wake's abort and dropped when it reaches the front or when the queue is
+//! compacted, so readiness is a counter and a queue stays within twice its
+//! live entries (see `sched/wait.rs`).
 
 use crate::error::Throw;
 use crate::heap::TraceEntry;
-use crate::sched::Resume;
+use crate::sched::{Resume, Via, WaitQueue, Waiter};
 use crate::value::{Ref, Value};
 use crate::Runtime;
 use std::collections::VecDeque;
 
-/// How a parked task is waiting on a channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
-    /// A `send` or `recv` call.
-    Call,
-    /// A `select` case.
-    Case(u16),
-    /// A `for v in ch` loop.
-    Loop,
+/// What a woken waiter resumes with when it gets (or, as a sender, gives)
+/// a value.
+fn delivered(w: &Waiter, v: Value) -> Resume {
+    match w.via {
+        Via::Call | Via::Loop => Resume::Value(v),
+        Via::Case(c) => Resume::Select(c, v),
+    }
 }
 
-/// A parked task's place in a queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Waiter {
-    pub task: u32,
-    pub token: u64,
-    pub via: Via,
-}
-
-impl Waiter {
-    /// The running task's current wait.
-    pub fn current(rt: &Runtime, via: Via) -> Waiter {
-        Waiter { task: rt.sched.current, token: rt.sched.token(), via }
-    }
-
-    /// Wakes the waiter with a received value (or, for a sender, nil).
-    fn deliver(self, rt: &mut Runtime, v: Value) -> bool {
-        let resume = match self.via {
-            Via::Call | Via::Loop => Resume::Value(v),
-            Via::Case(c) => Resume::Select(c, v),
-        };
-        rt.sched.wake(self.task, self.token, resume)
-    }
-
-    /// Wakes the waiter because the channel closed.
-    fn closed(self, rt: &mut Runtime) -> bool {
-        let resume = match self.via {
-            Via::Loop => Resume::LoopEnd,
-            _ => Resume::Raise(closed_error()),
-        };
-        rt.sched.wake(self.task, self.token, resume)
+/// What a waiter resumes with when the channel closes under it.
+fn closed(w: &Waiter) -> Resume {
+    match w.via {
+        Via::Loop => Resume::LoopEnd,
+        _ => Resume::Raise(closed_error()),
     }
 }
 
@@ -64,12 +38,14 @@ pub fn closed_error() -> Throw {
 }
 
 pub struct Channel {
+    /// How many values the buffer holds (0: a rendezvous).
     pub cap: usize,
     pub buf: VecDeque<Value>,
     pub closed: bool,
-    pub receivers: VecDeque<Waiter>,
+    /// Parked receivers.
+    pub receivers: WaitQueue<()>,
     /// Parked senders with the value each is sending.
-    pub senders: VecDeque<(Waiter, Value)>,
+    pub senders: WaitQueue<Value>,
     /// Where the channel was made, for deadlock reports.
     pub made_at: Option<TraceEntry>,
 }
@@ -80,8 +56,8 @@ impl Channel {
             cap,
             buf: VecDeque::new(),
             closed: false,
-            receivers: VecDeque::new(),
-            senders: VecDeque::new(),
+            receivers: WaitQueue::default(),
+            senders: WaitQueue::default(),
             made_at,
         }
     }
@@ -92,7 +68,12 @@ impl Channel {
 
     /// Every value the channel holds, for the collector.
     pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
-        self.buf.iter().copied().chain(self.senders.iter().map(|(_, v)| *v))
+        self.buf.iter().copied().chain(self.senders.items().copied())
+    }
+
+    /// Bytes held beyond the object itself, for the heap limit.
+    pub fn bytes(&self) -> usize {
+        self.buf.capacity() * std::mem::size_of::<Value>() + self.receivers.bytes() + self.senders.bytes()
     }
 }
 
@@ -102,10 +83,10 @@ pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
     if rt.heap.chan(ch).closed {
         return Err(Throw::new("ChannelClosed", "send on a closed channel"));
     }
-    while let Some(w) = rt.heap.chan_mut(ch).receivers.pop_front() {
-        if w.deliver(rt, v) {
-            return Ok(true);
-        }
+    let sched = &rt.sched;
+    if let Some((w, ())) = rt.heap.chan_mut(ch).receivers.pop_live(|w| sched.is_waiting(w.task, w.token)) {
+        rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, v));
+        return Ok(true);
     }
     let chan = rt.heap.chan_mut(ch);
     if chan.buf.len() < chan.cap {
@@ -117,22 +98,21 @@ pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
 
 /// Receives without blocking if a value is ready. `Ok(None)`: park.
 pub fn try_recv(rt: &mut Runtime, ch: Ref) -> Result<Option<Value>, Throw> {
-    if let Some(v) = rt.heap.chan_mut(ch).buf.pop_front() {
+    let sched = &rt.sched;
+    let chan = rt.heap.chan_mut(ch);
+    if let Some(v) = chan.buf.pop_front() {
         // A slot freed up: the first parked sender's value moves in.
-        while let Some((w, sent)) = rt.heap.chan_mut(ch).senders.pop_front() {
-            if w.deliver(rt, Value::Nil) {
-                rt.heap.chan_mut(ch).buf.push_back(sent);
-                break;
-            }
+        if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_waiting(w.task, w.token)) {
+            chan.buf.push_back(sent);
+            rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, Value::Nil));
         }
         return Ok(Some(v));
     }
-    while let Some((w, sent)) = rt.heap.chan_mut(ch).senders.pop_front() {
-        if w.deliver(rt, Value::Nil) {
-            return Ok(Some(sent));
-        }
+    if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_waiting(w.task, w.token)) {
+        rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, Value::Nil));
+        return Ok(Some(sent));
     }
-    if rt.heap.chan(ch).closed {
+    if chan.closed {
         return Err(closed_error());
     }
     Ok(None)
@@ -141,13 +121,13 @@ pub fn try_recv(rt: &mut Runtime, ch: Ref) -> Result<Option<Value>, Throw> {
 /// Whether a receive would complete (or fail) at once.
 pub fn recv_ready(rt: &Runtime, ch: Ref) -> bool {
     let chan = rt.heap.chan(ch);
-    !chan.buf.is_empty() || chan.closed || chan.senders.iter().any(|(w, _)| rt.sched.is_waiting(w.task, w.token))
+    !chan.buf.is_empty() || chan.closed || chan.senders.has_live()
 }
 
 /// Whether a send would complete (or fail) at once.
 pub fn send_ready(rt: &Runtime, ch: Ref) -> bool {
     let chan = rt.heap.chan(ch);
-    chan.closed || chan.buf.len() < chan.cap || chan.receivers.iter().any(|w| rt.sched.is_waiting(w.task, w.token))
+    chan.closed || chan.buf.len() < chan.cap || chan.receivers.has_live()
 }
 
 /// Closes the channel: parked receivers and senders raise `ChannelClosed`
@@ -158,9 +138,10 @@ pub fn close(rt: &mut Runtime, ch: Ref) {
         return;
     }
     chan.closed = true;
-    let receivers: Vec<Waiter> = chan.receivers.drain(..).collect();
-    let senders: Vec<Waiter> = chan.senders.drain(..).map(|(w, _)| w).collect();
-    for w in receivers.into_iter().chain(senders) {
-        w.closed(rt);
+    let receivers = chan.receivers.take_all().into_iter().map(|(w, ())| w);
+    let senders = chan.senders.take_all().into_iter().map(|(w, _)| w);
+    let waiters: Vec<Waiter> = receivers.chain(senders).collect();
+    for w in waiters {
+        rt.sched.wake(&mut rt.heap, w.task, w.token, closed(&w));
     }
 }

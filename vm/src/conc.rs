@@ -3,23 +3,20 @@
 //! when a task finishes. The loop that picks tasks to run is
 //! `Vm::schedule`; the state shared with blocking natives is in `sched`.
 
-use crate::channel::{self, Via, Waiter};
+use crate::channel;
 use crate::error::Throw;
 use crate::heap::{Outcome, TraceEntry};
-use crate::sched::{NurseryId, Resume, TaskId, Wait};
+use crate::sched::{Event, NurseryId, Reg, Resume, TaskId, Via};
 use crate::task::Task;
 use crate::value::Value;
 use crate::{Code, Runtime};
 
-/// If `v` is a `Cancelled` error: the scope that absorbs it (`None` for a
-/// `Cancelled` that no scope absorbs, as from `join` on a cancelled task).
+/// If `v` is a cancellation the runtime raised: the scope that absorbs it
+/// (`None` for one that no scope absorbs, as from `join` on a cancelled
+/// task). An error a script made with kind "Cancelled" is not one.
 pub fn cancelled_scope(rt: &Runtime, v: Value) -> Option<Option<u32>> {
     match v {
-        Value::Error(e) => {
-            let err = rt.heap.error(e);
-            let is_cancelled = matches!(err.kind, Value::Str(k) if rt.heap.str(k) == "Cancelled");
-            is_cancelled.then_some(err.scope)
-        }
+        Value::Error(e) => rt.heap.error(e).cancellation,
         _ => None,
     }
 }
@@ -40,6 +37,10 @@ pub fn note_spawn_chain(rt: &mut Runtime, e: crate::value::Ref) {
     }
     rt.heap.error_mut(e).spawned_at = chain;
 }
+
+/// Roughly what a live task costs outside the heap's objects: its records,
+/// registers and first frame.
+const TASK_BYTES: usize = 512;
 
 /// Starts a task calling `callee(args)` in the nursery `nursery`.
 pub fn spawn(
@@ -66,6 +67,13 @@ pub fn spawn(
     }
     if rt.sched.tasks.len() >= rt.sched.max_tasks {
         return Err(Throw::new("TaskLimit", format!("more than {} live tasks", rt.sched.max_tasks)));
+    }
+    // Live tasks count against the heap limit before one more exists, so
+    // a script spawning without end meets OutOfMemory between collections
+    // too (which then count each task's real size).
+    let tasks = (rt.sched.tasks.len() + 1).saturating_mul(TASK_BYTES);
+    if rt.heap.object_bytes().saturating_add(tasks) > rt.heap.limit() {
+        return Err(rt.heap.out_of_room(TASK_BYTES, "a new task"));
     }
     let mut task = Box::new(Task::new());
     // Room for exactly the first call: a task that never calls deeper (a
@@ -121,14 +129,16 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
 /// failure cancels the nursery; `Cancelled` errors are not failures.
 fn nursery_failed(rt: &mut Runtime, nid: NurseryId, error: Value, from_body: bool) {
     let Some(scope) = rt.sched.nurseries.get(nid).map(|n| n.scope) else { return };
-    match cancelled_scope(rt, error) {
+    let cancellation = cancelled_scope(rt, error);
+    let heap = &mut rt.heap;
+    match cancellation {
         Some(Some(s)) if s == scope => {}
         Some(_) => {
             if from_body {
                 // Cancelled by an enclosing scope: re-raise it once the tasks are done.
                 let n = rt.sched.nurseries.get_mut(nid).expect("live");
                 n.cancel_error.get_or_insert(error);
-                rt.sched.cancel(scope);
+                rt.sched.cancel(heap, scope);
             }
         }
         None => {
@@ -138,7 +148,7 @@ fn nursery_failed(rt: &mut Runtime, nid: NurseryId, error: Value, from_body: boo
             } else {
                 n.others.push(error);
             }
-            rt.sched.cancel(scope);
+            rt.sched.cancel(heap, scope);
         }
     }
 }
@@ -153,9 +163,7 @@ pub fn nursery_exit(rt: &mut Runtime, handle: Value, thrown: Value) -> Result<bo
     }
     let n = rt.sched.nurseries.get(nid).expect("open nursery");
     if n.live > 0 {
-        let token = rt.sched.token();
-        rt.sched.nurseries.get_mut(nid).expect("open").waiting = Some(token);
-        rt.sched.park(Wait::Nursery);
+        rt.sched.park_on_nursery(nid);
         return Ok(false);
     }
     let n = rt.sched.nurseries.remove(nid).expect("open nursery");
@@ -185,7 +193,7 @@ pub fn scope_enter(rt: &mut Runtime, seconds: Value, shield: bool) -> Result<(),
         v => return Err(Throw::type_error(format!("timeout needs a number of seconds, not {}", v.type_name()))),
     };
     let scope = rt.sched.push_scope(false);
-    rt.sched.deadline(scope, secs);
+    rt.sched.set_deadline(scope, secs);
     Ok(())
 }
 
@@ -216,7 +224,7 @@ const AFTER: i64 = 3;
 /// Returns the chosen case and its value, or parks.
 pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, Value), Throw> {
     if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
-        return Err(Throw::Cancelled(scope));
+        return Err(Throw::Cancelled(Some(scope)));
     }
     let count = operands.len() / 2;
     let kind = |i: usize| (kinds >> (2 * i)) & 3;
@@ -239,7 +247,7 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
         }
     }
     if !ready.is_empty() {
-        let i = ready[(rt.sched.random() % ready.len() as u64) as usize];
+        let i = ready[rt.sched.rng.below(ready.len() as u64) as usize];
         let value = match (kind(i), operands[2 * i]) {
             (RECV, Value::Chan(ch)) => channel::try_recv(rt, ch)?.unwrap_or(Value::Nil),
             (SEND, Value::Chan(ch)) => {
@@ -254,30 +262,19 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
     if has_default {
         return Ok((count as u16, Value::Nil));
     }
-    let mut waits = Vec::with_capacity(count);
+    // One wait with a registration per case: whichever case wakes the
+    // task, the wake's abort unregisters all the others.
     for i in 0..count {
-        let case = Via::Case(i as u16);
-        match (kind(i), operands[2 * i]) {
-            (RECV, Value::Chan(ch)) => {
-                let w = Waiter::current(rt, case);
-                rt.heap.chan_mut(ch).receivers.push_back(w);
-                waits.push(Wait::Recv(ch));
-            }
-            (SEND, Value::Chan(ch)) => {
-                let w = Waiter::current(rt, case);
-                rt.heap.chan_mut(ch).senders.push_back((w, operands[2 * i + 1]));
-                waits.push(Wait::Send(ch));
-            }
-            (JOIN, Value::Task(t)) => {
-                let id = rt.heap.task(t).id;
-                let (me, token) = (rt.sched.current, rt.sched.token());
-                rt.sched.meta_mut(id).joiners.push((me, token, Some(i as u16)));
-                waits.push(Wait::Join(t));
-            }
-            (_, v) => rt.sched.wake_after(v.as_f64().unwrap_or(0.0), Some(i as u16)),
-        }
+        let event = match (kind(i), operands[2 * i]) {
+            (RECV, Value::Chan(ch)) => Event::Recv(ch),
+            (SEND, Value::Chan(ch)) => Event::Send(ch, operands[2 * i + 1]),
+            (JOIN, Value::Task(t)) => Event::Join(t),
+            (_, v) => Event::After(v.as_f64().unwrap_or(0.0)),
+        };
+        rt.sched.register(&mut rt.heap, event, Via::Case(i as u16));
     }
-    Err(Throw::Park(Wait::Select(waits)))
+    rt.sched.park(true);
+    Err(Throw::Park)
 }
 
 /// The result of a finished task, or its error.
@@ -285,7 +282,7 @@ pub fn join_result(rt: &Runtime, t: crate::value::Ref) -> Result<Value, Throw> {
     match rt.heap.task(t).outcome {
         Outcome::Returned(v) => Ok(v),
         Outcome::Failed(e) => Err(Throw::Value(e)),
-        Outcome::Cancelled => Err(Throw::new("Cancelled", "the joined task was cancelled")),
+        Outcome::Cancelled => Err(Throw::Cancelled(None)),
         Outcome::Running => unreachable!("checked by the caller"),
     }
 }
@@ -293,9 +290,9 @@ pub fn join_result(rt: &Runtime, t: crate::value::Ref) -> Result<Value, Throw> {
 /// Ends task `id`: records its outcome on its handle, wakes its joiners and
 /// tells its nursery.
 pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
-    let Some(meta) = rt.sched.tasks.remove(id) else { return };
-    for scope in &meta.scopes {
-        rt.sched.scopes.remove(*scope);
+    let Some(mut meta) = rt.sched.tasks.remove(id) else { return };
+    for scope in meta.scopes.iter().rev() {
+        rt.sched.remove_scope(*scope);
     }
     let outcome = match result {
         Ok(v) => Outcome::Returned(v),
@@ -305,14 +302,14 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     if let Some(h) = meta.handle {
         rt.heap.task_mut(h).outcome = outcome;
     }
-    for (task, token, case) in meta.joiners {
-        let resume = match (outcome, case) {
-            (Outcome::Returned(v), None) => Resume::Value(v),
-            (Outcome::Returned(v), Some(c)) => Resume::Select(c, v),
+    for (w, ()) in meta.joiners.take_all() {
+        let resume = match (outcome, w.via) {
+            (Outcome::Returned(v), Via::Case(c)) => Resume::Select(c, v),
+            (Outcome::Returned(v), _) => Resume::Value(v),
             (Outcome::Failed(e), _) => Resume::Raise(Throw::Value(e)),
-            _ => Resume::Raise(Throw::new("Cancelled", "the joined task was cancelled")),
+            _ => Resume::Raise(Throw::Cancelled(None)),
         };
-        rt.sched.wake(task, token, resume);
+        rt.sched.wake(&mut rt.heap, w.task, w.token, resume);
     }
     if let Some(nid) = meta.nursery {
         if let Outcome::Failed(e) = outcome {
@@ -323,7 +320,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
             if n.live == 0 {
                 if let Some(token) = n.waiting.take() {
                     let owner = n.owner;
-                    rt.sched.wake(owner, token, Resume::Retry);
+                    rt.sched.wake(&mut rt.heap, owner, token, Resume::Retry);
                 }
             }
         }
@@ -331,30 +328,34 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
 }
 
 /// What a parked task waits on, for deadlock reports.
-pub fn describe_wait(code: &Code, rt: &Runtime, wait: &Wait) -> String {
+pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
     let chan_site = |ch: crate::value::Ref| match &rt.heap.chan(ch).made_at {
         Some(site) => format!(" made at {}", location(code, site)),
         None => String::new(),
     };
-    match wait {
-        Wait::Recv(ch) => format!("recv on channel{}", chan_site(*ch)),
-        Wait::Send(ch) => format!("send on channel{}", chan_site(*ch)),
-        Wait::Join(t) => {
-            let id = rt.heap.task(*t).id;
-            match rt.sched.tasks.get(id).and_then(|m| m.spawned_at.as_ref()) {
+    let describe = |reg: &Reg| match *reg {
+        Reg::Recv(ch) => Some(format!("recv on channel{}", chan_site(ch))),
+        Reg::Send(ch) => Some(format!("send on channel{}", chan_site(ch))),
+        Reg::Join(t) => {
+            let id = rt.heap.task(t).id;
+            Some(match rt.sched.tasks.get(id).and_then(|m| m.spawned_at.as_ref()) {
                 Some(site) => format!("join on task spawned at {}", location(code, site)),
                 None => "join on a task".to_string(),
-            }
+            })
         }
-        Wait::Sleep => "sleep".to_string(),
-        Wait::Select(cases) if cases.is_empty() => "select with no case that can become ready".to_string(),
-        Wait::Select(cases) => {
-            let cases: Vec<String> = cases.iter().map(|w| describe_wait(code, rt, w)).collect();
-            format!("select: {}", cases.join(", "))
-        }
-        Wait::Nursery => "its nursery's tasks to finish".to_string(),
-        Wait::Host(what) => what.clone(),
+        // A select's `after` cases are timers: left out.
+        Reg::Timer(_) => None,
+        Reg::Nursery(_) => Some("its nursery's tasks to finish".to_string()),
+    };
+    let regs = meta.regs.as_slice();
+    if !meta.selecting {
+        return regs.first().map_or_else(String::new, |r| describe(r).unwrap_or_else(|| "sleep".to_string()));
     }
+    let cases: Vec<String> = regs.iter().filter_map(describe).collect();
+    if cases.is_empty() {
+        return "select with no case that can become ready".to_string();
+    }
+    format!("select: {}", cases.join(", "))
 }
 
 /// `file:line:col` of a site.

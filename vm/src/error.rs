@@ -14,11 +14,13 @@ pub enum Throw {
     Value(Value),
     /// The script asked to exit the process with this status.
     Exit(i32),
-    /// The task was cancelled; the scope named absorbs the error.
-    Cancelled(u32),
-    /// Not an error: the native parked the running task on this wait. It
-    /// resumes with the value or error its waker provides.
-    Park(crate::sched::Wait),
+    /// The task was cancelled; the scope named absorbs the error (none
+    /// for `join` on a task that was cancelled).
+    Cancelled(Option<u32>),
+    /// Not an error: the native registered the running task's wait and
+    /// parked it (see `sched/wait.rs`). It resumes with the value or error
+    /// its waker provides.
+    Park,
 }
 
 impl Throw {
@@ -36,15 +38,6 @@ impl Throw {
 
     pub fn index_error(message: impl Into<String>) -> Throw {
         Throw::new("IndexError", message)
-    }
-
-    pub fn arity(name: &str, expected: &str, got: usize) -> Throw {
-        let s = if got == 1 { "" } else { "s" };
-        Throw::new(
-            "ArityError",
-            format!("{name} takes {expected}, but {got} argument{s} were given")
-                .replace("1 argument were", "1 argument was"),
-        )
     }
 }
 

@@ -123,8 +123,10 @@ pub struct ErrorObj {
     pub trace: Vec<TraceEntry>,
     /// Further errors of a failed nursery.
     pub others: Vec<Value>,
-    /// For `Cancelled`: the cancel scope that absorbs it.
-    pub scope: Option<u32>,
+    /// Set by the runtime on the cancellations it raises, with the cancel
+    /// scope that absorbs each (none for `join` on a cancelled task). A
+    /// script's own error of kind "Cancelled" has none: it is a failure.
+    pub cancellation: Option<Option<u32>>,
     /// The spawn sites of the failing task and its ancestors, innermost first.
     pub spawned_at: Vec<TraceEntry>,
     /// Extra lines for the report (a deadlock's list of blocked tasks).
@@ -195,6 +197,10 @@ pub struct Heap {
     pub(crate) live: usize,
     /// Approximate bytes held by live objects, for the heap cap.
     pub(crate) bytes: usize,
+    /// Bytes the scheduler holds outside the objects (tasks, frames and
+    /// registers, cancel scopes, timers), as of the last collection: they
+    /// count against the limit too.
+    runtime_bytes: usize,
     /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
     /// instead of the process dying when the system refuses an allocation.
     pub(crate) limit: usize,
@@ -246,6 +252,7 @@ impl Heap {
             threshold: if gc_stress() { 0 } else { MIN_THRESHOLD },
             live: 0,
             bytes: 0,
+            runtime_bytes: 0,
             limit: usize::MAX,
             report_at: usize::MAX,
             stress: gc_stress(),
@@ -272,15 +279,35 @@ impl Heap {
         self.debt >= self.threshold
     }
 
-    /// Whether the live objects outgrew [`Heap::limit`] at the last
-    /// collection, and that has not been reported yet.
+    /// Whether the live objects and the scheduler's structures outgrew
+    /// [`Heap::limit`] at the last collection, and that has not been
+    /// reported yet.
     pub fn over_limit(&self) -> bool {
-        self.bytes > self.report_at
+        self.in_use() > self.report_at
     }
 
     /// Notes that [`Heap::over_limit`] was reported as an error.
     pub fn reported_over_limit(&mut self) {
-        self.report_at = self.bytes.saturating_add(self.limit / 4);
+        self.report_at = self.in_use().saturating_add(self.limit / 4);
+    }
+
+    /// Bytes counted against the limit: live objects and the runtime's
+    /// structures, as of the last collection.
+    pub fn in_use(&self) -> usize {
+        self.bytes.saturating_add(self.runtime_bytes)
+    }
+
+    /// Records what the scheduler holds (at each collection).
+    pub(crate) fn set_runtime_bytes(&mut self, bytes: usize) {
+        self.runtime_bytes = bytes;
+        if self.in_use() <= self.limit {
+            self.report_at = self.limit;
+        }
+    }
+
+    /// The most bytes the heap may hold.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Fails with `OutOfMemory` if building an object of `bytes` more
@@ -288,19 +315,30 @@ impl Heap {
     /// whose size a script controls (`xs + xs` in a loop doubles), so that
     /// the script gets an error instead of the system refusing the memory.
     pub fn check_room(&self, bytes: usize, what: &str) -> Result<(), Throw> {
-        if bytes > self.limit.saturating_sub(self.bytes) {
-            let mib = |n: usize| n >> 20;
-            return Err(Throw::new(
-                "OutOfMemory",
-                format!(
-                    "{what} needs {} MiB; the heap holds {} MiB of its {} MiB",
-                    mib(bytes),
-                    mib(self.bytes),
-                    mib(self.limit)
-                ),
-            ));
+        if bytes > self.limit.saturating_sub(self.in_use()) {
+            return Err(self.out_of_room(bytes, what));
         }
         Ok(())
+    }
+
+    /// The `OutOfMemory` for `what`, which needs `bytes` more.
+    #[cold]
+    pub fn out_of_room(&self, bytes: usize, what: &str) -> Throw {
+        let mib = |n: usize| n >> 20;
+        Throw::new(
+            "OutOfMemory",
+            format!(
+                "{what} needs {} MiB; the heap holds {} MiB of its {} MiB",
+                mib(bytes),
+                mib(self.in_use()),
+                mib(self.limit)
+            ),
+        )
+    }
+
+    /// Bytes held by the live objects alone, as of the last collection.
+    pub fn object_bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The number of objects in the arena, live or free.
@@ -409,7 +447,7 @@ impl Heap {
             message,
             trace: Vec::new(),
             others: Vec::new(),
-            scope: None,
+            cancellation: None,
             spawned_at: Vec::new(),
             details: None,
         };
@@ -651,12 +689,12 @@ impl Heap {
         self.live = live;
         self.bytes = bytes;
         self.debt = 0;
-        if bytes <= self.limit {
+        if self.in_use() <= self.limit {
             self.report_at = self.limit;
         }
         // Collect again after as much allocation as is live (the heap then
         // at most doubles), but before the limit is passed.
-        self.threshold = bytes.min(self.limit.saturating_sub(bytes)).max(MIN_THRESHOLD);
+        self.threshold = bytes.min(self.limit.saturating_sub(self.in_use())).max(MIN_THRESHOLD);
         if self.stress {
             self.threshold = 0;
         }
@@ -684,7 +722,7 @@ fn size_of_obj(obj: &Obj) -> usize {
                 _ => 0,
             },
             Obj::Error(_) => 64,
-            Obj::Chan(c) => 128 + c.buffered() * std::mem::size_of::<Value>(),
+            Obj::Chan(c) => 128 + c.bytes(),
             _ => 0,
         }
 }

@@ -558,8 +558,8 @@ pub(crate) fn call_value(
 ) -> Result<Called, Throw> {
     match callee {
         Value::Func(r) => {
-            let closure = rt.heap.closure(r);
-            let target = &code.protos[closure.proto as usize];
+            let proto = rt.heap.closure(r).proto;
+            let target = &code.protos[proto as usize];
             if target.arity as usize != argc {
                 return Err(arity(code, callee, target.arity as usize, argc, &rt.heap));
             }
@@ -569,15 +569,15 @@ pub(crate) fn call_value(
             let new_base = at + 1;
             let top = new_base + target.regs as usize;
             if task.stack.len() < top {
+                let before = task.stack.capacity();
                 grow(&mut task.stack, top);
+                // Registers count against the heap limit: a deep recursion
+                // in many tasks meets OutOfMemory, not the system's refusal.
+                let grown = (task.stack.capacity() - before) * std::mem::size_of::<Value>();
+                rt.heap.check_room(grown, "a task's registers")?;
+                rt.heap.grew(grown);
             }
-            task.frames.push(Frame {
-                proto: closure.proto,
-                closure: Some(r),
-                pc: 0,
-                base: new_base as u32,
-                ret: ret as u32,
-            });
+            task.frames.push(Frame { proto, closure: Some(r), pc: 0, base: new_base as u32, ret: ret as u32 });
             Ok(Called::Pushed)
         }
         Value::Native(n) => {
@@ -811,23 +811,21 @@ fn arity_error(name: &str, want: usize, got: usize) -> Throw {
 #[cold]
 #[inline(never)]
 pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw) -> Option<Halt> {
-    let scope = match throw {
-        Throw::Park(wait) => {
-            rt.sched.park(wait);
-            return Some(Halt::Park);
-        }
-        Throw::Cancelled(scope) => Some(scope),
-        _ => None,
-    };
-    let trace = trace_of(code, task);
-    let value = match throw {
+    let trace = match throw {
+        Throw::Park => return Some(Halt::Park),
         Throw::Exit(status) => return Some(Halt::Exit(status)),
-        Throw::Park(_) => unreachable!("handled above"),
-        Throw::Cancelled(_) => {
-            let e = rt.heap.new_error("Cancelled", "the task was cancelled");
+        _ => trace_of(code, task),
+    };
+    let value = match throw {
+        // Not errors, and taken care of above.
+        Throw::Park => return Some(Halt::Park),
+        Throw::Exit(status) => return Some(Halt::Exit(status)),
+        Throw::Cancelled(scope) => {
+            let message = if scope.is_some() { "the task was cancelled" } else { "the joined task was cancelled" };
+            let e = rt.heap.new_error("Cancelled", message);
             let err = rt.heap.error_mut(e);
             err.trace = trace.clone();
-            err.scope = scope;
+            err.cancellation = Some(scope);
             Value::Error(e)
         }
         Throw::Error { kind, message } => {

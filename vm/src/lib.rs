@@ -177,8 +177,8 @@ pub struct Runtime {
     pub args: Vec<String>,
     /// The deepest a call stack may grow before `StackOverflow`.
     pub max_frames: usize,
-    /// State of the random number generator.
-    pub rng: u64,
+    /// The generator behind `random()`.
+    pub rng: sched::SplitMix64,
     /// Module slots being loaded, to catch circular imports.
     loading: Vec<u32>,
     /// Tasks, cancel scopes, nurseries, timers and the clock.
@@ -233,9 +233,19 @@ impl Ctx<'_> {
     /// operation that may block calls this first.
     pub fn checkpoint(&self) -> Result<(), Throw> {
         match self.rt.sched.cancelled(self.rt.sched.current) {
-            Some(scope) => Err(Throw::Cancelled(scope)),
+            Some(scope) => Err(Throw::Cancelled(Some(scope))),
             None => Ok(()),
         }
+    }
+
+    /// Parks the running task until `event` happens: the one way a native
+    /// waits. Return the result from the native, as `Err(cx.park(..))`;
+    /// the task resumes with what its waker delivers (the received value,
+    /// nil, or an error such as `Cancelled`).
+    pub fn park(&mut self, event: sched::Event) -> Throw {
+        self.rt.sched.register(&mut self.rt.heap, event, sched::Via::Call);
+        self.rt.sched.park(false);
+        Throw::Park
     }
 }
 
@@ -313,9 +323,9 @@ impl Vm {
                 out: stdout_writer(),
                 args: Vec::new(),
                 max_frames: 100_000,
-                rng: 0x853c_49e6_748f_ea9b,
+                rng: sched::SplitMix64::new(sched::entropy() ^ 0x853c_49e6_748f_ea9b),
                 loading: Vec::new(),
-                sched: sched::Scheduler::new(0, false),
+                sched: sched::Scheduler::new(None, false),
                 interrupt: Default::default(),
             },
             env: Env::new(),
@@ -508,16 +518,19 @@ impl Vm {
     }
 
     /// Sets the scheduler's seed and clock: `--seed` and `--virtual-time`.
-    pub fn configure_scheduler(&mut self, seed: u64, virtual_time: bool) {
+    /// With a seed, rounds of ready tasks run in a seeded random order and
+    /// `select` and `random()` repeat their choices; without one, tasks run
+    /// in FIFO order and the choices differ from run to run.
+    pub fn configure_scheduler(&mut self, seed: Option<u64>, virtual_time: bool) {
         self.rt.sched = sched::Scheduler::new(seed, virtual_time);
-        self.rt.rng = seed ^ 0x853c_49e6_748f_ea9b;
+        self.rt.rng = sched::SplitMix64::new(seed.unwrap_or_else(sched::entropy) ^ 0x853c_49e6_748f_ea9b);
     }
 
     /// The error for a heap that outgrew its limit (see [`Heap::over_limit`]).
     pub(crate) fn out_of_memory(&mut self) -> Throw {
         let heap = &mut self.rt.heap;
         heap.reported_over_limit();
-        let message = format!("the heap holds {} MiB, past its limit of {} MiB", heap.bytes >> 20, heap.limit >> 20);
+        let message = format!("the heap holds {} MiB, past its limit of {} MiB", heap.in_use() >> 20, heap.limit >> 20);
         Throw::new("OutOfMemory", message)
     }
 
@@ -549,6 +562,12 @@ impl Vm {
                 sched::Resume::Raise(Throw::Value(v)) => roots.push(*v),
                 _ => {}
             }
+            // What a parked task waits on stays alive while it waits.
+            roots.extend(meta.regs.as_slice().iter().filter_map(|reg| match *reg {
+                sched::Reg::Recv(ch) | sched::Reg::Send(ch) => Some(Value::Chan(ch)),
+                sched::Reg::Join(t) => Some(Value::Task(t)),
+                sched::Reg::Timer(_) | sched::Reg::Nursery(_) => None,
+            }));
         }
         for (_, n) in sched.nurseries.iter() {
             roots.extend(n.first_error);
@@ -556,7 +575,11 @@ impl Vm {
             roots.extend(n.others.iter().copied());
             roots.extend(n.handle.map(Value::Nursery));
         }
+        // The scheduler's own memory counts against the heap limit too.
+        let running: usize = tasks.iter().map(|t| t.bytes()).sum();
+        let runtime_bytes = self.rt.sched.bytes(running);
         gc::collect(&mut self.rt.heap, roots);
+        self.rt.heap.set_runtime_bytes(runtime_bytes);
     }
 
     /// Loads the module at `path` for the task's pending `import`.

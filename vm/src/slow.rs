@@ -370,16 +370,16 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                 }
                 // Receiving is a checkpoint, as `recv()` is.
                 if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
-                    raise!(Throw::Cancelled(scope));
+                    raise!(Throw::Cancelled(Some(scope)));
                 }
                 match crate::channel::try_recv(rt, ch) {
                     Ok(Some(v)) => regs[dst] = v,
                     Err(_) => jump!(offset),
                     Ok(None) => {
-                        let waiter = crate::channel::Waiter::current(rt, crate::channel::Via::Loop);
-                        rt.heap.chan_mut(ch).receivers.push_back(waiter);
+                        rt.sched.register(&mut rt.heap, crate::sched::Event::Recv(ch), crate::sched::Via::Loop);
+                        rt.sched.park(false);
                         task.park_slot = (base + dst as usize) as u32;
-                        raise!(Throw::Park(crate::sched::Wait::Recv(ch)))
+                        raise!(Throw::Park)
                     }
                 }
                 return None;

@@ -71,6 +71,15 @@ impl Task {
         }
     }
 
+    /// Bytes it holds: registers, frames, handlers and the trace.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Task>()
+            + self.stack.capacity() * std::mem::size_of::<Value>()
+            + self.frames.capacity() * std::mem::size_of::<Frame>()
+            + self.handlers.capacity() * std::mem::size_of::<Handler>()
+            + self.trace.capacity() * std::mem::size_of::<TraceEntry>()
+    }
+
     /// Every value the task can still read: the registers of its frames.
     pub fn roots(&self) -> impl Iterator<Item = Value> + '_ {
         self.stack.iter().copied()

@@ -1,27 +1,42 @@
 //! The scheduler's state: tasks, cancel scopes, nurseries, timers and the
-//! clock. The loop that runs tasks is `Vm::schedule` (`run.rs`); this module
-//! keeps the bookkeeping it and the blocking natives share.
+//! clock. The loop that runs tasks is `Vm::schedule` (`run.rs`); waiting is
+//! `wait.rs`, timers `timer.rs`, cancel scopes `cancel.rs`. Natives and
+//! instructions that block share this bookkeeping.
 //!
-//! Invariants:
-//! - One way to wait: a task parks with a `token`; whatever wakes it later
-//!   (a channel, a timer, a finishing task, a cancellation) names the same
-//!   token, and the first wake-up wins: it bumps the token, so every other
-//!   registration of that wait becomes stale at once.
-//! - Cancel scopes form a tree through `parent`; a task's innermost scope
-//!   is the top of its `scopes` stack. A task is cancelled when a scope on
-//!   its path to the root is, unless a shield stands in between.
+//! Invariants, each with the test that pins it:
+//! - One way to wait: a task registers on what may wake it, then parks
+//!   with a `token`. The first wake names that token, bumps it, and aborts
+//!   every registration of the wait, so a wait delivers exactly one outcome
+//!   and leaves nothing behind (`tests/waits.rs`; the message-counting
+//!   `tests/concurrency/select_fairness_all_kinds.weft`).
+//! - Cancel scopes form a tree: a task's scopes nest in its `scopes` stack,
+//!   and a spawned task's first scope is a child of its nursery's. A task
+//!   is cancelled when a scope on its path to the root is, unless a shield
+//!   stands in between; cancelling visits only the scope's subtree
+//!   (`tests/concurrency/nursery_cancel.weft`, `shield*.weft`;
+//!   `tests/waits.rs`: `cancel_visits_only_the_cancelled_subtree`).
 //! - A nursery finishes only when `live == 0`: every task spawned into it
-//!   has finished.
+//!   has finished (`tests/concurrency/nursery_waits.weft`).
+//! - Without `--seed` the run queue is FIFO; with one, each round of ready
+//!   tasks runs in an order shuffled by the seeded generator, so one seed
+//!   repeats one interleaving and others explore more
+//!   (`tests/cli.rs`: `seeds_choose_interleavings`).
 
+pub mod cancel;
+pub mod driver;
 mod run;
+pub mod timer;
+pub mod wait;
+
+pub use timer::{Clock, TimerKey, TimerKind};
+pub use wait::{Event, Reg, Regs, SharedWait, Via, WaitQueue, Waiter};
 
 use crate::error::Throw;
-use crate::heap::TraceEntry;
+use crate::heap::{Heap, TraceEntry};
 use crate::task::Task;
 use crate::value::{Ref, Value};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use timer::Timers;
 
 pub type TaskId = u32;
 pub type ScopeId = u32;
@@ -80,9 +95,44 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
+    /// Slots held, used or free.
+    pub fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.items.iter().enumerate().filter_map(|(i, t)| t.as_ref().map(|t| (i as u32, t)))
     }
+}
+
+/// The seeded generator behind `select` choices and shuffled rounds
+/// (splitmix64: tiny state, good spread).
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// A seed for runs without `--seed`: the time and the process id.
+pub fn entropy() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    t.as_nanos() as u64 ^ (std::process::id() as u64) << 32
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,147 +158,131 @@ pub enum Resume {
     LoopEnd,
 }
 
-/// What a parked task waits for, for deadlock reports.
-#[derive(Clone, Debug)]
-pub enum Wait {
-    Recv(Ref),
-    Send(Ref),
-    Join(Ref),
-    Sleep,
-    /// A `select` with no ready case: what each of its cases waits on
-    /// (`after` cases are timers, left out).
-    Select(Vec<Wait>),
-    Nursery,
-    Host(String),
-}
-
+/// A task's scheduling record; the task itself is `task`.
 pub struct TaskMeta {
     /// The task's registers and frames; `None` while it runs.
     pub task: Option<Box<Task>>,
+    /// Whether it waits in a run queue or is parked.
     pub state: State,
+    /// Names its current wait; bumped by every wake, which makes whatever
+    /// else the wait registered stale.
     pub token: u64,
+    /// What it does when it next runs.
     pub resume: Resume,
     /// Cancel scopes entered, innermost last; the first is the task's own.
     pub scopes: Vec<ScopeId>,
     /// The nursery it was spawned into (none for the main task).
     pub nursery: Option<NurseryId>,
+    /// Its handle, the value `spawn` returned.
     pub handle: Option<Ref>,
     /// `context_get` / `context_set` storage: a map, or nil.
     pub context: Value,
     /// The `spawn` that made it, and its parent task.
     pub spawned_at: Option<TraceEntry>,
     pub parent: Option<TaskId>,
-    pub wait: Option<Wait>,
+    /// What its current wait is registered on.
+    pub regs: Regs,
+    /// Whether the current wait is a `select` (for deadlock reports).
+    pub selecting: bool,
     /// Tasks parked in `join` on this one.
-    pub joiners: Vec<(TaskId, u64, Option<u16>)>,
+    pub joiners: WaitQueue<()>,
+    /// For a wait that another thread may end: the cell every waker must
+    /// claim first (see `driver.rs`).
+    pub shared: Option<SharedWait>,
 }
 
-pub struct Scope {
-    /// Unique over the run, so a stale deadline never cancels a reused slot.
-    pub serial: u64,
-    pub parent: Option<ScopeId>,
-    pub cancelled: bool,
-    pub shield: bool,
-    /// For `timeout`: whether its deadline passed.
-    pub expired: bool,
+impl TaskMeta {
+    /// Whether it waits for its nursery's tasks: cancellation reaches those
+    /// tasks, not this wait.
+    pub(crate) fn waits_for_nursery(&self) -> bool {
+        matches!(self.regs.as_slice(), [Reg::Nursery(_)])
+    }
+
+    /// Bytes held outside the heap's objects, for the heap limit.
+    pub fn bytes(&self) -> usize {
+        let task = self.task.as_ref().map_or(0, |t| t.bytes());
+        std::mem::size_of::<TaskMeta>() + task + self.scopes.capacity() * 4 + self.joiners.bytes()
+    }
 }
 
+/// A `nursery` block's bookkeeping.
 pub struct Nursery {
+    /// Its cancel scope: cancelling it cancels every task spawned into it.
     pub scope: ScopeId,
+    /// The task whose block it is.
     pub owner: TaskId,
     /// Tasks spawned into it that have not finished.
     pub live: u32,
+    /// The first failure, raised when the block ends; the rest follow.
     pub first_error: Option<Value>,
     pub others: Vec<Value>,
     /// The owner's token while it waits for the children.
     pub waiting: Option<u64>,
+    /// The value `nursery as n` binds.
     pub handle: Option<Ref>,
     /// A `Cancelled` from an enclosing scope that reached the body, to
     /// re-raise once the tasks are done.
     pub cancel_error: Option<Value>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKind {
-    /// Wake a sleeping task (or a `select` with an `after` case).
-    Wake { task: TaskId, token: u64, case: Option<u16> },
-    /// A `timeout` scope's deadline.
-    Deadline(ScopeId, u64),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Timer {
-    /// Nanoseconds on the scheduler clock.
-    at: u64,
-    seq: u64,
-    kind: TimerKind,
-}
-
-/// Real or virtual time, in seconds since the scheduler started.
-pub struct Clock {
-    pub virtual_time: bool,
-    now_virtual: u64,
-    start: Instant,
-}
-
-impl Clock {
-    pub fn nanos(&self) -> u64 {
-        if self.virtual_time {
-            self.now_virtual
-        } else {
-            self.start.elapsed().as_nanos() as u64
-        }
-    }
-
-    pub fn now(&self) -> f64 {
-        self.nanos() as f64 / 1e9
-    }
+/// Counts of the scheduler's structures, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub tasks: usize,
+    pub scopes: usize,
+    pub nurseries: usize,
+    /// Live timers, and heap entries (live and stale).
+    pub timers: usize,
+    pub timer_entries: usize,
+    /// Entries in every joiner queue, live and stale.
+    pub joiner_entries: usize,
 }
 
 pub struct Scheduler {
     pub tasks: Slab<TaskMeta>,
     pub runq: VecDeque<TaskId>,
-    timers: BinaryHeap<Reverse<Timer>>,
-    pub scopes: Slab<Scope>,
+    pub(crate) timers: Timers,
+    pub scopes: Slab<cancel::Scope>,
     pub nurseries: Slab<Nursery>,
     /// The running task.
     pub current: TaskId,
     pub main: TaskId,
     pub clock: Clock,
-    /// The seeded generator behind scheduling and `select` choices.
-    pub rng: u64,
+    /// The seeded generator behind `select` choices and shuffled rounds.
+    pub rng: SplitMix64,
+    /// Whether rounds of ready tasks run in a seeded random order.
+    pub shuffle: bool,
+    /// What waits when no task can run.
+    pub(crate) driver: driver::Driver,
     seq: u64,
-    /// Blocking host calls in flight (they can still wake a task).
-    pub pending_host: usize,
     /// The most tasks that may be alive at once.
     pub max_tasks: usize,
 }
 
 impl Scheduler {
-    pub fn new(seed: u64, virtual_time: bool) -> Scheduler {
+    /// A scheduler with the seed of `--seed` (rounds shuffled) or none
+    /// (FIFO), on a real or virtual clock.
+    pub fn new(seed: Option<u64>, virtual_time: bool) -> Scheduler {
         Scheduler {
             tasks: Slab::default(),
             runq: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             scopes: Slab::default(),
             nurseries: Slab::default(),
             current: 0,
             main: 0,
-            clock: Clock { virtual_time, now_virtual: 0, start: Instant::now() },
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            clock: Clock::new(virtual_time),
+            rng: SplitMix64::new(seed.unwrap_or_else(entropy) ^ 0x9e37_79b9_7f4a_7c15),
+            shuffle: seed.is_some(),
+            driver: driver::Driver::default(),
             seq: 0,
-            pending_host: 0,
             max_tasks: 10_000_000,
         }
     }
 
-    /// A random number from the seeded generator (splitmix64).
+    /// A random number from the seeded generator.
     pub fn random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     pub fn meta(&self, id: TaskId) -> &TaskMeta {
@@ -259,120 +293,180 @@ impl Scheduler {
         self.tasks.get_mut(id).expect("live task")
     }
 
-    /// Adds a task; it runs when the queue reaches it.
+    /// Counts of what the scheduler holds.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            tasks: self.tasks.len(),
+            scopes: self.scopes.len(),
+            nurseries: self.nurseries.len(),
+            timers: self.timers.len(),
+            timer_entries: self.timers.entries(),
+            joiner_entries: self.tasks.iter().map(|(_, m)| m.joiners.len()).sum(),
+        }
+    }
+
+    /// Bytes held by the scheduler's structures (tasks with their
+    /// registers and frames, scopes, timers), counted against the heap
+    /// limit at each collection. `running` is the task taken out to run.
+    pub fn bytes(&self, running: usize) -> usize {
+        let tasks: usize = self.tasks.iter().map(|(_, m)| m.bytes()).sum();
+        tasks
+            + running
+            + self.timers.bytes()
+            + self.scopes.capacity() * std::mem::size_of::<Option<cancel::Scope>>()
+            + self.nurseries.capacity() * std::mem::size_of::<Option<Nursery>>()
+            + self.runq.capacity() * 4
+    }
+
+    /// Adds a task whose own scope lies in `scope_parent`; it runs when
+    /// the queue reaches it.
     pub fn add_task(&mut self, task: Box<Task>, scope_parent: Option<ScopeId>, nursery: Option<NurseryId>) -> TaskId {
-        let serial = self.next_serial();
-        let scope =
-            self.scopes.insert(Scope { serial, parent: scope_parent, cancelled: false, shield: false, expired: false });
         let token = self.next_serial();
         let id = self.tasks.insert(TaskMeta {
             task: Some(task),
             state: State::Runnable,
             token,
             resume: Resume::Nothing,
-            scopes: vec![scope],
+            scopes: Vec::with_capacity(1),
             nursery,
             handle: None,
             context: Value::Nil,
             spawned_at: None,
             parent: None,
-            wait: None,
-            joiners: Vec::new(),
+            regs: Regs::None,
+            selecting: false,
+            joiners: WaitQueue::default(),
+            shared: None,
         });
+        let scope = self.new_scope(id, scope_parent, false);
+        self.meta_mut(id).scopes.push(scope);
         self.runq.push_back(id);
         id
     }
 
-    /// The running task's current wait token, to register a wait with.
+    /// The running task's current wait token.
     pub fn token(&self) -> u64 {
         self.meta(self.current).token
     }
 
-    /// Marks the running task parked (the interpreter has stopped it).
-    pub fn park(&mut self, wait: Wait) {
+    /// Registers the running task on `event`, as one case of the wait it
+    /// is about to park in; `via` says how a queue wakes it.
+    pub fn register(&mut self, heap: &mut Heap, event: Event, via: Via) {
+        let task = self.current;
+        let waiter = Waiter { task, token: self.token(), via };
+        let token = waiter.token;
+        let reg = match event {
+            Event::Recv(ch) => {
+                heap.chan_mut(ch).receivers.push(waiter, ());
+                Reg::Recv(ch)
+            }
+            Event::Send(ch, v) => {
+                heap.chan_mut(ch).senders.push(waiter, v);
+                Reg::Send(ch)
+            }
+            Event::Join(t) => {
+                let target = heap.task(t).id;
+                self.meta_mut(target).joiners.push(waiter, ());
+                Reg::Join(t)
+            }
+            Event::After(seconds) => {
+                let case = match via {
+                    Via::Case(c) => Some(c),
+                    Via::Call | Via::Loop => None,
+                };
+                let at = self.clock.nanos().saturating_add(timer::delay_nanos(seconds));
+                Reg::Timer(self.timers.add(at, TimerKind::Wake { task, token, case }))
+            }
+        };
+        self.meta_mut(task).regs.push(reg);
+    }
+
+    /// Parks the running task on what it registered (the interpreter stops
+    /// it next). `selecting` marks a `select`, for reports.
+    pub fn park(&mut self, selecting: bool) {
         let id = self.current;
         let meta = self.meta_mut(id);
         meta.state = State::Parked;
-        meta.wait = Some(wait);
+        meta.selecting = selecting;
     }
 
-    /// Wakes task `id` if it is still parked in the wait `token`. Returns
-    /// whether it was.
-    pub fn wake(&mut self, id: TaskId, token: u64, resume: Resume) -> bool {
+    /// Parks the running task until nursery `nid`'s tasks have finished.
+    pub fn park_on_nursery(&mut self, nid: NurseryId) {
+        let id = self.current;
+        let token = self.token();
+        if let Some(n) = self.nurseries.get_mut(nid) {
+            n.waiting = Some(token);
+        }
+        let meta = self.meta_mut(id);
+        meta.regs.push(Reg::Nursery(nid));
+        meta.state = State::Parked;
+        meta.selecting = false;
+    }
+
+    /// Wakes task `id` if it is still parked in the wait `token`, with
+    /// `resume`, and aborts every registration of that wait. Returns
+    /// whether it was parked there.
+    pub fn wake(&mut self, heap: &mut Heap, id: TaskId, token: u64, resume: Resume) -> bool {
+        self.seq += 1;
+        let seq = self.seq;
         let Some(meta) = self.tasks.get_mut(id) else { return false };
         if meta.token != token || meta.state != State::Parked {
             return false;
         }
-        self.seq += 1;
-        meta.token = self.seq;
+        // A wait another thread may end is ended by whoever claims it.
+        if let Some(cell) = meta.shared.take() {
+            if !cell.claim() {
+                meta.shared = Some(cell);
+                return false;
+            }
+        }
+        meta.token = seq;
         meta.state = State::Runnable;
         meta.resume = resume;
-        meta.wait = None;
+        match std::mem::take(&mut meta.regs) {
+            Regs::None => {}
+            Regs::One(reg) => self.abort(heap, reg),
+            Regs::Many(mut regs) => {
+                for reg in &regs {
+                    self.abort(heap, *reg);
+                }
+                // A `select` in a loop reuses its vector.
+                regs.clear();
+                self.meta_mut(id).regs = Regs::Many(regs);
+            }
+        }
         self.runq.push_back(id);
         true
+    }
+
+    /// Undoes one registration of a wait that has ended.
+    fn abort(&mut self, heap: &mut Heap, reg: Reg) {
+        let tasks = &self.tasks;
+        let is_waiting = |w: &Waiter| tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == State::Parked);
+        match reg {
+            Reg::Recv(ch) => heap.chan_mut(ch).receivers.aborted(is_waiting),
+            Reg::Send(ch) => heap.chan_mut(ch).senders.aborted(is_waiting),
+            Reg::Join(t) => {
+                let target = heap.task(t).id;
+                if let Some(mut joiners) = self.tasks.get_mut(target).map(|m| std::mem::take(&mut m.joiners)) {
+                    let tasks = &self.tasks;
+                    joiners
+                        .aborted(|w| tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == State::Parked));
+                    self.meta_mut(target).joiners = joiners;
+                }
+            }
+            Reg::Timer(key) => self.timers.cancel(key),
+            Reg::Nursery(nid) => {
+                if let Some(n) = self.nurseries.get_mut(nid) {
+                    n.waiting = None;
+                }
+            }
+        }
     }
 
     /// Whether the wait `token` of task `id` is still pending.
     pub fn is_waiting(&self, id: TaskId, token: u64) -> bool {
         self.tasks.get(id).is_some_and(|m| m.token == token && m.state == State::Parked)
-    }
-
-    // ----- cancel scopes ---------------------------------------------------
-
-    /// The innermost scope of task `id`.
-    pub fn scope_of(&self, id: TaskId) -> ScopeId {
-        *self.meta(id).scopes.last().expect("a task has its own scope")
-    }
-
-    /// The outermost cancelled scope that reaches task `id`, if any: the
-    /// scope that absorbs the `Cancelled` it must raise.
-    pub fn cancelled(&self, id: TaskId) -> Option<ScopeId> {
-        let mut scope = Some(self.scope_of(id));
-        let mut found = None;
-        while let Some(s) = scope {
-            let Some(sc) = self.scopes.get(s) else { break };
-            if sc.cancelled {
-                found = Some(s);
-            }
-            if sc.shield {
-                break;
-            }
-            scope = sc.parent;
-        }
-        found
-    }
-
-    /// Whether scope `inner` is `outer` or lies inside it.
-    fn within(&self, inner: ScopeId, outer: ScopeId) -> bool {
-        let mut scope = Some(inner);
-        while let Some(s) = scope {
-            if s == outer {
-                return true;
-            }
-            scope = self.scopes.get(s).and_then(|sc| sc.parent);
-        }
-        false
-    }
-
-    /// Cancels a scope: every task inside it that is parked raises
-    /// `Cancelled` now; running ones at their next checkpoint.
-    pub fn cancel(&mut self, scope: ScopeId) {
-        match self.scopes.get_mut(scope) {
-            Some(s) if !s.cancelled => s.cancelled = true,
-            _ => return,
-        }
-        let parked: Vec<(TaskId, u64)> = self
-            .tasks
-            .iter()
-            .filter(|(_, m)| m.state == State::Parked && !matches!(m.wait, Some(Wait::Nursery)))
-            .filter(|(_, m)| self.within(*m.scopes.last().expect("own scope"), scope))
-            .map(|(id, m)| (id, m.token))
-            .collect();
-        for (id, token) in parked {
-            if let Some(s) = self.cancelled(id) {
-                self.wake(id, token, Resume::Raise(Throw::Cancelled(s)));
-            }
-        }
     }
 
     /// A number never handed out before.
@@ -381,116 +475,32 @@ impl Scheduler {
         self.seq
     }
 
-    /// Opens a cancel scope in the running task.
-    pub fn push_scope(&mut self, shield: bool) -> ScopeId {
-        let parent = self.scope_of(self.current);
-        let serial = self.next_serial();
-        let scope =
-            self.scopes.insert(Scope { serial, parent: Some(parent), cancelled: false, shield, expired: false });
-        let id = self.current;
-        self.meta_mut(id).scopes.push(scope);
-        scope
-    }
-
-    /// Leaves the running task's innermost scope.
-    pub fn pop_scope(&mut self) -> Option<(ScopeId, Scope)> {
-        let id = self.current;
-        let meta = self.meta_mut(id);
-        if meta.scopes.len() <= 1 {
-            return None;
-        }
-        let scope = meta.scopes.pop().expect("checked");
-        self.scopes.remove(scope).map(|s| (scope, s))
-    }
-
     // ----- timers ------------------------------------------------------------
 
-    fn add_timer(&mut self, seconds: f64, kind: TimerKind) {
-        let delay = if seconds.is_finite() && seconds > 0.0 {
-            (seconds * 1e9).min(1e18) as u64
-        } else if seconds > 0.0 {
-            u64::MAX / 2
-        } else {
-            0
-        };
-        self.seq += 1;
-        let at = self.clock.nanos().saturating_add(delay);
-        self.timers.push(Reverse(Timer { at, seq: self.seq, kind }));
-    }
-
-    /// Wakes the running task after `seconds` (its current wait).
-    pub fn wake_after(&mut self, seconds: f64, case: Option<u16>) {
-        let (task, token) = (self.current, self.token());
-        self.add_timer(seconds, TimerKind::Wake { task, token, case });
-    }
-
-    /// Cancels `scope` after `seconds`.
-    pub fn deadline(&mut self, scope: ScopeId, seconds: f64) {
-        let serial = self.scopes.get(scope).map_or(0, |s| s.serial);
-        self.add_timer(seconds, TimerKind::Deadline(scope, serial));
-    }
-
-    /// Whether any timer that still matters is pending.
+    /// When the earliest pending timer is due, in clock nanoseconds.
     pub fn next_timer(&mut self) -> Option<u64> {
-        while let Some(Reverse(t)) = self.timers.peek() {
-            let live = match t.kind {
-                TimerKind::Wake { task, token, .. } => self.is_waiting(task, token),
-                TimerKind::Deadline(scope, serial) => {
-                    self.scopes.get(scope).is_some_and(|s| !s.cancelled && s.serial == serial)
-                }
-            };
-            if live {
-                return Some(t.at);
-            }
-            self.timers.pop();
-        }
-        None
+        self.timers.next_due()
     }
 
     /// Fires every timer due by now.
-    pub fn fire_timers(&mut self) {
+    pub fn fire_timers(&mut self, heap: &mut Heap) {
         // Reading the clock costs more than a scheduling step: skip it when
         // no timer is pending.
         if self.timers.is_empty() {
             return;
         }
         let now = self.clock.nanos();
-        while let Some(Reverse(t)) = self.timers.peek().copied() {
-            if t.at > now {
-                break;
-            }
-            self.timers.pop();
-            match t.kind {
+        while let Some(kind) = self.timers.pop_due(now) {
+            match kind {
                 TimerKind::Wake { task, token, case } => {
                     let resume = match case {
                         Some(case) => Resume::Select(case, Value::Nil),
                         None => Resume::Value(Value::Nil),
                     };
-                    self.wake(task, token, resume);
+                    self.wake(heap, task, token, resume);
                 }
-                TimerKind::Deadline(scope, serial) => {
-                    if let Some(s) = self.scopes.get_mut(scope).filter(|s| s.serial == serial) {
-                        s.expired = true;
-                        self.cancel(scope);
-                    }
-                }
+                TimerKind::Deadline { scope } => self.expire(heap, scope),
             }
         }
-    }
-
-    /// With nothing runnable: moves virtual time to the next timer, or
-    /// sleeps until it in real time. Returns false if no timer is pending.
-    pub fn advance(&mut self) -> bool {
-        let Some(at) = self.next_timer() else { return false };
-        if self.clock.virtual_time {
-            self.clock.now_virtual = self.clock.now_virtual.max(at);
-        } else {
-            let now = self.clock.nanos();
-            if at > now {
-                std::thread::sleep(Duration::from_nanos((at - now).min(50_000_000)));
-            }
-        }
-        self.fire_timers();
-        true
     }
 }

@@ -9,6 +9,7 @@ use crate::task::{self, Task};
 use crate::value::Value;
 use crate::{conc, heap, Ctx, Failure, Throw, Vm};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use weft_lang::bytecode::Op;
 
 impl Vm {
@@ -28,49 +29,72 @@ impl Vm {
         result
     }
 
-    /// The scheduler loop: runs tasks from the run queue until the main task
-    /// finishes, firing timers and moving the clock when all are blocked.
+    /// The scheduler loop: runs rounds of ready tasks until the main task
+    /// finishes; when every task waits, lets the driver wait for the next
+    /// timer (or reports a deadlock when nothing can wake anyone).
     fn schedule(&mut self, main: sched::TaskId) -> Result<Value, Failure> {
         let mut interrupted = false;
         loop {
-            if self.rt.interrupt.swap(false, std::sync::atomic::Ordering::Relaxed) && !interrupted {
+            // A load first: a swap is a locked instruction, on every round.
+            let flag = &self.rt.interrupt;
+            if flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed) && !interrupted {
                 interrupted = true;
-                if let Some(&scope) = self.rt.sched.tasks.get(main).and_then(|m| m.scopes.first()) {
-                    self.rt.sched.cancel(scope);
-                }
+                self.rt.sched.cancel_task(&mut self.rt.heap, main);
             }
-            self.rt.sched.fire_timers();
-            let Some(id) = self.rt.sched.runq.pop_front() else {
+            self.rt.sched.fire_timers(&mut self.rt.heap);
+            self.rt.sched.take_deliveries(&mut self.rt.heap);
+            // One round: the tasks ready now (shuffled under a seed). Tasks
+            // they wake run in the next round.
+            let round = self.rt.sched.start_round();
+            if round == 0 {
                 // Every task waits: show what has been printed so far
                 // rather than hold it until the script ends.
                 let _ = self.rt.out.flush();
-                if self.rt.sched.advance() {
-                    continue;
+                if !self.rt.sched.idle(&mut self.rt.heap, &self.rt.interrupt) {
+                    self.deadlock(main);
                 }
-                self.deadlock(main);
                 continue;
-            };
-            let Some(meta) = self.rt.sched.tasks.get_mut(id) else { continue };
-            let Some(mut task) = meta.task.take() else { continue };
-            let resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
-            self.rt.sched.current = id;
+            }
+            for _ in 0..round {
+                let Some(id) = self.rt.sched.runq.pop_front() else { break };
+                if let Some(end) = self.run_task(id, main, interrupted) {
+                    return end;
+                }
+            }
+        }
+    }
+
+    /// Runs task `id` until it parks, yields, or ends. Returns how the run
+    /// ends if the task was the main one (or the script exits).
+    fn run_task(
+        &mut self,
+        id: sched::TaskId,
+        main: sched::TaskId,
+        interrupted: bool,
+    ) -> Option<Result<Value, Failure>> {
+        let meta = self.rt.sched.tasks.get_mut(id)?;
+        let mut task = meta.task.take()?;
+        let mut resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
+        self.rt.sched.current = id;
+        loop {
             let halt = match self.resume(&mut task, resume) {
                 Some(halt) => halt,
                 None => interp::run(&self.code, &mut self.rt, &mut task),
             };
+            resume = sched::Resume::Nothing;
             match halt {
-                Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Err(Failure::Interrupted),
-                Halt::Done(v) if id == main => return Ok(v),
+                Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Some(Err(Failure::Interrupted)),
+                Halt::Done(v) if id == main => return Some(Ok(v)),
                 Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
-                Halt::Failed(v) if id == main => return Err(Failure::Runtime(self.runtime_error(v, &task))),
+                Halt::Failed(v) if id == main => return Some(Err(Failure::Runtime(self.runtime_error(v, &task)))),
                 Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
-                Halt::Exit(status) => return Err(Failure::Exit(status)),
+                Halt::Exit(status) => return Some(Err(Failure::Exit(status))),
                 Halt::Park => self.rt.sched.meta_mut(id).task = Some(task),
                 Halt::Yield | Halt::Collect => {
                     // A task that spent its budget goes to the back of the
                     // queue; one stopped only so that the collector could
-                    // run carries on first, so that when collections happen
-                    // never changes the order tasks run in.
+                    // run carries on at once, so that when collections
+                    // happen never changes the order tasks run in.
                     let preempted = matches!(halt, Halt::Yield);
                     if self.rt.heap.gc_due() {
                         self.collect(&mut [&mut task]);
@@ -80,29 +104,28 @@ impl Vm {
                     // what a script sees). An allocation that took the heap
                     // past its limit fails here too.
                     let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
-                    let resume = match cancelled {
-                        Some(scope) => sched::Resume::Raise(Throw::Cancelled(scope)),
+                    resume = match cancelled {
+                        Some(scope) => sched::Resume::Raise(Throw::Cancelled(Some(scope))),
                         None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
+                    if !preempted {
+                        continue;
+                    }
                     let meta = self.rt.sched.meta_mut(id);
                     meta.resume = resume;
                     meta.task = Some(task);
-                    if preempted {
-                        self.rt.sched.runq.push_back(id);
-                    } else {
-                        self.rt.sched.runq.push_front(id);
-                    }
+                    self.rt.sched.runq.push_back(id);
                 }
                 Halt::Import { path, slot, dst } => {
                     self.import(&mut task, path, slot, dst);
                     if let Some(failure) = self.failed_import.take() {
-                        return Err(failure);
+                        return Some(Err(failure));
                     }
-                    self.rt.sched.meta_mut(id).task = Some(task);
-                    self.rt.sched.runq.push_front(id);
+                    continue;
                 }
             }
+            return None;
         }
     }
 
@@ -179,7 +202,7 @@ impl Vm {
                 Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
                 None => "main task".to_string(),
             };
-            let what = meta.wait.as_ref().map(|w| conc::describe_wait(&self.code, &self.rt, w)).unwrap_or_default();
+            let what = conc::describe_wait(&self.code, &self.rt, meta);
             details.push_str(&format!("  {who}: waiting on {what}\n"));
             if let Some(task) = &meta.task {
                 for frame in task.frames.iter().rev().take(8) {
@@ -193,7 +216,7 @@ impl Vm {
         let error = self.rt.heap.new_error("Deadlock", "every task is blocked and nothing can wake one");
         self.rt.heap.error_mut(error).details = Some(details);
         let Some(meta) = self.rt.sched.tasks.get(main) else { return };
-        if matches!(meta.wait, Some(sched::Wait::Nursery)) {
+        if meta.waits_for_nursery() {
             // The main task waits for its tasks: fail its nursery, which cancels them.
             let nursery = self.rt.sched.nurseries.iter().find(|(_, n)| n.owner == main && n.waiting.is_some());
             if let Some((nid, n)) = nursery {
@@ -202,17 +225,17 @@ impl Vm {
                 if n.first_error.is_none() {
                     n.first_error = Some(Value::Error(error));
                 }
-                self.rt.sched.cancel(scope);
+                self.rt.sched.cancel(&mut self.rt.heap, scope);
             }
         } else {
             let token = meta.token;
-            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
         }
         if self.rt.sched.runq.is_empty() {
             // Nothing woke: the state is beyond repair; fail the main task outright.
             let token = self.rt.sched.meta(main).token;
             self.rt.sched.meta_mut(main).state = sched::State::Parked;
-            self.rt.sched.wake(main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
         }
     }
 }
