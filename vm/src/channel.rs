@@ -90,7 +90,15 @@ pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
     }
     let chan = rt.heap.chan_mut(ch);
     if chan.buf.len() < chan.cap {
-        chan.buf.push_back(v);
+        // A buffer about to grow is charged to the heap first, so a big
+        // buffered channel fills up to the heap limit, not past it.
+        let full = chan.buf.len() == chan.buf.capacity();
+        if full {
+            let grown = chan.buf.capacity().max(4) * std::mem::size_of::<Value>();
+            rt.heap.check_room(grown, "a channel's buffer")?;
+            rt.heap.grew(grown);
+        }
+        rt.heap.chan_mut(ch).buf.push_back(v);
         return Ok(true);
     }
     Ok(false)

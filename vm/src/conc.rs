@@ -73,7 +73,9 @@ pub fn spawn(
     // too (which then count each task's real size).
     let tasks = (rt.sched.tasks.len() + 1).saturating_mul(TASK_BYTES);
     if rt.heap.object_bytes().saturating_add(tasks) > rt.heap.limit() {
-        return Err(rt.heap.out_of_room(TASK_BYTES, "a new task"));
+        let message =
+            format!("{} live tasks fill the heap's limit of {} MiB", rt.sched.tasks.len(), rt.heap.limit() >> 20);
+        return Err(Throw::new("OutOfMemory", message));
     }
     let mut task = Box::new(Task::new());
     // Room for exactly the first call: a task that never calls deeper (a

@@ -247,6 +247,15 @@ impl Ctx<'_> {
         self.rt.sched.park(false);
         Throw::Park
     }
+
+    /// Parks the running task until another thread wakes it through the
+    /// returned waker (the native's result is then the waker's message),
+    /// or until it is cancelled, whichever claims the wait first.
+    pub fn park_remote(&mut self) -> (sched::driver::RemoteWaker, Throw) {
+        let waker = self.rt.sched.remote_waker(sched::Via::Call);
+        self.rt.sched.park(false);
+        (waker, Throw::Park)
+    }
 }
 
 /// An uncaught runtime error, ready to report.

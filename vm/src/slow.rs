@@ -320,6 +320,9 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                         task.budget = BUDGET;
                         return Some(Halt::Yield);
                     }
+                    // The call may have grown the task's registers: they
+                    // count against the heap limit at the next collection.
+                    gc_point!();
                 }
                 Ok(Called::Returned) => gc_point!(),
                 Err(t) => raise!(t),

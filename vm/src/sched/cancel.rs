@@ -104,6 +104,11 @@ impl Scheduler {
     /// `Cancelled` now; running ones at their next checkpoint. Costs the
     /// size of the scope's subtree.
     pub fn cancel(&mut self, heap: &mut Heap, scope: ScopeId) {
+        self.cancel_subtree(heap, scope);
+    }
+
+    /// [`Scheduler::cancel`], returning how many scopes it visited.
+    fn cancel_subtree(&mut self, heap: &mut Heap, scope: ScopeId) -> usize {
         match self.scopes.get_mut(scope) {
             Some(s) if !s.cancelled => {
                 s.cancelled = true;
@@ -111,11 +116,13 @@ impl Scheduler {
                     self.timers.cancel(key);
                 }
             }
-            _ => return,
+            _ => return 0,
         }
         let mut parked = Vec::new();
         let mut todo = vec![scope];
+        let mut visited = 0;
         while let Some(s) = todo.pop() {
+            visited += 1;
             let Some(sc) = self.scopes.get(s) else { continue };
             // A task is met once: at its innermost scope.
             if let Some(meta) = self.tasks.get(sc.task) {
@@ -131,6 +138,7 @@ impl Scheduler {
                 self.wake(heap, id, token, Resume::Raise(Throw::Cancelled(Some(absorber))));
             }
         }
+        visited
     }
 
     /// Opens a cancel scope in the running task.
@@ -175,6 +183,55 @@ impl Scheduler {
     pub fn cancel_task(&mut self, heap: &mut Heap, id: TaskId) {
         if let Some(&scope) = self.tasks.get(id).and_then(|m| m.scopes.first()) {
             self.cancel(heap, scope);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::Task;
+
+    /// A scheduler whose main task has a nursery with `idle` parked tasks
+    /// in it, and a `timeout` scope beside the nursery.
+    fn with_idle_tasks(idle: usize) -> (Scheduler, ScopeId, ScopeId) {
+        let mut sched = Scheduler::new(None, true);
+        let main = sched.add_task(Box::default(), None, None);
+        sched.current = main;
+        let nursery = sched.push_scope(false);
+        for _ in 0..idle {
+            let id = sched.add_task(Box::new(Task::new()), Some(nursery), None);
+            sched.meta_mut(id).state = State::Parked;
+        }
+        // The timeout opens inside the nursery's sibling position: a scope
+        // of the main task's own scope, not of the nursery.
+        sched.current = main;
+        let own = sched.meta(main).scopes[0];
+        let timeout = sched.new_scope(main, Some(own), false);
+        (sched, nursery, timeout)
+    }
+
+    #[test]
+    fn cancel_visits_only_the_cancelled_subtree() {
+        let mut heap = Heap::new();
+        let (mut sched, nursery, timeout) = with_idle_tasks(10_000);
+        assert_eq!(sched.cancel_subtree(&mut heap, timeout), 1);
+        assert_eq!(sched.runq.len(), 10_001, "no idle task was woken");
+        assert_eq!(sched.cancel_subtree(&mut heap, nursery), 10_001);
+        assert_eq!(sched.runq.len(), 20_001, "every idle task was woken");
+        assert_eq!(sched.cancel_subtree(&mut heap, nursery), 0, "cancelling twice does nothing");
+    }
+
+    #[test]
+    fn removed_scopes_leave_their_parent() {
+        let (mut sched, nursery, _) = with_idle_tasks(3);
+        let children: Vec<ScopeId> = sched.scopes.get(nursery).map(|s| s.children.clone()).unwrap_or_default();
+        assert_eq!(children.len(), 3);
+        sched.remove_scope(children[0]);
+        let left = &sched.scopes.get(nursery).expect("still open").children;
+        assert_eq!(left.len(), 2);
+        for (i, c) in left.iter().enumerate() {
+            assert_eq!(sched.scopes.get(*c).map(|s| s.index_in_parent), Some(i as u32));
         }
     }
 }

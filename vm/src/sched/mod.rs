@@ -14,7 +14,7 @@
 //!   is cancelled when a scope on its path to the root is, unless a shield
 //!   stands in between; cancelling visits only the scope's subtree
 //!   (`tests/concurrency/nursery_cancel.weft`, `shield*.weft`;
-//!   `tests/waits.rs`: `cancel_visits_only_the_cancelled_subtree`).
+//!   `sched/cancel.rs`: `cancel_visits_only_the_cancelled_subtree`).
 //! - A nursery finishes only when `live == 0`: every task spawned into it
 //!   has finished (`tests/concurrency/nursery_waits.weft`).
 //! - Without `--seed` the run queue is FIFO; with one, each round of ready
