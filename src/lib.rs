@@ -45,6 +45,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 
 pub use weft_vm::{Ctx, Failure, NativeResult, RuntimeError, Throw, TypeTag, Value, Vm};

@@ -1,5 +1,7 @@
 //! The `weft` command: run a script, a snippet, check or disassemble a file.
 
+#![forbid(unsafe_code)]
+
 fn main() {
     // Compile-time recursion over deeply nested input is bounded, but give
     // it room: run on a thread with a generous stack.

@@ -4,6 +4,8 @@
 //! `compile` resolves names and emits the `bytecode` of each function, and
 //! `diagnostic` renders what went wrong. Nothing here runs code.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod diagnostic;
 pub mod lexer;

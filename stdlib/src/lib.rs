@@ -3,6 +3,8 @@
 //! `Vm::register_method`) or a Weft function in `prelude.weft`; none of it
 //! reaches into the interpreter's internals.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod conc;
 mod core;

@@ -172,7 +172,8 @@ pub struct Runtime {
     pub heap: Heap,
     pub globals: Vec<Value>,
     /// Where `print` writes. Buffered; flushed at exit and before errors.
-    pub out: Box<dyn Write>,
+    /// `Send`, so that a VM can move to another thread.
+    pub out: Box<dyn Write + Send>,
     /// The script's arguments, for `args()`.
     pub args: Vec<String>,
     /// The deepest a call stack may grow before `StackOverflow`.
@@ -286,7 +287,7 @@ pub enum Failure {
 /// Where `print` goes by default: line by line on a terminal, so output
 /// appears as it is printed; in large blocks into a pipe or file, flushed
 /// whenever every task waits and at exit.
-fn stdout_writer() -> Box<dyn Write> {
+fn stdout_writer() -> Box<dyn Write + Send> {
     use std::io::IsTerminal;
     if std::io::stdout().is_terminal() {
         Box::new(std::io::LineWriter::new(std::io::stdout()))
@@ -714,3 +715,12 @@ fn elide(lines: &[String]) -> Vec<String> {
     out.extend(lines[lines.len() - TAIL..].iter().map(|l| format!("  {l}")));
     out
 }
+
+/// A VM may move to another thread; loaded code may be shared by several.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Vm>();
+    assert_send::<Runtime>();
+    assert_send_sync::<Code>();
+};

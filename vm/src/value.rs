@@ -6,6 +6,7 @@
 
 /// A handle to a heap object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
 pub struct Ref(pub(crate) u32);
 
 impl Ref {
@@ -18,10 +19,21 @@ const TAG_NIL: u8 = 0;
 const TAG_BOOL: u8 = 1;
 const TAG_INT: u8 = 2;
 const TAG_FLOAT: u8 = 3;
+const TAG_STR: u8 = 4;
+const TAG_LIST: u8 = 5;
+const TAG_MAP: u8 = 6;
+const TAG_RANGE: u8 = 7;
+const TAG_FUNC: u8 = 8;
+const TAG_NATIVE: u8 = 9;
+const TAG_ERROR: u8 = 10;
+const TAG_TASK: u8 = 11;
+const TAG_CHAN: u8 = 12;
+const TAG_NURSERY: u8 = 13;
+const TAG_CELL: u8 = 14;
 
-/// A value. The layout is pinned (`repr(u8)`, explicit tags) for
-/// [`Value::copy`], which also relies on every variant after `Float`
-/// holding one 32-bit payload.
+/// A value. The layout is pinned (`repr(u8)`, every tag explicit) for
+/// [`Value::copy`], which names the tags whose payload is one 32-bit
+/// field and copies any other variant whole.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]
 pub enum Value {
@@ -31,23 +43,23 @@ pub enum Value {
     Int(i64) = TAG_INT,
     Float(f64) = TAG_FLOAT,
     /// An interned string: equal strings have equal refs.
-    Str(Ref),
-    List(Ref),
-    Map(Ref),
-    Range(Ref),
-    Func(Ref),
+    Str(Ref) = TAG_STR,
+    List(Ref) = TAG_LIST,
+    Map(Ref) = TAG_MAP,
+    Range(Ref) = TAG_RANGE,
+    Func(Ref) = TAG_FUNC,
     /// A native function, by index into the VM's native table.
-    Native(u32),
-    Error(Ref),
+    Native(u32) = TAG_NATIVE,
+    Error(Ref) = TAG_ERROR,
     /// A task handle, from `spawn`.
-    Task(Ref),
+    Task(Ref) = TAG_TASK,
     /// A channel, from `chan()`.
-    Chan(Ref),
+    Chan(Ref) = TAG_CHAN,
     /// A nursery handle, from `nursery as n`.
-    Nursery(Ref),
+    Nursery(Ref) = TAG_NURSERY,
     /// A captured local's box. Never visible to scripts: only registers of
     /// captured locals and closures' captures hold one.
-    Cell(Ref),
+    Cell(Ref) = TAG_CELL,
 }
 
 impl Value {
@@ -104,14 +116,16 @@ impl Value {
     /// # Safety
     /// `from` must point to a valid value and `to` to writable memory for one.
     #[inline(always)]
-    pub unsafe fn copy(from: *const Value, to: *mut Value) {
+    pub(crate) unsafe fn copy(from: *const Value, to: *mut Value) {
         let (from, to) = (from.cast::<u8>(), to.cast::<u8>());
         // SAFETY: `Value` is `repr(u8)` with the tags pinned above: byte 0
         // is the tag, and each variant is a `repr(C)` struct of the tag and
         // its payload, a bool at offset 1, an `i64` or `f64` at offset 8,
-        // a `u32` at offset 4. Copying the tag and its variant's payload
-        // makes a valid value. The loads are volatile so that the compiler
-        // cannot merge them back into one wide copy.
+        // a `u32` at offset 4 for the tags listed. Copying the tag and its
+        // variant's payload makes a valid value; a variant not listed is
+        // copied whole, which is slower but valid for any payload. The
+        // loads are volatile so that the compiler cannot merge them back
+        // into one wide copy.
         unsafe {
             let tag = std::ptr::read_volatile(from);
             to.write(tag);
@@ -121,7 +135,10 @@ impl Value {
                 TAG_INT | TAG_FLOAT => {
                     to.add(8).cast::<u64>().write(std::ptr::read_volatile(from.add(8).cast::<u64>()))
                 }
-                _ => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+                // Str, List, Map, Range, Func, Native, Error, Task, Chan,
+                // Nursery, Cell: a test pins that these are the tags between.
+                TAG_STR..=TAG_CELL => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+                _ => to.cast::<Value>().write(from.cast::<Value>().read()),
             }
         }
     }
@@ -170,6 +187,7 @@ mod tests {
 
     #[test]
     fn copies_keep_every_kind_of_value() {
+        let r = Ref(u32::MAX - 1);
         let values = [
             Value::Nil,
             Value::Bool(true),
@@ -177,10 +195,40 @@ mod tests {
             Value::Int(-7),
             Value::Float(2.5),
             Value::Str(Ref(3)),
+            Value::List(r),
+            Value::Map(r),
+            Value::Range(r),
+            Value::Func(r),
             Value::Native(9),
+            Value::Error(r),
+            Value::Task(r),
+            Value::Chan(r),
+            Value::Nursery(r),
             Value::Cell(Ref(u32::MAX)),
         ];
         for v in values {
+            // The tag `copy` reads is the one this exhaustive match names,
+            // so a new variant cannot compile here without a look at `copy`.
+            let expected = match v {
+                Value::Nil => TAG_NIL,
+                Value::Bool(_) => TAG_BOOL,
+                Value::Int(_) => TAG_INT,
+                Value::Float(_) => TAG_FLOAT,
+                Value::Str(_) => TAG_STR,
+                Value::List(_) => TAG_LIST,
+                Value::Map(_) => TAG_MAP,
+                Value::Range(_) => TAG_RANGE,
+                Value::Func(_) => TAG_FUNC,
+                Value::Native(_) => TAG_NATIVE,
+                Value::Error(_) => TAG_ERROR,
+                Value::Task(_) => TAG_TASK,
+                Value::Chan(_) => TAG_CHAN,
+                Value::Nursery(_) => TAG_NURSERY,
+                Value::Cell(_) => TAG_CELL,
+            };
+            // SAFETY: byte 0 of a `repr(u8)` enum is its tag.
+            let tag = unsafe { *(&v as *const Value).cast::<u8>() };
+            assert_eq!(tag, expected, "{v:?}");
             let mut out = Value::Int(0);
             // SAFETY: both point to values.
             unsafe { Value::copy(&v, &mut out) };
