@@ -10,8 +10,8 @@
 //! live entries (see `sched/wait.rs`).
 
 use crate::error::Throw;
-use crate::heap::TraceEntry;
 use crate::sched::{Resume, Via, WaitQueue, Waiter};
+use crate::trace::TraceEntry;
 use crate::value::{Ref, Value};
 use crate::Runtime;
 use std::collections::VecDeque;

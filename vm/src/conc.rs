@@ -5,9 +5,10 @@
 
 use crate::channel;
 use crate::error::Throw;
-use crate::heap::{Outcome, TraceEntry};
+use crate::heap::Outcome;
 use crate::sched::{Event, NurseryId, Reg, Resume, TaskId, Via};
 use crate::task::Task;
+use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{Code, Runtime};
 

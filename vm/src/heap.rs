@@ -5,6 +5,7 @@
 //! so natives may allocate freely.
 
 use crate::error::Throw;
+use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
 use indexmap::IndexMap;
@@ -83,8 +84,9 @@ impl StrObj {
 
 /// A closure: a function and the cells it captured.
 pub struct Closure {
-    pub proto: u32,
-    pub captures: Captures,
+    /// The function, by index into the loaded code.
+    pub(crate) proto: u32,
+    pub(crate) captures: Captures,
 }
 
 /// A closure's captured cells. Most closures capture one variable or none:
@@ -131,15 +133,6 @@ pub struct ErrorObj {
     pub spawned_at: Vec<TraceEntry>,
     /// Extra lines for the report (a deadlock's list of blocked tasks).
     pub details: Option<String>,
-}
-
-/// One frame of a stack trace: function, file and span of the call or
-/// failing instruction.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TraceEntry {
-    pub function: std::sync::Arc<str>,
-    pub file: u32,
-    pub span: weft_lang::Span,
 }
 
 /// How a task ended, as its handle reports it.

@@ -9,9 +9,9 @@
 
 use crate::error::Throw;
 use crate::fmt::key;
-use crate::heap::TraceEntry;
 use crate::ops;
 use crate::task::{Frame, Task, BUDGET};
+use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
@@ -56,7 +56,7 @@ pub(crate) enum Called {
 /// locals from the top frame. No local is live across a call, which lets the
 /// compiler keep the instruction pointer and the register window in machine
 /// registers.
-pub fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
+pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
     if let Some(v) = task.pending_failure.take() {
         return Halt::Failed(v);
     }

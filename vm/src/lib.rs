@@ -20,6 +20,7 @@ pub mod ops;
 pub mod sched;
 mod slow;
 pub mod task;
+pub mod trace;
 pub mod value;
 
 pub use error::{NativeResult, Throw};
@@ -27,11 +28,11 @@ pub use heap::Heap;
 pub use task::Task;
 pub use value::{Key, Ref, Value};
 
-use heap::TraceEntry;
 use interp::Halt;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use trace::TraceEntry;
 use weft_lang::bytecode::{Capture, Const, Op};
 use weft_lang::compile::{Env, FileScope, Mode};
 use weft_lang::{Diagnostic, Span};
@@ -106,15 +107,21 @@ impl Symbols {
 /// A loaded function: the compiler's output with its constants made values.
 pub struct FnProto {
     /// Shared with every trace entry and spawn site that names it.
-    pub name: std::sync::Arc<str>,
-    pub arity: u8,
-    pub regs: u8,
-    pub code: Vec<Op>,
-    pub spans: Vec<Span>,
-    pub consts: Vec<Value>,
-    pub captures: Vec<Capture>,
-    pub file: u32,
-    pub span: Span,
+    pub(crate) name: std::sync::Arc<str>,
+    /// Parameters.
+    pub(crate) arity: u8,
+    /// Registers a call needs: the frame's window.
+    pub(crate) regs: u8,
+    /// The instructions, checked against `regs` and their own length.
+    pub(crate) code: Vec<Op>,
+    /// One span per instruction, for reports.
+    pub(crate) spans: Vec<Span>,
+    pub(crate) consts: Vec<Value>,
+    /// Where each captured variable comes from, when a closure is made.
+    pub(crate) captures: Vec<Capture>,
+    /// The source file, by index, and the definition's span.
+    pub(crate) file: u32,
+    pub(crate) span: Span,
 }
 
 /// A source file, kept for error reports.
@@ -145,7 +152,9 @@ impl SourceFile {
 /// natives, method tables.
 #[derive(Default)]
 pub struct Code {
-    pub protos: Vec<FnProto>,
+    /// Checked at load time (`Proto::check`) and never changed after: the
+    /// interpreter's unchecked register and code reads rest on it.
+    pub(crate) protos: Vec<FnProto>,
     /// The prelude's file, whose frames traces leave out.
     pub prelude_file: Option<u32>,
     pub files: Vec<SourceFile>,
@@ -298,7 +307,8 @@ fn stdout_writer() -> Box<dyn Write + Send> {
 
 /// A Weft virtual machine: loaded code and its runtime state.
 pub struct Vm {
-    pub code: Code,
+    /// Private: loading is the only way to add checked code.
+    pub(crate) code: Code,
     pub rt: Runtime,
     env: Env,
     /// Whether reports use color.
@@ -342,6 +352,17 @@ impl Vm {
             color: false,
             failed_import: None,
         }
+    }
+
+    /// The loaded code, read-only: loading is the only way to change it,
+    /// because the interpreter trusts what loading checked.
+    ///
+    /// ```compile_fail
+    /// let mut vm = weft_vm::Vm::new();
+    /// vm.code.protos.clear(); // private: checked code cannot be edited
+    /// ```
+    pub fn code(&self) -> &Code {
+        &self.code
     }
 
     /// Registers a global native function.
@@ -696,24 +717,11 @@ impl Vm {
         };
         if !lines.is_empty() {
             report.push_str("stack trace (most recent call first):\n");
-            report.push_str(&elide(&lines).join("\n"));
+            report.push_str(&lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
             report.push('\n');
         }
         RuntimeError { kind, message, trace: lines, report }
     }
-}
-
-/// Long traces keep their first and last frames.
-fn elide(lines: &[String]) -> Vec<String> {
-    const HEAD: usize = 10;
-    const TAIL: usize = 11;
-    if lines.len() <= HEAD + TAIL + 1 {
-        return lines.iter().map(|l| format!("  {l}")).collect();
-    }
-    let mut out: Vec<String> = lines[..HEAD].iter().map(|l| format!("  {l}")).collect();
-    out.push(format!("  ... {} frames elided ...", lines.len() - HEAD - TAIL));
-    out.extend(lines[lines.len() - TAIL..].iter().map(|l| format!("  {l}")));
-    out
 }
 
 /// A VM may move to another thread; loaded code may be shared by several.

@@ -15,13 +15,14 @@
 
 use crate::error::Throw;
 use crate::fmt::{display, equal, key};
-use crate::heap::{Captures, TraceEntry};
+use crate::heap::Captures;
 use crate::interp::{
     bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
     Called, Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task, BUDGET};
+use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;

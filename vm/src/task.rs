@@ -1,9 +1,11 @@
 //! A task: one thread of Weft execution, as plain data on the heap of the
-//! Rust process. It owns its registers (`stack`), its call frames and its
+//! Rust process. Its fields are private to the crate: the interpreter reads
+//! registers and code unchecked on the strength of frames only the
+//! scheduler and the interpreter make. It owns its registers (`stack`), its call frames and its
 //! exception handlers, so the interpreter can stop it after any instruction
 //! and resume it later: nothing of a task lives on the native stack.
 
-use crate::heap::TraceEntry;
+use crate::trace::TraceEntry;
 use crate::value::{Ref, Value};
 
 /// One active call. `repr(C)` with `pc` last and alone in its word: the
@@ -13,15 +15,15 @@ use crate::value::{Ref, Value};
 #[repr(C)]
 pub struct Frame {
     /// The function running, by index into the loaded code.
-    pub proto: u32,
+    pub(crate) proto: u32,
     /// The stack index of register 0.
-    pub base: u32,
+    pub(crate) base: u32,
     /// The closure running, for its captured variables.
-    pub closure: Option<Ref>,
+    pub(crate) closure: Option<Ref>,
     /// The stack index that receives the return value.
-    pub ret: u32,
+    pub(crate) ret: u32,
     /// The next instruction (saved only while the frame is not on top).
-    pub pc: u32,
+    pub(crate) pc: u32,
 }
 
 /// An active `try`: where a throw goes.
@@ -29,36 +31,36 @@ pub struct Frame {
 pub struct Handler {
     /// The number of frames when the handler was pushed: it belongs to the
     /// frame at index `frames - 1`.
-    pub frames: u32,
+    pub(crate) frames: u32,
     /// The instruction that starts the catch code.
-    pub pc: u32,
+    pub(crate) pc: u32,
     /// The stack index that receives the thrown value.
-    pub slot: u32,
+    pub(crate) slot: u32,
 }
 
 /// Instructions a task runs before it yields to the scheduler.
 pub const BUDGET: u32 = 10_000;
 
 pub struct Task {
-    pub stack: Vec<Value>,
-    pub frames: Vec<Frame>,
-    pub handlers: Vec<Handler>,
+    pub(crate) stack: Vec<Value>,
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) handlers: Vec<Handler>,
     /// Back edges and calls left before the task yields.
-    pub budget: u32,
+    pub(crate) budget: u32,
     /// The trace of the last throw, for thrown values that are not errors.
-    pub trace: Vec<TraceEntry>,
+    pub(crate) trace: Vec<TraceEntry>,
     /// An error raised from outside the loop that nothing caught.
-    pub pending_failure: Option<Value>,
+    pub(crate) pending_failure: Option<Value>,
     /// Where a blocking call's result goes when the task wakes.
-    pub park_slot: u32,
+    pub(crate) park_slot: u32,
     /// A new task's pending first call: the callee is `stack[0]`, followed
     /// by this many arguments.
-    pub start: Option<u8>,
+    pub(crate) start: Option<u8>,
 }
 
 impl Task {
     /// An empty task: the caller sets up its first frame or call.
-    pub fn new() -> Task {
+    pub(crate) fn new() -> Task {
         Task {
             stack: Vec::new(),
             frames: Vec::new(),
@@ -83,11 +85,5 @@ impl Task {
     /// Every value the task can still read: the registers of its frames.
     pub fn roots(&self) -> impl Iterator<Item = Value> + '_ {
         self.stack.iter().copied()
-    }
-}
-
-impl Default for Task {
-    fn default() -> Self {
-        Task::new()
     }
 }

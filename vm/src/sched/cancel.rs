@@ -196,7 +196,7 @@ mod tests {
     /// in it, and a `timeout` scope beside the nursery.
     fn with_idle_tasks(idle: usize) -> (Scheduler, ScopeId, ScopeId) {
         let mut sched = Scheduler::new(None, true);
-        let main = sched.add_task(Box::default(), None, None);
+        let main = sched.add_task(Box::new(Task::new()), None, None);
         sched.current = main;
         let nursery = sched.push_scope(false);
         for _ in 0..idle {

@@ -32,8 +32,9 @@ pub use timer::{Clock, TimerKey, TimerKind};
 pub use wait::{Event, Reg, Regs, SharedWait, Via, WaitQueue, Waiter};
 
 use crate::error::Throw;
-use crate::heap::{Heap, TraceEntry};
+use crate::heap::Heap;
 use crate::task::Task;
+use crate::trace::TraceEntry;
 use crate::value::{Ref, Value};
 use std::collections::VecDeque;
 use timer::Timers;
@@ -320,7 +321,12 @@ impl Scheduler {
 
     /// Adds a task whose own scope lies in `scope_parent`; it runs when
     /// the queue reaches it.
-    pub fn add_task(&mut self, task: Box<Task>, scope_parent: Option<ScopeId>, nursery: Option<NurseryId>) -> TaskId {
+    pub(crate) fn add_task(
+        &mut self,
+        task: Box<Task>,
+        scope_parent: Option<ScopeId>,
+        nursery: Option<NurseryId>,
+    ) -> TaskId {
         let token = self.next_serial();
         let id = self.tasks.insert(TaskMeta {
             task: Some(task),

@@ -2,10 +2,10 @@
 //! finishes, applies what each woken task resumes with, and, when every
 //! task waits, moves the clock or reports a deadlock.
 
-use crate::heap::TraceEntry;
 use crate::interp::{self, Halt};
 use crate::sched;
 use crate::task::{self, Task};
+use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{conc, heap, Ctx, Failure, Throw, Vm};
 use std::io::Write;
