@@ -305,7 +305,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     if let Some(h) = meta.handle {
         rt.heap.task_mut(h).outcome = outcome;
     }
-    for (w, ()) in meta.joiners.take_all() {
+    for (w, ()) in meta.joiners.take().map(|mut q| q.take_all()).unwrap_or_default() {
         let resume = match (outcome, w.via) {
             (Outcome::Returned(v), Via::Case(c)) => Resume::Select(c, v),
             (Outcome::Returned(v), _) => Resume::Value(v),

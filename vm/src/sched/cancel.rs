@@ -12,14 +12,20 @@ use super::{Resume, Scheduler, ScopeId, State, TaskId, TimerKey, TimerKind};
 use crate::error::Throw;
 use crate::heap::Heap;
 
+/// No scope: the end of a sibling list.
+const NONE: ScopeId = ScopeId::MAX;
+
 pub struct Scope {
     pub parent: Option<ScopeId>,
     /// The task whose scope stack holds it.
     pub task: TaskId,
-    /// Scopes opened inside it, in this task or in tasks spawned into it.
-    children: Vec<ScopeId>,
-    /// Its place in its parent's `children`.
-    index_in_parent: u32,
+    /// Scopes opened inside it, in this task or in tasks spawned into it:
+    /// the first, then each one's next sibling (a list threaded through
+    /// the scopes, so a leaf scope costs no allocation).
+    first_child: ScopeId,
+    last_child: ScopeId,
+    next_sibling: ScopeId,
+    prev_sibling: ScopeId,
     /// Cancelled, by `cancel()`, a failing sibling or its deadline.
     pub cancelled: bool,
     /// A `shield` block: cancellation from outside stops here.
@@ -33,19 +39,29 @@ pub struct Scope {
 impl Scheduler {
     /// Makes a scope of task `task` inside `parent`.
     pub(super) fn new_scope(&mut self, task: TaskId, parent: Option<ScopeId>, shield: bool) -> ScopeId {
-        let index_in_parent = parent.and_then(|p| self.scopes.get(p)).map_or(0, |p| p.children.len() as u32);
+        // Appended, so that cancellation wakes tasks in the order they
+        // were spawned.
+        let prev_sibling = parent.and_then(|p| self.scopes.get(p)).map_or(NONE, |p| p.last_child);
         let id = self.scopes.insert(Scope {
             parent,
             task,
-            children: Vec::new(),
-            index_in_parent,
+            first_child: NONE,
+            last_child: NONE,
+            next_sibling: NONE,
+            prev_sibling,
             cancelled: false,
             shield,
             expired: false,
             deadline: None,
         });
+        if let Some(prev) = self.scopes.get_mut(prev_sibling) {
+            prev.next_sibling = id;
+        }
         if let Some(p) = parent.and_then(|p| self.scopes.get_mut(p)) {
-            p.children.push(id);
+            if p.first_child == NONE {
+                p.first_child = id;
+            }
+            p.last_child = id;
         }
         id
     }
@@ -56,25 +72,38 @@ impl Scheduler {
         if let Some(key) = scope.deadline {
             self.timers.cancel(key);
         }
-        if let Some(parent) = scope.parent.and_then(|p| self.scopes.get_mut(p)) {
-            let at = scope.index_in_parent as usize;
-            if parent.children.get(at) == Some(&id) {
-                parent.children.swap_remove(at);
-                if let Some(&moved) = parent.children.get(at) {
-                    if let Some(m) = self.scopes.get_mut(moved) {
-                        m.index_in_parent = at as u32;
-                    }
+        match self.scopes.get_mut(scope.prev_sibling) {
+            Some(prev) => prev.next_sibling = scope.next_sibling,
+            None => {
+                if let Some(parent) = scope.parent.and_then(|p| self.scopes.get_mut(p)) {
+                    parent.first_child = scope.next_sibling;
+                }
+            }
+        }
+        match self.scopes.get_mut(scope.next_sibling) {
+            Some(next) => next.prev_sibling = scope.prev_sibling,
+            None => {
+                if let Some(parent) = scope.parent.and_then(|p| self.scopes.get_mut(p)) {
+                    parent.last_child = scope.prev_sibling;
                 }
             }
         }
         // Children outlive their parent only when a task ends with an open
         // nursery (its run failed): they become roots.
-        for child in &scope.children {
-            if let Some(c) = self.scopes.get_mut(*child) {
-                c.parent = None;
-            }
+        let mut child = scope.first_child;
+        while let Some(c) = self.scopes.get_mut(child) {
+            c.parent = None;
+            child = c.next_sibling;
         }
         Some(scope)
+    }
+
+    /// The scopes directly inside `id`.
+    fn children(&self, id: ScopeId) -> impl Iterator<Item = ScopeId> + '_ {
+        let first = self.scopes.get(id).map_or(NONE, |s| s.first_child);
+        std::iter::successors(Some(first).filter(|&c| c != NONE), move |&c| {
+            self.scopes.get(c).map(|s| s.next_sibling).filter(|&n| n != NONE)
+        })
     }
 
     /// The innermost scope of task `id`.
@@ -119,9 +148,10 @@ impl Scheduler {
             _ => return 0,
         }
         let mut parked = Vec::new();
-        let mut todo = vec![scope];
+        // Breadth first, so tasks wake in the order they were spawned.
+        let mut todo = std::collections::VecDeque::from([scope]);
         let mut visited = 0;
-        while let Some(s) = todo.pop() {
+        while let Some(s) = todo.pop_front() {
             visited += 1;
             let Some(sc) = self.scopes.get(s) else { continue };
             // A task is met once: at its innermost scope.
@@ -131,7 +161,7 @@ impl Scheduler {
                 }
             }
             let scopes = &self.scopes;
-            todo.extend(sc.children.iter().filter(|&&c| scopes.get(c).is_some_and(|c| !c.shield && !c.cancelled)));
+            todo.extend(self.children(s).filter(|&c| scopes.get(c).is_some_and(|c| !c.shield && !c.cancelled)));
         }
         for (id, token) in parked {
             if let Some(absorber) = self.cancelled(id) {
@@ -224,14 +254,22 @@ mod tests {
 
     #[test]
     fn removed_scopes_leave_their_parent() {
-        let (mut sched, nursery, _) = with_idle_tasks(3);
-        let children: Vec<ScopeId> = sched.scopes.get(nursery).map(|s| s.children.clone()).unwrap_or_default();
-        assert_eq!(children.len(), 3);
-        sched.remove_scope(children[0]);
-        let left = &sched.scopes.get(nursery).expect("still open").children;
-        assert_eq!(left.len(), 2);
-        for (i, c) in left.iter().enumerate() {
-            assert_eq!(sched.scopes.get(*c).map(|s| s.index_in_parent), Some(i as u32));
+        let (mut sched, nursery, _) = with_idle_tasks(4);
+        let children: Vec<ScopeId> = sched.children(nursery).collect();
+        assert_eq!(children.len(), 4);
+        // The first, a middle one and the last of the list.
+        for gone in [children[0], children[2], children[3]] {
+            sched.remove_scope(gone);
         }
+        assert_eq!(sched.children(nursery).collect::<Vec<_>>(), [children[1]]);
+        sched.remove_scope(children[1]);
+        assert_eq!(sched.children(nursery).count(), 0);
+        // New children go at the end, after what is left.
+        let (mut sched, nursery, _) = with_idle_tasks(3);
+        let before: Vec<ScopeId> = sched.children(nursery).collect();
+        sched.remove_scope(before[2]);
+        let task = sched.scopes.get(before[0]).map(|s| s.task).expect("open");
+        let added = sched.new_scope(task, Some(nursery), false);
+        assert_eq!(sched.children(nursery).collect::<Vec<_>>(), [before[0], before[1], added]);
     }
 }

@@ -185,8 +185,8 @@ pub struct TaskMeta {
     pub regs: Regs,
     /// Whether the current wait is a `select` (for deadlock reports).
     pub selecting: bool,
-    /// Tasks parked in `join` on this one.
-    pub joiners: WaitQueue<()>,
+    /// Tasks parked in `join` on this one (boxed: most tasks have none).
+    pub joiners: Option<Box<WaitQueue<()>>>,
     /// For a wait that another thread may end: the cell every waker must
     /// claim first (see `driver.rs`).
     pub shared: Option<SharedWait>,
@@ -202,7 +202,10 @@ impl TaskMeta {
     /// Bytes held outside the heap's objects, for the heap limit.
     pub fn bytes(&self) -> usize {
         let task = self.task.as_ref().map_or(0, |t| t.bytes());
-        std::mem::size_of::<TaskMeta>() + task + self.scopes.capacity() * 4 + self.joiners.bytes()
+        std::mem::size_of::<TaskMeta>()
+            + task
+            + self.scopes.capacity() * 4
+            + self.joiners.as_ref().map_or(0, |q| q.bytes())
     }
 }
 
@@ -302,7 +305,7 @@ impl Scheduler {
             nurseries: self.nurseries.len(),
             timers: self.timers.len(),
             timer_entries: self.timers.entries(),
-            joiner_entries: self.tasks.iter().map(|(_, m)| m.joiners.len()).sum(),
+            joiner_entries: self.tasks.iter().filter_map(|(_, m)| m.joiners.as_ref()).map(|q| q.len()).sum(),
         }
     }
 
@@ -341,7 +344,7 @@ impl Scheduler {
             parent: None,
             regs: Regs::None,
             selecting: false,
-            joiners: WaitQueue::default(),
+            joiners: None,
             shared: None,
         });
         let scope = self.new_scope(id, scope_parent, false);
@@ -372,7 +375,7 @@ impl Scheduler {
             }
             Event::Join(t) => {
                 let target = heap.task(t).id;
-                self.meta_mut(target).joiners.push(waiter, ());
+                self.meta_mut(target).joiners.get_or_insert_default().push(waiter, ());
                 Reg::Join(t)
             }
             Event::After(seconds) => {
@@ -454,11 +457,11 @@ impl Scheduler {
             Reg::Send(ch) => heap.chan_mut(ch).senders.aborted(is_waiting),
             Reg::Join(t) => {
                 let target = heap.task(t).id;
-                if let Some(mut joiners) = self.tasks.get_mut(target).map(|m| std::mem::take(&mut m.joiners)) {
+                if let Some(mut joiners) = self.tasks.get_mut(target).and_then(|m| m.joiners.take()) {
                     let tasks = &self.tasks;
                     joiners
                         .aborted(|w| tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == State::Parked));
-                    self.meta_mut(target).joiners = joiners;
+                    self.meta_mut(target).joiners = Some(joiners);
                 }
             }
             Reg::Timer(key) => self.timers.cancel(key),

@@ -26,11 +26,14 @@ pub enum TimerKind {
     Deadline { scope: u32 },
 }
 
-/// Names a timer, to cancel it. The serial tells a reused slot apart.
+/// Names a timer, to cancel it. The serial's low bits tell a reused slot
+/// apart: a key is held only while its timer is pending (whoever holds it
+/// gives it up when the timer fires or is cancelled), so it never meets a
+/// slot reused four billion times over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerKey {
     slot: u32,
-    serial: u64,
+    serial: u32,
 }
 
 struct Live {
@@ -55,13 +58,13 @@ impl Timers {
         let serial = self.serial;
         let slot = self.live.insert(Live { serial, kind });
         self.heap.push(Reverse((at, serial, slot)));
-        TimerKey { slot, serial }
+        TimerKey { slot, serial: serial as u32 }
     }
 
     /// Cancels a timer; a timer that already fired or was cancelled is
     /// left alone.
     pub fn cancel(&mut self, key: TimerKey) {
-        if self.live.get(key.slot).is_some_and(|t| t.serial == key.serial) {
+        if self.live.get(key.slot).is_some_and(|t| t.serial as u32 == key.serial) {
             self.live.remove(key.slot);
             if self.heap.len() > 2 * self.live.len() + SLACK {
                 let live = &self.live;
