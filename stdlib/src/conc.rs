@@ -67,7 +67,7 @@ fn yield_now(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 
 fn now(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("now", args, 0)?;
-    Ok(Value::Float(cx.rt.sched.clock.now()))
+    Ok(Value::Float(cx.now()))
 }
 
 fn time(_cx: &mut Ctx, args: &[Value]) -> NativeResult {
@@ -84,9 +84,9 @@ fn context_get(cx: &mut Ctx, args: &[Value]) -> NativeResult {
             args[0].type_name()
         )));
     };
-    match cx.rt.sched.meta(cx.rt.sched.current).context {
-        Value::Map(m) => Ok(cx.rt.heap.map(m).get(&key).copied().unwrap_or(Value::Nil)),
-        _ => Ok(Value::Nil),
+    match cx.context() {
+        Some(m) => Ok(cx.rt.heap.map(m).get(&key).copied().unwrap_or(Value::Nil)),
+        None => Ok(Value::Nil),
     }
 }
 
@@ -98,15 +98,7 @@ fn context_set(cx: &mut Ctx, args: &[Value]) -> NativeResult {
             args[0].type_name()
         )));
     };
-    let current = cx.rt.sched.current;
-    let map = match cx.rt.sched.meta(current).context {
-        Value::Map(m) => m,
-        _ => {
-            let m = cx.rt.heap.new_map(Default::default());
-            cx.rt.sched.meta_mut(current).context = Value::Map(m);
-            m
-        }
-    };
+    let map = cx.context_or_new();
     cx.rt.heap.map_mut(map).insert(key, args[1]);
     Ok(Value::Nil)
 }
@@ -172,7 +164,7 @@ fn join(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     if !matches!(task.outcome, Outcome::Running) {
         return conc::join_result(cx.rt, t);
     }
-    if task.id == cx.rt.sched.current {
+    if cx.is_current_task(t) {
         return Err(Throw::new("Deadlock", "a task cannot join itself"));
     }
     Err(cx.park(Event::Join(t)))
@@ -181,11 +173,7 @@ fn join(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 fn task_cancel(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("cancel", &args[1..], 0)?;
     let t = task_arg("cancel", args)?;
-    let task = cx.rt.heap.task(t);
-    if matches!(task.outcome, Outcome::Running) {
-        let id = task.id;
-        cx.rt.sched.cancel_task(&mut cx.rt.heap, id);
-    }
+    cx.cancel_task(t);
     Ok(Value::Nil)
 }
 
@@ -206,9 +194,6 @@ fn nursery_spawn(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 fn nursery_cancel(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     arity("cancel", &args[1..], 0)?;
     let Value::Nursery(h) = args[0] else { return Err(Throw::type_error("cancel: expected a nursery")) };
-    let id = cx.rt.heap.nursery(h);
-    if let Some(scope) = cx.rt.sched.nurseries.get(id).map(|n| n.scope) {
-        cx.rt.sched.cancel(&mut cx.rt.heap, scope);
-    }
+    cx.cancel_nursery(h);
     Ok(Value::Nil)
 }

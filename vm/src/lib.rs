@@ -258,6 +258,55 @@ impl Ctx<'_> {
         Throw::Park
     }
 
+    /// Seconds on the scheduler's clock (real or virtual) since the run
+    /// started.
+    pub fn now(&self) -> f64 {
+        self.rt.sched.clock.now()
+    }
+
+    /// Whether the task handle `t` names the task running this native.
+    pub fn is_current_task(&self, t: Ref) -> bool {
+        self.rt.heap.task(t).id == self.rt.sched.current
+    }
+
+    /// The running task's context map (`context_get`/`context_set`), if
+    /// it has one.
+    pub fn context(&self) -> Option<Ref> {
+        match self.rt.sched.meta(self.rt.sched.current).context {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The running task's context map, made on first use.
+    pub fn context_or_new(&mut self) -> Ref {
+        if let Some(m) = self.context() {
+            return m;
+        }
+        let m = self.rt.heap.new_map(Default::default());
+        let current = self.rt.sched.current;
+        self.rt.sched.meta_mut(current).context = Value::Map(m);
+        m
+    }
+
+    /// Cancels the task with handle `t` (nothing if it has finished).
+    pub fn cancel_task(&mut self, t: Ref) {
+        let task = self.rt.heap.task(t);
+        if matches!(task.outcome, heap::Outcome::Running) {
+            let id = task.id;
+            self.rt.sched.cancel_task(&mut self.rt.heap, id);
+        }
+    }
+
+    /// Cancels the nursery with handle `n` and every task in it (nothing if
+    /// it has finished).
+    pub fn cancel_nursery(&mut self, n: Ref) {
+        let id = self.rt.heap.nursery(n);
+        if let Some(scope) = self.rt.sched.nurseries.get(id).map(|n| n.scope) {
+            self.rt.sched.cancel(&mut self.rt.heap, scope);
+        }
+    }
+
     /// Parks the running task until another thread wakes it through the
     /// returned waker (the native's result is then the waker's message),
     /// or until it is cancelled, whichever claims the wait first.
