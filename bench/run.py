@@ -129,12 +129,20 @@ def expect_fan_in(p, m):
     return f"{total * (total - 1) // 2}\n"
 
 
+def expect_cancel_many(tasks, j):
+    """Every one of the j timeouts expires; the idle tasks print nothing."""
+    return f"{j}\n"
+
+
 # ---------------------------------------------------------------------------
 # The benchmarks. `sizes` are the default sizes (bench/README.md), `quick`
-# the smoke-test sizes, `large` the extra sizes run with --large.
+# the smoke-test sizes, `large` the extra sizes run with --large. The waiting
+# patterns ("wait") always run at two sizes, the given one and a tenth of it
+# (see smaller_sizes), and record peak RSS, so that linear growth shows.
 
 INTERP_LANGS = ["weft", "lua", "python"]
 CONC_LANGS = ["weft", "go1", "go", "asyncio", "trio"]
+WAIT_LANGS = ["weft", "go1", "go"]
 ALL_LANGS = ["weft", "lua", "python", "go1", "go", "asyncio", "trio"]
 
 HEADINGS = {
@@ -161,7 +169,19 @@ BENCHMARKS = [
     ("sieve", "conc", expect_sieve, [2000], [100], None),
     ("sleepers", "conc", expect_count, [100000], [1000], [1000000]),
     ("fan_in", "conc", expect_fan_in, [100, 10000], [10, 100], None),
+    ("select_loop", "wait", expect_count, [20000], [2000], None),
+    ("timeouts", "wait", expect_count, [1000000], [20000], None),
+    ("cancel_many", "wait", expect_cancel_many, [100000, 1000], [2000, 50], None),
 ]
+
+
+def langs_of(kind):
+    return {"interp": INTERP_LANGS, "conc": CONC_LANGS, "wait": WAIT_LANGS}[kind]
+
+
+def smaller_sizes(size_list):
+    """The second size of a waiting pattern: every size divided by 10."""
+    return [max(1, s // 10) for s in size_list]
 
 
 # ---------------------------------------------------------------------------
@@ -244,8 +264,9 @@ def peak_rss_so_far(pid):
 def run_once(command, extra_env, timeout, track_memory=False):
     """Run a whole process and measure its wall time.
 
-    With track_memory, also sample its peak RSS every few milliseconds while
-    it runs. Sampling costs a little time, so only the sleepers do it.
+    With track_memory, also sample its peak RSS while it runs: every 0.2 ms
+    at first, slowing down to every 5 ms. Sampling costs a little time, so only the sleepers and the
+    waiting patterns do it.
     """
     env = dict(os.environ)
     env.pop("GOMAXPROCS", None)
@@ -265,12 +286,14 @@ def run_once(command, extra_env, timeout, track_memory=False):
         reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))
         reader.start()
         peak = 0
+        delay = 0.0002  # sample often at first, so short processes are seen too
         while True:
             pid, wait_status, _ = os.wait4(proc.pid, os.WNOHANG if track_memory else 0)
             if pid != 0:
                 break
             peak = max(peak, peak_rss_so_far(proc.pid))
-            time.sleep(0.005)
+            time.sleep(delay)
+            delay = min(0.005, delay * 1.5)
         seconds = time.perf_counter() - start
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(wait_status)
@@ -355,8 +378,7 @@ def markdown_table(headings, rows):
 
 def time_table(kind, rows, langs):
     """rows: (name, size text, {lang: Result}). Columns for the chosen langs."""
-    kind_langs = INTERP_LANGS if kind == "interp" else CONC_LANGS
-    shown = [lang for lang in kind_langs if lang in langs]
+    shown = [lang for lang in langs_of(kind) if lang in langs]
     others = [lang for lang in shown if lang != "weft"]
     headings = ["benchmark", "size"] + [HEADINGS[lang] + " (s)" for lang in shown]
     if "weft" in shown:
@@ -383,6 +405,25 @@ def memory_table(rows, langs):
                 per_task = f"{(big.max_rss_bytes - small.max_rss_bytes) / n:.0f}"
             table_rows.append([size, HEADINGS[lang], fmt_seconds(big), fmt_mb(big),
                                fmt_mb(small), per_task])
+    return markdown_table(headings, table_rows)
+
+
+def wait_table(rows, langs):
+    """rows: (name, size text, {lang: Result}), each benchmark at N then N/10.
+    Median seconds and peak RSS (VmHWM) per language, then the ratios."""
+    shown = [lang for lang in WAIT_LANGS if lang in langs]
+    others = [lang for lang in shown if lang != "weft"]
+    headings = (["benchmark", "size"] + [HEADINGS[lang] + " (s)" for lang in shown]
+                + [HEADINGS[lang] + " peak RSS (MB)" for lang in shown])
+    if "weft" in shown:
+        headings += ["Weft/" + HEADINGS[lang] for lang in others]
+    table_rows = []
+    for name, size, results in rows:
+        row = ([name, size] + [fmt_seconds(results.get(lang)) for lang in shown]
+               + [fmt_mb(results.get(lang)) for lang in shown])
+        if "weft" in shown:
+            row += [fmt_ratio(results.get("weft"), results.get(lang)) for lang in others]
+        table_rows.append(row)
     return markdown_table(headings, table_rows)
 
 
@@ -450,7 +491,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="weft-bench-go-") as go_dir:
         go_binaries = {}
         if "go" in args.langs or "go1" in args.langs:
-            go_binaries = build_go([b[0] for b in chosen if b[1] == "conc"], go_dir)
+            go_binaries = build_go([b[0] for b in chosen if b[1] in ("conc", "wait")], go_dir)
         tables = run_all(chosen, args, go_binaries)
 
     print()
@@ -461,27 +502,29 @@ def main():
 
 
 def run_all(chosen, args, go_binaries):
-    rows = {"interp": [], "conc": []}
+    rows = {"interp": [], "conc": [], "wait": []}
     memory_rows = []
     failures = []
     for name, kind, expect, sizes, quick, large in chosen:
         size_lists = [quick] if args.quick else [sizes]
         if args.large and large and not args.quick:
             size_lists.append(large)
-        kind_langs = INTERP_LANGS if kind == "interp" else CONC_LANGS
-        langs = [lang for lang in kind_langs if lang in args.langs]
+        if kind == "wait":
+            size_lists.append(smaller_sizes(size_lists[0]))
+        langs = [lang for lang in langs_of(kind) if lang in args.langs]
         for size_list in size_lists:
             size_text = " ".join(str(s) for s in size_list)
             expected = expect(*size_list)
             results = {}
             for lang in langs:
-                results[lang] = run_program(name, lang, size_list, expected, args, go_binaries)
+                results[lang] = run_program(name, kind, lang, size_list, expected, args,
+                                            go_binaries)
                 if results[lang].error:
                     failures.append(f"- {name} {size_text}, {HEADINGS[lang]}: {results[lang].error}")
             rows[kind].append((name, size_text, results))
             if name == "sleepers":
                 # Peak RSS with a single task is the baseline for bytes per task.
-                baseline = {lang: run_program(name, lang, [1], expect(1), args, go_binaries)
+                baseline = {lang: run_program(name, kind, lang, [1], expect(1), args, go_binaries)
                             for lang in langs}
                 memory_rows.append((size_text, size_list[0], results, baseline))
 
@@ -495,6 +538,9 @@ def run_all(chosen, args, go_binaries):
     if any(name in OPERATIONS for name, _, _ in rows["conc"]):
         parts.append("### Concurrency: cost per operation (median time / operations)\n\n"
                      + cost_table(rows["conc"], args.langs))
+    if rows["wait"]:
+        parts.append("### Waiting patterns (median seconds and peak RSS, whole process, "
+                     "at N and N/10)\n\n" + wait_table(rows["wait"], args.langs))
     if memory_rows:
         parts.append("### Sleepers: memory (bytes/task = (RSS(N) - RSS(1)) / N)\n\n"
                      + memory_table(memory_rows, args.langs))
@@ -505,14 +551,14 @@ def run_all(chosen, args, go_binaries):
     return "\n\n".join(parts)
 
 
-def run_program(name, lang, size_list, expected, args, go_binaries):
+def run_program(name, kind, lang, size_list, expected, args, go_binaries):
     found = command_for(name, lang, go_binaries)
     if found is None or (lang == "weft" and not os.path.exists(WEFT)):
         return Result(error="program not built")
     command, extra_env = found
     command = command + [str(s) for s in size_list]
     print(f"{name} {' '.join(map(str, size_list))} {lang} ...", end=" ", file=sys.stderr, flush=True)
-    track_memory = name == "sleepers"
+    track_memory = name == "sleepers" or kind == "wait"
     result = measure(command, extra_env, expected, args.runs, args.timeout, track_memory)
     print(result.error or f"{result.median:.3f}s", file=sys.stderr, flush=True)
     return result
