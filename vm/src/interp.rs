@@ -898,3 +898,52 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
     trace.extend(outer.iter().rev().map(|&i| entry(&frames[i])));
     trace
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Vm;
+    use std::path::Path;
+
+    /// Runs a script through the loop's unchecked paths: calls and returns
+    /// (register copies, frame pushes), closures, lists, loops, a handler,
+    /// and tasks. Also run under Miri (see docs/architecture.md).
+    #[test]
+    fn a_script_runs_through_the_unchecked_paths() {
+        let script = r#"
+fn fib(n) {
+    if n < 2 { return n }
+    return fib(n - 1) + fib(n - 2)
+}
+fn counter() {
+    let c = 0
+    return fn() { c += 1; return c }
+}
+let next = counter()
+let xs = []
+for i in 0..20 { xs = xs + [fib(i % 12) + next()] }
+let total = 0
+for x in xs { total += x }
+try { throw total } catch e { total = e + 1 }
+nursery {
+    spawn { total += 1000 }
+}
+throw total
+"#;
+        let mut vm = Vm::new();
+        let result = vm.run_script("miri.weft", script, Path::new("."));
+        // A bare VM has no `print`: the script throws its result.
+        let expected = 1_000 + 1 + (0..20).map(|i| fib(i % 12) + i + 1).sum::<i64>();
+        match result {
+            Err(crate::Failure::Runtime(e)) => assert_eq!(e.message, expected.to_string(), "{}", e.report),
+            other => panic!("unexpected result: {other:?}"),
+        }
+    }
+
+    fn fib(n: i64) -> i64 {
+        if n < 2 {
+            n
+        } else {
+            fib(n - 1) + fib(n - 2)
+        }
+    }
+}
