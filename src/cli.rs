@@ -27,7 +27,18 @@ struct Options {
 
 /// Runs the CLI with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are refused by name rather than
+    // panicking in `std::env::args`: scripts see arguments as strings.
+    let mut args = Vec::new();
+    for (i, arg) in std::env::args_os().skip(1).enumerate() {
+        match arg.into_string() {
+            Ok(arg) => args.push(arg),
+            Err(raw) => {
+                let shown = raw.to_string_lossy();
+                return usage_error(&format!("argument {} ({shown:?}) is not valid UTF-8", i + 1));
+            }
+        }
+    }
     run(&args)
 }
 

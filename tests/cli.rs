@@ -112,3 +112,13 @@ fn seeds_choose_interleavings() {
     numbers.sort();
     assert_eq!(numbers, ["0", "1", "2", "3", "4", "5", "6", "7"], "every task ran once");
 }
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let out = command(&["-e", "print(args())"]).arg(bad).output().expect("weft runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("argument 3") && stderr(&out).contains("not valid UTF-8"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

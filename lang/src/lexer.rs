@@ -420,7 +420,11 @@ impl<'s> Layout<'s> {
             match raw {
                 Raw::Newline | Raw::Semi => self.separator(raw == Raw::Semi, span),
                 Raw::Quote => {
-                    let resume = self.string(range.start);
+                    // A string that runs past this region (a broken escape
+                    // inside an interpolation) ends with it: its error is
+                    // reported, and the region's lexer must not step past
+                    // its own end.
+                    let resume = self.string(range.start).clamp(range.end, end);
                     lex.bump(resume - range.end);
                 }
                 Raw::Ident => {

@@ -114,6 +114,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[dst] = match regs[a] {
                 Value::Int(i) => match i.checked_add(imm as i64) {
                     Some(v) => Value::Int(v),
+                    // `x - 2` compiles to an add of -2: say it as written.
+                    None if imm < 0 => raise!(ops::overflow("-", i, -(imm as i64))),
                     None => raise!(ops::overflow("+", i, imm as i64)),
                 },
                 _ => try_raise!(arith(&mut rt.heap, BinOp::Add, regs[a], Value::Int(imm as i64))),
@@ -367,7 +369,12 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[b as usize + 2] = Value::Int(0);
         }
         Op::IterNext { base: b, dst, pair, offset } => {
-            let Value::Int(cursor) = regs[b as usize + 1] else { unreachable!("iteration cursor") };
+            // The cursor is nil once a range has given i64::MAX, where it
+            // cannot step past its end.
+            let Value::Int(cursor) = regs[b as usize + 1] else {
+                jump!(offset);
+                return None;
+            };
             if let Value::Chan(ch) = regs[b] {
                 if pair {
                     raise!(Throw::type_error("a channel gives one value per iteration: `for v in ch`"));
@@ -391,17 +398,16 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let next = match regs[b] {
                 Value::List(r) => {
                     let items = rt.heap.list(r);
-                    items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, cursor + 1))
+                    items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, Some(cursor + 1)))
                 }
-                Value::Map(r) => rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, cursor + 1)),
+                Value::Map(r) => {
+                    rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, Some(cursor + 1)))
+                }
                 Value::Range(r) => {
                     let (start, end, inclusive) = rt.heap.range(r);
                     let more = if inclusive { cursor <= end } else { cursor < end };
-                    // At i64::MAX the cursor cannot step: stop after this item.
-                    let next = cursor.checked_add(1);
                     let index = Value::Int(cursor.wrapping_sub(start));
-                    (more && (next.is_some() || !inclusive || cursor == end))
-                        .then(|| (index, Value::Int(cursor), next.unwrap_or(cursor)))
+                    more.then(|| (index, Value::Int(cursor), cursor.checked_add(1)))
                 }
                 Value::Str(r) => {
                     let text = rt.heap.str(r);
@@ -409,7 +415,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                         let next = cursor + c.len_utf8() as i64;
                         let mut buf = [0u8; 4];
                         let s = Value::Str(rt.heap.intern(c.encode_utf8(&mut buf)));
-                        (regs[b as usize + 2], s, next)
+                        (regs[b as usize + 2], s, Some(next))
                     })
                 }
                 _ => unreachable!("checked by IterPrep"),
@@ -417,7 +423,9 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             match next {
                 None => jump!(offset),
                 Some((k, v, cursor)) => {
-                    regs[b as usize + 1] = Value::Int(cursor);
+                    // At i64::MAX the cursor cannot step: nil stops the
+                    // loop after this item.
+                    regs[b as usize + 1] = cursor.map_or(Value::Nil, Value::Int);
                     if pair {
                         if let (Value::Str(_), Value::Int(count)) = (regs[b], k) {
                             regs[b as usize + 2] = Value::Int(count + 1);
