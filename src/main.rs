@@ -3,6 +3,12 @@
 #![forbid(unsafe_code)]
 
 fn main() {
+    // The last line of defence: no input should reach a panic, but if one
+    // does, say so plainly instead of printing a Rust backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+        eprintln!("This is a bug in Weft, not in your script: please report it with the script that caused it.");
+    }));
     // Compile-time recursion over deeply nested input is bounded, but give
     // it room: run on a thread with a generous stack.
     let child = std::thread::Builder::new().stack_size(256 << 20).spawn(weft::cli::main);

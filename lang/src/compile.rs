@@ -987,7 +987,15 @@ impl<'e, 'a> Compiler<'e, 'a> {
                 remaining.truncate(keep);
                 remaining.extend_from_slice(&exits[..i]);
                 self.func_mut().exits = remaining.clone();
+                // So do the loops inside that region: a `break` in the
+                // finally leaves the loop around the `try`, not the loop
+                // the exit came from.
+                let depth = keep + i;
+                let loops = &mut self.func_mut().loops;
+                let inside = loops.iter().position(|l| l.exits > depth).unwrap_or(loops.len());
+                let inner = loops.split_off(inside);
                 self.block(f);
+                self.func_mut().loops.extend(inner);
             }
         }
         self.func_mut().exits = saved;

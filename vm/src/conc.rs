@@ -239,6 +239,13 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
             (RECV, Value::Chan(ch)) => channel::recv_ready(rt, ch),
             (SEND, Value::Chan(ch)) => channel::send_ready(rt, ch),
             (JOIN, Value::Task(t)) => !matches!(rt.heap.task(t).outcome, Outcome::Running),
+            (AFTER, Value::Float(x)) if x.is_nan() => {
+                // As `sleep(nan)` and `timeout nan` do.
+                return Err(Throw::value_error(format!(
+                    "select case {}: after needs a number of seconds, not nan",
+                    i + 1
+                )));
+            }
             (AFTER, Value::Int(_) | Value::Float(_)) => operand.as_f64().is_some_and(|s| s <= 0.0),
             (k, v) => {
                 let want = ["a channel", "a channel", "a task", "a number of seconds"][k as usize];

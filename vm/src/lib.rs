@@ -189,8 +189,9 @@ pub struct Runtime {
     pub max_frames: usize,
     /// The generator behind `random()`.
     pub rng: sched::SplitMix64,
-    /// Module slots being loaded, to catch circular imports.
-    loading: Vec<u32>,
+    /// (global slot, top-level function) of each module loaded, at most one
+    /// per slot, to catch circular imports.
+    loading: Vec<(u32, u32)>,
     /// Tasks, cancel scopes, nurseries, timers and the clock.
     pub sched: sched::Scheduler,
     /// Set from outside (a Ctrl-C handler, a host thread) to cancel the
@@ -666,7 +667,10 @@ impl Vm {
     pub(crate) fn import(&mut self, task: &mut Task, path: Value, slot: u32, dst: usize) {
         let Value::Str(r) = path else { unreachable!("module paths are strings") };
         let path = self.rt.heap.str(r).to_string();
-        if self.rt.loading.contains(&slot) {
+        // Circular only if the module's top level is still running in this
+        // task: one whose first load threw may be imported again.
+        let running = |&(s, main): &(u32, u32)| s == slot && task.frames.iter().any(|f| f.proto == main);
+        if self.rt.loading.iter().any(running) {
             return self.throw(task, Throw::new("ImportError", format!("circular import of {path}")));
         }
         let text = match std::fs::read_to_string(&path) {
@@ -685,7 +689,8 @@ impl Vm {
                 return;
             }
         };
-        self.rt.loading.push(slot);
+        self.rt.loading.retain(|&(s, _)| s != slot);
+        self.rt.loading.push((slot, main));
         let frame = task.frames.last().expect("importing frame");
         let top = frame.base as usize + self.code.protos[frame.proto as usize].regs as usize;
         let regs = self.code.protos[main as usize].regs as usize;
