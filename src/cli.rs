@@ -100,17 +100,10 @@ fn usage_error(message: &str) -> i32 {
 }
 
 fn read(file: &str) -> Result<String, i32> {
-    std::fs::read(file)
-        .map_err(|e| {
-            eprintln!("error: cannot read {file}: {e}");
-            2
-        })
-        .and_then(|bytes| {
-            String::from_utf8(bytes).map_err(|e| {
-                eprintln!("error: {file} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to());
-                2
-            })
-        })
+    weft_vm::read_source(Path::new(file)).map_err(|why| {
+        eprintln!("error: cannot read {file}: {why}");
+        2
+    })
 }
 
 fn dir_of(file: &str) -> &Path {

@@ -122,3 +122,12 @@ fn an_argument_that_is_not_utf8_is_a_usage_error() {
     assert!(stderr(&out).contains("argument 3") && stderr(&out).contains("not valid UTF-8"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_script_that_is_not_a_regular_file_is_refused() {
+    for args in [&["/dev/zero"][..], &["check", "/dev/zero"], &["tests"]] {
+        let out = weft(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("not a regular file"), "{args:?}: {}", stderr(&out));
+    }
+}

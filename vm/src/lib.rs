@@ -367,6 +367,29 @@ pub struct Vm {
     pub(crate) failed_import: Option<Failure>,
 }
 
+/// The largest source file or module that loads.
+pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// Reads a script or module: a regular file of at most
+/// [`MAX_SOURCE_BYTES`], in UTF-8. A device, a FIFO or a directory is
+/// refused before anything is read, so `import "/dev/zero"` cannot hang.
+/// The error says why, without the path.
+pub fn read_source(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "{} MiB, more than the {} MiB a source may have",
+            meta.len() >> 20,
+            MAX_SOURCE_BYTES >> 20
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+}
+
 /// The name reports give a module file, and the directory its own imports
 /// are relative to.
 fn module_name_and_dir(path: &str) -> (String, std::path::PathBuf) {
@@ -577,7 +600,7 @@ impl Vm {
             for (path, slot) in pending {
                 checked.insert(path.clone());
                 // A module that cannot be read fails when it is imported.
-                let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                let Ok(text) = read_source(Path::new(&path)) else { continue };
                 let (name, dir) = module_name_and_dir(&path);
                 self.load(&name, &text, &dir, &mut FileScope::new(), Mode::Module { slot })?;
             }
@@ -673,7 +696,7 @@ impl Vm {
         if self.rt.loading.iter().any(running) {
             return self.throw(task, Throw::new("ImportError", format!("circular import of {path}")));
         }
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_source(Path::new(&path)) {
             Ok(text) => text,
             Err(e) => return self.throw(task, Throw::new("ImportError", format!("cannot read module {path}: {e}"))),
         };
