@@ -7,7 +7,9 @@
 //! globals, constants, method tables, and every task's registers.
 
 use crate::heap::{Heap, Obj, Outcome};
+use crate::task::Task;
 use crate::value::{Key, Ref, Value};
+use crate::{sched, Throw};
 
 /// Marks everything reachable from `roots` and frees the rest.
 pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize {
@@ -42,6 +44,58 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
         }
     }
     heap.sweep()
+}
+
+/// The roots the VM holds: globals, constants, every task and what it
+/// waits on, nurseries' pending errors.
+impl crate::Vm {
+    /// Collects garbage; `tasks` are the tasks not otherwise reachable.
+    pub fn collect(&mut self, tasks: &mut [&mut Task]) {
+        for task in tasks.iter_mut() {
+            // Registers above the top frame are dead: drop them so they do
+            // not keep garbage alive.
+            let top = task
+                .frames
+                .last()
+                .map(|f| f.base as usize + self.code.protos[f.proto as usize].regs as usize)
+                .unwrap_or(0);
+            let len = task.stack.len();
+            task.stack[top.min(len)..].fill(Value::Nil);
+        }
+        let consts = self.code.protos.iter().flat_map(|p| p.consts.iter().copied());
+        let mut roots: Vec<Value> =
+            self.rt.globals.iter().copied().chain(consts).chain(tasks.iter().flat_map(|t| t.roots())).collect();
+        let sched = &self.rt.sched;
+        for (_, meta) in sched.tasks.iter() {
+            if let Some(task) = &meta.task {
+                roots.extend(task.roots());
+            }
+            roots.push(meta.context);
+            roots.extend(meta.handle.map(Value::Task));
+            match &meta.resume {
+                sched::Resume::Value(v) | sched::Resume::Select(_, v) => roots.push(*v),
+                sched::Resume::Raise(Throw::Value(v)) => roots.push(*v),
+                _ => {}
+            }
+            // What a parked task waits on stays alive while it waits.
+            roots.extend(meta.regs.as_slice().iter().filter_map(|reg| match *reg {
+                sched::Reg::Recv(ch) | sched::Reg::Send(ch) => Some(Value::Chan(ch)),
+                sched::Reg::Join(t) => Some(Value::Task(t)),
+                sched::Reg::Timer(_) | sched::Reg::Nursery(_) => None,
+            }));
+        }
+        for (_, n) in sched.nurseries.iter() {
+            roots.extend(n.first_error);
+            roots.extend(n.cancel_error);
+            roots.extend(n.others.iter().copied());
+            roots.extend(n.handle.map(Value::Nursery));
+        }
+        // The scheduler's own memory counts against the heap limit too.
+        let running: usize = tasks.iter().map(|t| t.bytes()).sum();
+        let runtime_bytes = self.rt.sched.bytes(running);
+        collect(&mut self.rt.heap, roots);
+        self.rt.heap.set_runtime_bytes(runtime_bytes);
+    }
 }
 
 #[cfg(test)]

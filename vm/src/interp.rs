@@ -2,7 +2,7 @@
 //! budget, or needs the scheduler (a wait, an import, a collection).
 //!
 //! The loop handles the common case of each instruction inline and hands
-//! every other case to [`slow::exec`](crate::slow::exec); see [`run`]. A
+//! every other case to `slow::exec`; see `run`. A
 //! script call pushes a [`Frame`] on the task and switches the loop's locals
 //! in place; it never recurses in Rust. This file also holds the helpers
 //! both paths share: calls, returns, raising and traces.
@@ -17,7 +17,7 @@ use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
 use weft_lang::bytecode::{Op, Reg};
 
-/// Why [`run`] returned.
+/// Why `run` returned.
 #[derive(Debug)]
 pub enum Halt {
     /// The task's outermost function returned this value.
@@ -52,7 +52,7 @@ pub(crate) enum Called {
 /// register window, the constants. Script calls and returns switch them in
 /// place. Every instruction has its common case here, written so that it
 /// calls nothing; any other case saves the pc and goes to
-/// [`slow::exec`](crate::slow::exec), after which the loop reloads its
+/// `slow::exec`, after which the loop reloads its
 /// locals from the top frame. No local is live across a call, which lets the
 /// compiler keep the instruction pointer and the register window in machine
 /// registers.

@@ -32,7 +32,7 @@ const TAG_NURSERY: u8 = 13;
 const TAG_CELL: u8 = 14;
 
 /// A value. The layout is pinned (`repr(u8)`, every tag explicit) for
-/// [`Value::copy`], which names the tags whose payload is one 32-bit
+/// `Value::copy`, which names the tags whose payload is one 32-bit
 /// field and copies any other variant whole.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]

@@ -5,7 +5,7 @@
 //! its `timeout` block finished) is cancelled by key: it leaves the table
 //! of live timers at once and its heap entry becomes stale. Stale entries
 //! are dropped when they reach the top, and the whole heap is rebuilt when
-//! they outnumber live ones by more than [`SLACK`], so the heap holds at
+//! they outnumber live ones by more than `SLACK`, so the heap holds at
 //! most `2 * live + SLACK` entries whatever a loop does (pinned by
 //! `tests/waits.rs`: `timeout_loop_keeps_no_timers`).
 

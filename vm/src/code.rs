@@ -1,0 +1,148 @@
+//! Loaded code: functions with their constants made values, source files
+//! for reports, the natives, method names and method tables. Read-only
+//! while scripts run; loading (`load.rs`) is the only way to add to it.
+
+use crate::trace::TraceEntry;
+use crate::{Ctx, NativeResult, Value};
+use std::collections::HashMap;
+use weft_lang::bytecode::{Capture, Op};
+use weft_lang::Span;
+
+/// A native function: gets the runtime and its arguments, returns a value
+/// or raises.
+pub type NativeFn = fn(&mut Ctx<'_>, &[Value]) -> NativeResult;
+
+/// A registered native.
+pub struct NativeDef {
+    pub name: String,
+    pub func: NativeFn,
+}
+
+/// How a method of a built-in type is implemented.
+#[derive(Clone, Copy)]
+pub enum Method {
+    /// A native taking the receiver as its first argument.
+    Native(NativeFn),
+    /// A script function (from the prelude) stored in this global slot.
+    Script(u32),
+}
+
+/// The types that have method tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeTag {
+    String,
+    List,
+    Map,
+    Range,
+    Error,
+    Chan,
+    Task,
+    Nursery,
+}
+
+/// Method tables, indexed by method symbol.
+#[derive(Default)]
+pub struct Methods {
+    pub string: Vec<Option<Method>>,
+    pub list: Vec<Option<Method>>,
+    pub map: Vec<Option<Method>>,
+    pub range: Vec<Option<Method>>,
+    pub error: Vec<Option<Method>>,
+    pub chan: Vec<Option<Method>>,
+    pub task: Vec<Option<Method>>,
+    pub nursery: Vec<Option<Method>>,
+    /// Empty: other types have no methods.
+    pub other: Vec<Option<Method>>,
+}
+
+/// Method names, numbered once for the whole VM, so a method call is an
+/// index into a table instead of a hash lookup.
+#[derive(Default)]
+pub struct Symbols {
+    pub names: Vec<String>,
+    ids: HashMap<String, u16>,
+}
+
+impl Symbols {
+    pub fn id(&mut self, name: &str) -> u16 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u16;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// A loaded function: the compiler's output with its constants made values.
+pub struct FnProto {
+    /// Shared with every trace entry and spawn site that names it.
+    pub(crate) name: std::sync::Arc<str>,
+    /// Parameters.
+    pub(crate) arity: u8,
+    /// Registers a call needs: the frame's window.
+    pub(crate) regs: u8,
+    /// The instructions, checked against `regs` and their own length.
+    pub(crate) code: Vec<Op>,
+    /// One span per instruction, for reports.
+    pub(crate) spans: Vec<Span>,
+    pub(crate) consts: Vec<Value>,
+    /// Where each captured variable comes from, when a closure is made.
+    pub(crate) captures: Vec<Capture>,
+    /// The source file, by index, and the definition's span.
+    pub(crate) file: u32,
+    pub(crate) span: Span,
+}
+
+/// A source file, kept for error reports.
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: &str, text: &str) -> SourceFile {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        SourceFile { name: name.to_string(), text: text.to_string(), line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = (offset as usize).min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(0);
+        (line + 1, col + 1)
+    }
+}
+
+/// Everything loaded and read-only while scripts run: functions, sources,
+/// natives, method tables.
+#[derive(Default)]
+pub struct Code {
+    /// Checked at load time (`Proto::check`) and never changed after: the
+    /// interpreter's unchecked register and code reads rest on it.
+    pub(crate) protos: Vec<FnProto>,
+    /// The prelude's file, whose frames traces leave out.
+    pub prelude_file: Option<u32>,
+    pub files: Vec<SourceFile>,
+    pub natives: Vec<NativeDef>,
+    pub symbols: Symbols,
+    pub methods: Methods,
+}
+
+impl Code {
+    /// `"name at file:line:col"` for a trace entry.
+    pub fn trace_line(&self, t: &TraceEntry) -> String {
+        match self.files.get(t.file as usize) {
+            Some(f) => {
+                let (line, col) = f.line_col(t.span.start);
+                format!("{} at {}:{}:{}", t.function, f.name, line, col)
+            }
+            None => t.function.to_string(),
+        }
+    }
+}
