@@ -14,8 +14,8 @@
 //!
 //! Files ending in `_mod.weft` are modules imported by tests, not tests.
 //! Each test is a named trial, so `cargo test --test scripts -- language/`
-//! runs one folder. A run that panics, prints a Rust backtrace, or takes
-//! more than a minute fails whatever it printed.
+//! runs one folder. A run that panics, prints a Rust backtrace, reports an
+//! internal error, or takes more than a minute fails whatever it printed.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::io::{Read, Write};
@@ -159,6 +159,9 @@ fn run_test(path: &Path) -> Result<(), Failed> {
     let context = || format!("\n--- stdout ---\n{}--- stderr ---\n{}", out.stdout, out.stderr);
     if out.stderr.contains("panicked at") || out.stderr.contains("RUST_BACKTRACE") {
         return Err(format!("the interpreter panicked{}", context()).into());
+    }
+    if out.stderr.contains("Error: Internal:") || out.stderr.contains("internal error") {
+        return Err(format!("the interpreter reported an internal error{}", context()).into());
     }
     let lines: Vec<&str> = out.stdout.lines().collect();
     if lines != e.stdout {

@@ -1,15 +1,97 @@
 //! What natives and instructions raise. A [`Throw`] is cheap to build; the
 //! interpreter turns it into an `error` value with a stack trace at the
-//! point where it is raised.
+//! point where it is raised. Error kinds are an enum, [`ErrorKind`]: the
+//! runtime's own kinds by name, a script's as `Other`, and `Internal` for
+//! a broken invariant of the VM itself.
 
 use crate::value::Value;
-use std::borrow::Cow;
+use std::sync::Arc;
+
+/// What kind of error a [`Throw`] raises; scripts see it as `e.kind`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    TypeError,
+    ValueError,
+    IndexError,
+    KeyError,
+    ZeroDivision,
+    Overflow,
+    ArityError,
+    StackOverflow,
+    OutOfMemory,
+    Timeout,
+    ChannelClosed,
+    Deadlock,
+    NurseryClosed,
+    TaskLimit,
+    IOError,
+    PermissionDenied,
+    AssertionError,
+    ImportError,
+    /// A sandbox cap.
+    Limit,
+    /// The VM broke one of its own invariants: a bug to report, never the
+    /// script's fault. Tests treat it as a failure.
+    Internal,
+    /// Any other kind, by name.
+    Other(Arc<str>),
+}
+
+/// The runtime's own kinds, with the names scripts see.
+const NAMED: [(ErrorKind, &str); 20] = [
+    (ErrorKind::TypeError, "TypeError"),
+    (ErrorKind::ValueError, "ValueError"),
+    (ErrorKind::IndexError, "IndexError"),
+    (ErrorKind::KeyError, "KeyError"),
+    (ErrorKind::ZeroDivision, "ZeroDivision"),
+    (ErrorKind::Overflow, "Overflow"),
+    (ErrorKind::ArityError, "ArityError"),
+    (ErrorKind::StackOverflow, "StackOverflow"),
+    (ErrorKind::OutOfMemory, "OutOfMemory"),
+    (ErrorKind::Timeout, "Timeout"),
+    (ErrorKind::ChannelClosed, "ChannelClosed"),
+    (ErrorKind::Deadlock, "Deadlock"),
+    (ErrorKind::NurseryClosed, "NurseryClosed"),
+    (ErrorKind::TaskLimit, "TaskLimit"),
+    (ErrorKind::IOError, "IOError"),
+    (ErrorKind::PermissionDenied, "PermissionDenied"),
+    (ErrorKind::AssertionError, "AssertionError"),
+    (ErrorKind::ImportError, "ImportError"),
+    (ErrorKind::Limit, "Limit"),
+    (ErrorKind::Internal, "Internal"),
+];
+
+impl ErrorKind {
+    /// The name scripts see as `e.kind`.
+    pub fn name(&self) -> &str {
+        match self {
+            ErrorKind::Other(name) => name,
+            kind => NAMED.iter().find(|(k, _)| k == kind).map_or("Error", |(_, name)| name),
+        }
+    }
+}
+
+/// A kind by name: one of the runtime's, or `Other`.
+impl From<&str> for ErrorKind {
+    fn from(name: &str) -> ErrorKind {
+        match NAMED.iter().find(|(_, n)| *n == name) {
+            Some((kind, _)) => kind.clone(),
+            None => ErrorKind::Other(name.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A raised error on its way to the nearest handler.
 #[derive(Clone, Debug)]
 pub enum Throw {
-    /// A runtime error of a kind (`"TypeError"`) with a message.
-    Error { kind: Cow<'static, str>, message: String },
+    /// A runtime error of a kind with a message.
+    Error { kind: ErrorKind, message: String },
     /// A script value thrown with `throw` (an error object or anything else).
     Value(Value),
     /// The script asked to exit the process with this status.
@@ -24,22 +106,50 @@ pub enum Throw {
 }
 
 impl Throw {
-    pub fn new(kind: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Throw {
+    /// An error of `kind` (an [`ErrorKind`], or a name such as
+    /// `"TypeError"`) with a message.
+    pub fn new(kind: impl Into<ErrorKind>, message: impl Into<String>) -> Throw {
         Throw::Error { kind: kind.into(), message: message.into() }
     }
 
     pub fn type_error(message: impl Into<String>) -> Throw {
-        Throw::new("TypeError", message)
+        Throw::new(ErrorKind::TypeError, message)
     }
 
     pub fn value_error(message: impl Into<String>) -> Throw {
-        Throw::new("ValueError", message)
+        Throw::new(ErrorKind::ValueError, message)
     }
 
     pub fn index_error(message: impl Into<String>) -> Throw {
-        Throw::new("IndexError", message)
+        Throw::new(ErrorKind::IndexError, message)
     }
+
+    /// A broken invariant of the VM: `what` says which.
+    #[cold]
+    pub fn internal(what: impl std::fmt::Display) -> Throw {
+        Throw::new(ErrorKind::Internal, internal_message(what))
+    }
+}
+
+/// The message of an internal error: what broke, and what to do.
+pub fn internal_message(what: impl std::fmt::Display) -> String {
+    format!("{what} (a bug in Weft, not in the script: please report it with the script that caused it)")
 }
 
 /// The result natives return.
 pub type NativeResult = Result<Value, Throw>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_names_round_trip() {
+        for (kind, name) in NAMED.iter() {
+            assert_eq!(ErrorKind::from(*name), *kind);
+            assert_eq!(kind.name(), *name);
+        }
+        assert_eq!(ErrorKind::from("Flaky"), ErrorKind::Other("Flaky".into()));
+        assert_eq!(ErrorKind::from("Flaky").name(), "Flaky");
+    }
+}

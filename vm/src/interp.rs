@@ -829,7 +829,7 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
             Value::Error(e)
         }
         Throw::Error { kind, message } => {
-            let e = rt.heap.new_error(&kind, &message);
+            let e = rt.heap.new_error(kind.name(), &message);
             rt.heap.error_mut(e).trace = trace.clone();
             crate::conc::note_spawn_chain(rt, e);
             Value::Error(e)

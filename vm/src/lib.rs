@@ -36,7 +36,7 @@ pub mod trace;
 pub mod value;
 
 pub use code::{Code, FnProto, Method, Methods, NativeDef, NativeFn, SourceFile, Symbols, TypeTag};
-pub use error::{NativeResult, Throw};
+pub use error::{ErrorKind, NativeResult, Throw};
 pub use heap::Heap;
 pub use load::{read_source, MAX_SOURCE_BYTES};
 pub use native::Ctx;
@@ -108,6 +108,9 @@ pub struct Vm {
     pub color: bool,
     /// A module that failed to compile when imported: the run ends with it.
     pub(crate) failed_import: Option<Failure>,
+    /// Set when a run panicked (a bug of the VM): the state cannot be
+    /// trusted, so every later run fails with the same internal error.
+    broken: Option<String>,
 }
 
 impl Default for Vm {
@@ -135,6 +138,7 @@ impl Vm {
             env: Env::new(),
             color: false,
             failed_import: None,
+            broken: None,
         }
     }
 
@@ -210,9 +214,40 @@ impl Vm {
 
     /// Compiles and runs a script file's text.
     pub fn run_script(&mut self, name: &str, text: &str, dir: &Path) -> Result<Value, Failure> {
-        let mut scope = FileScope::new();
-        let main = self.load(name, text, dir, &mut scope, Mode::Script)?;
-        self.run_proto(main)
+        self.guarded(|vm| {
+            let mut scope = FileScope::new();
+            let main = vm.load(name, text, dir, &mut scope, Mode::Script)?;
+            vm.run_main(main)
+        })
+    }
+
+    /// Runs a loaded top-level function as the main task, with every task
+    /// it spawns, to completion.
+    pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
+        self.guarded(|vm| vm.run_main(main))
+    }
+
+    /// Runs `f` on the VM, turning a panic inside it, which is a bug of the
+    /// VM and never the script's fault, into an `Internal` failure: the
+    /// host that embeds the VM stays healthy, and the VM refuses further
+    /// runs.
+    pub(crate) fn guarded<T>(&mut self, f: impl FnOnce(&mut Vm) -> Result<T, Failure>) -> Result<T, Failure> {
+        if let Some(what) = &self.broken {
+            return Err(internal_failure(what));
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let what = match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+                    (Some(s), _) => s.to_string(),
+                    (_, Some(s)) => s.clone(),
+                    _ => "the VM panicked".to_string(),
+                };
+                let failure = internal_failure(&what);
+                self.broken = Some(what);
+                Err(failure)
+            }
+        }
     }
 
     /// Sets the scheduler's seed and clock: `--seed` and `--virtual-time`.
@@ -240,6 +275,13 @@ impl Vm {
             task.pending_failure = Some(v);
         }
     }
+}
+
+/// The failure of a run that hit a bug of the VM.
+fn internal_failure(what: &str) -> Failure {
+    let message = error::internal_message(what);
+    let report = format!("Error: Internal: {message}\n");
+    Failure::Runtime(RuntimeError { kind: "Internal".to_string(), message, trace: Vec::new(), report })
 }
 
 /// A VM may move to another thread; loaded code may be shared by several.

@@ -127,6 +127,10 @@ impl Vm {
 
     /// Compiles a file without running it: `weft check`.
     pub fn compile_only(&mut self, name: &str, text: &str, dir: &Path) -> Result<(), Failure> {
+        self.guarded(|vm| vm.check_all(name, text, dir))
+    }
+
+    fn check_all(&mut self, name: &str, text: &str, dir: &Path) -> Result<(), Failure> {
         self.load(name, text, dir, &mut FileScope::new(), Mode::Script)?;
         // Then every module it imports, and theirs: compiling one records
         // its own imports in the environment.
@@ -153,6 +157,10 @@ impl Vm {
 
     /// Compiles a file and lists its bytecode: `weft disasm`.
     pub fn disassemble(&mut self, name: &str, text: &str, dir: &Path) -> Result<String, Failure> {
+        self.guarded(|vm| vm.listing(name, text, dir))
+    }
+
+    fn listing(&mut self, name: &str, text: &str, dir: &Path) -> Result<String, Failure> {
         let first = self.code.protos.len();
         self.load(name, text, dir, &mut FileScope::new(), Mode::Script)?;
         Ok(crate::disasm::disassemble(&self.code, &self.rt.heap, first))

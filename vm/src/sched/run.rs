@@ -14,8 +14,11 @@ use weft_lang::bytecode::Op;
 
 impl Vm {
     /// Runs a loaded top-level function as the main task, with every task
-    /// it spawns, to completion.
-    pub fn run_proto(&mut self, main: u32) -> Result<Value, Failure> {
+    /// it spawns, to completion (see `Vm::run_proto`).
+    pub(crate) fn run_main(&mut self, main: u32) -> Result<Value, Failure> {
+        if main as usize >= self.code.protos.len() {
+            return Err(no_such_function(main));
+        }
         let closure = self.rt.heap.new_closure(main, heap::Captures::None);
         let mut task = Task::new();
         let regs = self.code.protos[main as usize].regs as usize;
@@ -238,4 +241,11 @@ impl Vm {
             self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
         }
     }
+}
+
+/// A host asked to run a function that was never loaded.
+fn no_such_function(main: u32) -> Failure {
+    let message = format!("no loaded function has index {main}");
+    let report = format!("Error: ValueError: {message}\n");
+    Failure::Runtime(crate::RuntimeError { kind: "ValueError".to_string(), message, trace: Vec::new(), report })
 }
