@@ -131,3 +131,21 @@ fn a_script_that_is_not_a_regular_file_is_refused() {
         assert!(stderr(&out).contains("not a regular file"), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_script_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = command(&["-e", "let i = 0\nwhile true { print(i); i += 1 }"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first).expect("a line");
+    assert_eq!(first, "0\n");
+    // The reader is gone now (as `| head -1` goes).
+    let out = child.wait_with_output().expect("weft ends");
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "no report: {}", stderr(&out));
+}

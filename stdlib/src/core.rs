@@ -34,7 +34,12 @@ fn print(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         }
     }
     line.push('\n');
-    cx.rt.out.write_all(line.as_bytes()).map_err(|e| Throw::new("IOError", format!("print: {e}")))?;
+    cx.rt.out.write_all(line.as_bytes()).map_err(|e| match e.kind() {
+        // The reader went away (`weft script.weft | head -1`): end quietly
+        // with the status a shell reports for SIGPIPE.
+        std::io::ErrorKind::BrokenPipe => Throw::Exit(128 + 13),
+        _ => Throw::new("IOError", format!("print: {e}")),
+    })?;
     Ok(Value::Nil)
 }
 

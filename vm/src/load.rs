@@ -12,7 +12,7 @@ use weft_lang::compile::{FileScope, Mode};
 pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
 
 /// Reads a script or module: a regular file of at most
-/// [`MAX_SOURCE_BYTES`], in UTF-8. A device, a FIFO or a directory is
+/// [`MAX_SOURCE_BYTES`], in UTF-8 (a leading byte-order mark is dropped). A device, a FIFO or a directory is
 /// refused before anything is read, so `import "/dev/zero"` cannot hang.
 /// The error says why, without the path.
 pub fn read_source(path: &Path) -> Result<String, String> {
@@ -27,7 +27,11 @@ pub fn read_source(path: &Path) -> Result<String, String> {
             MAX_SOURCE_BYTES >> 20
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let mut bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // A UTF-8 byte-order mark, as some editors write, is not part of the text.
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     String::from_utf8(bytes).map_err(|e| format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
 }
 
