@@ -123,7 +123,8 @@ fn parse_spec(text: &str) -> Result<Spec, Throw> {
         while chars.get(*i).is_some_and(|c| c.is_ascii_digit()) {
             *i += 1;
         }
-        chars[start..*i].iter().collect::<String>().parse().ok()
+        // Digits too many for a number are a width too large, not none.
+        (*i > start).then(|| chars[start..*i].iter().collect::<String>().parse().unwrap_or(usize::MAX))
     };
     spec.width = number(&mut i).unwrap_or(0);
     if chars.get(i) == Some(&'.') {
@@ -137,8 +138,11 @@ fn parse_spec(text: &str) -> Result<Spec, Throw> {
         spec.kind = Some(kind);
         i += 1;
     }
-    if i != chars.len() || spec.width > 1 << 16 || spec.precision.is_some_and(|p| p > 1 << 16) {
+    if i != chars.len() {
         return Err(bad(format!("'{text}' is not a format spec")));
+    }
+    if spec.width > 1 << 16 || spec.precision.is_some_and(|p| p > 1 << 16) {
+        return Err(bad(format!("'{text}': widths and precisions go up to 65536")));
     }
     Ok(spec)
 }

@@ -591,7 +591,9 @@ pub(crate) fn call_value(
             Ok(Called::Returned)
         }
         v => {
-            Err(Throw::type_error(format!("cannot call {} (a {})", crate::fmt::repr(&rt.heap, code, v), v.type_name())))
+            let name = v.type_name();
+            let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            Err(Throw::type_error(format!("cannot call {} ({article} {name})", crate::fmt::repr(&rt.heap, code, v))))
         }
     }
 }
@@ -705,11 +707,13 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
         }
         (Value::Range(r), Value::Int(i)) => {
             let (start, end, inclusive) = rt.heap.range(r);
-            // Indexes reach at most i64::MAX items in.
-            let len = ops::range_len(start, end, inclusive).min(i64::MAX as u64) as usize;
-            match ops::index(i, len) {
-                Some(at) => Ok(Value::Int(start + at as i64)),
-                None => Err(Throw::index_error(format!("range index {i} out of range for length {len}"))),
+            // In i128: `0..=i64::MAX` has one item more than an i64 counts.
+            let len = ops::range_len(start, end, inclusive) as i128;
+            let at = if i >= 0 { i as i128 } else { len + i as i128 };
+            if (0..len).contains(&at) {
+                Ok(Value::Int((start as i128 + at) as i64))
+            } else {
+                Err(Throw::index_error(format!("range index {i} out of range for length {len}")))
             }
         }
         _ => Err(Throw::type_error(format!("cannot index {}", o.type_name()))),

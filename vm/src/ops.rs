@@ -181,9 +181,10 @@ pub fn contains(heap: &Heap, a: Value, b: Value) -> Result<bool, Throw> {
 
 /// The number of items in a range, which may be more than an int holds
 /// (`0..=i64::MAX` has 2^63).
-pub fn range_len(start: i64, end: i64, inclusive: bool) -> u64 {
+pub fn range_len(start: i64, end: i64, inclusive: bool) -> u128 {
+    // i128: the whole of i64 has 2^64 items, one more than a u64 counts.
     let len = end as i128 - start as i128 + inclusive as i128;
-    len.max(0) as u64
+    len.max(0) as u128
 }
 
 /// Resolves a possibly negative index against a length.
