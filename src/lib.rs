@@ -49,7 +49,8 @@
 
 pub mod cli;
 
-pub use weft_vm::{Ctx, Failure, NativeResult, RuntimeError, Throw, TypeTag, Value, Vm};
+pub use weft_vm::sched::Event;
+pub use weft_vm::{Ctx, ErrorKind, Failure, NativeResult, RuntimeError, Throw, TypeTag, Value, Vm};
 
 /// A VM with the whole standard library installed, ready to run scripts.
 pub fn new_vm() -> Result<Vm, Failure> {
