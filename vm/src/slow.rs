@@ -366,7 +366,12 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                 v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
             };
             regs[b as usize + 1] = cursor;
-            regs[b as usize + 2] = Value::Int(0);
+            // A map's size when the loop began: a loop that adds or removes
+            // keys fails rather than skip or repeat one.
+            regs[b as usize + 2] = match regs[b] {
+                Value::Map(r) => Value::Int(rt.heap.map(r).len() as i64),
+                _ => Value::Int(0),
+            };
         }
         Op::IterNext { base: b, dst, pair, offset } => {
             // The cursor is nil once a range has given i64::MAX, where it
@@ -401,7 +406,14 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                     items.get(cursor as usize).map(|v| (Value::Int(cursor), *v, Some(cursor + 1)))
                 }
                 Value::Map(r) => {
-                    rt.heap.map(r).get_index(cursor as usize).map(|(k, v)| (k.value(), *v, Some(cursor + 1)))
+                    let map = rt.heap.map(r);
+                    if !matches!(regs[b as usize + 2], Value::Int(n) if n == map.len() as i64) {
+                        raise!(Throw::new(
+                            "ValueError",
+                            "the map changed size while a loop went over it (loop over m.keys() to change it)"
+                        ));
+                    }
+                    map.get_index(cursor as usize).map(|(k, v)| (k.value(), *v, Some(cursor + 1)))
                 }
                 Value::Range(r) => {
                     let (start, end, inclusive) = rt.heap.range(r);
