@@ -186,6 +186,8 @@ struct Func<'a> {
     /// names are captured, so they live in cells.
     captured: HashSet<String>,
     upvals: Vec<(String, Capture)>,
+    /// Whether "captures too many variables" was reported (once is enough).
+    too_many_captures: bool,
     loops: Vec<Loop>,
     exits: Vec<Exit<'a>>,
     /// Registers holding the handles of the open nurseries, innermost last:
@@ -1439,6 +1441,22 @@ impl<'e, 'a> Compiler<'e, 'a> {
         if let Some(place) = self.resolve_in(depth, &ident.name) {
             return Some(place);
         }
+        if self.funcs.iter().any(|f| f.upvals.len() >= MAX_CAPTURES && lookup_in(f, &ident.name).is_none())
+            && self.funcs.iter().any(|f| lookup_in(f, &ident.name).is_some())
+        {
+            // Declared in an enclosing function, but the capture list is full.
+            if std::mem::replace(&mut self.func_mut().too_many_captures, true) {
+                return None;
+            }
+            self.error(
+                Diagnostic::new("function captures too many variables", ident.span)
+                    .with_label(format!("'{}' would be capture number {}", ident.name, MAX_CAPTURES + 1))
+                    .with_hint(format!(
+                        "a function captures at most {MAX_CAPTURES} variables: pass some as arguments, or group them in a map"
+                    )),
+            );
+            return None;
+        }
         if let Some(slot) = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name)) {
             return Some(Place::Global(slot));
         }
@@ -1485,7 +1503,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
             }
         };
         let func = &mut self.funcs[depth];
-        if func.upvals.len() >= 250 {
+        if func.upvals.len() >= MAX_CAPTURES {
             return None;
         }
         func.upvals.push((name.to_string(), capture));
@@ -1654,6 +1672,7 @@ impl<'a> Func<'a> {
             next_reg: 0,
             captured,
             upvals: Vec::new(),
+            too_many_captures: false,
             loops: Vec::new(),
             exits: Vec::new(),
             nurseries: Vec::new(),
@@ -1670,6 +1689,9 @@ impl<'a> Func<'a> {
         self.proto
     }
 }
+
+/// The most variables one function captures (a capture index is a byte).
+const MAX_CAPTURES: usize = 250;
 
 fn lookup_in(func: &Func, name: &str) -> Option<Place> {
     for scope in func.scopes.iter().rev() {
