@@ -23,10 +23,7 @@ pub fn arity_between(name: &str, args: &[Value], min: usize, max: usize) -> Resu
 }
 
 pub fn arity_error(name: &str, expected: &str, got: usize) -> Throw {
-    let one = expected == "1" || expected == "at least 1";
-    let plural = if one { "argument" } else { "arguments" };
-    let verb = if got == 1 { "was" } else { "were" };
-    Throw::new("ArityError", format!("{name} takes {expected} {plural}, but {got} {verb} given"))
+    Throw::arity(name, expected, got)
 }
 
 fn wrong_type(name: &str, i: usize, want: &str, got: Value) -> Throw {

@@ -124,6 +124,16 @@ impl Throw {
         Throw::new(ErrorKind::IndexError, message)
     }
 
+    /// `name takes 2 arguments, but 3 were given`: the one wording of an
+    /// arity error, for script functions and natives alike. `expected` is
+    /// a count or a phrase ("1 to 2", "at least 1").
+    pub fn arity(name: &str, expected: &str, got: usize) -> Throw {
+        let one = expected == "1" || expected == "at least 1";
+        let plural = if one { "argument" } else { "arguments" };
+        let verb = if got == 1 { "was" } else { "were" };
+        Throw::new(ErrorKind::ArityError, format!("{name} takes {expected} {plural}, but {got} {verb} given"))
+    }
+
     /// A broken invariant of the VM: `what` says which.
     #[cold]
     pub fn internal(what: impl std::fmt::Display) -> Throw {

@@ -803,11 +803,7 @@ pub(crate) fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate
 
 #[cold]
 fn arity_error(name: &str, want: usize, got: usize) -> Throw {
-    let s = |n: usize| if n == 1 { "argument" } else { "arguments" };
-    Throw::new(
-        "ArityError",
-        format!("{name} takes {want} {}, but {got} {} given", s(want), if got == 1 { "was" } else { "were" }),
-    )
+    Throw::arity(name, &want.to_string(), got)
 }
 
 /// Turns a throw into a value with a trace and unwinds to the nearest
