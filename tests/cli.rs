@@ -149,3 +149,18 @@ fn a_closed_pipe_ends_the_script_quietly() {
     assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
     assert!(out.stderr.is_empty(), "no report: {}", stderr(&out));
 }
+
+#[test]
+fn check_renders_the_first_hundred_errors_and_counts_the_rest() {
+    let dir = std::env::temp_dir().join(format!("weft-many-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let file = dir.join("many.weft");
+    let text: String = (0..5_000).map(|i| format!("print(undefined_{i})\n")).collect();
+    std::fs::write(&file, text).expect("write the script");
+    let out = weft(&["check", file.to_str().expect("a UTF-8 path")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2));
+    let report = stderr(&out);
+    assert_eq!(report.matches("Error: undefined name").count(), 100, "{}", &report[..500.min(report.len())]);
+    assert!(report.trim_end().ends_with("... and 4900 more errors"), "{}", &report[report.len().saturating_sub(300)..]);
+}

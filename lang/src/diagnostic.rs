@@ -173,20 +173,83 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Names longer than this get no "did you mean": the search would cost the
+/// square of their length per candidate.
+const LONGEST_SUGGESTED: usize = 64;
+
+/// The most candidates one search computes a full distance for: a file
+/// with thousands of similar names gets its hints in linear time.
+const MOST_COMPARED: usize = 256;
+
+/// Characters counted by their low 6 bits: a cheap summary of a name.
+fn histogram(s: &str) -> [u8; 64] {
+    let mut h = [0u8; 64];
+    for c in s.chars() {
+        let slot = &mut h[(c as usize) & 63];
+        *slot = slot.saturating_add(1);
+    }
+    h
+}
+
 /// The closest candidate to `name`, if one is close enough to be a typo.
+///
+/// An edit changes at most two letter counts, so a candidate whose counts
+/// differ from the name's by `k` is at least `k / 2` edits away. The search
+/// computes full distances band by band, nearest letter counts first, and
+/// stops once the best distance found is below what any later band could
+/// reach: typos are found after a few comparisons, and no search makes more
+/// than [`MOST_COMPARED`]. Candidates too different in length are skipped
+/// outright.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
+    let len = name.chars().count();
+    if len > LONGEST_SUGGESTED {
+        return None;
+    }
+    let limit = (len / 3).max(1);
+    let letters = histogram(name);
+    let differ = |c: &str| -> usize {
+        let h = histogram(c);
+        letters.iter().zip(h.iter()).map(|(a, b)| a.abs_diff(*b) as usize).sum()
+    };
+    let near: Vec<(&str, usize)> = candidates
+        .filter(|c| *c != name && c.len() <= 4 * (len + limit) && c.chars().count().abs_diff(len) <= limit)
+        .map(|c| (c, differ(c)))
+        .filter(|&(_, k)| k <= 2 * limit)
+        .collect();
+    let mut best: Option<(usize, &str)> = None;
+    let mut compared = 0;
+    for band in 1..=limit {
+        let low = if band == 1 { 0 } else { 2 * (band - 1) + 1 };
+        for &(c, _) in near.iter().filter(|&&(_, k)| (low..=2 * band).contains(&k)) {
+            if compared == MOST_COMPARED {
+                return best.map(|(_, c)| c);
+            }
+            compared += 1;
+            let d = edit_distance(name, c);
+            if d <= limit && best.is_none_or(|b| (d, c) < b) {
+                best = Some((d, c));
+            }
+        }
+        // Every candidate left is more than `band` edits away.
+        if best.is_some_and(|(d, _)| d <= band) {
+            break;
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 #[cfg(test)]
 mod tests {
     use super::{edit_distance, Diagnostic, Span};
+
+    #[test]
+    fn the_closest_name_is_found_among_many_similar_ones() {
+        let names: Vec<String> = (0..5000).map(|i| format!("value_{i:05}_total")).collect();
+        let found = super::closest("value_01234_totl", names.iter().map(String::as_str));
+        assert_eq!(found, Some("value_01234_total"));
+        assert_eq!(super::closest("coutn", ["count", "amount", "c"].into_iter()), Some("count"));
+        assert_eq!(super::closest("zzzzzz", ["count"].into_iter()), None);
+    }
 
     #[test]
     fn a_swap_of_adjacent_characters_is_one_edit() {

@@ -8,6 +8,9 @@ use std::path::Path;
 use weft_lang::bytecode::{Const, Op};
 use weft_lang::compile::{FileScope, Mode};
 
+/// The most compile errors one report renders.
+const MAX_REPORTED_ERRORS: usize = 100;
+
 /// The largest source file or module that loads.
 pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
 
@@ -74,8 +77,13 @@ impl Vm {
             Err(mut diagnostics) => {
                 // In source order: the compiler finishes inner functions first.
                 diagnostics.sort_by_key(|d| d.span.start);
-                let report =
-                    diagnostics.iter().map(|d| d.render(name, text, self.color)).collect::<Vec<_>>().join("\n");
+                // Rendering reads the source around each error: past the
+                // first hundred, a count says the rest.
+                let shown = diagnostics.iter().take(MAX_REPORTED_ERRORS);
+                let mut report = shown.map(|d| d.render(name, text, self.color)).collect::<Vec<_>>().join("\n");
+                if let Some(more) = diagnostics.len().checked_sub(MAX_REPORTED_ERRORS).filter(|&n| n > 0) {
+                    report.push_str(&format!("\n... and {more} more errors\n"));
+                }
                 return Err(Failure::Compile { diagnostics, report });
             }
         };
