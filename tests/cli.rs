@@ -164,3 +164,16 @@ fn check_renders_the_first_hundred_errors_and_counts_the_rest() {
     assert_eq!(report.matches("Error: undefined name").count(), 100, "{}", &report[..500.min(report.len())]);
     assert!(report.trim_end().ends_with("... and 4900 more errors"), "{}", &report[report.len().saturating_sub(300)..]);
 }
+
+#[test]
+fn a_million_nested_interpolations_are_one_clean_error() {
+    let dir = std::env::temp_dir().join(format!("weft-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let file = dir.join("deep.weft");
+    let n = 1_000_000;
+    std::fs::write(&file, format!("print({}1{})\n", "\"${".repeat(n), "}\"".repeat(n))).expect("write");
+    let out = weft(&["check", file.to_str().expect("a UTF-8 path")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interpolations nest too deeply"), "{}", stderr(&out));
+}

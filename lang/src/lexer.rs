@@ -601,9 +601,26 @@ impl<'s> Layout<'s> {
                     pos += len;
                 }
                 '$' if bytes.get(pos + 1) == Some(&b'{') => {
+                    // Each interpolation lexes its expression in a nested
+                    // run: past the nesting limit, stop before recursing
+                    // (or rescanning the rest of the text) any deeper.
+                    let too_deep = |at: usize| {
+                        Diagnostic::new("interpolations nest too deeply", Span::new(at, at + 2))
+                            .with_label(format!("more than {MAX_NESTING} strings and brackets are open here"))
+                    };
+                    if self.stack.len() >= MAX_NESTING {
+                        self.errors.push(too_deep(pos));
+                        self.stack.clear();
+                        return self.src.len();
+                    }
                     let close = match skip_interpolation(self.src, pos + 2) {
-                        Some(close) => close,
-                        None => {
+                        Ok(close) => close,
+                        Err(Skip::TooDeep(at)) => {
+                            self.errors.push(too_deep(at));
+                            self.stack.clear();
+                            return self.src.len();
+                        }
+                        Err(Skip::Unterminated) => {
                             self.errors.push(
                                 Diagnostic::new("unterminated string", Span::new(quote, quote + 1))
                                     .with_label("this string is never closed")
@@ -676,43 +693,66 @@ impl<'s> Layout<'s> {
     }
 }
 
-/// Finds the `}` closing an interpolation whose expression starts at `pos`,
-/// skipping nested braces and strings.
-fn skip_interpolation(src: &str, mut pos: usize) -> Option<usize> {
-    let bytes = src.as_bytes();
-    let mut depth = 0usize;
-    while pos < bytes.len() {
-        match bytes[pos] {
-            b'{' => depth += 1,
-            b'}' if depth == 0 => return Some(pos),
-            b'}' => depth -= 1,
-            b'"' => pos = skip_string(src, pos + 1)?,
-            b'#' => {
-                while pos < bytes.len() && bytes[pos] != b'\n' {
-                    pos += 1;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        pos += 1;
-    }
-    None
+/// Why [`skip_interpolation`] found no end.
+enum Skip {
+    /// Strings and interpolations nest past the limit, from this `${`.
+    TooDeep(usize),
+    /// The text ends first.
+    Unterminated,
 }
 
-/// Finds the closing quote of a string whose text starts at `pos`.
-fn skip_string(src: &str, mut pos: usize) -> Option<usize> {
+/// Finds the `}` closing an interpolation whose expression starts at `pos`,
+/// skipping nested braces, strings and their own interpolations. A loop
+/// over a stack of what is open, not recursion; it gives up as soon as the
+/// nesting passes the limit, so deep input costs neither the native stack
+/// nor a scan of the rest of the text per level.
+fn skip_interpolation(src: &str, mut pos: usize) -> Result<usize, Skip> {
+    enum Open {
+        /// Code, with the count of its own `{` still open.
+        Code(usize),
+        Str,
+    }
     let bytes = src.as_bytes();
+    let mut open = vec![Open::Code(0)];
     while pos < bytes.len() {
-        match bytes[pos] {
-            b'"' => return Some(pos),
-            b'\\' => pos += 1,
-            b'$' if bytes.get(pos + 1) == Some(&b'{') => pos = skip_interpolation(src, pos + 2)?,
-            _ => {}
+        let Some(top) = open.last_mut() else { return Err(Skip::Unterminated) };
+        match top {
+            Open::Code(braces) => match bytes[pos] {
+                b'{' => *braces += 1,
+                b'}' if *braces > 0 => *braces -= 1,
+                b'}' => {
+                    open.pop();
+                    if open.is_empty() {
+                        return Ok(pos);
+                    }
+                }
+                b'"' => open.push(Open::Str),
+                b'#' => {
+                    while pos < bytes.len() && bytes[pos] != b'\n' {
+                        pos += 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            },
+            Open::Str => match bytes[pos] {
+                b'"' => {
+                    open.pop();
+                }
+                b'\\' => pos += 1,
+                b'$' if bytes.get(pos + 1) == Some(&b'{') => {
+                    if open.len() >= 2 * MAX_NESTING {
+                        return Err(Skip::TooDeep(pos));
+                    }
+                    open.push(Open::Code(0));
+                    pos += 1;
+                }
+                _ => {}
+            },
         }
         pos += 1;
     }
-    None
+    Err(Skip::Unterminated)
 }
 
 fn punctuation(raw: Raw) -> Tok {
