@@ -173,7 +173,12 @@ fn report(failure: &Failure) -> i32 {
         }
         Failure::Runtime(e) => {
             eprint!("{}", e.report);
-            1
+            // A bug of the VM, not of the script: the status of a panic.
+            if e.kind == "Internal" {
+                70
+            } else {
+                1
+            }
         }
         Failure::Exit(status) => *status,
         Failure::Interrupted => 130,

@@ -16,15 +16,6 @@ use crate::value::{Ref, Value};
 use crate::Runtime;
 use std::collections::VecDeque;
 
-/// What a woken waiter resumes with when it gets (or, as a sender, gives)
-/// a value.
-fn delivered(w: &Waiter, v: Value) -> Resume {
-    match w.via {
-        Via::Call | Via::Loop => Resume::Value(v),
-        Via::Case(c) => Resume::Select(c, v),
-    }
-}
-
 /// What a waiter resumes with when the channel closes under it.
 fn closed(w: &Waiter) -> Resume {
     match w.via {
@@ -62,10 +53,6 @@ impl Channel {
         }
     }
 
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Every value the channel holds, for the collector.
     pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
         self.buf.iter().copied().chain(self.senders.items().copied())
@@ -84,8 +71,8 @@ pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
         return Err(Throw::new("ChannelClosed", "send on a closed channel"));
     }
     let sched = &rt.sched;
-    if let Some((w, ())) = rt.heap.chan_mut(ch).receivers.pop_live(|w| sched.is_waiting(w.task, w.token)) {
-        rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, v));
+    if let Some((w, ())) = rt.heap.chan_mut(ch).receivers.pop_live(|w| sched.is_pending(w)) {
+        rt.sched.wake(&mut rt.heap, w.task, w.token, w.via.resume(v));
         return Ok(true);
     }
     let chan = rt.heap.chan_mut(ch);
@@ -110,14 +97,14 @@ pub fn try_recv(rt: &mut Runtime, ch: Ref) -> Result<Option<Value>, Throw> {
     let chan = rt.heap.chan_mut(ch);
     if let Some(v) = chan.buf.pop_front() {
         // A slot freed up: the first parked sender's value moves in.
-        if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_waiting(w.task, w.token)) {
+        if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_pending(w)) {
             chan.buf.push_back(sent);
-            rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, Value::Nil));
+            rt.sched.wake(&mut rt.heap, w.task, w.token, w.via.resume(Value::Nil));
         }
         return Ok(Some(v));
     }
-    if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_waiting(w.task, w.token)) {
-        rt.sched.wake(&mut rt.heap, w.task, w.token, delivered(&w, Value::Nil));
+    if let Some((w, sent)) = chan.senders.pop_live(|w| sched.is_pending(w)) {
+        rt.sched.wake(&mut rt.heap, w.task, w.token, w.via.resume(Value::Nil));
         return Ok(Some(sent));
     }
     if chan.closed {

@@ -313,10 +313,9 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
         rt.heap.task_mut(h).outcome = outcome;
     }
     for (w, ()) in meta.joiners.take().map(|mut q| q.take_all()).unwrap_or_default() {
-        let resume = match (outcome, w.via) {
-            (Outcome::Returned(v), Via::Case(c)) => Resume::Select(c, v),
-            (Outcome::Returned(v), _) => Resume::Value(v),
-            (Outcome::Failed(e), _) => Resume::Raise(Throw::Value(e)),
+        let resume = match outcome {
+            Outcome::Returned(v) => w.via.resume(v),
+            Outcome::Failed(e) => Resume::Raise(Throw::Value(e)),
             _ => Resume::Raise(Throw::Cancelled(None)),
         };
         rt.sched.wake(&mut rt.heap, w.task, w.token, resume);

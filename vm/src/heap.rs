@@ -309,24 +309,18 @@ impl Heap {
     /// the script gets an error instead of the system refusing the memory.
     pub fn check_room(&self, bytes: usize, what: &str) -> Result<(), Throw> {
         if bytes > self.limit.saturating_sub(self.in_use()) {
-            return Err(self.out_of_room(bytes, what));
+            let mib = |n: usize| n >> 20;
+            return Err(Throw::new(
+                "OutOfMemory",
+                format!(
+                    "{what} needs {} MiB; the heap holds {} MiB of its {} MiB",
+                    mib(bytes),
+                    mib(self.in_use()),
+                    mib(self.limit)
+                ),
+            ));
         }
         Ok(())
-    }
-
-    /// The `OutOfMemory` for `what`, which needs `bytes` more.
-    #[cold]
-    pub fn out_of_room(&self, bytes: usize, what: &str) -> Throw {
-        let mib = |n: usize| n >> 20;
-        Throw::new(
-            "OutOfMemory",
-            format!(
-                "{what} needs {} MiB; the heap holds {} MiB of its {} MiB",
-                mib(bytes),
-                mib(self.in_use()),
-                mib(self.limit)
-            ),
-        )
     }
 
     /// Bytes held by the live objects alone, as of the last collection.

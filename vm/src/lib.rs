@@ -279,9 +279,7 @@ impl Vm {
 
 /// The failure of a run that hit a bug of the VM.
 fn internal_failure(what: &str) -> Failure {
-    let message = error::internal_message(what);
-    let report = format!("Error: Internal: {message}\n");
-    Failure::Runtime(RuntimeError { kind: "Internal".to_string(), message, trace: Vec::new(), report })
+    report::without_source(ErrorKind::Internal, error::internal_message(what))
 }
 
 /// A VM may move to another thread; loaded code may be shared by several.

@@ -77,3 +77,10 @@ impl Vm {
         RuntimeError { kind, message, trace: lines, report }
     }
 }
+
+/// The failure of a run that has no source to point at: a host's bad
+/// request, or a bug of the VM.
+pub(crate) fn without_source(kind: crate::ErrorKind, message: String) -> crate::Failure {
+    let report = format!("Error: {kind}: {message}\n");
+    crate::Failure::Runtime(RuntimeError { kind: kind.name().to_string(), message, trace: Vec::new(), report })
+}

@@ -12,7 +12,7 @@
 //! can wake a task; while a remote wake is pending, the clock moves with
 //! real time instead, since the wake may come before the timer.
 
-use super::{Resume, Scheduler, SharedWait, TaskId, Via};
+use super::{Scheduler, SharedWait, TaskId, Via};
 use crate::heap::Heap;
 use crate::value::Value;
 use crossbeam_channel::{Receiver, Sender};
@@ -155,11 +155,7 @@ impl Scheduler {
     }
 
     fn deliver(&mut self, heap: &mut Heap, d: Delivery) {
-        let value = d.message.into_value(heap);
-        let resume = match d.via {
-            Via::Case(c) => Resume::Select(c, value),
-            Via::Call | Via::Loop => Resume::Value(value),
-        };
+        let resume = d.via.resume(d.message.into_value(heap));
         // The remote side claimed the wait: no local wake can have run.
         if let Some(meta) = self.tasks.get_mut(d.task) {
             if meta.token == d.token {
@@ -169,23 +165,9 @@ impl Scheduler {
         self.wake(heap, d.task, d.token, resume);
     }
 
-    /// Starts a round: the number of tasks ready now, which the loop runs
-    /// before any task they wake. Under a seed, they are shuffled first.
-    pub fn start_round(&mut self) -> usize {
-        let round = self.runq.len();
-        if self.shuffle && round > 1 {
-            let ready = self.runq.make_contiguous();
-            for i in (1..ready.len()).rev() {
-                let j = self.rng.below(i as u64 + 1) as usize;
-                ready.swap(i, j);
-            }
-        }
-        round
-    }
-
     /// With no task ready: waits for the next timer or a remote wake, and
-    /// fires or delivers what came. False when nothing can ever wake a
-    /// task: a deadlock.
+    /// delivers a wake that came (the loop fires due timers). False when
+    /// nothing can ever wake a task: a deadlock.
     pub fn idle(&mut self, heap: &mut Heap, interrupt: &AtomicBool) -> bool {
         let next = self.next_timer();
         let remote = self.driver.pending() > 0;

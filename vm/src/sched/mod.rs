@@ -284,11 +284,6 @@ impl Scheduler {
         }
     }
 
-    /// A random number from the seeded generator.
-    pub fn random(&mut self) -> u64 {
-        self.rng.next_u64()
-    }
-
     pub fn meta(&self, id: TaskId) -> &TaskMeta {
         self.tasks.get(id).expect("live task")
     }
@@ -379,12 +374,8 @@ impl Scheduler {
                 Reg::Join(t)
             }
             Event::After(seconds) => {
-                let case = match via {
-                    Via::Case(c) => Some(c),
-                    Via::Call | Via::Loop => None,
-                };
                 let at = self.clock.nanos().saturating_add(timer::delay_nanos(seconds));
-                Reg::Timer(self.timers.add(at, TimerKind::Wake { task, token, case }))
+                Reg::Timer(self.timers.add(at, TimerKind::Wake { task, token, via }))
             }
         };
         self.meta_mut(task).regs.push(reg);
@@ -451,16 +442,13 @@ impl Scheduler {
     /// Undoes one registration of a wait that has ended.
     fn abort(&mut self, heap: &mut Heap, reg: Reg) {
         let tasks = &self.tasks;
-        let is_waiting = |w: &Waiter| tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == State::Parked);
         match reg {
-            Reg::Recv(ch) => heap.chan_mut(ch).receivers.aborted(is_waiting),
-            Reg::Send(ch) => heap.chan_mut(ch).senders.aborted(is_waiting),
+            Reg::Recv(ch) => heap.chan_mut(ch).receivers.aborted(|w| wait::pending(tasks, w)),
+            Reg::Send(ch) => heap.chan_mut(ch).senders.aborted(|w| wait::pending(tasks, w)),
             Reg::Join(t) => {
                 let target = heap.task(t).id;
                 if let Some(mut joiners) = self.tasks.get_mut(target).and_then(|m| m.joiners.take()) {
-                    let tasks = &self.tasks;
-                    joiners
-                        .aborted(|w| tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == State::Parked));
+                    joiners.aborted(|w| wait::pending(&self.tasks, w));
                     self.meta_mut(target).joiners = Some(joiners);
                 }
             }
@@ -473,15 +461,29 @@ impl Scheduler {
         }
     }
 
-    /// Whether the wait `token` of task `id` is still pending.
-    pub fn is_waiting(&self, id: TaskId, token: u64) -> bool {
-        self.tasks.get(id).is_some_and(|m| m.token == token && m.state == State::Parked)
+    /// Whether the queue entry `w`'s wait is still pending.
+    pub fn is_pending(&self, w: &Waiter) -> bool {
+        wait::pending(&self.tasks, w)
     }
 
     /// A number never handed out before.
     pub fn next_serial(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// Starts a round: the number of tasks ready now, which the loop runs
+    /// before any task they wake. Under a seed, they are shuffled first.
+    pub fn start_round(&mut self) -> usize {
+        let round = self.runq.len();
+        if self.shuffle && round > 1 {
+            let ready = self.runq.make_contiguous();
+            for i in (1..ready.len()).rev() {
+                let j = self.rng.below(i as u64 + 1) as usize;
+                ready.swap(i, j);
+            }
+        }
+        round
     }
 
     // ----- timers ------------------------------------------------------------
@@ -501,12 +503,8 @@ impl Scheduler {
         let now = self.clock.nanos();
         while let Some(kind) = self.timers.pop_due(now) {
             match kind {
-                TimerKind::Wake { task, token, case } => {
-                    let resume = match case {
-                        Some(case) => Resume::Select(case, Value::Nil),
-                        None => Resume::Value(Value::Nil),
-                    };
-                    self.wake(heap, task, token, resume);
+                TimerKind::Wake { task, token, via } => {
+                    self.wake(heap, task, token, via.resume(Value::Nil));
                 }
                 TimerKind::Deadline { scope } => self.expire(heap, scope),
             }

@@ -219,15 +219,11 @@ impl Vm {
         let error = self.rt.heap.new_error("Deadlock", "every task is blocked and nothing can wake one");
         self.rt.heap.error_mut(error).details = Some(details);
         let Some(meta) = self.rt.sched.tasks.get(main) else { return };
-        if meta.waits_for_nursery() {
+        if let [sched::Reg::Nursery(nid)] = *meta.regs.as_slice() {
             // The main task waits for its tasks: fail its nursery, which cancels them.
-            let nursery = self.rt.sched.nurseries.iter().find(|(_, n)| n.owner == main && n.waiting.is_some());
-            if let Some((nid, n)) = nursery {
+            if let Some(n) = self.rt.sched.nurseries.get_mut(nid) {
+                n.first_error.get_or_insert(Value::Error(error));
                 let scope = n.scope;
-                let n = self.rt.sched.nurseries.get_mut(nid).expect("found");
-                if n.first_error.is_none() {
-                    n.first_error = Some(Value::Error(error));
-                }
                 self.rt.sched.cancel(&mut self.rt.heap, scope);
             }
         } else {
@@ -245,7 +241,5 @@ impl Vm {
 
 /// A host asked to run a function that was never loaded.
 fn no_such_function(main: u32) -> Failure {
-    let message = format!("no loaded function has index {main}");
-    let report = format!("Error: ValueError: {message}\n");
-    Failure::Runtime(crate::RuntimeError { kind: "ValueError".to_string(), message, trace: Vec::new(), report })
+    crate::report::without_source(crate::ErrorKind::ValueError, format!("no loaded function has index {main}"))
 }

@@ -9,7 +9,7 @@
 //! most `2 * live + SLACK` entries whatever a loop does (pinned by
 //! `tests/waits.rs`: `timeout_loop_keeps_no_timers`).
 
-use super::{Slab, TaskId};
+use super::{Slab, TaskId, Via};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -21,7 +21,7 @@ const SLACK: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerKind {
     /// Wake a sleeping task (or a `select` through its `after` case).
-    Wake { task: TaskId, token: u64, case: Option<u16> },
+    Wake { task: TaskId, token: u64, via: Via },
     /// Cancel a `timeout` scope.
     Deadline { scope: u32 },
 }
@@ -175,7 +175,7 @@ mod tests {
     use super::*;
 
     fn wake(task: u32) -> TimerKind {
-        TimerKind::Wake { task, token: 0, case: None }
+        TimerKind::Wake { task, token: 0, via: Via::Call }
     }
 
     #[test]

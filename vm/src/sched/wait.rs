@@ -43,6 +43,24 @@ pub enum Via {
     Loop,
 }
 
+impl Via {
+    /// What the task resumes with when this wait delivers `v`: the call's
+    /// result, or the `select` case with its value.
+    pub fn resume(self, v: Value) -> super::Resume {
+        match self {
+            Via::Call | Via::Loop => super::Resume::Value(v),
+            Via::Case(c) => super::Resume::Select(c, v),
+        }
+    }
+}
+
+/// Whether `w`'s wait is still pending among `tasks`: the one test of a
+/// queue entry's liveness (a free function so that a queue of one task
+/// can be checked against the others).
+pub(crate) fn pending(tasks: &super::Slab<super::TaskMeta>, w: &Waiter) -> bool {
+    tasks.get(w.task).is_some_and(|m| m.token == w.token && m.state == super::State::Parked)
+}
+
 /// A parked task's entry in a queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Waiter {
