@@ -47,6 +47,14 @@ def expect_fib(n):
     return f"{a}\n"
 
 
+def expect_native_call(n):
+    import math
+    total = 0.0
+    for i in range(n):
+        total += math.atan2(i % 7, 3)
+    return f"{total:.6f}\n"
+
+
 def expect_loop(n):
     return f"{period7_sum(n)}\n"
 
@@ -164,6 +172,7 @@ BENCHMARKS = [
     ("strings_maps", "interp", expect_strings_maps, [200000, 100000], [2000, 1000], None),
     ("closures", "interp", expect_closures, [1000000], [10000], None),
     ("sort", "interp", expect_sort, [300000], [3000], None),
+    ("native_call", "interp", expect_native_call, [3000000], [30000], None),
     ("spawn_join", "conc", expect_spawn_join, [100000], [1000], [1000000]),
     ("ping_pong", "conc", expect_count, [1000000], [10000], None),
     ("sieve", "conc", expect_sieve, [2000], [100], None),

@@ -113,7 +113,7 @@ fn dir_of(file: &str) -> &Path {
 fn new_vm(script_args: &[String]) -> Vm {
     let mut vm = Vm::new();
     vm.color = std::env::var_os("NO_COLOR").is_none() && is_terminal_stderr();
-    vm.rt.args = script_args.to_vec();
+    vm.set_args(script_args.to_vec());
     if let Err(failure) = weft_stdlib::install(&mut vm) {
         report(&failure);
         std::process::exit(70);
@@ -130,11 +130,11 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
     let mut vm = new_vm(script_args);
     vm.configure_scheduler(options.seed, options.virtual_time);
     if let Some(mib) = options.max_heap_mib {
-        vm.rt.heap.set_limit(mib.saturating_mul(1 << 20));
+        vm.set_heap_limit(mib.saturating_mul(1 << 20));
     }
     // The first Ctrl-C cancels the main task, so `finally` blocks run; a
     // second one ends the process at once.
-    let interrupt = vm.rt.interrupt.clone();
+    let interrupt = vm.interrupt_handle();
     let presses = std::sync::atomic::AtomicUsize::new(0);
     let _ = ctrlc::set_handler(move || {
         if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
@@ -143,7 +143,7 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let result = vm.run_script(name, text, dir);
-    let flushed = vm.rt.out.flush();
+    let flushed = vm.flush_output();
     let mut status = match result {
         Ok(_) => 0,
         Err(failure) => report(&failure),

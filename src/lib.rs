@@ -49,8 +49,10 @@
 
 pub mod cli;
 
-pub use weft_vm::sched::Event;
-pub use weft_vm::{Ctx, ErrorKind, Failure, NativeResult, RuntimeError, Throw, TypeTag, Value, Vm};
+pub use weft_vm::{
+    Callable, ChanRef, Control, Ctx, ErrorKind, Event, Failure, FromValue, IntoNative, IntoValue, ListRef, MapRef,
+    NativeResult, NativeReturn, NurseryRef, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value, Vm,
+};
 
 /// A VM with the whole standard library installed, ready to run scripts.
 pub fn new_vm() -> Result<Vm, Failure> {

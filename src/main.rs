@@ -16,7 +16,7 @@ fn main() {
     let child = std::thread::Builder::new().stack_size(256 << 20).spawn(weft::cli::main);
     let status = match child {
         Ok(handle) => handle.join().unwrap_or_else(|_| {
-            eprintln!("error: {}", weft_vm::error::internal_message("the command line stopped"));
+            eprintln!("error: {}", weft_vm::internal_message("the command line stopped"));
             70
         }),
         Err(_) => weft::cli::main(),

@@ -10,7 +10,7 @@ fn boom(_: &mut Ctx, _: &[Value]) -> NativeResult {
 }
 
 fn internal(_: &mut Ctx, _: &[Value]) -> NativeResult {
-    Err(Throw::internal("a native found the heap in a state it cannot be in"))
+    Err(Throw::internal("a native found the heap in a state it cannot be in").into())
 }
 
 fn runtime_error(result: Result<Value, Failure>) -> weft_vm::RuntimeError {

@@ -12,8 +12,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use weft_vm::sched::driver::Message;
-use weft_vm::{Ctx, NativeResult, Throw, Value, Vm};
+use weft_vm::{ChanRef, Ctx, Message, NativeResult, Throw, Value, Vm};
 
 /// The largest of each count over a run: queue entries, timer entries,
 /// joiner entries, bytes in use.
@@ -22,14 +21,13 @@ type Peaks = [i64; 4];
 fn probe(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     let mut queued = 0;
     for v in args {
-        let Value::Chan(ch) = *v else { return Err(Throw::type_error("probe takes channels")) };
-        let chan = cx.rt.heap.chan(ch);
-        queued += chan.receivers.len() + chan.senders.len();
+        let Some(ch) = ChanRef::of(*v) else { return Err(Throw::type_error("probe takes channels").into()) };
+        queued += cx.chan(ch).queue_entries();
     }
-    let stats = cx.rt.sched.stats();
-    let counts = [queued, stats.timer_entries, stats.joiner_entries, cx.rt.heap.in_use()];
+    let stats = cx.stats();
+    let counts = [queued, stats.sched.timer_entries, stats.sched.joiner_entries, stats.heap_bytes];
     let counts = counts.iter().map(|&n| Value::Int(n as i64)).collect();
-    Ok(cx.list(counts))
+    Ok(cx.new_list(counts))
 }
 
 /// A `Write` the test can read back.
@@ -52,7 +50,7 @@ fn vm_with_output(virtual_time: bool) -> (Vm, Output) {
     vm.register("probe", probe);
     vm.configure_scheduler(Some(1), virtual_time);
     let out = Output::default();
-    vm.rt.out = Box::new(out.clone());
+    vm.set_output(Box::new(out.clone()));
     (vm, out)
 }
 
@@ -187,7 +185,7 @@ fn wait_remote_quietly(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 fn wait_remote_reporting(cx: &mut Ctx, args: &[Value], report: bool) -> NativeResult {
     let delay = match args.first() {
         Some(Value::Int(ms)) => *ms as u64,
-        _ => return Err(Throw::type_error("wait_remote takes milliseconds")),
+        _ => return Err(Throw::type_error("wait_remote takes milliseconds").into()),
     };
     let (waker, park) = cx.park_remote();
     let tx = &CLAIMS.0;
@@ -198,7 +196,7 @@ fn wait_remote_reporting(cx: &mut Ctx, args: &[Value], report: bool) -> NativeRe
             let _ = tx.lock().map(|tx| tx.send(won));
         }
     });
-    Err(park)
+    park
 }
 
 type Claims = (Mutex<std::sync::mpsc::Sender<bool>>, Mutex<std::sync::mpsc::Receiver<bool>>);

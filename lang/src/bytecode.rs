@@ -398,6 +398,11 @@ pub enum Op {
         dst: Reg,
         slot: u32,
     },
+
+    /// Resumes the native whose call to a Weft function has just returned
+    /// into this frame. Only the VM's own trampoline function holds it;
+    /// compiled code never does, and loading refuses it.
+    ResumeNative,
 }
 
 impl Op {
@@ -431,7 +436,7 @@ impl Op {
             | Le { dst, a, b }
             | In { dst, a, b } => [Some(dst), Some(a), Some(b)],
             AddI { dst, a, .. } | MulI { dst, a, .. } | ModI { dst, a, .. } => [Some(dst), Some(a), None],
-            Jump { .. } | Loop { .. } | ReturnNil | EndTry => [None, None, None],
+            Jump { .. } | Loop { .. } | ReturnNil | EndTry | ResumeNative => [None, None, None],
             JumpIfFalse { cond, .. } | JumpIfTrue { cond, .. } => [Some(cond), None, None],
             JumpIfNotLtI { a, .. } | JumpIfNotGtI { a, .. } => [Some(a), None, None],
             JumpIfNotLt { a, b, .. } | JumpIfNotLe { a, b, .. } | JumpIfNotEq { a, b, .. } | JumpIfEq { a, b, .. } => {
@@ -500,6 +505,9 @@ impl Proto {
         }
         let len = self.code.len() as i64;
         for (pc, op) in self.code.iter().enumerate() {
+            if let Op::ResumeNative = op {
+                return Err(format!("{}: instruction {pc} is the VM's own", self.name));
+            }
             for reg in op.operands().into_iter().flatten() {
                 if reg >= self.regs {
                     return Err(format!("{}: instruction {pc} names register {reg} of {}", self.name, self.regs));

@@ -12,19 +12,16 @@
 //! `{{` and `}}` are literal braces. A template that uses more arguments
 //! than given, or fewer, is an error.
 
-use crate::args::*;
-use weft_vm::{Ctx, NativeResult, Throw, Value, Vm};
+use weft_vm::{Ctx, NativeResult, StrRef, Throw, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     vm.register("format", format);
 }
 
 fn format(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    if args.is_empty() {
-        return Err(arity_error("format", "at least 1", 0));
-    }
-    let template = str_arg(cx, "format", args, 0)?;
-    let out = render(cx, &template, &args[1..])?;
+    cx.arity(args, 1, usize::MAX)?;
+    let template: StrRef = cx.arg(args, 0)?;
+    let out = render(cx, cx.str(template), &args[1..])?;
     Ok(cx.string(&out))
 }
 
@@ -174,7 +171,7 @@ fn place(cx: &Ctx, out: &mut String, value: Value, spec: &Spec) -> Result<(), Th
             let p = spec.precision.unwrap_or(0);
             format!("{:.p$}", v.as_f64().unwrap_or(f64::NAN))
         }
-        (None, Value::Str(r)) => cx.rt.heap.str(r).to_string(),
+        (None, Value::Str(r)) => cx.heap().str(r).to_string(),
         (None, v) => cx.display(v),
     };
     if !numeric {

@@ -8,10 +8,9 @@
 //! it walks Weft values directly, writes floats as `str` does, and turns
 //! non-string map keys into strings, as JavaScript and Python do.
 
-use crate::args::*;
 use serde_json::Value as Json;
 use weft_vm::heap::MapTable;
-use weft_vm::{fmt, Ctx, Key, NativeResult, Throw, Value, Vm};
+use weft_vm::{fmt, Ctx, Key, Throw, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     vm.register("json_encode", json_encode);
@@ -24,22 +23,19 @@ pub fn install(vm: &mut Vm) {
 /// stopping also keeps the Rust stack small whatever the data.
 const MAX_DEPTH: usize = 127;
 
-fn json_encode(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    arity_between("json_encode", args, 1, 2)?;
-    let indent =
-        match args.get(1) {
-            None | Some(Value::Nil) => None,
-            Some(_) => {
-                let n = int_arg("json_encode", args, 1)?;
-                Some(usize::try_from(n).ok().filter(|&n| n <= 16).ok_or_else(|| {
-                    Throw::value_error(format!("json_encode: indent must be between 0 and 16, not {n}"))
-                })?)
-            }
-        };
+fn json_encode(cx: &mut Ctx, value: Value, indent: Option<i64>) -> Result<String, Throw> {
+    let indent = match indent {
+        None => None,
+        Some(n) => Some(
+            usize::try_from(n)
+                .ok()
+                .filter(|&n| n <= 16)
+                .ok_or_else(|| Throw::value_error(format!("json_encode: indent must be between 0 and 16, not {n}")))?,
+        ),
+    };
     let mut encoder = Encoder { cx, out: String::new(), indent };
-    encoder.value(args[0], 0)?;
-    let out = encoder.out;
-    Ok(cx.string(&out))
+    encoder.value(value, 0)?;
+    Ok(encoder.out)
 }
 
 struct Encoder<'c, 'a> {
@@ -55,7 +51,7 @@ impl Encoder<'_, '_> {
                 "json_encode: nested deeper than {MAX_DEPTH} levels (is there a cycle?)"
             )));
         }
-        let heap = &self.cx.rt.heap;
+        let heap = self.cx.heap();
         match v {
             Value::Nil => self.out.push_str("null"),
             Value::Bool(b) => self.out.push_str(if b { "true" } else { "false" }),
@@ -137,9 +133,7 @@ impl Encoder<'_, '_> {
     }
 }
 
-fn json_decode(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    arity("json_decode", args, 1)?;
-    let text = str_arg(cx, "json_decode", args, 0)?;
+fn json_decode(cx: &mut Ctx, text: String) -> Result<Value, Throw> {
     let json: Json = serde_json::from_str(&text).map_err(|e| Throw::value_error(format!("json_decode: {e}")))?;
     Ok(to_value(cx, json))
 }
@@ -155,16 +149,16 @@ fn to_value(cx: &mut Ctx, json: Json) -> Value {
         Json::String(s) => cx.string(&s),
         Json::Array(items) => {
             let items = items.into_iter().map(|j| to_value(cx, j)).collect();
-            cx.list(items)
+            cx.new_list(items)
         }
         Json::Object(object) => {
             let mut map = MapTable::default();
             for (k, j) in object {
-                let k = Key::Str(cx.heap().intern(&k));
+                let k = Key::from(cx.intern(&k));
                 let v = to_value(cx, j);
                 map.insert(k, v);
             }
-            Value::Map(cx.heap().new_map(map))
+            cx.new_map(map)
         }
     }
 }

@@ -1,11 +1,10 @@
 //! Weft's standard library. Every function here is an ordinary native
 //! registered through the VM's public API (`Vm::register`,
-//! `Vm::register_method`) or a Weft function in `prelude.weft`; none of it
-//! reaches into the interpreter's internals.
+//! `Vm::register_method`), seeing the runtime only through `Ctx` as any
+//! host's native does, or a Weft function in `prelude.weft`.
 
 #![forbid(unsafe_code)]
 
-mod args;
 mod conc;
 mod core;
 mod format;
@@ -14,8 +13,6 @@ mod list;
 mod map;
 mod math;
 mod string;
-
-pub use args::*;
 
 use weft_vm::{Failure, TypeTag, Vm};
 

@@ -2,138 +2,84 @@
 //! (`map`, `filter`, `reduce`, `each`, `sort_by`) live in the prelude so
 //! that their callbacks may block.
 
-use crate::args::*;
 use crate::string::{join_values, slice_bounds};
 use std::cmp::Ordering;
-use weft_vm::{fmt, ops, Ctx, Heap, NativeResult, Ref, Throw, TypeTag, Value, Vm};
+use weft_vm::{fmt, ops, Ctx, Heap, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
-    let methods: [(&str, weft_vm::NativeFn); 13] = [
-        ("len", len),
-        ("push", push),
-        ("pop", pop),
-        ("insert", insert),
-        ("remove", remove),
-        ("contains", contains),
-        ("index_of", index_of),
-        ("slice", slice),
-        ("reverse", reverse),
-        ("sort", sort),
-        ("join", join),
-        ("extend", extend),
-        ("clear", clear),
-    ];
-    for (name, f) in methods {
-        vm.register_method(TypeTag::List, name, f);
-    }
-}
-
-fn receiver(args: &[Value]) -> Ref {
-    match args[0] {
-        Value::List(r) => r,
-        _ => unreachable!("list methods are only called on lists"),
-    }
-}
-
-fn len(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("len", args, 0)?;
-    Ok(Value::Int(cx.rt.heap.list(receiver(args)).len() as i64))
+    let list = TypeTag::List;
+    vm.register_method(list, "len", |cx: &mut Ctx, xs: ListRef| cx.list(xs).len() as i64);
+    vm.register_method(list, "push", push);
+    vm.register_method(list, "pop", |cx: &mut Ctx, xs: ListRef| {
+        cx.list_mut(xs).pop().ok_or_else(|| Throw::index_error("pop from an empty list"))
+    });
+    vm.register_method(list, "insert", insert);
+    vm.register_method(list, "remove", remove);
+    vm.register_method(list, "contains", |cx: &mut Ctx, xs: ListRef, x: Value| position(cx, xs, x).is_some());
+    vm.register_method(list, "index_of", |cx: &mut Ctx, xs: ListRef, x: Value| position(cx, xs, x).map(|i| i as i64));
+    vm.register_method(list, "slice", slice);
+    vm.register_method(list, "reverse", |cx: &mut Ctx, xs: ListRef| {
+        cx.list_mut(xs).reverse();
+        xs
+    });
+    vm.register_method(list, "sort", sort);
+    vm.register_method(list, "join", |cx: &mut Ctx, xs: ListRef, sep: String| {
+        let items = cx.list(xs).to_vec();
+        join_values(cx, &items, &sep)
+    });
+    vm.register_method(list, "extend", |cx: &mut Ctx, xs: ListRef, ys: ListRef| {
+        let items = cx.list(ys).to_vec();
+        cx.list_mut(xs).extend(items);
+    });
+    vm.register_method(list, "clear", |cx: &mut Ctx, xs: ListRef| cx.list_mut(xs).clear());
 }
 
 /// `xs.push(a, b, ...)` appends each argument.
 fn push(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    if args.len() < 2 {
-        return Err(arity_error("push", "at least 1", 0));
-    }
-    cx.rt.heap.list_mut(receiver(args)).extend_from_slice(&args[1..]);
-    cx.rt.heap.grew((args.len() - 1) * std::mem::size_of::<Value>());
+    cx.arity(args, 2, usize::MAX)?;
+    let xs: ListRef = cx.arg(args, 0)?;
+    cx.list_mut(xs).extend_from_slice(&args[1..]);
     Ok(Value::Nil)
-}
-
-/// `xs.extend(ys)` appends every item of `ys`.
-fn extend(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("extend", args, 1)?;
-    let other = list_arg("extend", &args[1..], 0)?;
-    let items = cx.rt.heap.list(other).clone();
-    cx.rt.heap.grew(items.len() * std::mem::size_of::<Value>());
-    cx.rt.heap.list_mut(receiver(args)).extend(items);
-    Ok(Value::Nil)
-}
-
-fn clear(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("clear", args, 0)?;
-    cx.rt.heap.list_mut(receiver(args)).clear();
-    Ok(Value::Nil)
-}
-
-fn pop(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("pop", args, 0)?;
-    cx.rt.heap.list_mut(receiver(args)).pop().ok_or_else(|| Throw::index_error("pop from an empty list"))
 }
 
 /// `xs.insert(i, x)` puts `x` before the item at `i` (`len` appends).
-fn insert(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("insert", args, 2)?;
-    let i = int_arg("insert", &args[1..], 0)?;
-    let list = cx.rt.heap.list_mut(receiver(args));
+fn insert(cx: &mut Ctx, xs: ListRef, i: i64, x: Value) -> Result<(), Throw> {
+    let mut list = cx.list_mut(xs);
     let len = list.len();
     let at = if i == len as i64 { Some(len) } else { ops::index(i, len) };
     let at = at.ok_or_else(|| Throw::index_error(format!("insert: index {i} out of range for length {len}")))?;
-    list.insert(at, args[2]);
-    cx.rt.heap.grew(std::mem::size_of::<Value>());
-    Ok(Value::Nil)
+    list.insert(at, x);
+    Ok(())
 }
 
 /// `xs.remove(i)` removes and returns the item at `i`.
-fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("remove", args, 1)?;
-    let i = int_arg("remove", &args[1..], 0)?;
-    let list = cx.rt.heap.list_mut(receiver(args));
+fn remove(cx: &mut Ctx, xs: ListRef, i: i64) -> Result<Value, Throw> {
+    let mut list = cx.list_mut(xs);
     let len = list.len();
     let at = ops::index(i, len)
         .ok_or_else(|| Throw::index_error(format!("remove: index {i} out of range for length {len}")))?;
     Ok(list.remove(at))
 }
 
-fn position(heap: &Heap, list: Ref, x: Value) -> Option<usize> {
-    heap.list(list).iter().position(|&v| fmt::equal(heap, v, x))
-}
-
-fn contains(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("contains", args, 1)?;
-    Ok(Value::Bool(position(&cx.rt.heap, receiver(args), args[1]).is_some()))
-}
-
-/// The index of the first item equal to `x`, or nil.
-fn index_of(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("index_of", args, 1)?;
-    Ok(position(&cx.rt.heap, receiver(args), args[1]).map_or(Value::Nil, |i| Value::Int(i as i64)))
+fn position(cx: &Ctx, xs: ListRef, x: Value) -> Option<usize> {
+    let heap = cx.heap();
+    cx.list(xs).iter().position(|&v| fmt::equal(heap, v, x))
 }
 
 /// A new list of the items from `a` up to (not including) `b`.
-fn slice(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    let list = receiver(args);
-    let (start, end) = slice_bounds("slice", args, cx.rt.heap.list(list).len())?;
-    let items = cx.rt.heap.list(list)[start..end].to_vec();
-    Ok(cx.list(items))
-}
-
-/// Reverses in place and returns the list.
-fn reverse(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("reverse", args, 0)?;
-    cx.rt.heap.list_mut(receiver(args)).reverse();
-    Ok(args[0])
+fn slice(cx: &mut Ctx, xs: ListRef, start: i64, end: Option<i64>) -> Value {
+    let (start, end) = slice_bounds(start, end, cx.list(xs).len());
+    let items = cx.list(xs)[start..end].to_vec();
+    cx.new_list(items)
 }
 
 /// Sorts in place, stably, in natural order: numbers with numbers, strings
 /// with strings (nan after every other number). Returns the list.
-fn sort(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("sort", args, 0)?;
-    let list = receiver(args);
-    let mut items = std::mem::take(cx.rt.heap.list_mut(list));
-    let result = sort_values(&cx.rt.heap, &mut items);
-    *cx.rt.heap.list_mut(list) = items;
-    result.map(|()| args[0])
+fn sort(cx: &mut Ctx, xs: ListRef) -> Result<ListRef, Throw> {
+    let mut items = cx.list(xs).to_vec();
+    sort_values(cx.heap(), &mut items)?;
+    cx.list_mut(xs).copy_from_slice(&items);
+    Ok(xs)
 }
 
 fn sort_values(heap: &Heap, items: &mut [Value]) -> Result<(), Throw> {
@@ -156,7 +102,7 @@ fn sort_values(heap: &Heap, items: &mut [Value]) -> Result<(), Throw> {
     if items.iter().all(|v| matches!(v, Value::Int(_))) {
         items.sort_by_key(|v| match v {
             Value::Int(n) => *n,
-            _ => unreachable!("checked above"),
+            _ => 0,
         });
         return Ok(());
     }
@@ -169,13 +115,4 @@ fn sort_values(heap: &Heap, items: &mut [Value]) -> Result<(), Throw> {
         (false, false) => fmt::compare(heap, *a, *b).unwrap_or(Ordering::Equal),
     });
     Ok(())
-}
-
-/// `xs.join(sep)`: the items' `str` forms with `sep` between them.
-fn join(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("join", args, 1)?;
-    let sep = str_arg(cx, "join", &args[1..], 0)?;
-    let items = cx.rt.heap.list(receiver(args)).clone();
-    let out = join_values(cx, items, &sep);
-    Ok(cx.string(&out))
 }

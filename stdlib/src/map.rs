@@ -1,80 +1,46 @@
 //! Map methods: `len keys values items has get remove`. Maps keep their
 //! insertion order; removing a key keeps the order of the rest.
 
-use crate::args::*;
-use weft_vm::{fmt, Ctx, Key, NativeResult, Ref, Throw, TypeTag, Value, Vm};
+use weft_vm::{fmt, Ctx, Key, MapRef, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
-    let methods: [(&str, weft_vm::NativeFn); 7] = [
-        ("len", len),
-        ("keys", keys),
-        ("values", values),
-        ("items", items),
-        ("has", has),
-        ("get", get),
-        ("remove", remove),
-    ];
-    for (name, f) in methods {
-        vm.register_method(TypeTag::Map, name, f);
-    }
-}
-
-fn receiver(args: &[Value]) -> Ref {
-    match args[0] {
-        Value::Map(r) => r,
-        _ => unreachable!("map methods are only called on maps"),
-    }
+    let map = TypeTag::Map;
+    vm.register_method(map, "len", |cx: &mut Ctx, m: MapRef| cx.map(m).len() as i64);
+    vm.register_method(map, "keys", |cx: &mut Ctx, m: MapRef| {
+        let keys = cx.map(m).keys().map(|k| k.value()).collect();
+        cx.new_list(keys)
+    });
+    vm.register_method(map, "values", |cx: &mut Ctx, m: MapRef| {
+        let values = cx.map(m).values().copied().collect();
+        cx.new_list(values)
+    });
+    vm.register_method(map, "items", items);
+    vm.register_method(map, "has", |cx: &mut Ctx, m: MapRef, k: Value| {
+        let k = key(cx, k)?;
+        Ok::<_, Throw>(cx.map(m).contains_key(&k))
+    });
+    // `m.get(k)` or `m.get(k, default)`: never raises `KeyError`.
+    vm.register_method(map, "get", |cx: &mut Ctx, m: MapRef, k: Value, default: Option<Value>| {
+        let k = key(cx, k)?;
+        Ok::<_, Throw>(cx.map(m).get(&k).copied().or(default).unwrap_or_default())
+    });
+    // Removes a key and gives its value, or nil when it was absent.
+    vm.register_method(map, "remove", |cx: &mut Ctx, m: MapRef, k: Value| {
+        let k = key(cx, k)?;
+        Ok::<_, Throw>(cx.map_mut(m).shift_remove(&k).unwrap_or_default())
+    });
 }
 
 /// The key for a value, or a `TypeError` naming the method.
-fn key(name: &str, v: Value) -> Result<Key, Throw> {
+fn key(cx: &Ctx, v: Value) -> Result<Key, Throw> {
     fmt::key(v).ok_or_else(|| {
-        Throw::type_error(format!("{name}: map keys are nil, bool, int or string, not {}", v.type_name()))
+        Throw::type_error(format!("{}: map keys are nil, bool, int or string, not {}", cx.name(), v.type_name()))
     })
 }
 
-fn len(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("len", args, 0)?;
-    Ok(Value::Int(cx.rt.heap.map(receiver(args)).len() as i64))
-}
-
-fn keys(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("keys", args, 0)?;
-    let keys = cx.rt.heap.map(receiver(args)).keys().map(|k| k.value()).collect();
-    Ok(cx.list(keys))
-}
-
-fn values(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("values", args, 0)?;
-    let values = cx.rt.heap.map(receiver(args)).values().copied().collect();
-    Ok(cx.list(values))
-}
-
 /// A list of `[key, value]` pairs.
-fn items(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("items", args, 0)?;
-    let pairs: Vec<(Key, Value)> = cx.rt.heap.map(receiver(args)).iter().map(|(k, v)| (*k, *v)).collect();
-    let items = pairs.into_iter().map(|(k, v)| cx.list(vec![k.value(), v])).collect();
-    Ok(cx.list(items))
-}
-
-fn has(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("has", args, 1)?;
-    let k = key("has", args[1])?;
-    Ok(Value::Bool(cx.rt.heap.map(receiver(args)).contains_key(&k)))
-}
-
-/// `m.get(k)` or `m.get(k, default)`: never raises `KeyError`.
-fn get(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity_between("get", args, 1, 2)?;
-    let k = key("get", args[1])?;
-    let default = args.get(2).copied().unwrap_or(Value::Nil);
-    Ok(cx.rt.heap.map(receiver(args)).get(&k).copied().unwrap_or(default))
-}
-
-/// Removes a key and returns its value, or nil when it was absent.
-fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
-    method_arity("remove", args, 1)?;
-    let k = key("remove", args[1])?;
-    Ok(cx.rt.heap.map_mut(receiver(args)).shift_remove(&k).unwrap_or(Value::Nil))
+fn items(cx: &mut Ctx, m: MapRef) -> Value {
+    let pairs: Vec<(Key, Value)> = cx.map(m).iter().map(|(k, v)| (*k, *v)).collect();
+    let items = pairs.into_iter().map(|(k, v)| cx.new_list(vec![k.value(), v])).collect();
+    cx.new_list(items)
 }

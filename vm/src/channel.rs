@@ -30,19 +30,48 @@ pub fn closed_error() -> Throw {
 
 pub struct Channel {
     /// How many values the buffer holds (0: a rendezvous).
-    pub cap: usize,
-    pub buf: VecDeque<Value>,
-    pub closed: bool,
+    pub(crate) cap: usize,
+    pub(crate) buf: VecDeque<Value>,
+    pub(crate) closed: bool,
     /// Parked receivers.
-    pub receivers: WaitQueue<()>,
+    pub(crate) receivers: WaitQueue<()>,
     /// Parked senders with the value each is sending.
-    pub senders: WaitQueue<Value>,
+    pub(crate) senders: WaitQueue<Value>,
     /// Where the channel was made, for deadlock reports.
-    pub made_at: Option<TraceEntry>,
+    pub(crate) made_at: Option<TraceEntry>,
 }
 
 impl Channel {
-    pub fn new(cap: usize, made_at: Option<TraceEntry>) -> Channel {
+    /// Values buffered.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// How many values the buffer holds (0: a rendezvous).
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Parked receivers and senders, live ones only.
+    pub fn waiting(&self) -> (usize, usize) {
+        (self.receivers.live(), self.senders.live())
+    }
+
+    /// Entries of the two queues of parked tasks, live and stale: what the
+    /// queues hold, to watch that they stay bounded.
+    pub fn queue_entries(&self) -> usize {
+        self.receivers.len() + self.senders.len()
+    }
+
+    pub(crate) fn new(cap: usize, made_at: Option<TraceEntry>) -> Channel {
         Channel {
             cap,
             buf: VecDeque::new(),

@@ -2,27 +2,19 @@
 //! for reports, the natives, method names and method tables. Read-only
 //! while scripts run; loading (`load.rs`) is the only way to add to it.
 
+use crate::native::NativeDef;
 use crate::trace::TraceEntry;
-use crate::{Ctx, NativeResult, Value};
+use crate::Value;
 use std::collections::HashMap;
 use weft_lang::bytecode::{Capture, Op};
 use weft_lang::Span;
 
-/// A native function: gets the runtime and its arguments, returns a value
-/// or raises.
-pub type NativeFn = fn(&mut Ctx<'_>, &[Value]) -> NativeResult;
-
-/// A registered native.
-pub struct NativeDef {
-    pub name: String,
-    pub func: NativeFn,
-}
-
 /// How a method of a built-in type is implemented.
 #[derive(Clone, Copy)]
 pub enum Method {
-    /// A native taking the receiver as its first argument.
-    Native(NativeFn),
+    /// A native taking the receiver as its first argument, by index into
+    /// the natives.
+    Native(u32),
     /// A script function (from the prelude) stored in this global slot.
     Script(u32),
 }
@@ -95,6 +87,29 @@ pub struct FnProto {
     pub(crate) span: Span,
 }
 
+/// The index of the trampoline, the function whose frame stands for a
+/// native waiting on a Weft function it called (see `Ctx::call`). Every
+/// VM loads it first.
+pub(crate) const TRAMPOLINE: u32 = 0;
+
+impl FnProto {
+    /// The trampoline: one instruction, which resumes the native. Its two
+    /// registers hold the called function's result and the function.
+    pub(crate) fn trampoline() -> FnProto {
+        FnProto {
+            name: "<native>".into(),
+            arity: 0,
+            regs: 2,
+            code: vec![Op::ResumeNative],
+            spans: vec![Span::default()],
+            consts: Vec::new(),
+            captures: Vec::new(),
+            file: u32::MAX,
+            span: Span::default(),
+        }
+    }
+}
+
 /// A source file, kept for error reports.
 pub struct SourceFile {
     pub name: String,
@@ -129,7 +144,7 @@ pub struct Code {
     /// The prelude's file, whose frames traces leave out.
     pub prelude_file: Option<u32>,
     pub files: Vec<SourceFile>,
-    pub natives: Vec<NativeDef>,
+    pub(crate) natives: Vec<NativeDef>,
     pub symbols: Symbols,
     pub methods: Methods,
 }

@@ -224,8 +224,9 @@ const JOIN: i64 = 2;
 const AFTER: i64 = 3;
 
 /// Runs a `select` over the case operands (`[operand, sent value]` pairs).
-/// Returns the chosen case and its value, or parks.
-pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, Value), Throw> {
+/// Returns the chosen case and its value, or parks the task and gives
+/// `None`.
+pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<Option<(u16, Value)>, Throw> {
     if let Some(scope) = rt.sched.cancelled(rt.sched.current) {
         return Err(Throw::Cancelled(Some(scope)));
     }
@@ -267,10 +268,10 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
             (JOIN, Value::Task(t)) => join_result(rt, t)?,
             _ => Value::Nil,
         };
-        return Ok((i as u16, value));
+        return Ok(Some((i as u16, value)));
     }
     if has_default {
-        return Ok((count as u16, Value::Nil));
+        return Ok(Some((count as u16, Value::Nil)));
     }
     // One wait with a registration per case: whichever case wakes the
     // task, the wake's abort unregisters all the others.
@@ -284,7 +285,7 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<(u16, 
         rt.sched.register(&mut rt.heap, event, Via::Case(i as u16));
     }
     rt.sched.park(true);
-    Err(Throw::Park)
+    Ok(None)
 }
 
 /// The result of a finished task, or its error.

@@ -94,15 +94,9 @@ pub enum Throw {
     Error { kind: ErrorKind, message: String },
     /// A script value thrown with `throw` (an error object or anything else).
     Value(Value),
-    /// The script asked to exit the process with this status.
-    Exit(i32),
     /// The task was cancelled; the scope named absorbs the error (none
     /// for `join` on a task that was cancelled).
     Cancelled(Option<u32>),
-    /// Not an error: the native registered the running task's wait and
-    /// parked it (see `sched/wait.rs`). It resumes with the value or error
-    /// its waker provides.
-    Park,
 }
 
 impl Throw {
@@ -145,9 +139,6 @@ impl Throw {
 pub fn internal_message(what: impl std::fmt::Display) -> String {
     format!("{what} (a bug in Weft, not in the script: please report it with the script that caused it)")
 }
-
-/// The result natives return.
-pub type NativeResult = Result<Value, Throw>;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,9 @@ pub type FxBuild = rustc_hash::FxBuildHasher;
 /// Maps keep insertion order; keys hash without touching the heap.
 pub type MapTable = IndexMap<Key, Value, FxBuild>;
 
+/// What one entry of a map's capacity costs, as the heap counts it.
+pub(crate) const MAP_ENTRY_BYTES: usize = 40;
+
 /// A string object. Strings are immutable and interned.
 pub struct StrObj {
     text: Text,
@@ -703,7 +706,7 @@ fn size_of_obj(obj: &Obj) -> usize {
                 Text::Heap { text, .. } => text.len(),
             },
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
-            Obj::Map(m) => m.capacity() * 40,
+            Obj::Map(m) => m.capacity() * MAP_ENTRY_BYTES,
             Obj::Func(c) => match &c.captures {
                 Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
                 _ => 0,

@@ -9,8 +9,9 @@
 
 use crate::error::Throw;
 use crate::fmt::key;
+use crate::native::{Call, Control};
 use crate::ops;
-use crate::task::{Frame, Task, BUDGET};
+use crate::task::{Cont, Frame, Task, BUDGET};
 use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
@@ -555,16 +556,16 @@ pub(crate) fn call_value(
     at: usize,
     argc: usize,
     ret: usize,
-) -> Result<Called, Throw> {
+) -> Result<Called, Control> {
     match callee {
         Value::Func(r) => {
             let proto = rt.heap.closure(r).proto;
             let target = &code.protos[proto as usize];
             if target.arity as usize != argc {
-                return Err(arity(code, callee, target.arity as usize, argc, &rt.heap));
+                return Err(arity(code, callee, target.arity as usize, argc, &rt.heap).into());
             }
             if task.frames.len() >= rt.max_frames {
-                return Err(stack_overflow(rt.max_frames));
+                return Err(stack_overflow(rt.max_frames).into());
             }
             let new_base = at + 1;
             let top = new_base + target.regs as usize;
@@ -581,19 +582,20 @@ pub(crate) fn call_value(
             Ok(Called::Pushed)
         }
         Value::Native(n) => {
-            let f = code.natives[n as usize].func;
+            let native = &code.natives[n as usize];
             task.park_slot = ret as u32;
             let site = task.frames.last().map(|f| (f.proto, f.pc));
             let args = &task.stack[at + 1..at + 1 + argc];
-            let mut cx = Ctx { rt, code, site };
-            let v = f(&mut cx, args)?;
+            let mut cx = Ctx { rt, code, site, native: n };
+            let v = (native.body)(&mut cx, args)?;
             task.stack[ret] = v;
             Ok(Called::Returned)
         }
         v => {
             let name = v.type_name();
             let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            Err(Throw::type_error(format!("cannot call {} ({article} {name})", crate::fmt::repr(&rt.heap, code, v))))
+            let shown = crate::fmt::repr(&rt.heap, code, v);
+            Err(Throw::type_error(format!("cannot call {shown} ({article} {name})")).into())
         }
     }
 }
@@ -606,7 +608,7 @@ pub(crate) fn call_method(
     at: usize,
     argc: usize,
     name: u16,
-) -> Result<Called, Throw> {
+) -> Result<Called, Control> {
     let receiver = task.stack[at + 1];
     let table = match receiver {
         Value::Str(_) => &code.methods.string,
@@ -620,12 +622,13 @@ pub(crate) fn call_method(
         _ => &code.methods.other,
     };
     match table.get(name as usize).copied().flatten() {
-        Some(Method::Native(f)) => {
+        Some(Method::Native(n)) => {
+            let native = &code.natives[n as usize];
             task.park_slot = at as u32;
             let site = task.frames.last().map(|f| (f.proto, f.pc));
             let args = &task.stack[at + 1..at + 2 + argc];
-            let mut cx = Ctx { rt, code, site };
-            let v = f(&mut cx, args)?;
+            let mut cx = Ctx { rt, code, site, native: n };
+            let v = (native.body)(&mut cx, args)?;
             task.stack[at] = v;
             Ok(Called::Returned)
         }
@@ -637,7 +640,7 @@ pub(crate) fn call_method(
                 if takes != argc {
                     let method = &code.symbols.names[name as usize];
                     let what = format!("{}.{method}", receiver.type_name());
-                    return Err(arity_error(&what, takes, argc));
+                    return Err(arity_error(&what, takes, argc).into());
                 }
             }
             task.stack[at] = f;
@@ -653,7 +656,7 @@ pub(crate) fn call_method(
                     return call_value(code, rt, task, f, at + 1, argc, at);
                 }
             }
-            Err(no_method(code, receiver, method, table))
+            Err(no_method(code, receiver, method, table).into())
         }
     }
 }
@@ -806,20 +809,90 @@ fn arity_error(name: &str, want: usize, got: usize) -> Throw {
     Throw::arity(name, &want.to_string(), got)
 }
 
+/// Ends a native's call the way it asked to (see [`Control`]). Returns a
+/// halt when the task must stop.
+#[cold]
+#[inline(never)]
+pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Control) -> Option<Halt> {
+    match control {
+        Control::Raise(throw) => raise(code, rt, task, throw),
+        Control::Park => Some(Halt::Park),
+        Control::Exit(status) => Some(Halt::Exit(status)),
+        Control::Call(call) => call_back(code, rt, task, *call),
+    }
+}
+
+/// A native calls a Weft function: pushes a trampoline frame, whose one
+/// instruction resumes the native, and calls the function with its result
+/// going to the trampoline's register 0. The native's own result slot
+/// (`park_slot`) becomes the trampoline's return slot, so that what the
+/// continuation returns lands where the native's result would have.
+fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> Option<Halt> {
+    // A loop, not recursion, for a native whose callee is a native that
+    // calls back at once, and so on.
+    loop {
+        let Call { callee, args, keep, then, native } = call;
+        if task.frames.len() >= rt.max_frames {
+            return raise(code, rt, task, stack_overflow(rt.max_frames));
+        }
+        // Above the caller's registers, which its call still uses.
+        let base = match task.frames.last() {
+            Some(f) => f.base as usize + code.protos[f.proto as usize].regs as usize,
+            None => task.stack.len(),
+        };
+        let top = base + 2 + args.len();
+        if task.stack.len() < top {
+            let before = task.stack.capacity();
+            grow(&mut task.stack, top);
+            rt.heap.grew((task.stack.capacity() - before) * std::mem::size_of::<Value>());
+        }
+        let ret = task.park_slot;
+        task.frames.push(Frame { proto: crate::code::TRAMPOLINE, closure: None, pc: 0, base: base as u32, ret });
+        task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then });
+        task.stack[base] = Value::Nil;
+        task.stack[base + 1] = callee;
+        task.stack[base + 2..top].copy_from_slice(&args);
+        match call_value(code, rt, task, callee, base + 1, args.len(), base) {
+            // The loop runs the function's frame, or, if it was a native
+            // that returned at once, the trampoline.
+            Ok(_) => return None,
+            Err(Control::Call(next)) => call = *next,
+            Err(control) => return stop(code, rt, task, control),
+        }
+    }
+}
+
+/// The trampoline's instruction: the function a native called has
+/// returned into the top frame; pop it and run the native's continuation
+/// with the result.
+pub(crate) fn resume_native(code: &Code, rt: &mut Runtime, task: &mut Task) -> Option<Halt> {
+    let depth = task.frames.len() as u32;
+    let frame = task.frames.pop().expect("the trampoline frame");
+    let cont = match task.conts.pop() {
+        Some(cont) if cont.depth == depth => cont,
+        _ => return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume")),
+    };
+    let result = task.stack[frame.base as usize];
+    task.park_slot = frame.ret;
+    let site = task.frames.last().map(|f| (f.proto, f.pc));
+    let mut keep = cont.keep;
+    let mut cx = Ctx { rt, code, site, native: cont.native };
+    match (cont.then)(&mut cx, result, &mut keep) {
+        Ok(v) => {
+            task.stack[frame.ret as usize] = v;
+            None
+        }
+        Err(control) => stop(code, rt, task, control),
+    }
+}
+
 /// Turns a throw into a value with a trace and unwinds to the nearest
 /// handler. Returns the halt when nothing catches it.
 #[cold]
 #[inline(never)]
 pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw) -> Option<Halt> {
-    let trace = match throw {
-        Throw::Park => return Some(Halt::Park),
-        Throw::Exit(status) => return Some(Halt::Exit(status)),
-        _ => trace_of(code, task),
-    };
+    let trace = trace_of(code, task);
     let value = match throw {
-        // Not errors, and taken care of above.
-        Throw::Park => return Some(Halt::Park),
-        Throw::Exit(status) => return Some(Halt::Exit(status)),
         Throw::Cancelled(scope) => {
             let message = if scope.is_some() { "the task was cancelled" } else { "the joined task was cancelled" };
             let e = rt.heap.new_error("Cancelled", message);
@@ -848,6 +921,10 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
     task.trace = trace;
     let Some(handler) = task.handlers.pop() else { return Some(Halt::Failed(value)) };
     task.frames.truncate(handler.frames as usize);
+    // Natives suspended in the frames unwound never resume.
+    while task.conts.last().is_some_and(|c| c.depth > handler.frames) {
+        task.conts.pop();
+    }
     task.frames.last_mut().expect("the handler's frame").pc = handler.pc;
     task.stack[handler.slot as usize] = value;
     None
@@ -873,7 +950,9 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: proto.spans.get(at).copied().unwrap_or_default(),
         }
     };
-    let shown = |f: &&Frame| Some(code.protos[f.proto as usize].file) != code.prelude_file;
+    let shown = |f: &&Frame| {
+        f.proto != crate::code::TRAMPOLINE && Some(code.protos[f.proto as usize].file) != code.prelude_file
+    };
     let frames = &task.frames;
     if frames.len() <= TRACE_INNER + TRACE_OUTER {
         let trace: Vec<TraceEntry> = frames.iter().rev().filter(shown).map(entry).collect();

@@ -13,35 +13,42 @@
 //!   of each instruction in the loop and the rest in the slow path.
 //! - `value.rs`, `heap.rs`, `gc.rs`, `channel.rs`: values, the arena with
 //!   its accounting and limit, the collector and its roots, channels.
-//! - `native.rs`: what natives see, a [`Ctx`]; `report.rs`: reports of
-//!   uncaught errors.
+//! - `native/`: the native protocol: what natives see, a [`Ctx`], how
+//!   they end ([`Control`]), and the typed conversions that make Rust
+//!   functions natives; `report.rs`: reports of uncaught errors.
 
-pub mod channel;
-pub mod code;
-pub mod conc;
+mod channel;
+mod code;
+mod conc;
 pub mod disasm;
-pub mod error;
+mod error;
 pub mod fmt;
-pub mod gc;
+mod gc;
 pub mod heap;
-pub mod interp;
+mod interp;
 mod load;
 mod native;
 pub mod ops;
 mod report;
-pub mod sched;
+mod sched;
 mod slow;
-pub mod task;
+mod task;
 pub mod trace;
 pub mod value;
 
-pub use code::{Code, FnProto, Method, Methods, NativeDef, NativeFn, SourceFile, Symbols, TypeTag};
-pub use error::{ErrorKind, NativeResult, Throw};
+pub use channel::Channel;
+pub use code::{Code, FnProto, Method, Methods, SourceFile, Symbols, TypeTag};
+pub use error::{internal_message, ErrorKind, Throw};
 pub use heap::Heap;
 pub use load::{read_source, MAX_SOURCE_BYTES};
-pub use native::Ctx;
+pub use native::{
+    Call, Callable, ChanRef, Control, Ctx, ErrorRef, FromValue, IntoNative, IntoValue, ListMut, ListRef, MapMut,
+    MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Plain, Raw, StrRef, TaskRef, Then, WithCtx,
+};
 pub use report::RuntimeError;
-pub use task::Task;
+pub use sched::driver::{Message, RemoteWaker};
+pub use sched::{Event, Stats as SchedStats};
+use task::Task;
 pub use value::{Key, Ref, Value};
 
 use interp::Halt;
@@ -50,27 +57,36 @@ use std::path::Path;
 use weft_lang::compile::{Env, FileScope, Mode};
 use weft_lang::Diagnostic;
 
-/// Everything scripts change: the heap, globals, output, limits.
-pub struct Runtime {
-    pub heap: Heap,
-    pub globals: Vec<Value>,
+/// Everything scripts change: the heap, globals, output, limits. Private
+/// to the crate: natives reach it through [`Ctx`], hosts through [`Vm`].
+pub(crate) struct Runtime {
+    pub(crate) heap: Heap,
+    pub(crate) globals: Vec<Value>,
     /// Where `print` writes. Buffered; flushed at exit and before errors.
     /// `Send`, so that a VM can move to another thread.
-    pub out: Box<dyn Write + Send>,
+    pub(crate) out: Box<dyn Write + Send>,
     /// The script's arguments, for `args()`.
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
     /// The deepest a call stack may grow before `StackOverflow`.
-    pub max_frames: usize,
+    pub(crate) max_frames: usize,
     /// The generator behind `random()`.
-    pub rng: sched::SplitMix64,
+    pub(crate) rng: sched::SplitMix64,
     /// (global slot, top-level function) of each module loaded, at most one
     /// per slot, to catch circular imports.
     loading: Vec<(u32, u32)>,
     /// Tasks, cancel scopes, nurseries, timers and the clock.
-    pub sched: sched::Scheduler,
+    pub(crate) sched: sched::Scheduler,
     /// Set from outside (a Ctrl-C handler, a host thread) to cancel the
     /// main task: its whole tree unwinds and `finally` blocks run.
-    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Counts of a runtime's records, to watch for growth: see [`Ctx::stats`].
+#[derive(Clone, Copy, Debug)]
+pub struct Stats {
+    pub sched: SchedStats,
+    /// Bytes the heap holds, as its limit counts them.
+    pub heap_bytes: usize,
 }
 
 /// Why running a script stopped early.
@@ -102,7 +118,7 @@ fn stdout_writer() -> Box<dyn Write + Send> {
 pub struct Vm {
     /// Private: loading is the only way to add checked code.
     pub(crate) code: Code,
-    pub rt: Runtime,
+    pub(crate) rt: Runtime,
     env: Env,
     /// Whether reports use color.
     pub color: bool,
@@ -122,8 +138,10 @@ impl Default for Vm {
 impl Vm {
     /// A VM with no builtins at all.
     pub fn new() -> Vm {
+        let mut code = Code::default();
+        code.protos.push(FnProto::trampoline());
         Vm {
-            code: Code::default(),
+            code,
             rt: Runtime {
                 heap: Heap::with_limit(heap::default_limit()),
                 globals: Vec::new(),
@@ -153,12 +171,20 @@ impl Vm {
         &self.code
     }
 
-    /// Registers a global native function.
-    pub fn register(&mut self, name: &str, func: NativeFn) {
+    /// Registers a global native function: a Rust function or closure of
+    /// typed parameters (see [`FromValue`]), with or without a leading
+    /// `&mut Ctx`, or one over the raw arguments,
+    /// `fn(&mut Ctx, &[Value]) -> NativeResult`.
+    pub fn register<M>(&mut self, name: &str, native: impl IntoNative<M>) {
         let slot = self.env.add_builtin(name);
-        let index = self.code.natives.len() as u32;
-        self.code.natives.push(NativeDef { name: name.to_string(), func });
+        let index = self.add_native(name, false, native);
         self.set_global(slot, Value::Native(index));
+    }
+
+    fn add_native<M>(&mut self, name: &str, method: bool, native: impl IntoNative<M>) -> u32 {
+        let index = self.code.natives.len() as u32;
+        self.code.natives.push(NativeDef { name: name.into(), method, body: native.into_native() });
+        index
     }
 
     /// Registers a global constant.
@@ -167,9 +193,39 @@ impl Vm {
         self.set_global(slot, value);
     }
 
-    /// Registers a native method of a built-in type.
-    pub fn register_method(&mut self, ty: TypeTag, name: &str, func: NativeFn) {
-        self.set_method(ty, name, Method::Native(func));
+    /// Registers a native method of a built-in type: as for
+    /// [`Vm::register`], with the receiver as the first parameter.
+    pub fn register_method<M>(&mut self, ty: TypeTag, name: &str, native: impl IntoNative<M>) {
+        let index = self.add_native(name, true, native);
+        self.set_method(ty, name, Method::Native(index));
+    }
+
+    /// Sets the script's arguments, for `args()`.
+    pub fn set_args(&mut self, args: Vec<String>) {
+        self.rt.args = args;
+    }
+
+    /// Sends what `print` writes to `out` instead of stdout.
+    pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
+        self.rt.out = out;
+    }
+
+    /// Writes out what `print` has buffered.
+    pub fn flush_output(&mut self) -> std::io::Result<()> {
+        self.rt.out.flush()
+    }
+
+    /// Sets the bytes the heap may hold before `OutOfMemory`.
+    pub fn set_heap_limit(&mut self, bytes: usize) {
+        self.rt.heap.set_limit(bytes);
+    }
+
+    /// A flag that, once set from any thread (a Ctrl-C handler, a host's
+    /// watchdog), cancels the running script's main task: its tasks
+    /// unwind, their `finally` blocks run, and the run ends as
+    /// [`Failure::Interrupted`].
+    pub fn interrupt_handle(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.rt.interrupt.clone()
     }
 
     fn set_method(&mut self, ty: TypeTag, name: &str, method: Method) {

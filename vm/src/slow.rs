@@ -18,7 +18,7 @@ use crate::fmt::{display, equal, key};
 use crate::heap::Captures;
 use crate::interp::{
     bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
-    Called, Halt, Registers,
+    stop, Called, Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task, BUDGET};
@@ -328,14 +328,21 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                     gc_point!();
                 }
                 Ok(Called::Returned) => gc_point!(),
-                Err(t) => raise!(t),
+                Err(control) => return stop(code, rt, task, control),
             }
         }
         Op::CallMethod { base: b, argc, name } => {
             match call_method(code, rt, task, base + b as usize, argc as usize, name) {
                 Ok(_) => gc_point!(),
-                Err(t) => raise!(t),
+                Err(control) => return stop(code, rt, task, control),
             }
+        }
+        Op::ResumeNative => {
+            let halt = crate::interp::resume_native(code, rt, task);
+            if halt.is_none() {
+                gc_point!();
+            }
+            return halt;
         }
         Op::Closure { dst, proto } => {
             let target = &code.protos[proto as usize];
@@ -395,7 +402,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                         rt.sched.register(&mut rt.heap, crate::sched::Event::Recv(ch), crate::sched::Via::Loop);
                         rt.sched.park(false);
                         task.park_slot = (base + dst as usize) as u32;
-                        raise!(Throw::Park)
+                        return Some(Halt::Park);
                     }
                 }
                 return None;
@@ -497,7 +504,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let Value::Int(kinds) = consts[kinds as usize] else { unreachable!("select kinds are an int") };
             task.park_slot = (base + b as usize) as u32;
             let at = b as usize;
-            let (case, value) = try_raise!(crate::conc::select(rt, &regs[at + 2..at + 2 + 2 * count as usize], kinds));
+            let chosen = try_raise!(crate::conc::select(rt, &regs[at + 2..at + 2 + 2 * count as usize], kinds));
+            let Some((case, value)) = chosen else { return Some(Halt::Park) };
             regs[at] = Value::Int(case as i64);
             regs[at + 1] = value;
         }

@@ -56,6 +56,20 @@ pub struct Task {
     /// A new task's pending first call: the callee is `stack[0]`, followed
     /// by this many arguments.
     pub(crate) start: Option<u8>,
+    /// Natives waiting for the Weft function they called to return, one per
+    /// trampoline frame, innermost last.
+    pub(crate) conts: Vec<Cont>,
+}
+
+/// A native suspended in a call to a Weft function (see `Ctx::call`).
+pub(crate) struct Cont {
+    /// The number of frames with its trampoline frame on top.
+    pub(crate) depth: u32,
+    /// The native, for its name in errors.
+    pub(crate) native: u32,
+    /// Values the native keeps until it resumes: roots.
+    pub(crate) keep: Vec<Value>,
+    pub(crate) then: crate::native::Then,
 }
 
 impl Task {
@@ -70,6 +84,7 @@ impl Task {
             pending_failure: None,
             park_slot: 0,
             start: None,
+            conts: Vec::new(),
         }
     }
 
@@ -80,10 +95,12 @@ impl Task {
             + self.frames.capacity() * std::mem::size_of::<Frame>()
             + self.handlers.capacity() * std::mem::size_of::<Handler>()
             + self.trace.capacity() * std::mem::size_of::<TraceEntry>()
+            + self.conts.iter().map(|c| std::mem::size_of::<Cont>() + c.keep.capacity() * 16).sum::<usize>()
     }
 
-    /// Every value the task can still read: the registers of its frames.
+    /// Every value the task can still read: the registers of its frames
+    /// and what its suspended natives keep.
     pub fn roots(&self) -> impl Iterator<Item = Value> + '_ {
-        self.stack.iter().copied()
+        self.stack.iter().copied().chain(self.conts.iter().flat_map(|c| c.keep.iter().copied()))
     }
 }

@@ -92,10 +92,6 @@ impl<T> Slab<T> {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Slots held, used or free.
     pub fn capacity(&self) -> usize {
         self.items.capacity()

@@ -180,13 +180,13 @@ impl Vm {
                 interp::arity(&self.code, callee, target.arity as usize, argc, &self.rt.heap)
             }
             Value::Native(n) => {
-                let f = self.code.natives[n as usize].func;
+                let native = &self.code.natives[n as usize];
                 task.park_slot = 0;
                 let args = task.stack[1..1 + argc].to_vec();
-                let mut cx = Ctx { rt: &mut self.rt, code: &self.code, site: None };
-                match f(&mut cx, &args) {
+                let mut cx = Ctx { rt: &mut self.rt, code: &self.code, site: None, native: n };
+                match (native.body)(&mut cx, &args) {
                     Ok(v) => return Some(Halt::Done(v)),
-                    Err(t) => t,
+                    Err(control) => return interp::stop(&self.code, &mut self.rt, task, control),
                 }
             }
             _ => Throw::type_error("cannot spawn a value that is not a function"),

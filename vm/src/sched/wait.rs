@@ -162,10 +162,6 @@ impl<T> WaitQueue<T> {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Removes the first entry whose wait is pending, dropping the stale
     /// ones before it. The caller must wake it: the wake's abort is what
     /// takes it out of the live count.
@@ -225,7 +221,8 @@ impl SharedWait {
     }
 
     /// Whether some waker has claimed it.
-    pub fn is_claimed(&self) -> bool {
+    #[cfg(test)]
+    fn is_claimed(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
 }

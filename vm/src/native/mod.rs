@@ -1,0 +1,468 @@
+//! The native protocol: what a Rust function registered with
+//! [`Vm::register`](crate::Vm::register) sees of the runtime, and how it
+//! ends.
+//!
+//! A native gets a [`Ctx`] and its arguments (typed through
+//! [`FromValue`], or as the raw slice) and ends in one of four ways, its
+//! [`NativeResult`]:
+//! - it returns a value;
+//! - it raises an error (`Err(Control::Raise(..))`, or `?` on a [`Throw`]);
+//! - it parks the running task on a wait ([`Ctx::park`]), and the task
+//!   resumes with what its waker delivers;
+//! - it calls a Weft function and is resumed with its result
+//!   ([`Ctx::call`]): a continuation, so the function may block, and no
+//!   Rust frame of the native is live while it runs.
+//!
+//! Values a native receives are valid until it returns: the collector
+//! runs only between instructions. A value kept longer must be rooted: in
+//! the `keep` list of a continuation, or in a [`Handle`](crate::Handle).
+//! Everything here is the stdlib's only door into the runtime, as it is a
+//! host's.
+
+mod convert;
+
+pub use convert::{
+    Callable, ChanRef, ErrorRef, FromValue, IntoNative, IntoValue, ListRef, MapRef, NativeBody, NativeReturn,
+    NurseryRef, Plain, Raw, StrRef, TaskRef, WithCtx,
+};
+
+use crate::heap::{MapTable, Outcome};
+use crate::trace::TraceEntry;
+use crate::{channel, conc, fmt, sched, Code, Heap, Ref, Runtime, Throw, Value};
+use std::io::Write;
+use std::sync::Arc;
+
+/// How a native ends when it does not return a value.
+pub enum Control {
+    /// An error, raised at the call.
+    Raise(Throw),
+    /// The running task has registered a wait and parks (see [`Ctx::park`]).
+    Park,
+    /// The script exits the process with this status.
+    Exit(i32),
+    /// Call a Weft function, then resume the native (see [`Ctx::call`]).
+    Call(Box<Call>),
+}
+
+/// What natives return.
+pub type NativeResult = Result<Value, Control>;
+
+/// A native's next step once the function it called returns: it gets the
+/// result and the values it kept, and ends as any native does (it may
+/// call again).
+pub type Then = fn(&mut Ctx, Value, &mut Vec<Value>) -> NativeResult;
+
+/// A pending call from a native to a Weft function.
+pub struct Call {
+    pub(crate) callee: Value,
+    pub(crate) args: Vec<Value>,
+    pub(crate) keep: Vec<Value>,
+    pub(crate) then: Then,
+    /// The native calling, for its name in errors when it resumes.
+    pub(crate) native: u32,
+}
+
+/// A registered native: its name, for reports and errors, and its body.
+pub struct NativeDef {
+    pub(crate) name: Arc<str>,
+    /// A method's first argument is its receiver, which errors do not count.
+    pub(crate) method: bool,
+    pub(crate) body: Box<NativeBody>,
+}
+
+impl NativeDef {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a native sees: the runtime, the loaded code, and where it was
+/// called from. Made by the VM for each call.
+pub struct Ctx<'a> {
+    pub(crate) rt: &'a mut Runtime,
+    pub(crate) code: &'a Code,
+    /// The calling frame's function and pc, for [`Ctx::site`].
+    pub(crate) site: Option<(u32, u32)>,
+    /// The native running, by index.
+    pub(crate) native: u32,
+}
+
+impl Ctx<'_> {
+    /// The name the running native was registered under.
+    pub fn name(&self) -> &str {
+        self.code.natives.get(self.native as usize).map_or("<native>", |d| &d.name)
+    }
+
+    fn is_method(&self) -> bool {
+        self.code.natives.get(self.native as usize).is_some_and(|d| d.method)
+    }
+
+    /// `name: argument 1 must be a list, not nil`: the one form of a wrong
+    /// argument, for argument `i` (0-based, counting a method's receiver).
+    pub fn wrong_type(&self, i: usize, expected: &str, got: Value) -> Throw {
+        let shown = if self.is_method() { i } else { i + 1 };
+        Throw::type_error(format!("{}: argument {shown} must be {expected}, not {}", self.name(), got.type_name()))
+    }
+
+    /// The error for `got` arguments where `min..=max` are taken (a
+    /// method's receiver counted in all three).
+    pub fn arity_error(&self, min: usize, max: usize, got: usize) -> Throw {
+        let skip = self.is_method() as usize;
+        let (min, got) = (min.saturating_sub(skip), got.saturating_sub(skip));
+        let expected = match max {
+            usize::MAX => format!("at least {min}"),
+            _ if min == max - skip => min.to_string(),
+            _ => format!("{min} to {}", max - skip),
+        };
+        Throw::arity(self.name(), &expected, got)
+    }
+
+    /// Fails unless there are `min..=max` arguments (`usize::MAX`: no
+    /// upper bound): for natives over the raw argument slice.
+    pub fn arity(&self, args: &[Value], min: usize, max: usize) -> Result<(), Throw> {
+        if (min..=max).contains(&args.len()) {
+            Ok(())
+        } else {
+            Err(self.arity_error(min, max, args.len()))
+        }
+    }
+
+    /// Argument `i` as a `T`, or the error that says why it is not one.
+    pub fn arg<T: FromValue>(&self, args: &[Value], i: usize) -> Result<T, Throw> {
+        let converted = match args.get(i) {
+            Some(&v) => T::from_value(v, self),
+            None => T::missing(),
+        };
+        converted.ok_or_else(|| self.wrong_type(i, T::EXPECTED, args.get(i).copied().unwrap_or_default()))
+    }
+
+    // Reading values.
+
+    /// The heap, to read objects.
+    pub fn heap(&self) -> &Heap {
+        &self.rt.heap
+    }
+
+    /// A string's text.
+    pub fn str(&self, s: StrRef) -> &str {
+        self.rt.heap.str(s.0)
+    }
+
+    /// A string with its character count and ASCII flag.
+    pub fn str_obj(&self, s: StrRef) -> &crate::heap::StrObj {
+        self.rt.heap.str_obj(s.0)
+    }
+
+    /// A list's items.
+    pub fn list(&self, l: ListRef) -> &[Value] {
+        self.rt.heap.list(l.0)
+    }
+
+    /// A map's entries, in insertion order.
+    pub fn map(&self, m: MapRef) -> &MapTable {
+        self.rt.heap.map(m.0)
+    }
+
+    /// A channel.
+    pub fn chan(&self, c: ChanRef) -> &channel::Channel {
+        self.rt.heap.chan(c.0)
+    }
+
+    /// What `str(v)` gives.
+    pub fn display(&self, v: Value) -> String {
+        fmt::display(&self.rt.heap, self.code, v)
+    }
+
+    /// The literal form of `v` (strings quoted).
+    pub fn repr(&self, v: Value) -> String {
+        fmt::repr(&self.rt.heap, self.code, v)
+    }
+
+    /// `a op b` as the language's operator computes it.
+    pub fn arith(&mut self, op: weft_lang::ast::BinOp, a: Value, b: Value) -> Result<Value, Throw> {
+        crate::ops::arith(&mut self.rt.heap, op, a, b)
+    }
+
+    // Making and changing values.
+
+    /// A new (interned) string value.
+    pub fn string(&mut self, s: &str) -> Value {
+        Value::Str(self.rt.heap.intern(s))
+    }
+
+    /// An interned string.
+    pub fn intern(&mut self, s: &str) -> StrRef {
+        StrRef(self.rt.heap.intern(s))
+    }
+
+    /// A new list value.
+    pub fn new_list(&mut self, items: Vec<Value>) -> Value {
+        Value::List(self.rt.heap.new_list(items))
+    }
+
+    /// A new map value.
+    pub fn new_map(&mut self, entries: MapTable) -> Value {
+        Value::Map(self.rt.heap.new_map(entries))
+    }
+
+    /// A new error value of `kind` with `message` (a string, or any value
+    /// to show).
+    pub fn new_error(&mut self, kind: StrRef, message: Value) -> Value {
+        Value::Error(self.rt.heap.new_error_value(Value::Str(kind.0), message))
+    }
+
+    /// A list to change; what it grows by counts against the heap limit
+    /// once the guard is dropped.
+    pub fn list_mut(&mut self, l: ListRef) -> ListMut<'_> {
+        let before = self.rt.heap.list(l.0).capacity();
+        ListMut { heap: &mut self.rt.heap, list: l.0, before }
+    }
+
+    /// A map to change; what it grows by counts against the heap limit
+    /// once the guard is dropped.
+    pub fn map_mut(&mut self, m: MapRef) -> MapMut<'_> {
+        let before = self.rt.heap.map(m.0).capacity();
+        MapMut { heap: &mut self.rt.heap, map: m.0, before }
+    }
+
+    /// Fails with `OutOfMemory` if `bytes` more would take the heap past
+    /// its limit: call it before building something large.
+    pub fn check_room(&self, bytes: usize, what: &str) -> Result<(), Throw> {
+        self.rt.heap.check_room(bytes, what)
+    }
+
+    // Where and when.
+
+    /// Where the native was called from, for reports.
+    pub fn site(&self) -> Option<TraceEntry> {
+        let (proto, pc) = self.site?;
+        let p = self.code.protos.get(proto as usize)?;
+        let span = *p.spans.get((pc as usize).saturating_sub(1))?;
+        Some(TraceEntry { function: p.name.clone(), file: p.file, span })
+    }
+
+    /// Seconds on the scheduler's clock (real or virtual) since the run
+    /// started.
+    pub fn now(&self) -> f64 {
+        self.rt.sched.clock.now()
+    }
+
+    /// The next number of the runtime's generator (seeded by `--seed`).
+    pub fn random_u64(&mut self) -> u64 {
+        self.rt.rng.next_u64()
+    }
+
+    /// The script's arguments.
+    pub fn script_args(&self) -> &[String] {
+        &self.rt.args
+    }
+
+    /// Writes to the script's output (where `print` goes).
+    pub fn write_output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.rt.out.write_all(bytes)
+    }
+
+    /// Counts of the scheduler's and the heap's records, to watch for
+    /// growth.
+    pub fn stats(&self) -> crate::Stats {
+        crate::Stats { sched: self.rt.sched.stats(), heap_bytes: self.rt.heap.in_use() }
+    }
+
+    // Waiting.
+
+    /// Raises `Cancelled` if the running task's scope is cancelled: every
+    /// operation that may block calls this first.
+    pub fn checkpoint(&self) -> Result<(), Throw> {
+        match self.rt.sched.cancelled(self.rt.sched.current) {
+            Some(scope) => Err(Throw::Cancelled(Some(scope))),
+            None => Ok(()),
+        }
+    }
+
+    /// Parks the running task until `event` happens: the one way a native
+    /// waits. Return what this gives from the native; the task resumes
+    /// with what its waker delivers (the received value, nil, or an error
+    /// such as `Cancelled`).
+    pub fn park(&mut self, event: sched::Event) -> NativeResult {
+        self.rt.sched.register(&mut self.rt.heap, event, sched::Via::Call);
+        self.rt.sched.park(false);
+        Err(Control::Park)
+    }
+
+    /// Parks the running task until another thread wakes it through the
+    /// returned waker (the native's result is then the waker's message),
+    /// or until it is cancelled, whichever claims the wait first. Return
+    /// the second half from the native.
+    pub fn park_remote(&mut self) -> (sched::driver::RemoteWaker, NativeResult) {
+        let waker = self.rt.sched.remote_waker(sched::Via::Call);
+        self.rt.sched.park(false);
+        (waker, Err(Control::Park))
+    }
+
+    /// Calls `f(args)` and, when it returns, resumes the native as
+    /// `then(cx, result, keep)`: return what this gives from the native.
+    /// `f` may block or call natives that park; the values in `keep` are
+    /// rooted until `then` runs. An error in `f` propagates through the
+    /// native to its caller.
+    ///
+    /// ```
+    /// use weft_vm::{Callable, Ctx, NativeResult, Value, Vm};
+    ///
+    /// /// `twice(f, x)` is `f(f(x))`.
+    /// fn twice(cx: &mut Ctx, f: Callable, x: Value) -> NativeResult {
+    ///     cx.call(f, &[x], vec![f.value()], |cx, once, keep| {
+    ///         let f = keep[0];
+    ///         cx.call(f, &[once], vec![], |_, twice, _| Ok(twice))
+    ///     })
+    /// }
+    ///
+    /// let mut vm = Vm::new();
+    /// vm.register("twice", twice);
+    /// // A native closure with state of its own: what the script reports.
+    /// let seen = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    /// let report = seen.clone();
+    /// vm.register("report", move |n: i64| report.store(n, std::sync::atomic::Ordering::Relaxed));
+    /// vm.run_script("t.weft", "report(twice(fn(x) { return x * 3 }, 2))", ".".as_ref()).unwrap();
+    /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 18);
+    /// ```
+    pub fn call(&mut self, f: impl Into<Value>, args: &[Value], keep: Vec<Value>, then: Then) -> NativeResult {
+        let call = Call { callee: f.into(), args: args.to_vec(), keep, then, native: self.native };
+        Err(Control::Call(Box::new(call)))
+    }
+
+    // Channels, tasks and nurseries.
+
+    /// Sends without blocking: false if the task would have to wait.
+    pub fn try_send(&mut self, c: ChanRef, v: Value) -> Result<bool, Throw> {
+        channel::try_send(self.rt, c.0, v)
+    }
+
+    /// Receives without blocking: `None` if the task would have to wait.
+    pub fn try_recv(&mut self, c: ChanRef) -> Result<Option<Value>, Throw> {
+        channel::try_recv(self.rt, c.0)
+    }
+
+    /// Closes a channel, waking every task waiting on it.
+    pub fn close(&mut self, c: ChanRef) {
+        channel::close(self.rt, c.0)
+    }
+
+    /// A new channel holding up to `cap` values.
+    pub fn new_chan(&mut self, cap: usize) -> ChanRef {
+        let site = self.site();
+        ChanRef(self.rt.heap.new_chan(channel::Channel::new(cap, site)))
+    }
+
+    /// How a task ended: `None` while it runs, else what `join` gives.
+    pub fn task_result(&self, t: TaskRef) -> Option<Result<Value, Throw>> {
+        match self.rt.heap.task(t.0).outcome {
+            Outcome::Running => None,
+            _ => Some(conc::join_result(self.rt, t.0)),
+        }
+    }
+
+    /// Whether `t` is the task running this native.
+    pub fn is_current_task(&self, t: TaskRef) -> bool {
+        self.rt.heap.task(t.0).id == self.rt.sched.current
+    }
+
+    /// Cancels a task (nothing if it has finished).
+    pub fn cancel_task(&mut self, t: TaskRef) {
+        let task = self.rt.heap.task(t.0);
+        if matches!(task.outcome, Outcome::Running) {
+            let id = task.id;
+            self.rt.sched.cancel_task(&mut self.rt.heap, id);
+        }
+    }
+
+    /// Cancels a nursery and every task in it (nothing if it has finished).
+    pub fn cancel_nursery(&mut self, n: NurseryRef) {
+        let id = self.rt.heap.nursery(n.0);
+        if let Some(scope) = self.rt.sched.nurseries.get(id).map(|n| n.scope) {
+            self.rt.sched.cancel(&mut self.rt.heap, scope);
+        }
+    }
+
+    /// Starts a task running `f(args)` in nursery `n`; gives its handle.
+    pub fn spawn(&mut self, n: NurseryRef, f: Callable, args: &[Value]) -> Result<TaskRef, Throw> {
+        let site = self.site();
+        match conc::spawn(self.code, self.rt, n.into(), f.0, args, site)? {
+            Value::Task(t) => Ok(TaskRef(t)),
+            _ => Err(Throw::internal("spawn gave something other than a task")),
+        }
+    }
+
+    /// The running task's context map (`context_get`/`context_set`), if
+    /// it has one.
+    pub fn context(&self) -> Option<MapRef> {
+        match self.rt.sched.meta(self.rt.sched.current).context {
+            Value::Map(m) => Some(MapRef(m)),
+            _ => None,
+        }
+    }
+
+    /// The running task's context map, made on first use.
+    pub fn context_or_new(&mut self) -> MapRef {
+        if let Some(m) = self.context() {
+            return m;
+        }
+        let m = self.rt.heap.new_map(Default::default());
+        let current = self.rt.sched.current;
+        self.rt.sched.meta_mut(current).context = Value::Map(m);
+        MapRef(m)
+    }
+}
+
+/// A list borrowed to change, from [`Ctx::list_mut`].
+pub struct ListMut<'a> {
+    heap: &'a mut Heap,
+    list: Ref,
+    before: usize,
+}
+
+impl std::ops::Deref for ListMut<'_> {
+    type Target = Vec<Value>;
+    fn deref(&self) -> &Vec<Value> {
+        self.heap.list(self.list)
+    }
+}
+
+impl std::ops::DerefMut for ListMut<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<Value> {
+        self.heap.list_mut(self.list)
+    }
+}
+
+impl Drop for ListMut<'_> {
+    fn drop(&mut self) {
+        let after = self.heap.list(self.list).capacity();
+        self.heap.grew(after.saturating_sub(self.before) * std::mem::size_of::<Value>());
+    }
+}
+
+/// A map borrowed to change, from [`Ctx::map_mut`].
+pub struct MapMut<'a> {
+    heap: &'a mut Heap,
+    map: Ref,
+    before: usize,
+}
+
+impl std::ops::Deref for MapMut<'_> {
+    type Target = MapTable;
+    fn deref(&self) -> &MapTable {
+        self.heap.map(self.map)
+    }
+}
+
+impl std::ops::DerefMut for MapMut<'_> {
+    fn deref_mut(&mut self) -> &mut MapTable {
+        self.heap.map_mut(self.map)
+    }
+}
+
+impl Drop for MapMut<'_> {
+    fn drop(&mut self) {
+        let after = self.heap.map(self.map).capacity();
+        self.heap.grew(after.saturating_sub(self.before) * crate::heap::MAP_ENTRY_BYTES);
+    }
+}
