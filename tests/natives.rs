@@ -1,0 +1,214 @@
+//! The native protocol, from a host's side: typed natives and the errors
+//! their conversions raise, natives that keep state, and natives that call
+//! back into Weft and resume (continuations), including callbacks that
+//! block, throw, are cancelled, or run the collector.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use weft_vm::{Callable, Ctx, Failure, ListRef, NativeResult, Throw, Value, Vm};
+
+/// A VM with the standard library and `print` captured.
+fn vm() -> (Vm, Arc<Mutex<Vec<u8>>>) {
+    let mut vm = Vm::new();
+    weft_stdlib::install(&mut vm).expect("the standard library loads");
+    vm.configure_scheduler(Some(3), true);
+    let out = Arc::new(Mutex::new(Vec::new()));
+    vm.set_output(Box::new(Shared(out.clone())));
+    (vm, out)
+}
+
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run(vm: &mut Vm, out: &Arc<Mutex<Vec<u8>>>, script: &str) -> String {
+    if let Err(failure) = vm.run_script("host.weft", script, Path::new(".")) {
+        panic!("the script failed: {failure:?}");
+    }
+    String::from_utf8(out.lock().expect("not poisoned").clone()).expect("utf-8")
+}
+
+fn failure(vm: &mut Vm, script: &str) -> weft_vm::RuntimeError {
+    match vm.run_script("host.weft", script, Path::new(".")) {
+        Err(Failure::Runtime(e)) => e,
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+}
+
+/// `each_slowly(xs, f)`: calls `f(x)` for every item of a copy of `xs`,
+/// from Rust, one continuation after another; gives the number of calls.
+/// The copy lives only in what the native keeps.
+fn each_slowly(cx: &mut Ctx, xs: ListRef, f: Callable) -> NativeResult {
+    let items = cx.list(xs).to_vec();
+    let copy = cx.new_list(items);
+    step(cx, Value::Nil, &mut vec![copy, f.into(), Value::Int(0)])
+}
+
+fn step(cx: &mut Ctx, _result: Value, keep: &mut Vec<Value>) -> NativeResult {
+    let (xs, f, Value::Int(i)) = (keep[0], keep[1], keep[2]) else { return Err(Throw::internal("kept").into()) };
+    let xs = ListRef::of(xs).ok_or_else(|| Throw::internal("a list"))?;
+    let Some(&x) = cx.list(xs).get(i as usize) else { return Ok(Value::Int(i)) };
+    keep[2] = Value::Int(i + 1);
+    cx.call(f, &[x], std::mem::take(keep), step)
+}
+
+#[test]
+fn typed_natives_convert_and_check_their_arguments() {
+    let (mut vm, out) = vm();
+    vm.register("add", |a: i64, b: i64| a + b);
+    vm.register("scale", |x: f64, by: Option<f64>| x * by.unwrap_or(2.0));
+    vm.register("shout", |cx: &mut Ctx, s: String| cx.string(&s.to_uppercase()));
+    let text = run(&mut vm, &out, "print(add(2, 3), scale(1), scale(1, 3), shout(\"hi\"))");
+    assert_eq!(text, "5 2.0 3.0 HI\n");
+
+    let e = failure(&mut vm, "add(1, \"2\")");
+    assert_eq!((e.kind.as_str(), e.message.as_str()), ("TypeError", "add: argument 2 must be an int, not string"));
+    let e = failure(&mut vm, "add(1)");
+    assert_eq!((e.kind.as_str(), e.message.as_str()), ("ArityError", "add takes 2 arguments, but 1 was given"));
+    let e = failure(&mut vm, "scale()");
+    assert_eq!(e.message, "scale takes 1 to 2 arguments, but 0 were given");
+    // A method counts its arguments without the receiver.
+    let e = failure(&mut vm, "[].insert(\"a\", 1)");
+    assert_eq!(e.message, "insert: argument 1 must be an int, not string");
+}
+
+#[test]
+fn a_native_closure_keeps_its_own_state() {
+    let (mut vm, out) = vm();
+    let count = Arc::new(Mutex::new(0));
+    let counter = count.clone();
+    vm.register("tick", move || {
+        let mut n = counter.lock().expect("not poisoned");
+        *n += 1;
+        *n
+    });
+    assert_eq!(run(&mut vm, &out, "tick()\ntick()\nprint(tick())"), "3\n");
+    assert_eq!(*count.lock().expect("not poisoned"), 3);
+}
+
+#[test]
+fn a_native_loops_over_a_callback_that_blocks() {
+    let (mut vm, out) = vm();
+    vm.register("each_slowly", each_slowly);
+    // Each callback sleeps; another task runs meanwhile, so the native is
+    // suspended across real waits, not only calls.
+    let script = r#"
+let seen = []
+nursery {
+    spawn {
+        for i in 0..3 {
+            sleep(1.5)
+            seen.push("other " + str(i))
+        }
+    }
+    let n = each_slowly([1, 2, 3], fn(x) {
+        sleep(1.25)
+        seen.push("item " + str(x))
+    })
+    seen.push("calls " + str(n))
+}
+print(seen.join(", "))
+print(now())
+"#;
+    let text = run(&mut vm, &out, script);
+    assert_eq!(text, "item 1, other 0, item 2, other 1, item 3, calls 3, other 2\n4.5\n");
+}
+
+#[test]
+fn an_error_in_a_callback_unwinds_through_the_native() {
+    let (mut vm, out) = vm();
+    vm.register("each_slowly", each_slowly);
+    let script = r#"
+fn check(x) {
+    if x == 2 { throw error("Bad", "two") }
+}
+try {
+    each_slowly([1, 2, 3], check)
+} catch e {
+    print(e.kind, e.message)
+}
+# The native is gone from the task: a second run starts afresh.
+print(each_slowly([1], fn(x) { return x }))
+"#;
+    assert_eq!(run(&mut vm, &out, script), "Bad two\n1\n");
+    // Uncaught, the trace shows the callback and the script's call, and
+    // nothing of the trampoline.
+    let e = failure(&mut vm, "each_slowly([1], fn(x) { throw error(\"Bad\", \"no\") })");
+    assert_eq!(e.kind, "Bad");
+    assert!(e.trace.iter().all(|line| !line.contains("<native>")), "{:?}", e.trace);
+    assert_eq!(e.trace.len(), 2, "{:?}", e.trace);
+}
+
+#[test]
+fn a_task_cancelled_in_a_callback_unwinds_and_runs_its_finally() {
+    let (mut vm, out) = vm();
+    vm.register("each_slowly", each_slowly);
+    let script = r#"
+nursery as n {
+    spawn {
+        try {
+            each_slowly([1, 2, 3], fn(x) { sleep(10) })
+        } finally {
+            print("cleaned up at", now())
+        }
+    }
+    sleep(15)
+    n.cancel()
+}
+"#;
+    assert_eq!(run(&mut vm, &out, script), "cleaned up at 15.0\n");
+}
+
+#[test]
+fn kept_values_survive_collections_while_the_callback_runs() {
+    let (mut vm, out) = vm();
+    vm.set_heap_limit(64 << 20);
+    vm.register("each_slowly", each_slowly);
+    // The list exists only in the native's keep; each callback allocates
+    // enough garbage for several collections.
+    let script = r#"
+let total = 0
+each_slowly([[1, 2], [3, 4], [5, 6]].map(fn(p) { return p[0] + p[1] }), fn(x) {
+    let junk = []
+    for i in 0..20000 { junk.push([i, str(i)]) }
+    total += x
+})
+print(total)
+"#;
+    assert_eq!(run(&mut vm, &out, script), "21\n");
+}
+
+#[test]
+fn natives_that_call_natives_and_deep_callbacks_stay_off_the_rust_stack() {
+    let (mut vm, out) = vm();
+    vm.register("apply", |cx: &mut Ctx, f: Callable, x: Value| cx.call(f, &[x], vec![], |_, r, _| Ok(r)));
+    // A native whose callee is a native: resolved in a loop.
+    assert_eq!(run(&mut vm, &out, "print(apply(str, 5))"), "5\n");
+    // Script -> native -> script -> native ...: a StackOverflow, not a
+    // crash of the host.
+    let e = failure(&mut vm, "fn down(n) { return apply(down, n + 1) }\ndown(0)");
+    assert_eq!(e.kind, "StackOverflow");
+}
+
+#[test]
+fn a_loop_of_continuations_runs_in_flat_memory() {
+    let bytes = |n: usize| {
+        let (mut vm, out) = vm();
+        vm.register("each_slowly", each_slowly);
+        vm.register("heap_bytes", |cx: &mut Ctx| cx.stats().heap_bytes as i64);
+        let script = format!(
+            "let xs = []\nfor i in 0..1000 {{ xs.push(i) }}\nlet peak = 0\nfor r in 0..{n} {{\n    each_slowly(xs, fn(x) {{ if x == 999 {{ peak = max(peak, heap_bytes()) }} }})\n}}\nprint(peak)\n"
+        );
+        run(&mut vm, &out, &script).trim().parse::<i64>().expect("a count")
+    };
+    let (small, large) = (bytes(5), bytes(50));
+    assert!(large <= small + (256 << 10), "{small} bytes after 5 rounds, {large} after 50");
+}
