@@ -212,3 +212,43 @@ fn a_loop_of_continuations_runs_in_flat_memory() {
     let (small, large) = (bytes(5), bytes(50));
     assert!(large <= small + (256 << 10), "{small} bytes after 5 rounds, {large} after 50");
 }
+
+#[test]
+fn handles_hold_values_that_nothing_else_does() {
+    let (mut vm, out) = vm();
+    let kept: Arc<Mutex<Vec<weft_vm::Handle>>> = Default::default();
+    let store = kept.clone();
+    vm.register("remember", move |cx: &mut Ctx, v: Value| store.lock().expect("not poisoned").push(cx.root(v)));
+    let load = kept.clone();
+    vm.register("recall", move |cx: &mut Ctx, i: i64| {
+        let kept = load.lock().expect("not poisoned");
+        let h = kept.get(i as usize).ok_or_else(|| Throw::index_error("no such handle"))?;
+        cx.value(h)
+    });
+    let script = r#"
+remember([1, "two", ["three": 3]])
+remember("four " + str(4))
+for i in 0..50000 { let junk = [i, str(i)] }
+print(recall(0)[2].three, recall(1))
+"#;
+    assert_eq!(run(&mut vm, &out, script), "3 four 4\n");
+    // Read from the host after the run, after more collections.
+    let junk = "for i in 0..50000 { let junk = [i, str(i)] }";
+    vm.run_script("junk.weft", junk, Path::new(".")).expect("runs");
+    let handles = kept.lock().expect("not poisoned");
+    assert_eq!(vm.get::<String>(&handles[1]).expect("a string"), "four 4");
+    let e = vm.get::<i64>(&handles[1]).expect_err("not an int");
+    assert!(matches!(e, Throw::Error { ref message, .. } if message == "expected an int, not string"), "{e:?}");
+    // Another VM refuses them.
+    let (other, _) = self::vm();
+    assert!(other.value(&handles[0]).is_err());
+}
+
+#[test]
+fn a_value_from_another_vm_is_refused() {
+    let (mut b, _) = vm();
+    // A native of another VM, past the natives this one has.
+    let foreign = Value::Native(10_000);
+    assert!(b.register_value("stolen", foreign).is_err());
+    assert!(b.root(foreign).is_err());
+}

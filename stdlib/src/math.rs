@@ -25,7 +25,7 @@ pub fn install(vm: &mut Vm) {
     // `pow(a, b)` is `a ** b`.
     vm.register("pow", |cx: &mut Ctx, a: Number, b: Number| cx.arith(BinOp::Pow, a.0, b.0));
     vm.register("log", log);
-    vm.register_value("pi", Value::Float(std::f64::consts::PI));
+    vm.register_value("pi", Value::Float(std::f64::consts::PI)).expect("a float is a value");
 }
 
 /// An int or a float, kept as it is.
@@ -33,7 +33,7 @@ struct Number(Value);
 
 impl weft_vm::FromValue for Number {
     const EXPECTED: &'static str = "a number";
-    fn from_value(v: Value, _: &Ctx) -> Option<Number> {
+    fn from_value(v: Value, _: &weft_vm::Heap) -> Option<Number> {
         matches!(v, Value::Int(_) | Value::Float(_)).then_some(Number(v))
     }
 }

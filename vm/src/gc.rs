@@ -50,7 +50,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
 /// waits on, nurseries' pending errors.
 impl crate::Vm {
     /// Collects garbage; `tasks` are the tasks not otherwise reachable.
-    pub fn collect(&mut self, tasks: &mut [&mut Task]) {
+    pub(crate) fn collect(&mut self, tasks: &mut [&mut Task]) {
         for task in tasks.iter_mut() {
             // Registers above the top frame are dead: drop them so they do
             // not keep garbage alive.
@@ -65,6 +65,7 @@ impl crate::Vm {
         let consts = self.code.protos.iter().flat_map(|p| p.consts.iter().copied());
         let mut roots: Vec<Value> =
             self.rt.globals.iter().copied().chain(consts).chain(tasks.iter().flat_map(|t| t.roots())).collect();
+        roots.extend(self.rt.roots.lock().values());
         let sched = &self.rt.sched;
         for (_, meta) in sched.tasks.iter() {
             if let Some(task) = &meta.task {

@@ -498,6 +498,26 @@ impl Heap {
 
     // ----- access ----------------------------------------------------------
 
+    /// Whether `v` names a live object of its own type (always, for values
+    /// that name no object): a check for values that come from outside.
+    pub fn holds(&self, v: Value) -> bool {
+        let Some(r) = v.as_ref() else { return true };
+        let Some(obj) = self.slots.get(r.index()) else { return false };
+        matches!(
+            (v, obj),
+            (Value::Str(_), Obj::Str(_))
+                | (Value::List(_), Obj::List(_))
+                | (Value::Map(_), Obj::Map(_))
+                | (Value::Range(_), Obj::Range { .. })
+                | (Value::Func(_), Obj::Func(_))
+                | (Value::Error(_), Obj::Error(_))
+                | (Value::Task(_), Obj::Task(_))
+                | (Value::Chan(_), Obj::Chan(_))
+                | (Value::Nursery(_), Obj::Nursery(_))
+                | (Value::Cell(_), Obj::Cell(_))
+        )
+    }
+
     #[inline(always)]
     pub fn get(&self, r: Ref) -> &Obj {
         &self.slots[r.index()]

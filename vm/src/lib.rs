@@ -24,6 +24,7 @@ pub mod disasm;
 mod error;
 pub mod fmt;
 mod gc;
+mod handle;
 pub mod heap;
 mod interp;
 mod load;
@@ -39,6 +40,7 @@ pub mod value;
 pub use channel::Channel;
 pub use code::{Code, FnProto, Method, Methods, SourceFile, Symbols, TypeTag};
 pub use error::{internal_message, ErrorKind, Throw};
+pub use handle::Handle;
 pub use heap::Heap;
 pub use load::{read_source, MAX_SOURCE_BYTES};
 pub use native::{
@@ -79,6 +81,8 @@ pub(crate) struct Runtime {
     /// Set from outside (a Ctrl-C handler, a host thread) to cancel the
     /// main task: its whole tree unwinds and `finally` blocks run.
     pub(crate) interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What handles hold: roots for the collector.
+    pub(crate) roots: handle::RootTable,
 }
 
 /// Counts of a runtime's records, to watch for growth: see [`Ctx::stats`].
@@ -152,6 +156,7 @@ impl Vm {
                 loading: Vec::new(),
                 sched: sched::Scheduler::new(None, false),
                 interrupt: Default::default(),
+                roots: Default::default(),
             },
             env: Env::new(),
             color: false,
@@ -187,10 +192,41 @@ impl Vm {
         index
     }
 
-    /// Registers a global constant.
-    pub fn register_value(&mut self, name: &str, value: Value) {
+    /// Registers a global constant. A value that names no live object of
+    /// its type (one kept past a collection, or from another VM) is refused.
+    pub fn register_value(&mut self, name: &str, value: Value) -> Result<(), Throw> {
+        self.check_value(value)?;
         let slot = self.env.add_builtin(name);
         self.set_global(slot, value);
+        Ok(())
+    }
+
+    fn check_value(&self, v: Value) -> Result<(), Throw> {
+        let native_ok = !matches!(v, Value::Native(n) if n as usize >= self.code.natives.len());
+        match native_ok && self.rt.heap.holds(v) {
+            true => Ok(()),
+            false => Err(Throw::value_error("the value names no live object: keep values in a Handle")),
+        }
+    }
+
+    /// Roots `v` until the handle is dropped: how a host keeps a value,
+    /// such as a script's result, across later runs and collections. A
+    /// value that names no live object of its type is refused.
+    pub fn root(&mut self, v: Value) -> Result<Handle, Throw> {
+        self.check_value(v)?;
+        Ok(self.rt.roots.root(v))
+    }
+
+    /// The value a handle holds; an error for a handle of another VM.
+    pub fn value(&self, h: &Handle) -> Result<Value, Throw> {
+        self.rt.roots.get(h).ok_or_else(native::foreign_handle)
+    }
+
+    /// The value a handle holds, as a `T`.
+    pub fn get<T: FromValue>(&self, h: &Handle) -> Result<T, Throw> {
+        let v = self.value(h)?;
+        T::from_value(v, &self.rt.heap)
+            .ok_or_else(|| Throw::type_error(format!("expected {}, not {}", T::EXPECTED, v.type_name())))
     }
 
     /// Registers a native method of a built-in type: as for

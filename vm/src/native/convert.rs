@@ -22,7 +22,7 @@
 
 use super::{Control, Ctx, NativeResult};
 use crate::value::{Ref, Value};
-use crate::Throw;
+use crate::{Heap, Throw};
 
 /// A Rust type a native can take as a parameter.
 pub trait FromValue: Sized {
@@ -32,7 +32,7 @@ pub trait FromValue: Sized {
     const OPTIONAL: bool = false;
 
     /// The value as `Self`, or `None` if it is of the wrong type.
-    fn from_value(v: Value, cx: &Ctx) -> Option<Self>;
+    fn from_value(v: Value, heap: &Heap) -> Option<Self>;
 
     /// What a left-out argument becomes; only optional types have one.
     fn missing() -> Option<Self> {
@@ -103,7 +103,7 @@ pub struct Plain<Args>(std::marker::PhantomData<Args>);
 #[inline(always)]
 fn arg<T: FromValue>(cx: &Ctx, args: &[Value], i: usize) -> Result<T, Control> {
     let converted = match args.get(i) {
-        Some(&v) => T::from_value(v, cx),
+        Some(&v) => T::from_value(v, cx.heap()),
         None => T::missing(),
     };
     match converted {
@@ -171,7 +171,7 @@ typed_natives!(A 0, B 1, C 2, D 3, E 4);
 impl FromValue for Value {
     const EXPECTED: &'static str = "a value";
     #[inline(always)]
-    fn from_value(v: Value, _: &Ctx) -> Option<Value> {
+    fn from_value(v: Value, _: &Heap) -> Option<Value> {
         Some(v)
     }
 }
@@ -179,7 +179,7 @@ impl FromValue for Value {
 impl FromValue for i64 {
     const EXPECTED: &'static str = "an int";
     #[inline(always)]
-    fn from_value(v: Value, _: &Ctx) -> Option<i64> {
+    fn from_value(v: Value, _: &Heap) -> Option<i64> {
         match v {
             Value::Int(n) => Some(n),
             _ => None,
@@ -191,7 +191,7 @@ impl FromValue for i64 {
 impl FromValue for f64 {
     const EXPECTED: &'static str = "a number";
     #[inline(always)]
-    fn from_value(v: Value, _: &Ctx) -> Option<f64> {
+    fn from_value(v: Value, _: &Heap) -> Option<f64> {
         v.as_f64()
     }
 }
@@ -199,7 +199,7 @@ impl FromValue for f64 {
 impl FromValue for bool {
     const EXPECTED: &'static str = "a bool";
     #[inline(always)]
-    fn from_value(v: Value, _: &Ctx) -> Option<bool> {
+    fn from_value(v: Value, _: &Heap) -> Option<bool> {
         match v {
             Value::Bool(b) => Some(b),
             _ => None,
@@ -210,9 +210,9 @@ impl FromValue for bool {
 /// A string's text, copied out of the heap.
 impl FromValue for String {
     const EXPECTED: &'static str = "a string";
-    fn from_value(v: Value, cx: &Ctx) -> Option<String> {
+    fn from_value(v: Value, heap: &Heap) -> Option<String> {
         match v {
-            Value::Str(r) => Some(cx.rt.heap.str(r).to_string()),
+            Value::Str(r) => Some(heap.str(r).to_string()),
             _ => None,
         }
     }
@@ -223,10 +223,10 @@ impl<T: FromValue> FromValue for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;
     const OPTIONAL: bool = true;
     #[inline(always)]
-    fn from_value(v: Value, cx: &Ctx) -> Option<Option<T>> {
+    fn from_value(v: Value, heap: &Heap) -> Option<Option<T>> {
         match v {
             Value::Nil => Some(None),
-            v => T::from_value(v, cx).map(Some),
+            v => T::from_value(v, heap).map(Some),
         }
     }
     fn missing() -> Option<Option<T>> {
@@ -255,7 +255,7 @@ macro_rules! object_refs {
         impl FromValue for $name {
             const EXPECTED: &'static str = $expected;
             #[inline(always)]
-            fn from_value(v: Value, _: &Ctx) -> Option<$name> {
+            fn from_value(v: Value, _: &Heap) -> Option<$name> {
                 match v {
                     Value::$variant(r) => Some($name(r)),
                     _ => None,
@@ -325,7 +325,7 @@ impl From<Callable> for Value {
 impl FromValue for Callable {
     const EXPECTED: &'static str = "a function";
     #[inline(always)]
-    fn from_value(v: Value, _: &Ctx) -> Option<Callable> {
+    fn from_value(v: Value, _: &Heap) -> Option<Callable> {
         Callable::of(v)
     }
 }

@@ -26,6 +26,7 @@ pub use convert::{
     NurseryRef, Plain, Raw, StrRef, TaskRef, WithCtx,
 };
 
+use crate::handle::Handle;
 use crate::heap::{MapTable, Outcome};
 use crate::trace::TraceEntry;
 use crate::{channel, conc, fmt, sched, Code, Heap, Ref, Runtime, Throw, Value};
@@ -130,7 +131,7 @@ impl Ctx<'_> {
     /// Argument `i` as a `T`, or the error that says why it is not one.
     pub fn arg<T: FromValue>(&self, args: &[Value], i: usize) -> Result<T, Throw> {
         let converted = match args.get(i) {
-            Some(&v) => T::from_value(v, self),
+            Some(&v) => T::from_value(v, &self.rt.heap),
             None => T::missing(),
         };
         converted.ok_or_else(|| self.wrong_type(i, T::EXPECTED, args.get(i).copied().unwrap_or_default()))
@@ -266,6 +267,17 @@ impl Ctx<'_> {
     /// growth.
     pub fn stats(&self) -> crate::Stats {
         crate::Stats { sched: self.rt.sched.stats(), heap_bytes: self.rt.heap.in_use() }
+    }
+
+    /// Roots `v` until the handle is dropped: how a native keeps a value
+    /// beyond its call (in its captured state, say). See [`Handle`].
+    pub fn root(&mut self, v: Value) -> Handle {
+        self.rt.roots.root(v)
+    }
+
+    /// The value a handle holds; an error for a handle of another VM.
+    pub fn value(&self, h: &Handle) -> Result<Value, Throw> {
+        self.rt.roots.get(h).ok_or_else(foreign_handle)
     }
 
     // Waiting.
@@ -411,6 +423,10 @@ impl Ctx<'_> {
         self.rt.sched.meta_mut(current).context = Value::Map(m);
         MapRef(m)
     }
+}
+
+pub(crate) fn foreign_handle() -> Throw {
+    Throw::value_error("the handle belongs to another VM")
 }
 
 /// A list borrowed to change, from [`Ctx::list_mut`].
