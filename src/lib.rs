@@ -50,9 +50,15 @@
 pub mod cli;
 
 pub use weft_vm::{
-    Callable, ChanRef, Control, Ctx, ErrorKind, Event, Failure, FromValue, IntoNative, IntoValue, ListRef, MapRef,
-    NativeResult, NativeReturn, NurseryRef, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value, Vm,
+    Callable, ChanRef, Control, Ctx, ErrorKind, Event, Failure, FromValue, Handle, IntoNative, IntoValue, ListRef,
+    MapRef, NativeResult, NativeReturn, NurseryRef, RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
+    Vm,
 };
+
+/// The embedding guide's examples, run as doc tests.
+#[doc = include_str!("../docs/embedding.md")]
+#[cfg(doctest)]
+pub struct EmbeddingGuide;
 
 /// A VM with the whole standard library installed, ready to run scripts.
 pub fn new_vm() -> Result<Vm, Failure> {
