@@ -61,6 +61,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
     if let Some(v) = task.pending_failure.take() {
         return Halt::Failed(v);
     }
+    if rt.slow_only {
+        return run_slow(code, rt, task);
+    }
     'frames: loop {
         // A task whose first call was a native has no frames: its result is in slot 0.
         let Some(&frame) = task.frames.last() else {
@@ -448,6 +451,36 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             }
         }
     }
+}
+
+/// The loop for `WEFT_SLOW_PATH=1`: every instruction through
+/// `slow::exec`, none through the fast cases above. Running the test
+/// suite both ways checks every fast case against the full one.
+#[cold]
+fn run_slow(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
+    loop {
+        let Some(frame) = task.frames.last_mut() else {
+            return Halt::Done(task.stack.first().copied().unwrap_or_default());
+        };
+        let pc = frame.pc as usize;
+        let op = code.protos[frame.proto as usize].code[pc];
+        frame.pc = (pc + 1) as u32;
+        if let Some(halt) = crate::slow::exec(code, rt, task, op, pc + 1) {
+            return halt;
+        }
+    }
+}
+
+/// Pops the running frame and gives its caller `v`, as `return_value!`
+/// does in the loop; the task is done when there is no caller.
+pub(crate) fn return_from(task: &mut Task, v: Value) -> Option<Halt> {
+    let done = task.frames.pop().expect("running");
+    pop_handlers(task);
+    if task.frames.is_empty() {
+        return Some(Halt::Done(v));
+    }
+    task.stack[done.ret as usize] = v;
+    None
 }
 
 /// Marks the path that calls it as rarely taken.

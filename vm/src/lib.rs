@@ -83,6 +83,9 @@ pub(crate) struct Runtime {
     pub(crate) interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What handles hold: roots for the collector.
     pub(crate) roots: handle::RootTable,
+    /// Run every instruction through the slow path (`WEFT_SLOW_PATH=1`):
+    /// an oracle for the fast cases of the interpreter loop.
+    pub(crate) slow_only: bool,
 }
 
 /// Counts of a runtime's records, to watch for growth: see [`Ctx::stats`].
@@ -157,6 +160,7 @@ impl Vm {
                 sched: sched::Scheduler::new(None, false),
                 interrupt: Default::default(),
                 roots: Default::default(),
+                slow_only: std::env::var_os("WEFT_SLOW_PATH").is_some_and(|v| v == "1"),
             },
             env: Env::new(),
             color: false,

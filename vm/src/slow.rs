@@ -77,27 +77,60 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
     }
 
     match op {
-        // The loop always finishes these itself (their arms in `interp::run`
-        // never call this function), so they have no slow case.
-        Op::Nil { .. }
-        | Op::Bool { .. }
-        | Op::Int { .. }
-        | Op::Const { .. }
-        | Op::Move { .. }
-        | Op::GetGlobal { .. }
-        | Op::SetGlobal { .. }
-        | Op::GetUpval { .. }
-        | Op::SetUpval { .. }
-        | Op::GetCell { .. }
-        | Op::SetCell { .. }
-        | Op::Not { .. }
-        | Op::Jump { .. }
-        | Op::Loop { .. }
-        | Op::JumpIfFalse { .. }
-        | Op::JumpIfTrue { .. }
-        | Op::Return { .. }
-        | Op::ReturnNil
-        | Op::EndTry => unreachable!("{op:?} has no slow case"),
+        // The loop finishes these itself; they are here in full for
+        // `WEFT_SLOW_PATH=1`, which runs every instruction through this
+        // function (see `interp::run_slow`).
+        Op::Nil { dst } => regs[dst] = Value::Nil,
+        Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
+        Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
+        Op::Const { dst, index } => regs[dst] = consts[index as usize],
+        Op::Move { dst, src } => regs[dst] = regs[src],
+        Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
+        Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
+        Op::GetUpval { dst, index } => match closure.map(|c| rt.heap.closure(c).captures.get(index as usize)) {
+            Some(Value::Cell(cell)) => regs[dst] = rt.heap.cell(cell),
+            _ => raise!(Throw::internal("a capture is not a cell")),
+        },
+        Op::SetUpval { src, index } => match closure.map(|c| rt.heap.closure(c).captures.get(index as usize)) {
+            Some(Value::Cell(cell)) => rt.heap.set_cell(cell, regs[src]),
+            _ => raise!(Throw::internal("a capture is not a cell")),
+        },
+        Op::GetCell { dst, cell } => match regs[cell] {
+            Value::Cell(c) => regs[dst] = rt.heap.cell(c),
+            _ => raise!(Throw::internal("a celled local holds no cell")),
+        },
+        Op::SetCell { cell, src } => match regs[cell] {
+            Value::Cell(c) => rt.heap.set_cell(c, regs[src]),
+            _ => raise!(Throw::internal("a celled local holds no cell")),
+        },
+        Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
+        Op::Jump { offset } => jump!(offset),
+        Op::Loop { offset } => {
+            jump!(offset);
+            task.budget -= 1;
+            if task.budget == 0 {
+                task.budget = BUDGET;
+                return Some(Halt::Yield);
+            }
+        }
+        Op::JumpIfFalse { cond, offset } => {
+            if !regs[cond].truthy() {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfTrue { cond, offset } => {
+            if regs[cond].truthy() {
+                jump!(offset)
+            }
+        }
+        Op::Return { src } => {
+            let v = regs[src];
+            return crate::interp::return_from(task, v);
+        }
+        Op::ReturnNil => return crate::interp::return_from(task, Value::Nil),
+        Op::EndTry => {
+            task.handlers.pop();
+        }
         Op::NewCell { reg } => {
             let cell = rt.heap.new_cell(regs[reg]);
             regs[reg] = Value::Cell(cell);
