@@ -5,6 +5,8 @@
 //! - `# expect: TEXT` — the next line of stdout is exactly TEXT;
 //! - `# expect runtime error: Kind` (or `Kind: message`) — the run ends with
 //!   an uncaught error whose report headline is that, and exit status 1;
+//!   when the report points into the test's own file, it points at the
+//!   line that carries this comment;
 //! - `# expect compile error: TEXT` — compilation fails with a headline
 //!   containing TEXT, and exit status 2;
 //! - `# expect hint: TEXT` — some report on stderr carries a `Help:` hint
@@ -57,6 +59,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 struct Expectations {
     stdout: Vec<String>,
     runtime_error: Option<String>,
+    /// The 1-based line of the `expect runtime error` comment.
+    runtime_error_line: usize,
     compile_error: Option<String>,
     hints: Vec<String>,
     flags: Vec<String>,
@@ -65,7 +69,7 @@ struct Expectations {
 
 fn parse(text: &str) -> Expectations {
     let mut e = Expectations::default();
-    for line in text.lines() {
+    for (number, line) in text.lines().enumerate() {
         let Some(at) = line.find('#') else { continue };
         let comment = line[at + 1..].trim_start();
         if let Some(rest) = comment.strip_prefix("expect: ") {
@@ -74,6 +78,7 @@ fn parse(text: &str) -> Expectations {
             e.stdout.push(String::new());
         } else if let Some(rest) = comment.strip_prefix("expect runtime error: ") {
             e.runtime_error = Some(rest.trim().to_string());
+            e.runtime_error_line = number + 1;
         } else if let Some(rest) = comment.strip_prefix("expect compile error: ") {
             e.compile_error = Some(rest.trim().to_string());
         } else if let Some(rest) = comment.strip_prefix("expect hint: ") {
@@ -148,6 +153,17 @@ fn hints(stderr: &str) -> Vec<&str> {
 }
 
 /// The headlines of the reports on stderr: `Error: <headline>` lines.
+/// The line the first report points at, when it points into `path`: the
+/// report's `╭─[ FILE:LINE:COL ]` header.
+fn reported_line(stderr: &str, path: &Path) -> Option<usize> {
+    let header = stderr.lines().find_map(|l| l.trim_start().strip_prefix("╭─[ "))?;
+    let location = header.trim_end_matches(" ]");
+    let mut parts = location.rsplitn(3, ':');
+    let (_col, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let same = Path::new(file).file_name() == path.file_name();
+    same.then(|| line.parse().ok()).flatten()
+}
+
 fn headlines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter_map(|l| l.strip_prefix("Error: ").or_else(|| l.strip_prefix("error: "))).collect()
 }
@@ -196,6 +212,16 @@ fn run_test(path: &Path) -> Result<(), Failed> {
         let matches = if want.contains(": ") { head == want } else { head.split(": ").next() == Some(want.as_str()) };
         if !matches {
             return Err(format!("expected runtime error {want:?}, headline is {head:?}{}", context()).into());
+        }
+        if let Some(line) = reported_line(&out.stderr, path) {
+            if line != e.runtime_error_line {
+                let marker = e.runtime_error_line;
+                return Err(format!(
+                    "the error is reported at line {line}, the marker is on line {marker}{}",
+                    context()
+                )
+                .into());
+            }
         }
     } else if out.status != Some(0) {
         return Err(format!("expected success, got status {:?}{}", out.status, context()).into());
