@@ -14,297 +14,437 @@ pub type Reg = u8;
 /// The most registers one function may use.
 pub const MAX_REGS: usize = 250;
 
-/// One instruction. Eight bytes; `Jump` offsets are relative to the
-/// instruction after the jump.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Op {
+/// What an instruction's operand is: how the verifier checks it, the
+/// disassembler shows it, and jump patching finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    /// A register of the frame, read and written without bounds checks
+    /// once the verifier has seen it inside the frame.
+    Reg,
+    /// The first register of a run whose length another operand gives.
+    Range,
+    /// A jump, relative to the instruction after it.
+    Jump,
+    /// An index into the function's constants.
+    Konst,
+    /// An index into the constants that holds a field name.
+    Field,
+    /// An index into the function's method names.
+    Symbol,
+    /// A global slot.
+    Global,
+    /// A function, by index.
+    Proto,
+    /// One of the closure's captured variables.
+    Upval,
+    /// How many registers a run holds.
+    Count,
+    /// A number carried in the instruction.
+    Imm,
+    /// A flag carried in the instruction.
+    Flag,
+}
+
+/// One operand of an instruction: its name, kind and value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Operand,
+    pub value: i64,
+}
+
+/// The instruction set, declared once: each variant with its operands and
+/// their kinds. From this table come the enum, the operand list the
+/// verifier checks ([`Op::fields`], [`Op::operands`]), jump patching
+/// ([`Op::offset_mut`]) and the disassembler's annotations; no list of
+/// instructions is written twice. As Wren's opcode X-macro and Lua's
+/// `lopcodes` do.
+macro_rules! define_ops {
+    ($(
+        $(#[$doc:meta])*
+        $op:ident $({ $($field:ident: $kind:ident($ty:ty)),* $(,)? })?,
+    )*) => {
+        /// One instruction. Eight bytes; `Jump` offsets are relative to the
+        /// instruction after the jump.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum Op {
+            $($(#[$doc])* $op $({ $($field: $ty),* })?,)*
+        }
+
+        impl Op {
+            /// The instruction's name, as the disassembler prints it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Op::$op { .. } => stringify!($op),)*
+                }
+            }
+
+            /// Every operand, in declaration order (at most four).
+            pub fn fields(self) -> [Option<Field>; 4] {
+                #[allow(unused_mut, unused_variables, unused_assignments)]
+                match self {
+                    $(Op::$op $({ $($field),* })? => {
+                        let mut fields = [None; 4];
+                        let mut n = 0;
+                        $($(
+                            fields[n] = Some(Field { name: stringify!($field), kind: operand!($kind), value: $field as i64 });
+                            n += 1;
+                        )*)?
+                        fields
+                    })*
+                }
+            }
+
+            /// The jump offset, to patch once the target is known.
+            pub fn offset_mut(&mut self) -> Option<&mut i32> {
+                #[allow(unused_variables, unreachable_code)]
+                match self {
+                    $(Op::$op $({ $($field),* })? => {
+                        $($( jump_field!($kind, $field); )*)?
+                        None
+                    })*
+                }
+            }
+        }
+    };
+}
+
+/// The [`Operand`] of a kind written in the table.
+macro_rules! operand {
+    (reg) => {
+        Operand::Reg
+    };
+    (range) => {
+        Operand::Range
+    };
+    (jump) => {
+        Operand::Jump
+    };
+    (konst) => {
+        Operand::Konst
+    };
+    (field) => {
+        Operand::Field
+    };
+    (symbol) => {
+        Operand::Symbol
+    };
+    (global) => {
+        Operand::Global
+    };
+    (proto) => {
+        Operand::Proto
+    };
+    (upval) => {
+        Operand::Upval
+    };
+    (count) => {
+        Operand::Count
+    };
+    (imm) => {
+        Operand::Imm
+    };
+    (flag) => {
+        Operand::Flag
+    };
+}
+
+/// Returns the field if it is the jump offset.
+macro_rules! jump_field {
+    (jump, $field:ident) => {
+        return Some($field)
+    };
+    ($other:ident, $field:ident) => {};
+}
+
+define_ops! {
     /// `R[dst] = nil`
     Nil {
-        dst: Reg,
+        dst: reg(Reg),
     },
     /// `R[dst] = value`
     Bool {
-        dst: Reg,
-        value: bool,
+        dst: reg(Reg),
+        value: flag(bool),
     },
     /// `R[dst] = value` (small ints inline)
     Int {
-        dst: Reg,
-        value: i32,
+        dst: reg(Reg),
+        value: imm(i32),
     },
     /// `R[dst] = K[index]`
     Const {
-        dst: Reg,
-        index: u32,
+        dst: reg(Reg),
+        index: konst(u32),
     },
     /// `R[dst] = R[src]`
     Move {
-        dst: Reg,
-        src: Reg,
+        dst: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[dst] = G[slot]`
     GetGlobal {
-        dst: Reg,
-        slot: u32,
+        dst: reg(Reg),
+        slot: global(u32),
     },
     /// `G[slot] = R[src]`
     SetGlobal {
-        src: Reg,
-        slot: u32,
+        src: reg(Reg),
+        slot: global(u32),
     },
     /// `R[dst] = *upvalue[index]` (through the closure's captured cell)
     GetUpval {
-        dst: Reg,
-        index: u8,
+        dst: reg(Reg),
+        index: upval(u8),
     },
     /// `*upvalue[index] = R[src]`
     SetUpval {
-        src: Reg,
-        index: u8,
+        src: reg(Reg),
+        index: upval(u8),
     },
     /// `R[reg] = new cell holding R[reg]`: declares a captured local.
     NewCell {
-        reg: Reg,
+        reg: reg(Reg),
     },
     /// `R[dst] = *R[cell]`
     GetCell {
-        dst: Reg,
-        cell: Reg,
+        dst: reg(Reg),
+        cell: reg(Reg),
     },
     /// `*R[cell] = R[src]`
     SetCell {
-        cell: Reg,
-        src: Reg,
+        cell: reg(Reg),
+        src: reg(Reg),
     },
 
     /// `R[dst] = R[a] + R[b]`, and so on for the arithmetic operators.
     Add {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     Sub {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     Mul {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     Div {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     FloorDiv {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     Mod {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     Pow {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     /// `R[dst] = R[a] + imm`
     AddI {
-        dst: Reg,
-        a: Reg,
-        imm: i16,
+        dst: reg(Reg),
+        a: reg(Reg),
+        imm: imm(i16),
     },
     /// `R[dst] = R[a] * imm`
     MulI {
-        dst: Reg,
-        a: Reg,
-        imm: i16,
+        dst: reg(Reg),
+        a: reg(Reg),
+        imm: imm(i16),
     },
     /// `R[dst] = R[a] % imm` (imm is never 0)
     ModI {
-        dst: Reg,
-        a: Reg,
-        imm: i16,
+        dst: reg(Reg),
+        a: reg(Reg),
+        imm: imm(i16),
     },
     /// `R[dst] = -R[src]`
     Neg {
-        dst: Reg,
-        src: Reg,
+        dst: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[dst] = not R[src]`
     Not {
-        dst: Reg,
-        src: Reg,
+        dst: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[dst] = R[a] == R[b]`
     Eq {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     /// `R[dst] = R[a] != R[b]`
     Ne {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     /// `R[dst] = R[a] < R[b]` (`>` swaps the operands)
     Lt {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     /// `R[dst] = R[a] <= R[b]` (`>=` swaps the operands)
     Le {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
     /// `R[dst] = R[a] in R[b]`
     In {
-        dst: Reg,
-        a: Reg,
-        b: Reg,
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
     },
 
     /// `pc += offset`, forward.
     Jump {
-        offset: i32,
+        offset: jump(i32),
     },
     /// `pc += offset`, backward: a loop's back edge, where a task may be
     /// preempted and the collector may run.
     Loop {
-        offset: i32,
+        offset: jump(i32),
     },
     /// `if not truthy(R[cond]) { pc += offset }`
     JumpIfFalse {
-        cond: Reg,
-        offset: i32,
+        cond: reg(Reg),
+        offset: jump(i32),
     },
     /// `if truthy(R[cond]) { pc += offset }`
     JumpIfTrue {
-        cond: Reg,
-        offset: i32,
+        cond: reg(Reg),
+        offset: jump(i32),
     },
     /// `if not (R[a] < R[b]) { pc += offset }`
     JumpIfNotLt {
-        a: Reg,
-        b: Reg,
-        offset: i32,
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
     },
     /// `if not (R[a] <= R[b]) { pc += offset }`
     JumpIfNotLe {
-        a: Reg,
-        b: Reg,
-        offset: i32,
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
     },
     /// `if not (R[a] == R[b]) { pc += offset }`
     JumpIfNotEq {
-        a: Reg,
-        b: Reg,
-        offset: i32,
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
     },
     /// Jumps unless `R[a] < imm`.
     JumpIfNotLtI {
-        a: Reg,
-        imm: i16,
-        offset: i32,
+        a: reg(Reg),
+        imm: imm(i16),
+        offset: jump(i32),
     },
     /// Jumps unless `R[a] > imm`.
     JumpIfNotGtI {
-        a: Reg,
-        imm: i16,
-        offset: i32,
+        a: reg(Reg),
+        imm: imm(i16),
+        offset: jump(i32),
     },
     /// `if R[a] == R[b] { pc += offset }`
     JumpIfEq {
-        a: Reg,
-        b: Reg,
-        offset: i32,
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
     },
 
     /// `R[dst] = [R[start], ..., R[start + count - 1]]`
     NewList {
-        dst: Reg,
-        start: Reg,
-        count: u8,
+        dst: reg(Reg),
+        start: range(Reg),
+        count: count(u8),
     },
     /// `R[dst] = [R[start]: R[start + 1], ...]` over `count` pairs
     NewMap {
-        dst: Reg,
-        start: Reg,
-        count: u8,
+        dst: reg(Reg),
+        start: range(Reg),
+        count: count(u8),
     },
     /// `R[list].push(R[src])`, for list literals longer than one instruction holds
     ListPush {
-        list: Reg,
-        src: Reg,
+        list: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[map][R[key]] = R[src]`, for long map literals
     MapInsert {
-        map: Reg,
-        key: Reg,
-        src: Reg,
+        map: reg(Reg),
+        key: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[dst] = R[start]..R[start + 1]` (or `..=`)
     Range {
-        dst: Reg,
-        start: Reg,
-        inclusive: bool,
+        dst: reg(Reg),
+        start: reg(Reg),
+        inclusive: flag(bool),
     },
     /// `R[dst] = R[obj][R[index]]`
     GetIndex {
-        dst: Reg,
-        obj: Reg,
-        index: Reg,
+        dst: reg(Reg),
+        obj: reg(Reg),
+        index: reg(Reg),
     },
     /// `R[obj][R[index]] = R[src]`
     SetIndex {
-        obj: Reg,
-        index: Reg,
-        src: Reg,
+        obj: reg(Reg),
+        index: reg(Reg),
+        src: reg(Reg),
     },
     /// `R[dst] = R[obj].K[name]`
     GetField {
-        dst: Reg,
-        obj: Reg,
-        name: u16,
+        dst: reg(Reg),
+        obj: reg(Reg),
+        name: field(u16),
     },
     /// `R[obj].K[name] = R[src]`
     SetField {
-        obj: Reg,
-        name: u16,
-        src: Reg,
+        obj: reg(Reg),
+        name: field(u16),
+        src: reg(Reg),
     },
     /// `R[dst] = str(R[start]) + ... + str(R[start + count - 1])`
     Concat {
-        dst: Reg,
-        start: Reg,
-        count: u8,
+        dst: reg(Reg),
+        start: range(Reg),
+        count: count(u8),
     },
 
     /// Calls `R[base]` with the `argc` arguments after it; the result
     /// replaces `R[base]`.
     Call {
-        base: Reg,
-        argc: u8,
+        base: reg(Reg),
+        argc: count(u8),
     },
     /// Calls method `name` (an index into [`Proto::methods`], a global method
     /// symbol once loaded) on the receiver `R[base + 1]` with the `argc`
     /// arguments after it; `R[base]` is scratch and receives the result.
     CallMethod {
-        base: Reg,
-        argc: u8,
-        name: u16,
+        base: reg(Reg),
+        argc: count(u8),
+        name: symbol(u16),
     },
     /// Returns `R[src]` to the caller.
     Return {
-        src: Reg,
+        src: reg(Reg),
     },
     /// Returns nil.
     ReturnNil,
@@ -312,21 +452,21 @@ pub enum Op {
     /// functions, made global once loaded) capturing the cells named by its
     /// captures.
     Closure {
-        dst: Reg,
-        proto: u32,
+        dst: reg(Reg),
+        proto: proto(u32),
     },
 
     /// Pushes an exception handler: a throw until the matching `EndTry`
     /// jumps to `pc + offset` with the thrown value in `R[reg]`.
     Try {
-        reg: Reg,
-        offset: i32,
+        reg: reg(Reg),
+        offset: jump(i32),
     },
     /// Pops the innermost exception handler.
     EndTry,
     /// Throws `R[src]`.
     Throw {
-        src: Reg,
+        src: reg(Reg),
     },
 
     /// Prepares `for` over `R[base]`: checks it is iterable, sets the
@@ -334,52 +474,52 @@ pub enum Op {
     /// `R[base + 2]` (the index of a string's characters, whose cursor is a
     /// byte offset).
     IterPrep {
-        base: Reg,
+        base: reg(Reg),
     },
     /// Advances the iteration at `R[base]`: writes the next item into
     /// `R[dst]` (with `pair`, key or index into `R[dst]` and item into
     /// `R[dst + 1]`), or jumps by `offset` when done.
     IterNext {
-        base: Reg,
-        dst: Reg,
-        pair: bool,
-        offset: i32,
+        base: reg(Reg),
+        dst: reg(Reg),
+        pair: flag(bool),
+        offset: jump(i32),
     },
     /// Checks that `R[a]` and `R[a + 1]` are ints, for a counted `for` over a
     /// range literal.
     ForPrep {
-        a: Reg,
+        a: reg(Reg),
     },
 
     /// Spawns a task calling `R[base]` with the `argc` arguments after it,
     /// into the nursery whose handle is in `R[nursery]`; `R[base]` receives
     /// the task handle.
     Spawn {
-        base: Reg,
-        argc: u8,
-        nursery: Reg,
+        base: reg(Reg),
+        argc: count(u8),
+        nursery: reg(Reg),
     },
     /// Opens a nursery: its handle goes to `R[dst]`.
     NurseryEnter {
-        dst: Reg,
+        dst: reg(Reg),
     },
     /// Closes the nursery `R[nursery]`: waits for its tasks, then raises the
     /// first failure, if any. With `failed`, the body threw `R[err]`.
     NurseryExit {
-        nursery: Reg,
-        err: Reg,
-        failed: bool,
+        nursery: reg(Reg),
+        err: reg(Reg),
+        failed: flag(bool),
     },
     /// Opens a cancel scope: a `shield`, or a `timeout` of `R[seconds]`.
     ScopeEnter {
-        seconds: Reg,
-        shield: bool,
+        seconds: reg(Reg),
+        shield: flag(bool),
     },
     /// Closes the innermost cancel scope; with `failed`, the body threw
     /// `R[err]`. An expired timeout raises `Timeout`.
     ScopeExit {
-        err: Reg,
-        failed: bool,
+        err: reg(Reg),
+        failed: flag(bool),
     },
     /// Waits for the first ready case of a `select`. Case `i` has its
     /// operand in `R[base + 2 + 2i]` (and a sent value after it); its kind
@@ -387,16 +527,16 @@ pub enum Op {
     /// a `default`). The chosen case's index goes to `R[base]` (`count` for
     /// the default) and its value to `R[base + 1]`.
     Select {
-        base: Reg,
-        count: u8,
-        kinds: u32,
+        base: reg(Reg),
+        count: count(u8),
+        kinds: konst(u32),
     },
 
     /// Imports the module whose path is the string in `R[dst]`, replacing
     /// it with the module's value, which is cached in global `slot`.
     Import {
-        dst: Reg,
-        slot: u32,
+        dst: reg(Reg),
+        slot: global(u32),
     },
 
     /// Resumes the native whose call to a Weft function has just returned
@@ -407,88 +547,21 @@ pub enum Op {
 
 impl Op {
     /// The registers this instruction names directly, as single operands
-    /// (not the ranges that start at `base` or `start`). The interpreter
+    /// (not the runs that start at a `Range` operand). The interpreter
     /// reads these without bounds checks once [`Proto::check`] has passed.
     pub fn operands(self) -> [Option<Reg>; 3] {
-        use Op::*;
-        match self {
-            Nil { dst } | Bool { dst, .. } | Int { dst, .. } | Const { dst, .. } | GetGlobal { dst, .. } => {
-                [Some(dst), None, None]
-            }
-            GetUpval { dst, .. } | NurseryEnter { dst } | Closure { dst, .. } | Import { dst, .. } => {
-                [Some(dst), None, None]
-            }
-            SetGlobal { src, .. } | SetUpval { src, .. } | Return { src } | Throw { src } => [Some(src), None, None],
-            NewCell { reg } | Try { reg, .. } => [Some(reg), None, None],
-            Move { dst, src } | Neg { dst, src } | Not { dst, src } => [Some(dst), Some(src), None],
-            GetCell { dst, cell } => [Some(dst), Some(cell), None],
-            SetCell { cell, src } => [Some(cell), Some(src), None],
-            Add { dst, a, b }
-            | Sub { dst, a, b }
-            | Mul { dst, a, b }
-            | Div { dst, a, b }
-            | FloorDiv { dst, a, b }
-            | Mod { dst, a, b }
-            | Pow { dst, a, b }
-            | Eq { dst, a, b }
-            | Ne { dst, a, b }
-            | Lt { dst, a, b }
-            | Le { dst, a, b }
-            | In { dst, a, b } => [Some(dst), Some(a), Some(b)],
-            AddI { dst, a, .. } | MulI { dst, a, .. } | ModI { dst, a, .. } => [Some(dst), Some(a), None],
-            Jump { .. } | Loop { .. } | ReturnNil | EndTry | ResumeNative => [None, None, None],
-            JumpIfFalse { cond, .. } | JumpIfTrue { cond, .. } => [Some(cond), None, None],
-            JumpIfNotLtI { a, .. } | JumpIfNotGtI { a, .. } => [Some(a), None, None],
-            JumpIfNotLt { a, b, .. } | JumpIfNotLe { a, b, .. } | JumpIfNotEq { a, b, .. } | JumpIfEq { a, b, .. } => {
-                [Some(a), Some(b), None]
-            }
-            // Their `start` begins a range, which may be empty and end the frame.
-            NewList { dst, .. } | NewMap { dst, .. } | Concat { dst, .. } => [Some(dst), None, None],
-            Range { dst, start, .. } => [Some(dst), Some(start), None],
-            ListPush { list, src } => [Some(list), Some(src), None],
-            MapInsert { map, key, src } => [Some(map), Some(key), Some(src)],
-            GetIndex { dst, obj, index } => [Some(dst), Some(obj), Some(index)],
-            SetIndex { obj, index, src } => [Some(obj), Some(index), Some(src)],
-            GetField { dst, obj, .. } => [Some(dst), Some(obj), None],
-            SetField { obj, src, .. } => [Some(obj), Some(src), None],
-            Call { base, .. } | CallMethod { base, .. } | IterPrep { base } | Select { base, .. } => {
-                [Some(base), None, None]
-            }
-            IterNext { base, dst, .. } => [Some(base), Some(dst), None],
-            ForPrep { a } => [Some(a), None, None],
-            Spawn { base, nursery, .. } => [Some(base), Some(nursery), None],
-            NurseryExit { nursery, err, .. } => [Some(nursery), Some(err), None],
-            ScopeEnter { seconds, .. } => [Some(seconds), None, None],
-            ScopeExit { err, .. } => [Some(err), None, None],
+        let mut regs = [None; 3];
+        let singles = self.fields().into_iter().flatten().filter(|f| f.kind == Operand::Reg);
+        for (slot, f) in regs.iter_mut().zip(singles) {
+            *slot = Some(f.value as Reg);
         }
+        regs
     }
-}
 
-impl Op {
     /// The jump offset of an instruction that may jump (relative to the
     /// instruction after it), if it is one.
     pub fn jump_offset(mut self) -> Option<i32> {
         self.offset_mut().map(|offset| *offset)
-    }
-
-    /// The jump offset, to patch once the target is known.
-    pub fn offset_mut(&mut self) -> Option<&mut i32> {
-        use Op::*;
-        match self {
-            Jump { offset }
-            | Loop { offset }
-            | JumpIfFalse { offset, .. }
-            | JumpIfTrue { offset, .. }
-            | JumpIfNotLt { offset, .. }
-            | JumpIfNotLe { offset, .. }
-            | JumpIfNotLtI { offset, .. }
-            | JumpIfNotGtI { offset, .. }
-            | JumpIfNotEq { offset, .. }
-            | JumpIfEq { offset, .. }
-            | Try { offset, .. }
-            | IterNext { offset, .. } => Some(offset),
-            _ => None,
-        }
     }
 }
 
@@ -508,9 +581,22 @@ impl Proto {
             if let Op::ResumeNative = op {
                 return Err(format!("{}: instruction {pc} is the VM's own", self.name));
             }
-            for reg in op.operands().into_iter().flatten() {
-                if reg >= self.regs {
-                    return Err(format!("{}: instruction {pc} names register {reg} of {}", self.name, self.regs));
+            let fields: Vec<Field> = op.fields().into_iter().flatten().collect();
+            for f in &fields {
+                let limit = match f.kind {
+                    Operand::Reg => self.regs as usize,
+                    Operand::Konst | Operand::Field => self.consts.len(),
+                    Operand::Symbol => self.methods.len(),
+                    Operand::Upval => self.captures.len(),
+                    // A run of registers ends inside the frame.
+                    Operand::Range => {
+                        let count = fields.iter().find(|c| c.kind == Operand::Count).map_or(0, |c| c.value);
+                        (self.regs as i64 - count + 1).max(0) as usize
+                    }
+                    _ => continue,
+                };
+                if f.value < 0 || f.value as usize >= limit {
+                    return Err(format!("{}: instruction {pc} has {} {} out of range", self.name, f.name, f.value));
                 }
             }
             if let Some(offset) = op.jump_offset() {
@@ -573,8 +659,49 @@ pub struct Unit {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn instructions_are_eight_bytes() {
-        assert_eq!(std::mem::size_of::<super::Op>(), 8);
+        assert_eq!(std::mem::size_of::<Op>(), 8);
+    }
+
+    #[test]
+    fn the_table_gives_operands_and_jumps() {
+        let op = Op::IterNext { base: 3, dst: 5, pair: true, offset: -4 };
+        let kinds: Vec<Operand> = op.fields().into_iter().flatten().map(|f| f.kind).collect();
+        assert_eq!(kinds, [Operand::Reg, Operand::Reg, Operand::Flag, Operand::Jump]);
+        assert_eq!(op.operands(), [Some(3), Some(5), None]);
+        assert_eq!(op.jump_offset(), Some(-4));
+        let mut jump = Op::Jump { offset: 0 };
+        *jump.offset_mut().expect("a jump") = 9;
+        assert_eq!(jump, Op::Jump { offset: 9 });
+        assert_eq!(Op::Add { dst: 0, a: 1, b: 2 }.jump_offset(), None);
+        // A run's first register is not a single operand.
+        assert_eq!(Op::NewList { dst: 1, start: 2, count: 3 }.operands(), [Some(1), None, None]);
+    }
+
+    /// A one-instruction function, ended by a return.
+    fn proto(op: Op, regs: u8) -> Proto {
+        Proto {
+            name: "f".into(),
+            regs,
+            code: vec![op, Op::ReturnNil],
+            spans: vec![Span::default(); 2],
+            ..Proto::default()
+        }
+    }
+
+    #[test]
+    fn the_verifier_checks_every_kind_of_index() {
+        assert!(proto(Op::Move { dst: 0, src: 1 }, 2).check().is_ok());
+        assert!(proto(Op::Move { dst: 0, src: 2 }, 2).check().is_err());
+        assert!(proto(Op::Const { dst: 0, index: 0 }, 1).check().is_err(), "no constants");
+        assert!(proto(Op::GetUpval { dst: 0, index: 0 }, 1).check().is_err(), "no captures");
+        assert!(proto(Op::CallMethod { base: 0, argc: 0, name: 0 }, 1).check().is_err(), "no method names");
+        assert!(proto(Op::NewList { dst: 0, start: 1, count: 3 }, 4).check().is_ok());
+        assert!(proto(Op::NewList { dst: 0, start: 2, count: 3 }, 4).check().is_err(), "the run leaves the frame");
+        assert!(proto(Op::Jump { offset: 5 }, 1).check().is_err());
+        assert!(proto(Op::ResumeNative, 1).check().is_err(), "the VM's own");
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::{fmt, Code, Heap};
 use std::fmt::Write;
-use weft_lang::bytecode::Op;
+use weft_lang::bytecode::{Op, Operand};
 
 /// Lists the functions `first..` of `code`.
 pub fn disassemble(code: &Code, heap: &Heap, first: usize) -> String {
@@ -21,25 +21,31 @@ pub fn disassemble(code: &Code, heap: &Heap, first: usize) -> String {
             let (line, _) = file.line_col(proto.spans[pc].start);
             let line_text = if line != last_line { format!("{line:>4}") } else { "   |".to_string() };
             last_line = line;
-            let mut text = format!("{op:?}").replace(['{', '}', ','], "").replace(": ", "=");
-            match *op {
-                Op::Const { index, .. } => {
-                    let _ = write!(text, "    ; {}", fmt::repr(heap, code, proto.consts[index as usize]));
+            let mut text = op.name().to_string();
+            let mut notes = Vec::new();
+            for f in op.fields().into_iter().flatten() {
+                match f.kind {
+                    Operand::Flag => {
+                        let _ = write!(text, " {}={}", f.name, f.value != 0);
+                    }
+                    _ => {
+                        let _ = write!(text, " {}={}", f.name, f.value);
+                    }
                 }
-                Op::GetField { name, .. } | Op::SetField { name, .. } => {
-                    let _ = write!(text, "    ; .{}", fmt::display(heap, code, proto.consts[name as usize]));
+                let at = f.value as usize;
+                match f.kind {
+                    Operand::Konst if matches!(op, Op::Const { .. }) => {
+                        notes.push(fmt::repr(heap, code, proto.consts[at]));
+                    }
+                    Operand::Field => notes.push(format!(".{}", fmt::display(heap, code, proto.consts[at]))),
+                    Operand::Symbol => notes.push(format!(".{}()", code.symbols.names[at])),
+                    Operand::Jump => notes.push(format!("-> {:04}", pc as i64 + 1 + f.value)),
+                    Operand::Proto => notes.push(format!("fn #{at} {}", code.protos[at].name)),
+                    _ => {}
                 }
-                Op::CallMethod { name, .. } => {
-                    let _ = write!(text, "    ; .{}()", code.symbols.names[name as usize]);
-                }
-                op if op.jump_offset().is_some() => {
-                    let offset = op.jump_offset().unwrap_or(0);
-                    let _ = write!(text, "    ; -> {:04}", pc as i64 + 1 + offset as i64);
-                }
-                Op::Closure { proto, .. } => {
-                    let _ = write!(text, "    ; fn #{proto} {}", code.protos[proto as usize].name);
-                }
-                _ => {}
+            }
+            if !notes.is_empty() {
+                let _ = write!(text, "    ; {}", notes.join(" "));
             }
             let _ = writeln!(out, "{line_text} {pc:04}  {}", text.trim_end());
         }
