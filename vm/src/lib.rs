@@ -3,39 +3,43 @@
 //! runs it.
 //!
 //! The pieces, in the order a script meets them:
-//! - `load.rs`: [`Vm::load`] compiles a file (through `weft_lang`), checks
-//!   it, and links it into [`Code`] (`code.rs`), turning constants into
-//!   values and method names into global symbols.
+//! - `code/`: loading (`load.rs`) compiles a file (through `weft_lang`),
+//!   checks every function, and links it into [`Code`] (`mod.rs`), turning
+//!   constants into values and method names into global symbols;
+//!   `disasm.rs` lists it back.
 //! - `sched/`: [`Vm::run_proto`] makes a task for the top level and the
-//!   scheduler's loop (`sched/run.rs`) runs it and every task it spawns:
-//!   waits, timers, cancel scopes, the idle-wait driver.
-//! - `interp.rs` and `slow.rs`: the interpreter loop, with the common case
-//!   of each instruction in the loop and the rest in the slow path.
-//! - `value.rs`, `heap.rs`, `gc.rs`, `channel.rs`: values, the arena with
-//!   its accounting and limit, the collector and its roots, channels.
+//!   scheduler's loop (`run.rs`) runs it and every task it spawns: waits
+//!   (`wait.rs`), timers, cancel scopes, nurseries and `select`
+//!   (`conc.rs`), channels (`channel.rs`), the idle-wait driver.
+//! - `exec/`: the interpreter loop (`interp.rs`), with the common case of
+//!   each instruction in the loop and every instruction in full in the
+//!   slow path (`slow.rs`), and the operators (`ops.rs`).
+//! - `value.rs`, `heap/`: values; the arena with its accounting and limit,
+//!   the collector and its roots (`gc.rs`), rooted handles (`handle.rs`).
 //! - `native/`: the native protocol: what natives see, a [`Ctx`], how
 //!   they end ([`Control`]), and the typed conversions that make Rust
-//!   functions natives; `report.rs`: reports of uncaught errors.
+//!   functions natives.
+//! - `task.rs`, `error.rs`, `trace.rs`, `report.rs`: a task's registers
+//!   and frames, errors, trace entries, reports of uncaught errors.
 
-mod channel;
 mod code;
-mod conc;
-pub mod disasm;
 mod error;
+mod exec;
 pub mod fmt;
-mod gc;
-mod handle;
 pub mod heap;
-mod interp;
-mod load;
 mod native;
-pub mod ops;
 mod report;
 mod sched;
-mod slow;
 mod task;
 pub mod trace;
 pub mod value;
+
+pub use code::disasm;
+use code::load;
+pub use exec::ops;
+use exec::{interp, slow};
+use heap::handle;
+use sched::{channel, conc};
 
 pub use channel::Channel;
 pub use code::{Code, FnProto, Method, Methods, SourceFile, Symbols, TypeTag};

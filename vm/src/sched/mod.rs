@@ -22,7 +22,9 @@
 //!   repeats one interleaving and others explore more
 //!   (`tests/cli.rs`: `seeds_choose_interleavings`).
 
-pub mod cancel;
+mod cancel;
+pub(crate) mod channel;
+pub(crate) mod conc;
 pub mod driver;
 mod run;
 pub mod timer;

@@ -2,6 +2,9 @@
 //! for reports, the natives, method names and method tables. Read-only
 //! while scripts run; loading (`load.rs`) is the only way to add to it.
 
+pub mod disasm;
+pub(crate) mod load;
+
 use crate::native::NativeDef;
 use crate::trace::TraceEntry;
 use crate::Value;

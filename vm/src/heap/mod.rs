@@ -4,6 +4,9 @@
 //! between instructions, when every live value is in a root (see `gc.rs`),
 //! so natives may allocate freely.
 
+pub(crate) mod gc;
+pub(crate) mod handle;
+
 use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
