@@ -1,0 +1,414 @@
+//! Expressions: operators (long chains compiled iteratively), calls,
+//! literals, conditions compiled to jumps.
+
+use super::*;
+
+impl<'a> Compiler<'_, 'a> {
+    /// Compiles `e` into register `dst`.
+    pub(super) fn expr(&mut self, e: &'a Expr, dst: Reg) {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            self.error(Diagnostic::new("nesting too deep", e.span).with_label("this expression is nested too deeply"));
+            return;
+        }
+        self.expr_inner(e, dst);
+        self.depth -= 1;
+    }
+
+    pub(super) fn expr_inner(&mut self, e: &'a Expr, dst: Reg) {
+        let span = e.span;
+        let mark = self.func().next_reg;
+        match &e.kind {
+            ExprKind::Nil => self.emit(Op::Nil { dst }, span),
+            ExprKind::Bool(value) => self.emit(Op::Bool { dst, value: *value }, span),
+            ExprKind::Int(n) => self.int(*n, dst, span),
+            ExprKind::Float(x) => {
+                let k = self.constant(Const::Float(*x), span);
+                self.emit(Op::Const { dst, index: k }, span);
+            }
+            ExprKind::Str(s) => {
+                let k = self.constant(Const::Str(s.clone()), span);
+                self.emit(Op::Const { dst, index: k }, span);
+            }
+            ExprKind::Interp(parts) => {
+                let parts: Vec<&Expr> =
+                    parts.iter().filter(|p| !matches!(&p.kind, ExprKind::Str(s) if s.is_empty())).collect();
+                if parts.len() > 250 {
+                    self.error(Diagnostic::new("too many interpolations in one string", span));
+                    return;
+                }
+                let start = self.func().next_reg as Reg;
+                for p in &parts {
+                    let r = self.alloc(p.span);
+                    self.expr(p, r);
+                }
+                self.emit(Op::Concat { dst, start, count: parts.len() as u8 }, span);
+            }
+            ExprKind::Name(ident) => {
+                if let Some(place) = self.resolve(ident) {
+                    self.load(place, dst, span);
+                }
+            }
+            ExprKind::List(items) => {
+                let start = self.func().next_reg as Reg;
+                let first = items.len().min(64);
+                for item in &items[..first] {
+                    let r = self.alloc(item.span);
+                    self.expr(item, r);
+                }
+                self.emit(Op::NewList { dst, start, count: first as u8 }, span);
+                self.free_to(mark);
+                for item in &items[first..] {
+                    let r = self.expr_any(item);
+                    self.emit(Op::ListPush { list: dst, src: r }, item.span);
+                    self.free_to(mark);
+                }
+            }
+            ExprKind::Map(entries) => {
+                let start = self.func().next_reg as Reg;
+                let first = entries.len().min(32);
+                for (k, v) in &entries[..first] {
+                    let rk = self.alloc(k.span);
+                    self.expr(k, rk);
+                    let rv = self.alloc(v.span);
+                    self.expr(v, rv);
+                }
+                self.emit(Op::NewMap { dst, start, count: first as u8 }, span);
+                self.free_to(mark);
+                for (k, v) in &entries[first..] {
+                    let rk = self.expr_any(k);
+                    let rv = self.expr_any(v);
+                    self.emit(Op::MapInsert { map: dst, key: rk, src: rv }, k.span.to(v.span));
+                    self.free_to(mark);
+                }
+            }
+            ExprKind::Neg(inner) => {
+                if let ExprKind::Int(n) = inner.kind {
+                    self.int(-n, dst, span);
+                } else if let ExprKind::Float(x) = inner.kind {
+                    let k = self.constant(Const::Float(-x), span);
+                    self.emit(Op::Const { dst, index: k }, span);
+                } else {
+                    let r = self.expr_any(inner);
+                    self.emit(Op::Neg { dst, src: r }, span);
+                }
+            }
+            ExprKind::Not(inner) => {
+                let r = self.expr_any(inner);
+                self.emit(Op::Not { dst, src: r }, span);
+            }
+            ExprKind::Binary(_, a, _) if matches!(a.kind, ExprKind::Binary(..)) => self.binary_chain(e, dst),
+            ExprKind::Binary(op, a, b) => {
+                let ra = self.expr_any(a);
+                self.binary_operand(*op, dst, ra, b, span);
+            }
+            ExprKind::And(..) | ExprKind::Or(..) => {
+                // `a or b or c` nests on the left: walk down that spine and
+                // compile it in a loop, each operand tested in `dst`.
+                let mut spine = Vec::new();
+                let mut left = e;
+                while let ExprKind::And(a, b) | ExprKind::Or(a, b) = &left.kind {
+                    spine.push((matches!(left.kind, ExprKind::And(..)), &**b, left.span));
+                    left = a;
+                }
+                self.expr(left, dst);
+                while let Some((is_and, b, span)) = spine.pop() {
+                    let at = self.code_len();
+                    if is_and {
+                        self.emit(Op::JumpIfFalse { cond: dst, offset: 0 }, span);
+                    } else {
+                        self.emit(Op::JumpIfTrue { cond: dst, offset: 0 }, span);
+                    }
+                    self.expr(b, dst);
+                    self.patch(at);
+                }
+            }
+            ExprKind::Range { start, end, inclusive } => {
+                let r = self.alloc(start.span);
+                self.expr(start, r);
+                let r2 = self.alloc(end.span);
+                self.expr(end, r2);
+                self.emit(Op::Range { dst, start: r, inclusive: *inclusive }, span);
+            }
+            ExprKind::Call(f, args) => {
+                let base = self.call_base(dst);
+                self.expr(f, base);
+                self.args(args, span);
+                self.emit(Op::Call { base, argc: args.len() as u8 }, span);
+                if base != dst {
+                    self.emit(Op::Move { dst, src: base }, span);
+                }
+            }
+            ExprKind::Method(..) => {
+                // `a.f().g().h()` nests on the receiver: walk down that spine
+                // and call in a loop, each result the next receiver, so a
+                // long chain is no deeper than one call.
+                let mut spine = Vec::new();
+                let mut obj = e;
+                while let ExprKind::Method(receiver, name, args) = &obj.kind {
+                    spine.push((name, args, obj.span));
+                    obj = receiver;
+                }
+                let base = self.call_base(dst);
+                let recv = self.alloc(obj.span);
+                self.expr(obj, recv);
+                while let Some((name, args, span)) = spine.pop() {
+                    let mark = self.func().next_reg;
+                    self.args(args, span);
+                    let name = self.method_name(&name.name, name.span);
+                    self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span);
+                    self.free_to(mark);
+                    if !spine.is_empty() {
+                        self.emit(Op::Move { dst: recv, src: base }, span);
+                    }
+                }
+                if base != dst {
+                    self.emit(Op::Move { dst, src: base }, span);
+                }
+            }
+            ExprKind::Index(obj, index) => {
+                let o = self.expr_any(obj);
+                let i = self.expr_any(index);
+                self.emit(Op::GetIndex { dst, obj: o, index: i }, span);
+            }
+            ExprKind::Field(obj, name) => {
+                let o = self.expr_any(obj);
+                let k = self.name_constant(&name.name, name.span);
+                self.emit(Op::GetField { dst, obj: o, name: k }, span);
+            }
+            ExprKind::Func(def) => self.function(def, dst),
+            ExprKind::Spawn(inner) => {
+                let Some(&nursery) = self.func().nurseries.last() else {
+                    self.error(Diagnostic::new("'spawn' outside a nursery", span));
+                    return;
+                };
+                let base = self.call_base(dst);
+                let argc = match &inner.kind {
+                    ExprKind::Call(f, args) => {
+                        self.expr(f, base);
+                        self.args(args, span);
+                        args.len()
+                    }
+                    ExprKind::Method(obj, name, args) => {
+                        // `spawn m.f(x)` spawns the function stored in field `f`.
+                        self.expr(obj, base);
+                        let k = self.name_constant(&name.name, name.span);
+                        self.emit(Op::GetField { dst: base, obj: base, name: k }, inner.span);
+                        self.args(args, span);
+                        args.len()
+                    }
+                    ExprKind::Func(def) => {
+                        self.function(def, base);
+                        0
+                    }
+                    _ => unreachable!("the grammar only spawns calls and blocks"),
+                };
+                self.emit(Op::Spawn { base, argc: argc as u8, nursery }, span);
+                if base != dst {
+                    self.emit(Op::Move { dst, src: base }, span);
+                }
+            }
+        }
+        self.free_to(mark);
+    }
+
+    /// Compiles a chain of binary operators leaning left, `a + b - c + ...`,
+    /// with a loop rather than recursion, so that a long flat sum is not
+    /// mistaken for deep nesting and needs only two registers. The left end
+    /// goes into a scratch register, not `dst`, which may be a local that a
+    /// later operand reads.
+    pub(super) fn binary_chain(&mut self, e: &'a Expr, dst: Reg) {
+        let mut spine = Vec::new();
+        let mut left = e;
+        while let ExprKind::Binary(op, a, b) = &left.kind {
+            spine.push((*op, &**b, left.span));
+            left = a;
+        }
+        // A local on the left is read in place (`i * i` needs no copy of
+        // `i`); the running result lives in `acc`.
+        let acc = self.alloc(left.span);
+        let mut ra = match self.local_reg(left) {
+            Some(reg) => reg,
+            None => {
+                self.expr(left, acc);
+                acc
+            }
+        };
+        let mark = self.func().next_reg;
+        while let Some((op, b, span)) = spine.pop() {
+            let out = if spine.is_empty() { dst } else { acc };
+            self.binary_operand(op, out, ra, b, span);
+            ra = acc;
+            self.free_to(mark);
+        }
+    }
+
+    /// Emits `dst = ra op b`, with `b` as an immediate when it is a small
+    /// int and the operator has an immediate form.
+    pub(super) fn binary_operand(&mut self, op: BinOp, dst: Reg, ra: Reg, b: &'a Expr, span: Span) {
+        if let Some(imm) = small_int(b) {
+            match op {
+                BinOp::Add => return self.emit(Op::AddI { dst, a: ra, imm }, span),
+                BinOp::Sub if imm != i16::MIN => return self.emit(Op::AddI { dst, a: ra, imm: -imm }, span),
+                BinOp::Mul => return self.emit(Op::MulI { dst, a: ra, imm }, span),
+                BinOp::Mod if imm != 0 => return self.emit(Op::ModI { dst, a: ra, imm }, span),
+                _ => {}
+            }
+        }
+        let rb = self.expr_any(b);
+        self.binary(op, dst, ra, rb, span);
+    }
+
+    /// Compiles call arguments into the registers after the callee.
+    pub(super) fn args(&mut self, args: &'a [Expr], span: Span) {
+        if args.len() > 200 {
+            self.error(Diagnostic::new("too many arguments", span).with_label("a call takes at most 200"));
+            return;
+        }
+        for a in args {
+            let r = self.alloc(a.span);
+            self.expr(a, r);
+        }
+    }
+
+    /// A register at the top of the frame to call from: `dst` itself when it
+    /// is already the topmost, saving a move.
+    pub(super) fn call_base(&mut self, dst: Reg) -> Reg {
+        if dst as usize + 1 == self.func().next_reg {
+            dst
+        } else {
+            self.alloc(Span::default())
+        }
+    }
+
+    /// The register of a plain (uncaptured) local named by `e`, if it is one.
+    pub(super) fn local_reg(&mut self, e: &Expr) -> Option<Reg> {
+        match &e.kind {
+            ExprKind::Name(ident) => match self.lookup_local(&ident.name) {
+                Some(Place::Reg(reg)) => Some(reg),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The register holding `e`: a local's own register, or a new temporary.
+    pub(super) fn expr_any(&mut self, e: &'a Expr) -> Reg {
+        if let Some(reg) = self.local_reg(e) {
+            return reg;
+        }
+        let r = self.alloc(e.span);
+        self.expr(e, r);
+        r
+    }
+
+    pub(super) fn binary(&mut self, op: BinOp, dst: Reg, a: Reg, b: Reg, span: Span) {
+        let op = match op {
+            BinOp::Add => Op::Add { dst, a, b },
+            BinOp::Sub => Op::Sub { dst, a, b },
+            BinOp::Mul => Op::Mul { dst, a, b },
+            BinOp::Div => Op::Div { dst, a, b },
+            BinOp::FloorDiv => Op::FloorDiv { dst, a, b },
+            BinOp::Mod => Op::Mod { dst, a, b },
+            BinOp::Pow => Op::Pow { dst, a, b },
+            BinOp::Eq => Op::Eq { dst, a, b },
+            BinOp::Ne => Op::Ne { dst, a, b },
+            BinOp::Lt => Op::Lt { dst, a, b },
+            BinOp::Le => Op::Le { dst, a, b },
+            BinOp::Gt => Op::Lt { dst, a: b, b: a },
+            BinOp::Ge => Op::Le { dst, a: b, b: a },
+            BinOp::In => Op::In { dst, a, b },
+        };
+        self.emit(op, span);
+    }
+
+    /// Compiles a condition as jumps: returns the jumps taken when the
+    /// condition is `when`, to be patched to their target.
+    pub(super) fn cond_jump(&mut self, cond: &'a Expr, when: bool) -> Vec<usize> {
+        let mark = self.func().next_reg;
+        let span = cond.span;
+        let jumps = match (&cond.kind, when) {
+            (
+                ExprKind::Binary(op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne), a, b),
+                false,
+            ) => {
+                // A comparison with a small int constant compares with an
+                // immediate: `if n < 2` is one instruction.
+                let immediate = match (op, small_int(a), small_int(b)) {
+                    (BinOp::Lt, _, Some(imm)) => Some((a, imm, true)),
+                    (BinOp::Gt, _, Some(imm)) => Some((a, imm, false)),
+                    (BinOp::Lt, Some(imm), _) => Some((b, imm, false)),
+                    (BinOp::Gt, Some(imm), _) => Some((b, imm, true)),
+                    _ => None,
+                };
+                if let Some((x, imm, less_than)) = immediate {
+                    let rx = self.expr_any(x);
+                    let at = self.code_len();
+                    let op = if less_than {
+                        Op::JumpIfNotLtI { a: rx, imm, offset: 0 }
+                    } else {
+                        Op::JumpIfNotGtI { a: rx, imm, offset: 0 }
+                    };
+                    self.emit(op, span);
+                    self.free_to(mark);
+                    return vec![at];
+                }
+                let ra = self.expr_any(a);
+                let rb = self.expr_any(b);
+                let at = self.code_len();
+                let op = match op {
+                    BinOp::Lt => Op::JumpIfNotLt { a: ra, b: rb, offset: 0 },
+                    BinOp::Le => Op::JumpIfNotLe { a: ra, b: rb, offset: 0 },
+                    BinOp::Gt => Op::JumpIfNotLt { a: rb, b: ra, offset: 0 },
+                    BinOp::Ge => Op::JumpIfNotLe { a: rb, b: ra, offset: 0 },
+                    BinOp::Eq => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
+                    _ => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
+                };
+                self.emit(op, span);
+                vec![at]
+            }
+            (ExprKind::Not(inner), _) => {
+                self.free_to(mark);
+                return self.cond_jump(inner, !when);
+            }
+            // A chain of the same operator, `a and b and c`, jumps out at
+            // any operand: its left spine is walked in a loop.
+            (ExprKind::And(..), false) | (ExprKind::Or(..), true) => {
+                let mut operands = Vec::new();
+                let mut left = cond;
+                while let (ExprKind::And(a, b), false) | (ExprKind::Or(a, b), true) = (&left.kind, when) {
+                    operands.push(&**b);
+                    left = a;
+                }
+                let mut jumps = self.cond_jump(left, when);
+                while let Some(b) = operands.pop() {
+                    jumps.extend(self.cond_jump(b, when));
+                }
+                jumps
+            }
+            _ => {
+                let r = self.expr_any(cond);
+                let at = self.code_len();
+                if when {
+                    self.emit(Op::JumpIfTrue { cond: r, offset: 0 }, span);
+                } else {
+                    self.emit(Op::JumpIfFalse { cond: r, offset: 0 }, span);
+                }
+                vec![at]
+            }
+        };
+        self.free_to(mark);
+        jumps
+    }
+
+    pub(super) fn int(&mut self, n: i64, dst: Reg, span: Span) {
+        match i32::try_from(n) {
+            Ok(value) => self.emit(Op::Int { dst, value }, span),
+            Err(_) => {
+                let k = self.constant(Const::Int(n), span);
+                self.emit(Op::Const { dst, index: k }, span);
+            }
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The compiler: AST to register bytecode, one [`Proto`] per function.
+//!
+//! Names are resolved here, at compile time: a name is a register of the
+//! current function, a captured variable of an enclosing one, a global slot
+//! of the file, or a builtin. Locals that some nested function refers to
+//! live in heap cells (`NewCell`) so closures share them by reference; all
+//! others stay plain registers and cost nothing extra.
+//!
+//! The compiler keeps going after an error, so one run reports every
+//! undefined name and misplaced `break` of a file.
+
+use crate::ast::*;
+use crate::bytecode::{Capture, Const, Op, Proto, Reg, Unit, MAX_REGS};
+use crate::diagnostic::{closest, Diagnostic, Span};
+use std::collections::{HashMap, HashSet};
+
+mod analysis;
+mod emit;
+mod expr;
+mod names;
+mod stmt;
+
+use analysis::*;
+
+/// How many top-level `let`s of a script may live in registers.
+const MAX_REGISTER_LETS: usize = 120;
+
+/// How deep expressions and statements may nest before the compiler refuses.
+const MAX_DEPTH: usize = 200;
+
+/// The global names shared by every file: builtins, and the slots handed
+/// out to files' top-level names and to cached modules.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    builtins: HashMap<String, u32>,
+    modules: HashMap<String, u32>,
+    next_slot: u32,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::default()
+    }
+
+    /// Declares a builtin and returns its global slot.
+    pub fn add_builtin(&mut self, name: &str) -> u32 {
+        if let Some(&slot) = self.builtins.get(name) {
+            return slot;
+        }
+        let slot = self.new_slot();
+        self.builtins.insert(name.to_string(), slot);
+        slot
+    }
+
+    pub fn builtin(&self, name: &str) -> Option<u32> {
+        self.builtins.get(name).copied()
+    }
+
+    pub fn builtin_names(&self) -> impl Iterator<Item = &str> {
+        self.builtins.keys().map(|s| s.as_str())
+    }
+
+    /// How many global slots are in use.
+    pub fn slots(&self) -> u32 {
+        self.next_slot
+    }
+
+    fn new_slot(&mut self) -> u32 {
+        self.next_slot += 1;
+        self.next_slot - 1
+    }
+
+    /// Every module imported so far, by canonical path, with its slot.
+    pub fn modules(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.modules.iter().map(|(path, &slot)| (path.as_str(), slot))
+    }
+
+    /// The global slot caching the module at `path` (a canonical path).
+    pub fn module_slot(&mut self, path: &str) -> u32 {
+        if let Some(&slot) = self.modules.get(path) {
+            return slot;
+        }
+        let slot = self.new_slot();
+        self.modules.insert(path.to_string(), slot);
+        slot
+    }
+}
+
+/// The top-level names of one file (kept between REPL entries).
+#[derive(Clone, Debug, Default)]
+pub struct FileScope {
+    names: HashMap<String, u32>,
+    order: Vec<String>,
+}
+
+impl FileScope {
+    pub fn new() -> FileScope {
+        FileScope::default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.names.get(name).copied()
+    }
+
+    /// The file's top-level names in the order they were declared.
+    pub fn names(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.order.iter().map(|n| (n.as_str(), self.names[n]))
+    }
+
+    fn declare(&mut self, env: &mut Env, name: &str) -> u32 {
+        if let Some(&slot) = self.names.get(name) {
+            return slot;
+        }
+        let slot = env.new_slot();
+        self.names.insert(name.to_string(), slot);
+        self.order.push(name.to_string());
+        slot
+    }
+}
+
+/// What the compiled top level should do when it finishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A script: return nil.
+    Script,
+    /// A module: store a map of its top-level names in global `slot`
+    /// (where `import` caches it) and return it.
+    Module { slot: u32 },
+    /// A REPL entry: return the value of a final expression statement.
+    Repl,
+}
+
+/// Compiles a parsed file. `dir` is the directory imports are relative to.
+pub fn compile(
+    program: &Program,
+    env: &mut Env,
+    scope: &mut FileScope,
+    dir: &std::path::Path,
+    mode: Mode,
+) -> Result<Unit, Vec<Diagnostic>> {
+    let mut c = Compiler {
+        env,
+        scope,
+        dir,
+        unit: Unit::default(),
+        funcs: Vec::new(),
+        errors: Vec::new(),
+        depth: 0,
+        local_fns: Vec::new(),
+    };
+    c.unit.protos.push(Proto::default());
+    c.main(program, mode);
+    if c.errors.is_empty() {
+        Ok(c.unit)
+    } else {
+        Err(c.errors)
+    }
+}
+
+struct Local {
+    name: String,
+    reg: Reg,
+    celled: bool,
+}
+
+struct Loop {
+    /// Jumps to patch to the loop's exit.
+    breaks: Vec<usize>,
+    /// Jumps to patch to the loop's continue point.
+    continues: Vec<usize>,
+    /// How many `exits` entries were open when the loop started.
+    exits: usize,
+}
+
+/// Something a `break`, `continue` or `return` must undo on its way out.
+#[derive(Clone)]
+enum Exit<'a> {
+    /// An exception handler is active: pop it, then run the finally block.
+    Handler(Option<&'a Block>),
+    /// A nursery is open (its handle in this register): pop its handler,
+    /// then wait for its tasks.
+    Nursery(Reg),
+    /// A `timeout` or `shield` scope is open: pop its handler, close it.
+    Scope,
+}
+
+struct Func<'a> {
+    proto: Proto,
+    /// The index of this function in the unit.
+    index: usize,
+    scopes: Vec<Vec<Local>>,
+    next_reg: usize,
+    /// Names referred to by functions nested in this one: locals with these
+    /// names are captured, so they live in cells.
+    captured: HashSet<String>,
+    upvals: Vec<(String, Capture)>,
+    /// Whether "captures too many variables" was reported (once is enough).
+    too_many_captures: bool,
+    loops: Vec<Loop>,
+    exits: Vec<Exit<'a>>,
+    /// Registers holding the handles of the open nurseries, innermost last:
+    /// a plain `spawn` joins the last.
+    nurseries: Vec<Reg>,
+    is_main: bool,
+    /// Where each constant and method name already is, so that adding one
+    /// is not a scan of all the others.
+    const_slots: HashMap<ConstKey, u32>,
+    method_slots: HashMap<String, u16>,
+    /// A "function too large" error was reported: one per function is
+    /// enough, where every later local or constant would repeat it.
+    too_large: bool,
+}
+
+/// A constant as a hash key: floats by their bits, so `0.0` and `-0.0`
+/// stay apart and `nan` finds itself.
+#[derive(PartialEq, Eq, Hash)]
+enum ConstKey {
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl ConstKey {
+    fn of(k: &Const) -> ConstKey {
+        match k {
+            Const::Int(i) => ConstKey::Int(*i),
+            Const::Float(x) => ConstKey::Float(x.to_bits()),
+            Const::Str(s) => ConstKey::Str(s.clone()),
+        }
+    }
+}
+
+struct Compiler<'e, 'a> {
+    env: &'e mut Env,
+    scope: &'e mut FileScope,
+    dir: &'e std::path::Path,
+    unit: Unit,
+    funcs: Vec<Func<'a>>,
+    errors: Vec<Diagnostic>,
+    depth: usize,
+    /// Local named functions declared at the start of their block, waiting
+    /// for their statement to make the closure (see `hoist_functions`).
+    local_fns: Vec<(&'a FnDef, Place)>,
+}
+
+/// Where a name lives.
+#[derive(Clone, Copy)]
+enum Place {
+    Reg(Reg),
+    Cell(Reg),
+    Upval(u8),
+    Global(u32),
+}
+
+impl<'e, 'a> Compiler<'e, 'a> {
+    // ----- functions -------------------------------------------------------
+
+    fn main(&mut self, program: &'a Program, mode: Mode) {
+        let mut captured = HashSet::new();
+        for stmt in &program.stmts {
+            nested_names_stmt(stmt, false, &mut captured);
+        }
+        self.funcs.push(Func::new(0, "<main>", captured.clone(), true));
+        // Top-level names are globals, visible throughout the file. In a
+        // script, a `let` that no function refers to can only be used by the
+        // top-level code after it: it lives in a register instead, which is
+        // much faster in loops.
+        let mut register_lets = 0;
+        for stmt in &program.stmts {
+            match stmt {
+                Stmt::Let { name, .. } => {
+                    let local = mode == Mode::Script
+                        && !captured.contains(&name.name)
+                        && self.scope.get(&name.name).is_none()
+                        && register_lets < MAX_REGISTER_LETS;
+                    if local {
+                        register_lets += 1;
+                    } else {
+                        self.scope.declare(self.env, &name.name);
+                    }
+                }
+                Stmt::Fn(def) => {
+                    if let Some(name) = &def.name {
+                        self.scope.declare(self.env, &name.name);
+                    }
+                }
+                Stmt::Import { alias, .. } => {
+                    self.scope.declare(self.env, &alias.name);
+                }
+                _ => {}
+            }
+        }
+        self.hoist_functions(&program.stmts);
+        let count = program.stmts.len();
+        let body = |c: &mut Self| {
+            for (i, stmt) in program.stmts.iter().enumerate() {
+                match (mode, stmt) {
+                    (Mode::Repl, Stmt::Expr(e)) if i + 1 == count => {
+                        let reg = c.alloc(e.span);
+                        c.expr(e, reg);
+                        c.emit(Op::Return { src: reg }, e.span);
+                    }
+                    _ => c.stmt(stmt),
+                }
+            }
+        };
+        // The top level is a nursery too: it waits for the tasks it spawns.
+        if program.stmts.iter().any(spawns_stmt) {
+            let end = program.stmts.last().map(stmt_span).unwrap_or_default();
+            self.with_nursery(None, end, body);
+        } else {
+            body(self);
+        }
+        let end = Span::default();
+        if let Mode::Module { slot } = mode {
+            let names: Vec<(String, u32)> = self.scope.names().map(|(n, s)| (n.to_string(), s)).collect();
+            let map = self.alloc(end);
+            self.emit(Op::NewMap { dst: map, start: map, count: 0 }, end);
+            for (name, slot) in names {
+                let mark = self.funcs.last().unwrap().next_reg;
+                let key = self.alloc(end);
+                let k = self.constant(Const::Str(name), end);
+                self.emit(Op::Const { dst: key, index: k }, end);
+                let value = self.alloc(end);
+                self.emit(Op::GetGlobal { dst: value, slot }, end);
+                self.emit(Op::MapInsert { map, key, src: value }, end);
+                self.free_to(mark);
+            }
+            self.emit(Op::SetGlobal { src: map, slot }, end);
+            self.emit(Op::Return { src: map }, end);
+        } else {
+            self.emit(Op::ReturnNil, end);
+        }
+        let func = self.funcs.pop().unwrap();
+        self.unit.protos[0] = func.finish();
+        self.unit.main = 0;
+    }
+
+    /// Declares a block's named functions before its other statements, so
+    /// they can call each other in any order. At the file's top level the
+    /// closures are made here too, so a function may be called before its
+    /// definition. In any other block a closure is made where its statement
+    /// stands, so that it can capture the `let`s declared before it; the
+    /// names are declared up front (as cells when captured), so mutual
+    /// recursion still works once both statements have run.
+    fn hoist_functions(&mut self, stmts: &'a [Stmt]) {
+        let top = self.funcs.len() == 1 && self.func().scopes.len() == 1;
+        // Declare every name first: the functions may refer to each other.
+        let mut places = Vec::new();
+        for stmt in stmts {
+            if let Stmt::Fn(def) = stmt {
+                let name = def.name.as_ref().expect("named");
+                if top {
+                    places.push(Place::Global(self.scope.get(&name.name).expect("declared")));
+                } else {
+                    let reg = self.alloc(name.span);
+                    let celled = self.func().captured.contains(&name.name);
+                    self.emit(Op::Nil { dst: reg }, name.span);
+                    if celled {
+                        self.emit(Op::NewCell { reg }, name.span);
+                    }
+                    self.declare_local(&name.name, reg, celled);
+                    places.push(if celled { Place::Cell(reg) } else { Place::Reg(reg) });
+                }
+            }
+        }
+        let mut places = places.into_iter();
+        for stmt in stmts {
+            if let Stmt::Fn(def) = stmt {
+                let place = places.next().expect("one place per function");
+                if !top {
+                    self.local_fns.push((&**def, place));
+                    continue;
+                }
+                let mark = self.func().next_reg;
+                let tmp = self.alloc(def.span);
+                self.function(def, tmp);
+                self.store(place, tmp, def.span);
+                self.free_to(mark);
+            }
+        }
+    }
+
+    /// Compiles a function definition into a closure in `dst`.
+    fn function(&mut self, def: &'a FnDef, dst: Reg) {
+        let name = match &def.name {
+            Some(n) => n.name.clone(),
+            None => "<fn>".to_string(),
+        };
+        let mut captured = HashSet::new();
+        match &def.body {
+            FnBody::Block(b) => {
+                for s in &b.stmts {
+                    nested_names_stmt(s, false, &mut captured);
+                }
+            }
+            FnBody::Expr(e) => nested_names_expr(e, false, &mut captured),
+        }
+        let index = self.unit.protos.len();
+        self.unit.protos.push(Proto::default());
+        let mut func = Func::new(index, &name, captured, false);
+        func.proto.span = def.span;
+        if def.params.len() > 200 {
+            self.error(Diagnostic::new("too many parameters", def.span).with_label("a function takes at most 200"));
+        }
+        func.proto.arity = def.params.len().min(200) as u8;
+        self.funcs.push(func);
+        let mut seen = HashSet::new();
+        for p in def.params.iter().take(200) {
+            if !seen.insert(&p.name) {
+                self.error(Diagnostic::new(format!("duplicate parameter '{}'", p.name), p.span));
+            }
+            let reg = self.alloc(p.span);
+            let celled = self.func().captured.contains(&p.name);
+            if celled {
+                self.emit(Op::NewCell { reg }, p.span);
+            }
+            self.declare_local(&p.name, reg, celled);
+        }
+        match &def.body {
+            FnBody::Block(block) => {
+                if block.stmts.iter().any(spawns_stmt) {
+                    self.with_nursery(None, block.span, |c| c.block_body(&block.stmts));
+                } else {
+                    self.block_body(&block.stmts);
+                }
+                self.emit(Op::ReturnNil, Span::new(block.span.end as usize - 1, block.span.end as usize));
+            }
+            FnBody::Expr(e) => {
+                let reg = self.alloc(e.span);
+                if spawns_expr(e) {
+                    self.with_nursery(None, e.span, |c| c.expr(e, reg));
+                } else {
+                    self.expr(e, reg);
+                }
+                self.emit(Op::Return { src: reg }, e.span);
+            }
+        }
+        let func = self.funcs.pop().unwrap();
+        self.unit.protos[index] = func.finish();
+        self.emit(Op::Closure { dst, proto: index as u32 }, def.span);
+    }
+}
+
+impl<'a> Func<'a> {
+    fn new(index: usize, name: &str, captured: HashSet<String>, is_main: bool) -> Func<'a> {
+        Func {
+            proto: Proto { name: name.to_string(), ..Proto::default() },
+            index,
+            scopes: vec![Vec::new()],
+            next_reg: 0,
+            captured,
+            upvals: Vec::new(),
+            too_many_captures: false,
+            loops: Vec::new(),
+            exits: Vec::new(),
+            nurseries: Vec::new(),
+            is_main,
+            const_slots: HashMap::new(),
+            method_slots: HashMap::new(),
+            too_large: false,
+        }
+    }
+
+    fn finish(mut self) -> Proto {
+        self.proto.captures = self.upvals.iter().map(|(_, c)| *c).collect();
+        let _ = self.index;
+        self.proto
+    }
+}

@@ -1,0 +1,118 @@
+//! Names: declaring locals and resolving a name to a register, a cell, a
+//! capture, a global or a builtin.
+
+use super::*;
+
+impl<'a> Compiler<'_, 'a> {
+    pub(super) fn at_top_level(&self) -> bool {
+        self.funcs.len() == 1 && self.func().scopes.len() == 1
+    }
+
+    pub(super) fn declare_local(&mut self, name: &str, reg: Reg, celled: bool) {
+        self.func_mut().scopes.last_mut().unwrap().push(Local { name: name.to_string(), reg, celled });
+    }
+
+    pub(super) fn lookup_local(&self, name: &str) -> Option<Place> {
+        lookup_in(self.func(), name)
+    }
+
+    pub(super) fn resolve(&mut self, ident: &Ident) -> Option<Place> {
+        let depth = self.funcs.len() - 1;
+        if let Some(place) = self.resolve_in(depth, &ident.name) {
+            return Some(place);
+        }
+        if self.funcs.iter().any(|f| f.upvals.len() >= MAX_CAPTURES && lookup_in(f, &ident.name).is_none())
+            && self.funcs.iter().any(|f| lookup_in(f, &ident.name).is_some())
+        {
+            // Declared in an enclosing function, but the capture list is full.
+            if std::mem::replace(&mut self.func_mut().too_many_captures, true) {
+                return None;
+            }
+            self.error(
+                Diagnostic::new("function captures too many variables", ident.span)
+                    .with_label(format!("'{}' would be capture number {}", ident.name, MAX_CAPTURES + 1))
+                    .with_hint(format!(
+                        "a function captures at most {MAX_CAPTURES} variables: pass some as arguments, or group them in a map"
+                    )),
+            );
+            return None;
+        }
+        if let Some(slot) = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name)) {
+            return Some(Place::Global(slot));
+        }
+        // The literals that read like names: `nill` means `nil`.
+        let mut candidates: Vec<&str> = vec!["nil", "true", "false"];
+        candidates.extend(self.env.builtin_names());
+        candidates.extend(self.scope.names().map(|(n, _)| n));
+        for f in &self.funcs {
+            for s in &f.scopes {
+                candidates.extend(s.iter().map(|l| l.name.as_str()));
+            }
+        }
+        let mut d = Diagnostic::new(format!("undefined name '{}'", ident.name), ident.span)
+            .with_label("not declared in this scope");
+        if let Some(best) = closest(&ident.name, candidates.into_iter()) {
+            d = d.with_hint(format!("did you mean '{best}'?"));
+        } else {
+            d = d.with_hint(format!("declare it first: `let {} = ...`", ident.name));
+        }
+        self.error(d);
+        None
+    }
+
+    /// Resolves a name in function `depth`, capturing it from enclosing
+    /// functions as needed.
+    pub(super) fn resolve_in(&mut self, depth: usize, name: &str) -> Option<Place> {
+        if let Some(place) = lookup_in(&self.funcs[depth], name) {
+            return Some(place);
+        }
+        if let Some(i) = self.funcs[depth].upvals.iter().position(|(n, _)| n == name) {
+            return Some(Place::Upval(i as u8));
+        }
+        if depth == 0 {
+            return None;
+        }
+        let capture = match self.resolve_in(depth - 1, name)? {
+            Place::Cell(reg) => Capture::Local(reg),
+            Place::Upval(i) => Capture::Upval(i),
+            Place::Global(slot) => return Some(Place::Global(slot)),
+            Place::Reg(_) => {
+                // Not predicted as captured: cannot happen, as every name used in a
+                // nested function marks the enclosing locals of that name as celled.
+                return None;
+            }
+        };
+        let func = &mut self.funcs[depth];
+        if func.upvals.len() >= MAX_CAPTURES {
+            return None;
+        }
+        func.upvals.push((name.to_string(), capture));
+        Some(Place::Upval((func.upvals.len() - 1) as u8))
+    }
+
+    pub(super) fn load(&mut self, place: Place, dst: Reg, span: Span) {
+        match place {
+            Place::Reg(src) => {
+                if src != dst {
+                    self.emit(Op::Move { dst, src }, span)
+                }
+            }
+            Place::Cell(cell) => self.emit(Op::GetCell { dst, cell }, span),
+            Place::Upval(index) => self.emit(Op::GetUpval { dst, index }, span),
+            Place::Global(slot) => self.emit(Op::GetGlobal { dst, slot }, span),
+        }
+    }
+
+    pub(super) fn store(&mut self, place: Place, src: Reg, span: Span) {
+        match place {
+            Place::Reg(dst) => {
+                if src != dst {
+                    self.emit(Op::Move { dst, src }, span)
+                }
+            }
+            Place::Cell(cell) => self.emit(Op::SetCell { cell, src }, span),
+            Place::Upval(index) => self.emit(Op::SetUpval { src, index }, span),
+            Place::Global(slot) => self.emit(Op::SetGlobal { src, slot }, span),
+        }
+    }
+}
