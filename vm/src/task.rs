@@ -41,6 +41,20 @@ pub struct Handler {
 /// Instructions a task runs before it yields to the scheduler.
 pub const BUDGET: u32 = 10_000;
 
+/// Spends one unit of a task's budget (a back edge or a call): true when
+/// it is used up and has been refilled, and the task must yield. A
+/// function of the field, not of the task, so the loop may call it while
+/// it holds the task's registers.
+#[inline(always)]
+pub(crate) fn spend(budget: &mut u32) -> bool {
+    *budget -= 1;
+    if *budget == 0 {
+        *budget = BUDGET;
+        return true;
+    }
+    false
+}
+
 pub struct Task {
     pub(crate) stack: Vec<Value>,
     pub(crate) frames: Vec<Frame>,

@@ -11,7 +11,7 @@ use crate::error::Throw;
 use crate::fmt::key;
 use crate::native::{Call, Control};
 use crate::ops;
-use crate::task::{Cont, Frame, Task, BUDGET};
+use crate::task::{Cont, Frame, Task};
 use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
@@ -299,9 +299,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
                     jump!(offset);
-                    task.budget -= 1;
-                    if task.budget == 0 {
-                        task.budget = BUDGET;
+                    if crate::task::spend(&mut task.budget) {
                         save_pc!();
                         return Halt::Yield;
                     }
@@ -414,9 +412,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         task.frames.as_mut_ptr().add(depth).write(callee);
                         task.frames.set_len(depth + 1);
                     }
-                    task.budget -= 1;
-                    if task.budget == 0 {
-                        task.budget = BUDGET;
+                    if crate::task::spend(&mut task.budget) {
                         return Halt::Yield;
                     }
                     enter!(callee, target);

@@ -21,7 +21,7 @@ use crate::interp::{
     stop, Called, Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
-use crate::task::{Handler, Task, BUDGET};
+use crate::task::{Handler, Task};
 use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{Code, Runtime};
@@ -107,9 +107,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         Op::Jump { offset } => jump!(offset),
         Op::Loop { offset } => {
             jump!(offset);
-            task.budget -= 1;
-            if task.budget == 0 {
-                task.budget = BUDGET;
+            if crate::task::spend(&mut task.budget) {
                 return Some(Halt::Yield);
             }
         }
@@ -351,9 +349,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let (at, callee) = (base + b as usize, regs[b]);
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
-                    task.budget -= 1;
-                    if task.budget == 0 {
-                        task.budget = BUDGET;
+                    if crate::task::spend(&mut task.budget) {
                         return Some(Halt::Yield);
                     }
                     // The call may have grown the task's registers: they
