@@ -97,7 +97,11 @@ pub(crate) const TRAMPOLINE: u32 = 0;
 
 impl FnProto {
     /// The trampoline: one instruction, which resumes the native. Its two
-    /// registers hold the called function's result and the function.
+    /// registers hold the called function's result and the function. It is
+    /// made here, not compiled, so `Proto::check` never sees it; what the
+    /// loop's unchecked reads need holds all the same: its one instruction
+    /// names no register and is the last, and the slow path, where it always
+    /// goes, pops the frame before anything else runs.
     pub(crate) fn trampoline() -> FnProto {
         FnProto {
             name: "<native>".into(),
