@@ -177,3 +177,11 @@ fn a_million_nested_interpolations_are_one_clean_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("interpolations nest too deeply"), "{}", stderr(&out));
 }
+
+#[test]
+fn eprint_writes_to_stderr_and_print_to_stdout() {
+    let out = weft(&["-e", "eprint(\"to stderr\", 1, [2])\nprint(\"to stdout\")"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to stdout\n");
+    assert_eq!(stderr(&out), "to stderr 1 [2]\n");
+}

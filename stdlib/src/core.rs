@@ -5,7 +5,8 @@ use std::num::IntErrorKind;
 use weft_vm::{fmt, Control, Ctx, NativeResult, StrRef, Throw, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
-    vm.register("print", print);
+    vm.register("print", |cx: &mut Ctx, args: &[Value]| print_to(cx, args, Stream::Out));
+    vm.register("eprint", |cx: &mut Ctx, args: &[Value]| print_to(cx, args, Stream::Err));
     vm.register("str", str);
     vm.register("int", int);
     vm.register("float", float);
@@ -20,7 +21,14 @@ pub fn install(vm: &mut Vm) {
     vm.register("random_int", random_int);
 }
 
-fn print(cx: &mut Ctx, args: &[Value]) -> NativeResult {
+enum Stream {
+    Out,
+    Err,
+}
+
+/// `print(...)` and `eprint(...)`: the arguments' `str` forms, separated
+/// by spaces, and a newline, to stdout or stderr.
+fn print_to(cx: &mut Ctx, args: &[Value], stream: Stream) -> NativeResult {
     let mut line = String::new();
     for (i, v) in args.iter().enumerate() {
         if i > 0 {
@@ -32,11 +40,15 @@ fn print(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         }
     }
     line.push('\n');
-    cx.write_output(line.as_bytes()).map_err(|e| match e.kind() {
+    let written = match stream {
+        Stream::Out => cx.write_output(line.as_bytes()),
+        Stream::Err => cx.write_error_output(line.as_bytes()),
+    };
+    written.map_err(|e| match e.kind() {
         // The reader went away (`weft script.weft | head -1`): end quietly
         // with the status a shell reports for SIGPIPE.
         std::io::ErrorKind::BrokenPipe => Control::Exit(128 + 13),
-        _ => Throw::new("IOError", format!("print: {e}")).into(),
+        _ => Throw::new("IOError", format!("{}: {e}", cx.name())).into(),
     })?;
     Ok(Value::Nil)
 }

@@ -38,6 +38,7 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
             (TypeTag::List, "reduce", "list_reduce"),
             (TypeTag::List, "each", "list_each"),
             (TypeTag::List, "sort_by", "list_sort_by"),
+            (TypeTag::List, "sort_by_key", "list_sort_by_key"),
         ],
     )
 }

@@ -1,7 +1,7 @@
 //! Map methods: `len keys values items has get remove`. Maps keep their
 //! insertion order; removing a key keeps the order of the rest.
 
-use weft_vm::{fmt, Ctx, Key, MapRef, Throw, TypeTag, Value, Vm};
+use weft_vm::{fmt, Ctx, Key, MapRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     let map = TypeTag::Map;
@@ -24,11 +24,7 @@ pub fn install(vm: &mut Vm) {
         let k = key(cx, k)?;
         Ok::<_, Throw>(cx.map(m).get(&k).copied().or(default).unwrap_or_default())
     });
-    // Removes a key and gives its value, or nil when it was absent.
-    vm.register_method(map, "remove", |cx: &mut Ctx, m: MapRef, k: Value| {
-        let k = key(cx, k)?;
-        Ok::<_, Throw>(cx.map_mut(m).shift_remove(&k).unwrap_or_default())
-    });
+    vm.register_method(map, "remove", remove);
 }
 
 /// The key for a value, or a `TypeError` naming the method.
@@ -36,6 +32,23 @@ fn key(cx: &Ctx, v: Value) -> Result<Key, Throw> {
     fmt::key(v).ok_or_else(|| {
         Throw::type_error(format!("{}: map keys are nil, bool, int or string, not {}", cx.name(), v.type_name()))
     })
+}
+
+/// `m.remove(k)` removes a key and gives its value: `KeyError` when it is
+/// absent, unless a default is given (`m.remove(k, default)`, nil too).
+fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
+    cx.arity(args, 2, 3)?;
+    let m: MapRef = cx.arg(args, 0)?;
+    let k = key(cx, args[1])?;
+    let removed = cx.map_mut(m).shift_remove(&k);
+    match (removed, args.get(2)) {
+        (Some(v), _) => Ok(v),
+        (None, Some(&default)) => Ok(default),
+        (None, None) => {
+            let shown = cx.repr(args[1]);
+            Err(Throw::new("KeyError", format!("key {shown} not found")).into())
+        }
+    }
 }
 
 /// A list of `[key, value]` pairs.

@@ -71,6 +71,8 @@ pub(crate) struct Runtime {
     /// Where `print` writes. Buffered; flushed at exit and before errors.
     /// `Send`, so that a VM can move to another thread.
     pub(crate) out: Box<dyn Write + Send>,
+    /// Where `eprint` writes: stderr, unbuffered.
+    pub(crate) err_out: Box<dyn Write + Send>,
     /// The script's arguments, for `args()`.
     pub(crate) args: Vec<String>,
     /// The deepest a call stack may grow before `StackOverflow`.
@@ -157,6 +159,7 @@ impl Vm {
                 heap: Heap::with_limit(heap::default_limit()),
                 globals: Vec::new(),
                 out: stdout_writer(),
+                err_out: Box::new(std::io::stderr()),
                 args: Vec::new(),
                 max_frames: 100_000,
                 rng: sched::SplitMix64::new(sched::entropy() ^ 0x853c_49e6_748f_ea9b),
@@ -252,6 +255,11 @@ impl Vm {
     /// Sends what `print` writes to `out` instead of stdout.
     pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
         self.rt.out = out;
+    }
+
+    /// Sends what `eprint` writes to `out` instead of stderr.
+    pub fn set_error_output(&mut self, out: Box<dyn Write + Send>) {
+        self.rt.err_out = out;
     }
 
     /// Writes out what `print` has buffered.

@@ -263,6 +263,11 @@ impl Ctx<'_> {
         self.rt.out.write_all(bytes)
     }
 
+    /// Writes to the script's error output (where `eprint` goes).
+    pub fn write_error_output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.rt.err_out.write_all(bytes)
+    }
+
     /// Counts of the scheduler's and the heap's records, to watch for
     /// growth.
     pub fn stats(&self) -> crate::Stats {
