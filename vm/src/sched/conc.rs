@@ -146,9 +146,12 @@ fn nursery_failed(rt: &mut Runtime, nid: NurseryId, error: Value, from_body: boo
         }
         None => {
             let n = rt.sched.nurseries.get_mut(nid).expect("live");
+            // One error object raised again by a task that joined the
+            // failed one is one failure, not two.
+            let same = |v: &Value| matches!((v, error), (Value::Error(a), Value::Error(b)) if *a == b);
             if n.first_error.is_none() {
                 n.first_error = Some(error);
-            } else {
+            } else if !n.first_error.iter().chain(n.others.iter()).any(same) {
                 n.others.push(error);
             }
             rt.sched.cancel(heap, scope);
