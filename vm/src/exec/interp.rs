@@ -1047,6 +1047,28 @@ throw total
         }
     }
 
+    /// A native that calls back into Weft twice, through the trampoline
+    /// frame, with a callback that throws and is caught. Also run under
+    /// Miri.
+    #[test]
+    fn a_native_calls_back_through_the_trampoline() {
+        use crate::{Callable, Ctx, NativeResult, Value};
+        fn twice(cx: &mut Ctx, f: Callable, x: Value) -> NativeResult {
+            cx.call(f, &[x], vec![f.into()], |cx, once, keep| {
+                let f = keep[0];
+                cx.call(f, &[once], vec![], |_, twice, _| Ok(twice))
+            })
+        }
+        let mut vm = Vm::new();
+        vm.register("twice", twice);
+        let script =
+            "let r = twice(fn(x) { return x * 3 }, 2)\ntry { twice(fn(x) { throw x }, 5) } catch e { r += e }\nthrow r";
+        match vm.run_script("miri.weft", script, Path::new(".")) {
+            Err(crate::Failure::Runtime(e)) => assert_eq!(e.message, "23", "{}", e.report),
+            other => panic!("unexpected result: {other:?}"),
+        }
+    }
+
     fn fib(n: i64) -> i64 {
         if n < 2 {
             n
