@@ -6,7 +6,10 @@
 //! scope keeps its children, so cancelling one walks only its subtree and
 //! wakes the tasks parked there, instead of scanning every task of the
 //! program. A shield stops the walk; so does a scope already cancelled,
-//! whose parked tasks were woken when it was.
+//! whose parked tasks were woken when it was. Each scope also caches the
+//! outermost cancelled scope that reaches it (`reached_by`), so a
+//! checkpoint is one look-up, not a walk up a chain that deep spawn/join
+//! recursion makes as long as the recursion.
 
 use super::{Resume, Scheduler, ScopeId, State, TaskId, TimerKey, TimerKind};
 use crate::error::Throw;
@@ -30,6 +33,12 @@ pub struct Scope {
     pub cancelled: bool,
     /// A `shield` block: cancellation from outside stops here.
     pub shield: bool,
+    /// The outermost cancelled scope between this one and the nearest
+    /// shield (or the root), this one included: what a task whose
+    /// innermost scope this is must raise `Cancelled` for. Kept up to date
+    /// on creation, cancellation and orphaning, so a checkpoint costs one
+    /// look-up however deep the scope tree.
+    reached_by: Option<ScopeId>,
     /// For `timeout`: whether its deadline passed.
     pub expired: bool,
     /// For `timeout`: the pending deadline.
@@ -42,6 +51,7 @@ impl Scheduler {
         // Appended, so that cancellation wakes tasks in the order they
         // were spawned.
         let prev_sibling = parent.and_then(|p| self.scopes.get(p)).map_or(NONE, |p| p.last_child);
+        let reached_by = if shield { None } else { parent.and_then(|p| self.scopes.get(p)).and_then(|p| p.reached_by) };
         let id = self.scopes.insert(Scope {
             parent,
             task,
@@ -51,6 +61,7 @@ impl Scheduler {
             prev_sibling,
             cancelled: false,
             shield,
+            reached_by,
             expired: false,
             deadline: None,
         });
@@ -93,7 +104,9 @@ impl Scheduler {
         let mut child = scope.first_child;
         while let Some(c) = self.scopes.get_mut(child) {
             c.parent = None;
-            child = c.next_sibling;
+            let next = c.next_sibling;
+            self.refresh_reach(child);
+            child = next;
         }
         Some(scope)
     }
@@ -114,19 +127,30 @@ impl Scheduler {
     /// The outermost cancelled scope that reaches task `id`, if any: the
     /// scope that absorbs the `Cancelled` it must raise.
     pub fn cancelled(&self, id: TaskId) -> Option<ScopeId> {
-        let mut scope = Some(self.scope_of(id));
-        let mut found = None;
-        while let Some(s) = scope {
-            let Some(sc) = self.scopes.get(s) else { break };
-            if sc.cancelled {
-                found = Some(s);
+        self.scopes.get(self.scope_of(id)).and_then(|s| s.reached_by)
+    }
+
+    /// Recomputes `reached_by` for `scope` from its parent, and for its
+    /// subtree as far as it changes (a child whose value stays the same
+    /// keeps its subtree's).
+    fn refresh_reach(&mut self, scope: ScopeId) {
+        let mut todo = vec![scope];
+        while let Some(s) = todo.pop() {
+            let Some(sc) = self.scopes.get(s) else { continue };
+            let own = sc.cancelled.then_some(s);
+            let above = match sc.parent {
+                Some(p) if !sc.shield => self.scopes.get(p).and_then(|p| p.reached_by),
+                _ => None,
+            };
+            let reach = above.or(own);
+            if reach == sc.reached_by && s != scope {
+                continue;
             }
-            if sc.shield {
-                break;
+            if let Some(sc) = self.scopes.get_mut(s) {
+                sc.reached_by = reach;
             }
-            scope = sc.parent;
+            todo.extend(self.children(s));
         }
-        found
     }
 
     /// Cancels a scope: every task inside it that is parked raises
@@ -147,6 +171,7 @@ impl Scheduler {
             }
             _ => return 0,
         }
+        self.refresh_reach(scope);
         let mut parked = Vec::new();
         // Breadth first, so tasks wake in the order they were spawned.
         let mut todo = std::collections::VecDeque::from([scope]);
@@ -251,6 +276,49 @@ mod tests {
         assert_eq!(sched.cancel_subtree(&mut heap, nursery), idle + 1);
         assert_eq!(sched.runq.len(), 2 * idle + 1, "every idle task was woken");
         assert_eq!(sched.cancel_subtree(&mut heap, nursery), 0, "cancelling twice does nothing");
+    }
+
+    /// What `reached_by` caches, found the slow way: up the parents to the
+    /// nearest shield, keeping the outermost cancelled scope.
+    fn reach_by_walk(sched: &Scheduler, from: ScopeId) -> Option<ScopeId> {
+        let (mut scope, mut found) = (Some(from), None);
+        while let Some(sc) = scope.and_then(|s| sched.scopes.get(s)) {
+            if sc.cancelled {
+                found = scope;
+            }
+            if sc.shield {
+                break;
+            }
+            scope = sc.parent;
+        }
+        found
+    }
+
+    #[test]
+    fn the_cached_reach_of_every_scope_is_the_walks() {
+        let mut heap = Heap::new();
+        let mut rng = super::super::SplitMix64::new(7);
+        for round in 0..if cfg!(miri) { 3 } else { 40 } {
+            let mut sched = Scheduler::new(Some(round), true);
+            let root = sched.new_scope(0, None, false);
+            let mut live = vec![root];
+            for _ in 0..200 {
+                let pick = live[rng.below(live.len() as u64) as usize];
+                match rng.below(10) {
+                    0..=5 => live.push(sched.new_scope(0, Some(pick), rng.below(5) == 0)),
+                    6..=7 => sched.cancel(&mut heap, pick),
+                    _ if pick != root => {
+                        // Removing an inner scope orphans its children.
+                        sched.remove_scope(pick);
+                        live.retain(|&s| s != pick);
+                    }
+                    _ => {}
+                }
+                for &s in &live {
+                    assert_eq!(sched.scopes.get(s).and_then(|x| x.reached_by), reach_by_walk(&sched, s));
+                }
+            }
+        }
     }
 
     #[test]
