@@ -49,7 +49,8 @@ pub use heap::Heap;
 pub use load::{read_source, MAX_SOURCE_BYTES};
 pub use native::{
     Call, Callable, ChanRef, Control, Ctx, ErrorRef, FromValue, IntoNative, IntoValue, ListMut, ListRef, MapMut,
-    MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Plain, Raw, StrRef, TaskRef, Then, WithCtx,
+    MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef, Then,
+    WithCtx,
 };
 pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};

@@ -845,7 +845,7 @@ fn arity_error(name: &str, want: usize, got: usize) -> Throw {
 pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Control) -> Option<Halt> {
     match control {
         Control::Raise(throw) => raise(code, rt, task, throw),
-        Control::Park => Some(Halt::Park),
+        Control::Park(_) => Some(Halt::Park),
         Control::Exit(status) => Some(Halt::Exit(status)),
         Control::Call(call) => call_back(code, rt, task, *call),
     }

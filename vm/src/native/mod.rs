@@ -37,13 +37,23 @@ use std::sync::Arc;
 pub enum Control {
     /// An error, raised at the call.
     Raise(Throw),
-    /// The running task has registered a wait and parks (see [`Ctx::park`]).
-    Park,
+    /// The running task has registered a wait and parks. Only
+    /// [`Ctx::park`] and [`Ctx::park_remote`] make one, after registering
+    /// the wait: a task parked on nothing would never wake.
+    Park(Parked),
     /// The script exits the process with this status.
     Exit(i32),
     /// Call a Weft function, then resume the native (see [`Ctx::call`]).
     Call(Box<Call>),
 }
+
+/// The proof that a wait was registered, carried by [`Control::Park`].
+///
+/// ```compile_fail
+/// // Outside the VM, no one can park a task on nothing.
+/// let _ = weft_vm::Control::Park(weft_vm::Parked(()));
+/// ```
+pub struct Parked(());
 
 /// What natives return.
 pub type NativeResult = Result<Value, Control>;
@@ -303,7 +313,7 @@ impl Ctx<'_> {
     pub fn park(&mut self, event: sched::Event) -> NativeResult {
         self.rt.sched.register(&mut self.rt.heap, event, sched::Via::Call);
         self.rt.sched.park(false);
-        Err(Control::Park)
+        Err(Control::Park(Parked(())))
     }
 
     /// Parks the running task until another thread wakes it through the
@@ -313,7 +323,7 @@ impl Ctx<'_> {
     pub fn park_remote(&mut self) -> (sched::driver::RemoteWaker, NativeResult) {
         let waker = self.rt.sched.remote_waker(sched::Via::Call);
         self.rt.sched.park(false);
-        (waker, Err(Control::Park))
+        (waker, Err(Control::Park(Parked(()))))
     }
 
     /// Calls `f(args)` and, when it returns, resumes the native as
