@@ -384,7 +384,33 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
 
                 Op::Call { base: b, argc } => {
-                    let Value::Func(r) = regs[b] else { slow!() };
+                    let r = match regs[b] {
+                        Value::Func(r) => r,
+                        Value::Native(n) => {
+                            // A native runs here, on the arguments in place,
+                            // and the loop goes on without leaving its frame.
+                            save_pc!();
+                            task.park_slot = (base + b as usize) as u32;
+                            let site = task.frames.last().map(|f| (f.proto, f.pc));
+                            let args = &regs.0[b as usize + 1..b as usize + 1 + argc as usize];
+                            let mut cx = Ctx { rt, code, site, native: n };
+                            match (code.natives[n as usize].body)(&mut cx, args) {
+                                Ok(v) => {
+                                    regs[b] = v;
+                                    // It may have allocated.
+                                    if rt.heap.gc_due() {
+                                        return Halt::Collect;
+                                    }
+                                    continue;
+                                }
+                                Err(control) => match stop(code, rt, task, control) {
+                                    Some(halt) => return halt,
+                                    None => continue 'frames,
+                                },
+                            }
+                        }
+                        _ => slow!(),
+                    };
                     let proto_index = rt.heap.closure(r).proto;
                     let target = &code.protos[proto_index as usize];
                     let new_base = base + b as usize + 1;
