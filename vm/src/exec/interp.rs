@@ -190,6 +190,33 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             };
         }
+        // Runs native `n` on the registers `$args`, in place, with its
+        // result going to register `$ret`; the loop goes on in the same
+        // frame unless the native raised, parked, exited or called back.
+        macro_rules! native {
+            ($n:expr, $ret:expr, $args:expr) => {{
+                let (n, ret): (u32, Reg) = ($n, $ret);
+                save_pc!();
+                task.park_slot = (base + ret as usize) as u32;
+                let site = task.frames.last().map(|f| (f.proto, f.pc));
+                let args = &regs.0[$args];
+                let mut cx = Ctx { rt, code, site, native: n };
+                match (code.natives[n as usize].body)(&mut cx, args) {
+                    Ok(v) => {
+                        regs[ret] = v;
+                        // It may have allocated.
+                        if rt.heap.gc_due() {
+                            return Halt::Collect;
+                        }
+                        continue;
+                    }
+                    Err(control) => match stop(code, rt, task, control) {
+                        Some(halt) => return halt,
+                        None => continue 'frames,
+                    },
+                }
+            }};
+        }
         macro_rules! equal {
             ($a:expr, $b:expr) => {
                 match equal_fast(&regs[$a], &regs[$b]) {
@@ -386,29 +413,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Call { base: b, argc } => {
                     let r = match regs[b] {
                         Value::Func(r) => r,
-                        Value::Native(n) => {
-                            // A native runs here, on the arguments in place,
-                            // and the loop goes on without leaving its frame.
-                            save_pc!();
-                            task.park_slot = (base + b as usize) as u32;
-                            let site = task.frames.last().map(|f| (f.proto, f.pc));
-                            let args = &regs.0[b as usize + 1..b as usize + 1 + argc as usize];
-                            let mut cx = Ctx { rt, code, site, native: n };
-                            match (code.natives[n as usize].body)(&mut cx, args) {
-                                Ok(v) => {
-                                    regs[b] = v;
-                                    // It may have allocated.
-                                    if rt.heap.gc_due() {
-                                        return Halt::Collect;
-                                    }
-                                    continue;
-                                }
-                                Err(control) => match stop(code, rt, task, control) {
-                                    Some(halt) => return halt,
-                                    None => continue 'frames,
-                                },
-                            }
-                        }
+                        Value::Native(n) => native!(n, b, b as usize + 1..b as usize + 1 + argc as usize),
                         _ => slow!(),
                     };
                     let proto_index = rt.heap.closure(r).proto;
@@ -442,6 +447,21 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         return Halt::Yield;
                     }
                     enter!(callee, target);
+                }
+                Op::CallMethod { base: b, argc, name } => {
+                    let table = match regs[b as usize + 1] {
+                        Value::Str(_) => &code.methods.string,
+                        Value::List(_) => &code.methods.list,
+                        Value::Map(_) => &code.methods.map,
+                        Value::Chan(_) => &code.methods.chan,
+                        _ => slow!(),
+                    };
+                    match table.get(name as usize) {
+                        Some(Some(Method::Native(n))) => {
+                            native!(*n, b, b as usize + 1..b as usize + 2 + argc as usize)
+                        }
+                        _ => slow!(),
+                    }
                 }
                 Op::Return { src } => return_value!(Some(src)),
                 Op::ReturnNil => return_value!(None::<Reg>),
