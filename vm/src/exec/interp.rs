@@ -656,16 +656,7 @@ pub(crate) fn call_value(
             task.frames.push(Frame { proto, closure: Some(r), pc: 0, base: new_base as u32, ret: ret as u32 });
             Ok(Called::Pushed)
         }
-        Value::Native(n) => {
-            let native = &code.natives[n as usize];
-            task.park_slot = ret as u32;
-            let site = task.frames.last().map(|f| (f.proto, f.pc));
-            let args = &task.stack[at + 1..at + 1 + argc];
-            let mut cx = Ctx { rt, code, site, native: n };
-            let v = (native.body)(&mut cx, args)?;
-            task.stack[ret] = v;
-            Ok(Called::Returned)
-        }
+        Value::Native(n) => call_native(code, rt, task, n, at + 1..at + 1 + argc, ret),
         v => {
             let name = v.type_name();
             let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
@@ -673,6 +664,24 @@ pub(crate) fn call_value(
             Err(Throw::type_error(format!("cannot call {shown} ({article} {name})")).into())
         }
     }
+}
+
+/// Runs native `n` on the stack slots `args`, its result going to slot
+/// `ret` (or, if it parks, delivered there when the task wakes).
+fn call_native(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    n: u32,
+    args: std::ops::Range<usize>,
+    ret: usize,
+) -> Result<Called, Control> {
+    task.park_slot = ret as u32;
+    let site = task.frames.last().map(|f| (f.proto, f.pc));
+    let mut cx = Ctx { rt, code, site, native: n };
+    let v = (code.natives[n as usize].body)(&mut cx, &task.stack[args])?;
+    task.stack[ret] = v;
+    Ok(Called::Returned)
 }
 
 /// `R[at + 1].name(args)` with the result in `R[at]`.
@@ -697,16 +706,7 @@ pub(crate) fn call_method(
         _ => &code.methods.other,
     };
     match table.get(name as usize).copied().flatten() {
-        Some(Method::Native(n)) => {
-            let native = &code.natives[n as usize];
-            task.park_slot = at as u32;
-            let site = task.frames.last().map(|f| (f.proto, f.pc));
-            let args = &task.stack[at + 1..at + 2 + argc];
-            let mut cx = Ctx { rt, code, site, native: n };
-            let v = (native.body)(&mut cx, args)?;
-            task.stack[at] = v;
-            Ok(Called::Returned)
-        }
+        Some(Method::Native(n)) => call_native(code, rt, task, n, at + 1..at + 2 + argc, at),
         Some(Method::Script(global)) => {
             let f = rt.globals[global as usize];
             // Counted as the script wrote the call: without the receiver.
