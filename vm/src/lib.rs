@@ -98,6 +98,7 @@ pub(crate) struct Runtime {
 /// Counts of a runtime's records, to watch for growth: see [`Ctx::stats`].
 #[derive(Clone, Copy, Debug)]
 pub struct Stats {
+    /// The scheduler's tasks, scopes, nurseries, timers and wait queues.
     pub sched: SchedStats,
     /// Bytes the heap holds, as its limit counts them.
     pub heap_bytes: usize,

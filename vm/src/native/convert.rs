@@ -42,12 +42,14 @@ pub trait FromValue: Sized {
 
 /// A Rust type a native can return as a Weft value.
 pub trait IntoValue {
+    /// The value, made on the heap if it needs to be.
     fn into_value(self, cx: &mut Ctx) -> Value;
 }
 
 /// What a native may return: anything [`IntoValue`], or a `Result` of one
 /// whose error is a [`Throw`] or a [`Control`].
 pub trait NativeReturn {
+    /// How the native ends.
     fn into_result(self, cx: &mut Ctx) -> NativeResult;
 }
 
@@ -78,6 +80,8 @@ pub type NativeBody = dyn Fn(&mut Ctx, &[Value]) -> NativeResult + Send + Sync;
 /// and the raw arguments (`Raw`), or one of typed parameters, with or
 /// without the context first.
 pub trait IntoNative<Marker>: Send + Sync + 'static {
+    /// The body the VM calls: the arguments checked and converted, then
+    /// the function.
     fn into_native(self) -> Box<NativeBody>;
 }
 
@@ -311,6 +315,7 @@ impl Callable {
         matches!(v, Value::Func(_) | Value::Native(_)).then_some(Callable(v))
     }
 
+    /// The function as a value.
     pub fn value(self) -> Value {
         self.0
     }

@@ -82,6 +82,7 @@ pub struct NativeDef {
 }
 
 impl NativeDef {
+    /// The name it was registered under.
     pub fn name(&self) -> &str {
         &self.name
     }
