@@ -449,14 +449,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     enter!(callee, target);
                 }
                 Op::CallMethod { base: b, argc, name } => {
-                    let table = match regs[b as usize + 1] {
-                        Value::Str(_) => &code.methods.string,
-                        Value::List(_) => &code.methods.list,
-                        Value::Map(_) => &code.methods.map,
-                        Value::Chan(_) => &code.methods.chan,
-                        _ => slow!(),
-                    };
-                    match table.get(name as usize) {
+                    match method_table(code, regs[b as usize + 1]).get(name as usize) {
                         Some(Some(Method::Native(n))) => {
                             native!(*n, b, b as usize + 1..b as usize + 2 + argc as usize)
                         }
@@ -605,11 +598,18 @@ macro_rules! checked_index {
 checked_index!(usize, std::ops::Range<usize>, std::ops::RangeFrom<usize>);
 
 /// Grows a task's registers to at least `top`: within the room already
-/// reserved if it suffices, else doubling to keep calls cheap.
+/// reserved if it suffices, else doubling to keep calls cheap. Registers
+/// count against the heap limit, so a deep recursion in many tasks meets
+/// `OutOfMemory`, not the system's refusal.
 #[cold]
-pub(crate) fn grow(stack: &mut Vec<Value>, top: usize) {
-    let len = if top <= stack.capacity() { top } else { top.max(stack.len() * 2).max(16) };
+fn grow(heap: &mut crate::heap::Heap, stack: &mut Vec<Value>, top: usize) -> Result<(), Throw> {
+    let before = stack.capacity();
+    let len = if top <= before { top } else { top.max(stack.len() * 2).max(16) };
+    let grown = len.saturating_sub(before) * std::mem::size_of::<Value>();
+    heap.check_room(grown, "a task's registers")?;
     stack.resize(len, Value::Nil);
+    heap.grew((stack.capacity() - before) * std::mem::size_of::<Value>());
+    Ok(())
 }
 
 /// Drops the handlers of a frame that has just been popped.
@@ -645,13 +645,7 @@ pub(crate) fn call_value(
             let new_base = at + 1;
             let top = new_base + target.regs as usize;
             if task.stack.len() < top {
-                let before = task.stack.capacity();
-                grow(&mut task.stack, top);
-                // Registers count against the heap limit: a deep recursion
-                // in many tasks meets OutOfMemory, not the system's refusal.
-                let grown = (task.stack.capacity() - before) * std::mem::size_of::<Value>();
-                rt.heap.check_room(grown, "a task's registers")?;
-                rt.heap.grew(grown);
+                grow(&mut rt.heap, &mut task.stack, top)?;
             }
             task.frames.push(Frame { proto, closure: Some(r), pc: 0, base: new_base as u32, ret: ret as u32 });
             Ok(Called::Pushed)
@@ -684,6 +678,22 @@ fn call_native(
     Ok(Called::Returned)
 }
 
+/// The methods of `receiver`'s type.
+#[inline(always)]
+fn method_table(code: &Code, receiver: Value) -> &[Option<Method>] {
+    match receiver {
+        Value::Str(_) => &code.methods.string,
+        Value::List(_) => &code.methods.list,
+        Value::Map(_) => &code.methods.map,
+        Value::Range(_) => &code.methods.range,
+        Value::Error(_) => &code.methods.error,
+        Value::Chan(_) => &code.methods.chan,
+        Value::Task(_) => &code.methods.task,
+        Value::Nursery(_) => &code.methods.nursery,
+        _ => &code.methods.other,
+    }
+}
+
 /// `R[at + 1].name(args)` with the result in `R[at]`.
 pub(crate) fn call_method(
     code: &Code,
@@ -694,17 +704,7 @@ pub(crate) fn call_method(
     name: u16,
 ) -> Result<Called, Control> {
     let receiver = task.stack[at + 1];
-    let table = match receiver {
-        Value::Str(_) => &code.methods.string,
-        Value::List(_) => &code.methods.list,
-        Value::Map(_) => &code.methods.map,
-        Value::Range(_) => &code.methods.range,
-        Value::Error(_) => &code.methods.error,
-        Value::Chan(_) => &code.methods.chan,
-        Value::Task(_) => &code.methods.task,
-        Value::Nursery(_) => &code.methods.nursery,
-        _ => &code.methods.other,
-    };
+    let table = method_table(code, receiver);
     match table.get(name as usize).copied().flatten() {
         Some(Method::Native(n)) => call_native(code, rt, task, n, at + 1..at + 2 + argc, at),
         Some(Method::Script(global)) => {
@@ -917,9 +917,9 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> 
         };
         let top = base + 2 + args.len();
         if task.stack.len() < top {
-            let before = task.stack.capacity();
-            grow(&mut task.stack, top);
-            rt.heap.grew((task.stack.capacity() - before) * std::mem::size_of::<Value>());
+            if let Err(throw) = grow(&mut rt.heap, &mut task.stack, top) {
+                return raise(code, rt, task, throw);
+            }
         }
         let ret = task.park_slot;
         task.frames.push(Frame { proto: crate::code::TRAMPOLINE, closure: None, pc: 0, base: base as u32, ret });

@@ -103,30 +103,21 @@ pub struct WithCtx<Args>(std::marker::PhantomData<Args>);
 /// The marker of a typed native without the context.
 pub struct Plain<Args>(std::marker::PhantomData<Args>);
 
-/// Converts argument `i`, or explains why it cannot be.
+/// How many leading parameters must be given, when `optional[i]` says
+/// whether parameter `i` may be left out: all up to the last required one.
 #[inline(always)]
-fn arg<T: FromValue>(cx: &Ctx, args: &[Value], i: usize) -> Result<T, Control> {
-    let converted = match args.get(i) {
-        Some(&v) => T::from_value(v, cx.heap()),
-        None => T::missing(),
-    };
-    match converted {
-        Some(v) => Ok(v),
-        None => Err(cx.wrong_type(i, T::EXPECTED, args.get(i).copied().unwrap_or(Value::Nil)).into()),
-    }
+fn required(optional: &[bool]) -> usize {
+    optional.iter().rposition(|o| !o).map_or(0, |i| i + 1)
 }
 
-/// Fails unless `args` fits parameters of which the trailing ones are
-/// optional: `optional[i]` tells parameter `i`.
-#[inline(always)]
-fn check_count(cx: &Ctx, args: &[Value], optional: &[bool]) -> Result<(), Control> {
-    let max = optional.len();
-    let min = optional.iter().rposition(|o| !o).map_or(0, |i| i + 1);
-    if (min..=max).contains(&args.len()) {
-        Ok(())
-    } else {
-        Err(cx.arity_error(min, max, args.len()).into())
-    }
+/// Checks the argument count against the parameter types, then converts
+/// each argument, binding it to the name of its type parameter.
+macro_rules! convert_args {
+    ($cx:ident, $args:ident; $($arg:ident $i:tt),*) => {
+        let optional: &[bool] = &[$($arg::OPTIONAL),*];
+        $cx.arity($args, required(optional), optional.len())?;
+        $(#[allow(non_snake_case)] let $arg = $cx.arg::<$arg>($args, $i)?;)*
+    };
 }
 
 macro_rules! typed_natives {
@@ -139,8 +130,7 @@ macro_rules! typed_natives {
         {
             fn into_native(self) -> Box<NativeBody> {
                 Box::new(move |cx: &mut Ctx, args: &[Value]| {
-                    check_count(cx, args, &[$($arg::OPTIONAL),*])?;
-                    $(#[allow(non_snake_case)] let $arg = arg::<$arg>(cx, args, $i)?;)*
+                    convert_args!(cx, args; $($arg $i),*);
                     self(cx, $($arg),*).into_result(cx)
                 })
             }
@@ -154,8 +144,7 @@ macro_rules! typed_natives {
         {
             fn into_native(self) -> Box<NativeBody> {
                 Box::new(move |cx: &mut Ctx, args: &[Value]| {
-                    check_count(cx, args, &[$($arg::OPTIONAL),*])?;
-                    $(#[allow(non_snake_case)] let $arg = arg::<$arg>(cx, args, $i)?;)*
+                    convert_args!(cx, args; $($arg $i),*);
                     self($($arg),*).into_result(cx)
                 })
             }

@@ -123,14 +123,15 @@ impl Ctx<'_> {
         let (min, got) = (min.saturating_sub(skip), got.saturating_sub(skip));
         let expected = match max {
             usize::MAX => format!("at least {min}"),
-            _ if min == max - skip => min.to_string(),
-            _ => format!("{min} to {}", max - skip),
+            _ if min == max.saturating_sub(skip) => min.to_string(),
+            _ => format!("{min} to {}", max.saturating_sub(skip)),
         };
         Throw::arity(self.name(), &expected, got)
     }
 
     /// Fails unless there are `min..=max` arguments (`usize::MAX`: no
     /// upper bound): for natives over the raw argument slice.
+    #[inline(always)]
     pub fn arity(&self, args: &[Value], min: usize, max: usize) -> Result<(), Throw> {
         if (min..=max).contains(&args.len()) {
             Ok(())
@@ -140,6 +141,7 @@ impl Ctx<'_> {
     }
 
     /// Argument `i` as a `T`, or the error that says why it is not one.
+    #[inline(always)]
     pub fn arg<T: FromValue>(&self, args: &[Value], i: usize) -> Result<T, Throw> {
         let converted = match args.get(i) {
             Some(&v) => T::from_value(v, &self.rt.heap),

@@ -60,11 +60,6 @@ impl Channel {
         self.closed
     }
 
-    /// Parked receivers and senders, live ones only.
-    pub fn waiting(&self) -> (usize, usize) {
-        (self.receivers.live(), self.senders.live())
-    }
-
     /// Entries of the two queues of parked tasks, live and stale: what the
     /// queues hold, to watch that they stay bounded.
     pub fn queue_entries(&self) -> usize {

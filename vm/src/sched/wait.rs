@@ -152,11 +152,6 @@ impl<T> WaitQueue<T> {
         self.live > 0
     }
 
-    /// Entries whose wait is pending.
-    pub fn live(&self) -> usize {
-        self.live
-    }
-
     /// Entries, pending and stale.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -244,7 +239,7 @@ mod tests {
             // Entry i is aborted at once: only task 0 still waits.
             q.aborted(|w| w.task == 0);
         }
-        assert_eq!(q.live(), 1);
+        assert_eq!(q.live, 1);
         assert!(q.len() <= 2 + SLACK, "{} entries for one live waiter", q.len());
         assert_eq!(q.pop_live(|w| w.task == 0).map(|(w, _)| w.task), Some(0));
     }
