@@ -10,7 +10,7 @@ pub fn install(vm: &mut Vm) {
     vm.register("str", str);
     vm.register("int", int);
     vm.register("float", float);
-    vm.register("type", |v: Value| v.type_name());
+    vm.register("type", |cx: &mut Ctx, v: Value| cx.type_name(v).to_string());
     vm.register("len", len);
     vm.register("assert", assert);
     vm.register("error", error);

@@ -174,6 +174,12 @@ fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String) {
                 let _ = write!(out, "<channel {}/{}{}>", c.buf.len(), c.cap, if c.closed { " closed" } else { "" });
             }
             Value::Nursery(_) => out.push_str("<nursery>"),
+            Value::Object(r) => {
+                let o = heap.object(r);
+                let detail = o.data.describe();
+                let class = &code.classes[o.class as usize].name;
+                let _ = if detail.is_empty() { write!(out, "<{class}>") } else { write!(out, "<{class} {detail}>") };
+            }
             Value::Cell(r) => steps.push(Step::Show(heap.cell(r))),
         }
     }
@@ -262,7 +268,8 @@ fn equal_flat(heap: &Heap, a: Value, b: Value) -> bool {
         (Value::Native(x), Value::Native(y)) => x == y,
         (Value::Task(x), Value::Task(y))
         | (Value::Chan(x), Value::Chan(y))
-        | (Value::Nursery(x), Value::Nursery(y)) => x == y,
+        | (Value::Nursery(x), Value::Nursery(y))
+        | (Value::Object(x), Value::Object(y)) => x == y,
         _ => false,
     }
 }

@@ -28,6 +28,7 @@ mod exec;
 pub mod fmt;
 pub mod heap;
 mod native;
+mod object;
 mod report;
 mod sched;
 mod task;
@@ -56,6 +57,7 @@ pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};
 pub use sched::{Event, Stats as SchedStats};
 use task::Task;
+pub use object::Object;
 pub use value::{Key, Ref, Value};
 
 use interp::Halt;
@@ -247,6 +249,40 @@ impl Vm {
     pub fn register_method<M>(&mut self, ty: TypeTag, name: &str, native: impl IntoNative<M>) {
         let index = self.add_native(name, true, native);
         self.set_method(ty, name, Method::Native(index));
+    }
+
+    /// Registers `T` as a class of host objects named `name` (what
+    /// `type(v)` returns), so that natives can make objects of it with
+    /// [`Ctx::new_object`] and give it methods with
+    /// [`register_class_method`](Vm::register_class_method). Registering
+    /// a type again renames it.
+    pub fn register_class<T: Object>(&mut self, name: &str) {
+        let type_id = std::any::TypeId::of::<T>();
+        match self.code.classes.iter_mut().find(|c| c.type_id == type_id) {
+            Some(class) => class.name = name.into(),
+            None => self.code.classes.push(object::Class { name: name.into(), type_id, methods: Vec::new() }),
+        }
+    }
+
+    /// Registers a method of the class of `T` (registered first with
+    /// [`register_class`](Vm::register_class)): a native whose first
+    /// argument is the object.
+    ///
+    /// # Panics
+    /// If `T` was never registered as a class: a mistake in the host's
+    /// own set-up code, not something a script can cause.
+    pub fn register_class_method<T: Object, M>(&mut self, name: &str, native: impl IntoNative<M>) {
+        let type_id = std::any::TypeId::of::<T>();
+        let Some(class) = self.code.classes.iter().position(|c| c.type_id == type_id) else {
+            panic!("register_class_method: {} is not a registered class", std::any::type_name::<T>())
+        };
+        let index = self.add_native(name, true, native);
+        let id = self.code.symbols.id(name) as usize;
+        let table = &mut self.code.classes[class].methods;
+        if table.len() <= id {
+            table.resize(id + 1, None);
+        }
+        table[id] = Some(Method::Native(index));
     }
 
     /// Sets the script's arguments, for `args()`.

@@ -30,6 +30,7 @@ const TAG_TASK: u8 = 11;
 const TAG_CHAN: u8 = 12;
 const TAG_NURSERY: u8 = 13;
 const TAG_CELL: u8 = 14;
+const TAG_OBJECT: u8 = 15;
 
 /// A value. The layout is pinned (`repr(u8)`, every tag explicit) for
 /// `Value::copy`, which names the tags whose payload is one 32-bit
@@ -60,6 +61,9 @@ pub enum Value {
     /// A captured local's box. Never visible to scripts: only registers of
     /// captured locals and closures' captures hold one.
     Cell(Ref) = TAG_CELL,
+    /// A host object: a stream, a process, a listener, or a type a host
+    /// registered (see [`Object`](crate::Object)).
+    Object(Ref) = TAG_OBJECT,
 }
 
 impl Value {
@@ -82,7 +86,8 @@ impl Value {
             | Value::Task(r)
             | Value::Chan(r)
             | Value::Nursery(r)
-            | Value::Cell(r) => Some(r),
+            | Value::Cell(r)
+            | Value::Object(r) => Some(r),
             Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Native(_) => None,
         }
     }
@@ -104,6 +109,8 @@ impl Value {
             Value::Chan(_) => "channel",
             Value::Nursery(_) => "nursery",
             Value::Cell(_) => "cell",
+            // Its class names it: see `Heap::type_name`.
+            Value::Object(_) => "object",
         }
     }
 
@@ -136,8 +143,9 @@ impl Value {
                     to.add(8).cast::<u64>().write(std::ptr::read_volatile(from.add(8).cast::<u64>()))
                 }
                 // Str, List, Map, Range, Func, Native, Error, Task, Chan,
-                // Nursery, Cell: a test pins that these are the tags between.
-                TAG_STR..=TAG_CELL => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+                // Nursery, Cell, Object: a test pins that these are the tags
+                // between.
+                TAG_STR..=TAG_OBJECT => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
                 _ => to.cast::<Value>().write(from.cast::<Value>().read()),
             }
         }
@@ -205,6 +213,7 @@ mod tests {
             Value::Chan(r),
             Value::Nursery(r),
             Value::Cell(Ref(u32::MAX)),
+            Value::Object(r),
         ];
         for v in values {
             // The tag `copy` reads is the one this exhaustive match names,
@@ -225,6 +234,7 @@ mod tests {
                 Value::Chan(_) => TAG_CHAN,
                 Value::Nursery(_) => TAG_NURSERY,
                 Value::Cell(_) => TAG_CELL,
+                Value::Object(_) => TAG_OBJECT,
             };
             // SAFETY: byte 0 of a `repr(u8)` enum is its tag.
             let tag = unsafe { *(&v as *const Value).cast::<u8>() };

@@ -154,9 +154,25 @@ pub struct Code {
     pub(crate) natives: Vec<NativeDef>,
     pub symbols: Symbols,
     pub methods: Methods,
+    /// Classes of host objects, by index.
+    pub(crate) classes: Vec<crate::object::Class>,
 }
 
 impl Code {
+    /// The name `type(v)` returns: a host object's class, or the type.
+    pub fn type_name(&self, heap: &crate::Heap, v: Value) -> &str {
+        match v {
+            Value::Object(r) => &self.classes[heap.object(r).class as usize].name,
+            v => v.type_name(),
+        }
+    }
+
+    /// The class of host objects of Rust type `T`, if registered.
+    pub(crate) fn class_of<T: 'static>(&self) -> Option<u32> {
+        let type_id = std::any::TypeId::of::<T>();
+        self.classes.iter().position(|c| c.type_id == type_id).map(|i| i as u32)
+    }
+
     /// `"name at file:line:col"` for a trace entry.
     pub fn trace_line(&self, t: &TraceEntry) -> String {
         match self.files.get(t.file as usize) {

@@ -704,7 +704,10 @@ pub(crate) fn call_method(
     name: u16,
 ) -> Result<Called, Control> {
     let receiver = task.stack[at + 1];
-    let table = method_table(code, receiver);
+    let table = match receiver {
+        Value::Object(r) => &code.classes[rt.heap.object(r).class as usize].methods[..],
+        _ => method_table(code, receiver),
+    };
     match table.get(name as usize).copied().flatten() {
         Some(Method::Native(n)) => call_native(code, rt, task, n, at + 1..at + 2 + argc, at),
         Some(Method::Script(global)) => {
@@ -731,15 +734,15 @@ pub(crate) fn call_method(
                     return call_value(code, rt, task, f, at + 1, argc, at);
                 }
             }
-            Err(no_method(code, receiver, method, table).into())
+            Err(no_method(code, code.type_name(&rt.heap, receiver), method, table).into())
         }
     }
 }
 
 #[cold]
-fn no_method(code: &Code, receiver: Value, method: &str, table: &[Option<Method>]) -> Throw {
+fn no_method(code: &Code, receiver: &str, method: &str, table: &[Option<Method>]) -> Throw {
     let known = table.iter().enumerate().filter(|(_, m)| m.is_some()).map(|(i, _)| code.symbols.names[i].as_str());
-    let mut msg = format!("{} has no method '{method}'", receiver.type_name());
+    let mut msg = format!("{receiver} has no method '{method}'");
     // What other languages call some of them.
     const OTHER_NAMES: &[(&str, &str)] = &[
         ("length", "len"),
@@ -836,7 +839,12 @@ pub(crate) fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::va
             _ => {}
         }
     }
-    Err(Throw::type_error(format!("{} has no field '{field}'", o.type_name())))
+    if let Value::Object(r) = o {
+        if let Some(v) = rt.heap.object(r).data.field(&field) {
+            return Ok(v);
+        }
+    }
+    Err(Throw::type_error(format!("{} has no field '{field}'", code.type_name(&rt.heap, o))))
 }
 
 #[cold]

@@ -40,6 +40,11 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
                 gray.extend(e.message.as_ref());
                 gray.extend(e.others.iter().filter_map(|v| v.as_ref()));
             }
+            Obj::Object(o) => {
+                let mut held = Vec::new();
+                o.data.trace(&mut held);
+                gray.extend(held.iter().filter_map(|v| v.as_ref()));
+            }
             Obj::Free { .. } | Obj::Str(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
         }
     }

@@ -177,6 +177,7 @@ pub enum Obj {
     Chan(Box<crate::channel::Channel>),
     /// A nursery handle: the nursery's id in the scheduler.
     Nursery(u32),
+    Object(Box<crate::object::HostObj>),
 }
 
 pub struct Heap {
@@ -487,6 +488,25 @@ impl Heap {
         }
     }
 
+    pub fn new_object(&mut self, obj: crate::object::HostObj) -> Ref {
+        let bytes = obj.data.bytes();
+        self.alloc(Obj::Object(Box::new(obj)), 32 + bytes)
+    }
+
+    pub fn object(&self, r: Ref) -> &crate::object::HostObj {
+        match self.get(r) {
+            Obj::Object(o) => o,
+            _ => corrupt("object"),
+        }
+    }
+
+    pub fn object_mut(&mut self, r: Ref) -> &mut crate::object::HostObj {
+        match self.get_mut(r) {
+            Obj::Object(o) => o,
+            _ => corrupt("object"),
+        }
+    }
+
     pub fn nursery(&self, r: Ref) -> u32 {
         match self.get(r) {
             Obj::Nursery(id) => *id,
@@ -518,6 +538,7 @@ impl Heap {
                 | (Value::Chan(_), Obj::Chan(_))
                 | (Value::Nursery(_), Obj::Nursery(_))
                 | (Value::Cell(_), Obj::Cell(_))
+                | (Value::Object(_), Obj::Object(_))
         )
     }
 
@@ -736,6 +757,7 @@ fn size_of_obj(obj: &Obj) -> usize {
             },
             Obj::Error(_) => 64,
             Obj::Chan(c) => 128 + c.bytes(),
+            Obj::Object(o) => 32 + o.data.bytes(),
             _ => 0,
         }
 }

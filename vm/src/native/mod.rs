@@ -113,7 +113,8 @@ impl Ctx<'_> {
     /// argument, for argument `i` (0-based, counting a method's receiver).
     pub fn wrong_type(&self, i: usize, expected: &str, got: Value) -> Throw {
         let shown = if self.is_method() { i } else { i + 1 };
-        Throw::type_error(format!("{}: argument {shown} must be {expected}, not {}", self.name(), got.type_name()))
+        let got = self.code.type_name(&self.rt.heap, got);
+        Throw::type_error(format!("{}: argument {shown} must be {expected}, not {got}", self.name()))
     }
 
     /// The error for `got` arguments where `min..=max` are taken (a
@@ -361,6 +362,55 @@ impl Ctx<'_> {
     }
 
     // Channels, tasks and nurseries.
+
+    // Host objects.
+
+    /// The name `type(v)` returns: a host object's class, or the type.
+    pub fn type_name(&self, v: Value) -> &str {
+        self.code.type_name(&self.rt.heap, v)
+    }
+
+    /// Makes a host object of `data`, whose class must be registered
+    /// ([`Vm::register_class`](crate::Vm::register_class)).
+    pub fn new_object<T: crate::Object>(&mut self, data: T) -> Result<Value, Throw> {
+        let Some(class) = self.code.class_of::<T>() else {
+            let name = std::any::type_name::<T>();
+            return Err(Throw::internal(format!("{}: {name} is not a registered class", self.name())));
+        };
+        self.rt.heap.check_room(64 + data.bytes(), "an object")?;
+        let r = self.rt.heap.new_object(crate::object::HostObj::new(class, Box::new(data)));
+        Ok(Value::Object(r))
+    }
+
+    /// Argument `i`, `v`, as the host object of Rust type `T` it must be.
+    pub fn object<T: crate::Object>(&self, i: usize, v: Value) -> Result<&T, Throw> {
+        if let Value::Object(r) = v {
+            if let Some(data) = self.rt.heap.object(r).downcast_ref::<T>() {
+                return Ok(data);
+            }
+        }
+        Err(self.wrong_class::<T>(i, v))
+    }
+
+    /// [`object`](Ctx::object), to change.
+    pub fn object_mut<T: crate::Object>(&mut self, i: usize, v: Value) -> Result<&mut T, Throw> {
+        if let Value::Object(r) = v {
+            if self.rt.heap.object(r).downcast_ref::<T>().is_some() {
+                return Ok(self.rt.heap.object_mut(r).downcast_mut::<T>().expect("checked just above"));
+            }
+        }
+        Err(self.wrong_class::<T>(i, v))
+    }
+
+    #[cold]
+    fn wrong_class<T: 'static>(&self, i: usize, v: Value) -> Throw {
+        let expected = match self.code.class_of::<T>() {
+            Some(c) => self.code.classes[c as usize].name.to_string(),
+            None => std::any::type_name::<T>().to_string(),
+        };
+        let article = if expected.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        self.wrong_type(i, &format!("{article} {expected}"), v)
+    }
 
     /// Sends without blocking: false if the task would have to wait.
     pub fn try_send(&mut self, c: ChanRef, v: Value) -> Result<bool, Throw> {

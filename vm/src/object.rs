@@ -1,0 +1,66 @@
+//! Host objects: values whose data is a Rust type, such as a stream, a
+//! process or a listener, or a type an embedding host registers. A class
+//! is registered once per Rust type with its name and methods
+//! ([`Vm::register_class`](crate::Vm::register_class)); scripts see the
+//! name in `type(v)` and in errors, call the methods like any others, and
+//! compare objects by identity. The collector frees an unreachable object
+//! by dropping its data, so a stream nobody can reach closes its file.
+
+use crate::value::Value;
+use std::any::{Any, TypeId};
+
+/// The data of a host object. Its methods are registered with its class;
+/// these hooks say how it shows and what it holds.
+pub trait Object: Any + Send {
+    /// What `print` shows after the class name: `<stream file "a.txt">`.
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    /// `obj.name` read as a field; `None` when it has no such field.
+    fn field(&self, name: &str) -> Option<Value> {
+        let _ = name;
+        None
+    }
+
+    /// Every value it holds, for the collector: a value it holds but does
+    /// not list here may be freed under it.
+    fn trace(&self, out: &mut Vec<Value>) {
+        let _ = out;
+    }
+
+    /// Bytes it holds outside the heap, counted against the heap limit.
+    fn bytes(&self) -> usize {
+        0
+    }
+}
+
+/// A host object on the heap: its class, by index, and its data.
+pub struct HostObj {
+    pub(crate) class: u32,
+    pub(crate) data: Box<dyn Object>,
+}
+
+impl HostObj {
+    pub(crate) fn new(class: u32, data: Box<dyn Object>) -> HostObj {
+        HostObj { class, data }
+    }
+
+    /// The data, if it is a `T`.
+    pub(crate) fn downcast_mut<T: Object>(&mut self) -> Option<&mut T> {
+        let any: &mut dyn Any = self.data.as_mut();
+        any.downcast_mut::<T>()
+    }
+
+    pub(crate) fn downcast_ref<T: Object>(&self) -> Option<&T> {
+        let any: &dyn Any = self.data.as_ref();
+        any.downcast_ref::<T>()
+    }
+}
+
+/// A registered class: its name, Rust type and method table.
+pub(crate) struct Class {
+    pub(crate) name: std::sync::Arc<str>,
+    pub(crate) type_id: TypeId,
+    pub(crate) methods: Vec<Option<crate::code::Method>>,
+}
