@@ -140,7 +140,7 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
         if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
             std::process::exit(130);
         }
-        interrupt.store(true, std::sync::atomic::Ordering::SeqCst);
+        interrupt.interrupt();
     });
     let result = vm.run_script(name, text, dir);
     let flushed = vm.flush_output();

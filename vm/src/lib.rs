@@ -48,16 +48,19 @@ pub use error::{internal_message, ErrorKind, Throw};
 pub use handle::Handle;
 pub use heap::Heap;
 pub use load::{read_source, MAX_SOURCE_BYTES};
+pub use mio;
 pub use native::{
-    Call, Callable, ChanRef, Control, Ctx, ErrorRef, FromValue, IntoNative, IntoValue, ListMut, ListRef, MapMut,
-    MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef, Then,
-    WithCtx,
+    Call, Callable, ChanRef, Control, Ctx, ErrorRef, Finisher, FromValue, IntoNative, IntoValue, ListMut, ListRef,
+    MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef,
+    Then, WithCtx,
 };
+pub use object::Object;
 pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};
+pub use sched::pool::Pool;
+pub use sched::reactor::{Direction, IoSource};
 pub use sched::{Event, Stats as SchedStats};
 use task::Task;
-pub use object::Object;
 pub use value::{Key, Ref, Value};
 
 use interp::Halt;
@@ -95,6 +98,22 @@ pub(crate) struct Runtime {
     /// Run every instruction through the slow path (`WEFT_SLOW_PATH=1`):
     /// an oracle for the fast cases of the interpreter loop.
     pub(crate) slow_only: bool,
+}
+
+/// Interrupts a running script from another thread: see
+/// [`Vm::interrupt_handle`].
+#[derive(Clone)]
+pub struct Interrupt {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    outbox: sched::driver::Outbox,
+}
+
+impl Interrupt {
+    /// Cancels the main task, as Ctrl-C does.
+    pub fn interrupt(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.outbox.wake();
+    }
 }
 
 /// Counts of a runtime's records, to watch for growth: see [`Ctx::stats`].
@@ -310,12 +329,18 @@ impl Vm {
         self.rt.heap.set_limit(bytes);
     }
 
-    /// A flag that, once set from any thread (a Ctrl-C handler, a host's
-    /// watchdog), cancels the running script's main task: its tasks
+    /// A handle that, once used from any thread (a Ctrl-C handler, a
+    /// host's watchdog), cancels the running script's main task: its tasks
     /// unwind, their `finally` blocks run, and the run ends as
-    /// [`Failure::Interrupted`].
-    pub fn interrupt_handle(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-        self.rt.interrupt.clone()
+    /// [`Failure::Interrupted`]. It wakes a runtime that sleeps waiting.
+    pub fn interrupt_handle(&mut self) -> Interrupt {
+        Interrupt { flag: self.rt.interrupt.clone(), outbox: self.rt.sched.driver.outbox() }
+    }
+
+    /// Runs blocking work (file system calls, blocking host functions) on
+    /// `pool`, which other VMs may share, instead of a pool of its own.
+    pub fn set_pool(&mut self, pool: Pool) {
+        self.rt.sched.driver.set_pool(pool);
     }
 
     fn set_method(&mut self, ty: TypeTag, name: &str, method: Method) {
@@ -401,7 +426,11 @@ impl Vm {
     /// `select` and `random()` repeat their choices; without one, tasks run
     /// in FIFO order and the choices differ from run to run.
     pub fn configure_scheduler(&mut self, seed: Option<u64>, virtual_time: bool) {
+        // The driver stays: interrupt handles and pools already given out
+        // keep reaching it.
+        let driver = std::mem::take(&mut self.rt.sched.driver);
         self.rt.sched = sched::Scheduler::new(seed, virtual_time);
+        self.rt.sched.driver = driver;
         self.rt.rng = sched::SplitMix64::new(seed.unwrap_or_else(sched::entropy) ^ 0x853c_49e6_748f_ea9b);
     }
 

@@ -145,7 +145,9 @@ impl Value {
                 // Str, List, Map, Range, Func, Native, Error, Task, Chan,
                 // Nursery, Cell, Object: a test pins that these are the tags
                 // between.
-                TAG_STR..=TAG_OBJECT => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+                TAG_STR..=TAG_OBJECT => {
+                    to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>()))
+                }
                 _ => to.cast::<Value>().write(from.cast::<Value>().read()),
             }
         }

@@ -899,7 +899,8 @@ fn arity_error(name: &str, want: usize, got: usize) -> Throw {
 pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Control) -> Option<Halt> {
     match control {
         Control::Raise(throw) => raise(code, rt, task, throw),
-        Control::Park(_) => Some(Halt::Park),
+        Control::Park(crate::native::Parked(None)) => Some(Halt::Park),
+        Control::Park(crate::native::Parked(Some(resumption))) => park_native(code, rt, task, *resumption),
         Control::Exit(status) => Some(Halt::Exit(status)),
         Control::Call(call) => call_back(code, rt, task, *call),
     }
@@ -915,26 +916,13 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> 
     // calls back at once, and so on.
     loop {
         let Call { callee, args, keep, then, native } = call;
-        if task.frames.len() >= rt.max_frames {
-            return raise(code, rt, task, stack_overflow(rt.max_frames));
-        }
-        // Above the caller's registers, which its call still uses.
-        let base = match task.frames.last() {
-            Some(f) => f.base as usize + code.protos[f.proto as usize].regs as usize,
-            None => task.stack.len(),
+        let base = match push_trampoline(code, rt, task, args.len()) {
+            Ok(base) => base,
+            Err(throw) => return raise(code, rt, task, throw),
         };
-        let top = base + 2 + args.len();
-        if task.stack.len() < top {
-            if let Err(throw) = grow(&mut rt.heap, &mut task.stack, top) {
-                return raise(code, rt, task, throw);
-            }
-        }
-        let ret = task.park_slot;
-        task.frames.push(Frame { proto: crate::code::TRAMPOLINE, closure: None, pc: 0, base: base as u32, ret });
         task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then });
-        task.stack[base] = Value::Nil;
         task.stack[base + 1] = callee;
-        task.stack[base + 2..top].copy_from_slice(&args);
+        task.stack[base + 2..base + 2 + args.len()].copy_from_slice(&args);
         match call_value(code, rt, task, callee, base + 1, args.len(), base) {
             // The loop runs the function's frame, or, if it was a native
             // that returned at once, the trampoline.
@@ -945,10 +933,61 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> 
     }
 }
 
+/// A native parks and is to resume after the wait: a trampoline frame
+/// stands for it, as for a call (see `call_back`), and what the wake
+/// delivers lands in the trampoline's register 0, where the resumed
+/// trampoline finds it.
+fn park_native(code: &Code, rt: &mut Runtime, task: &mut Task, resumption: crate::native::Resumption) -> Option<Halt> {
+    let crate::native::Resumption { keep, then, native } = resumption;
+    if let Err(throw) = push_trampoline(code, rt, task, 0) {
+        // The wait is registered: end it before the error unwinds.
+        let (id, token) = (rt.sched.current, rt.sched.token());
+        rt.sched.wake(&mut rt.heap, id, token, crate::sched::Resume::Nothing);
+        rt.sched.runq.retain(|&t| t != id);
+        return raise(code, rt, task, throw);
+    }
+    task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then });
+    task.park_slot = task.frames.last().expect("just pushed").base;
+    Some(Halt::Park)
+}
+
+/// Pushes a trampoline frame above the caller's registers, with room for
+/// `args` more values after its two, returning to the native's result
+/// slot (`park_slot`). Returns the frame's base.
+fn push_trampoline(code: &Code, rt: &mut Runtime, task: &mut Task, args: usize) -> Result<usize, Throw> {
+    if task.frames.len() >= rt.max_frames {
+        return Err(stack_overflow(rt.max_frames));
+    }
+    // Above the caller's registers, which its call still uses.
+    let base = match task.frames.last() {
+        Some(f) => f.base as usize + code.protos[f.proto as usize].regs as usize,
+        None => task.stack.len(),
+    };
+    let top = base + 2 + args;
+    if task.stack.len() < top {
+        grow(&mut rt.heap, &mut task.stack, top)?;
+    }
+    let ret = task.park_slot;
+    task.frames.push(Frame { proto: crate::code::TRAMPOLINE, closure: None, pc: 0, base: base as u32, ret });
+    task.stack[base] = Value::Nil;
+    Ok(base)
+}
+
 /// The trampoline's instruction: the function a native called has
 /// returned into the top frame; pop it and run the native's continuation
 /// with the result.
 pub(crate) fn resume_native(code: &Code, rt: &mut Runtime, task: &mut Task) -> Option<Halt> {
+    resume_native_with(code, rt, task, None)
+}
+
+/// [`resume_native`], or, with a finisher (a pool job's), the finisher in
+/// place of the continuation's `then`.
+pub(crate) fn resume_native_with(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    finish: Option<crate::native::Finisher>,
+) -> Option<Halt> {
     let depth = task.frames.len() as u32;
     let frame = task.frames.pop().expect("the trampoline frame");
     let cont = match task.conts.pop() {
@@ -960,7 +999,11 @@ pub(crate) fn resume_native(code: &Code, rt: &mut Runtime, task: &mut Task) -> O
     let site = task.frames.last().map(|f| (f.proto, f.pc));
     let mut keep = cont.keep;
     let mut cx = Ctx { rt, code, site, native: cont.native };
-    match (cont.then)(&mut cx, result, &mut keep) {
+    let outcome = match finish {
+        Some(finish) => finish(&mut cx, &mut keep),
+        None => (cont.then)(&mut cx, result, &mut keep),
+    };
+    match outcome {
         Ok(v) => {
             task.stack[frame.ret as usize] = v;
             None

@@ -87,7 +87,7 @@ impl crate::Vm {
             roots.extend(meta.regs.as_slice().iter().filter_map(|reg| match *reg {
                 sched::Reg::Recv(ch) | sched::Reg::Send(ch) => Some(Value::Chan(ch)),
                 sched::Reg::Join(t) => Some(Value::Task(t)),
-                sched::Reg::Timer(_) | sched::Reg::Nursery(_) => None,
+                sched::Reg::Timer(_) | sched::Reg::Nursery(_) | sched::Reg::Io(..) | sched::Reg::Job(_) => None,
             }));
         }
         for (_, n) in sched.nurseries.iter() {

@@ -28,6 +28,7 @@ pub use convert::{
 
 use crate::handle::Handle;
 use crate::heap::{MapTable, Outcome};
+use crate::sched::reactor::{Direction, IoSource};
 use crate::trace::TraceEntry;
 use crate::{channel, conc, fmt, sched, Code, Heap, Ref, Runtime, Throw, Value};
 use std::io::Write;
@@ -51,9 +52,22 @@ pub enum Control {
 ///
 /// ```compile_fail
 /// // Outside the VM, no one can park a task on nothing.
-/// let _ = weft_vm::Control::Park(weft_vm::Parked(()));
+/// let _ = weft_vm::Control::Park(weft_vm::Parked(None));
 /// ```
-pub struct Parked(());
+pub struct Parked(pub(crate) Option<Box<Resumption>>);
+
+/// How a native that parked resumes: with its kept values, by `then`
+/// (given what the wake delivered) or by the finisher the wake brought.
+pub(crate) struct Resumption {
+    pub(crate) keep: Vec<Value>,
+    pub(crate) then: Then,
+    pub(crate) native: u32,
+}
+
+/// What a blocking job hands back to the scheduler's thread: run there,
+/// on the waiting native's [`Ctx`] and kept values, to turn the job's
+/// result into the native's result (or an error, or another wait).
+pub type Finisher = Box<dyn FnOnce(&mut Ctx, &mut Vec<Value>) -> NativeResult + Send>;
 
 /// What natives return.
 pub type NativeResult = Result<Value, Control>;
@@ -62,6 +76,11 @@ pub type NativeResult = Result<Value, Control>;
 /// result and the values it kept, and ends as any native does (it may
 /// call again).
 pub type Then = fn(&mut Ctx, Value, &mut Vec<Value>) -> NativeResult;
+
+/// A pool wait is only ever woken with its finisher.
+fn finished_without_finisher(_: &mut Ctx, _: Value, _: &mut Vec<Value>) -> NativeResult {
+    Err(Throw::internal("a blocking job's wait was woken without its result").into())
+}
 
 /// A pending call from a native to a Weft function.
 pub struct Call {
@@ -317,7 +336,7 @@ impl Ctx<'_> {
     pub fn park(&mut self, event: sched::Event) -> NativeResult {
         self.rt.sched.register(&mut self.rt.heap, event, sched::Via::Call);
         self.rt.sched.park(false);
-        Err(Control::Park(Parked(())))
+        Err(Control::Park(Parked(None)))
     }
 
     /// Parks the running task until another thread wakes it through the
@@ -327,7 +346,80 @@ impl Ctx<'_> {
     pub fn park_remote(&mut self) -> (sched::driver::RemoteWaker, NativeResult) {
         let waker = self.rt.sched.remote_waker(sched::Via::Call);
         self.rt.sched.park(false);
-        (waker, Err(Control::Park(Parked(()))))
+        (waker, Err(Control::Park(Parked(None))))
+    }
+
+    /// Registers an OS source (a socket, a pipe, a pidfd) with the
+    /// runtime's reactor, for `interest`; `what` names it in reports. The
+    /// returned [`IoSource`] goes with the source: keep them together, in
+    /// the object that owns the source.
+    pub fn register_io(
+        &mut self,
+        source: &mut dyn mio::event::Source,
+        interest: mio::Interest,
+        what: &str,
+    ) -> Result<IoSource, Throw> {
+        let reactor = self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))?;
+        reactor.register(source, interest, what).map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
+    }
+
+    /// Parks the running task until `source` may be ready for
+    /// `direction`, then resumes the native as `then(cx, nil, keep)`: the
+    /// operation that would have blocked tries again. Return what this
+    /// gives from the native. Cancellation and timeouts end the wait, and
+    /// `then` never runs.
+    pub fn wait_io(&mut self, source: &IoSource, direction: Direction, keep: Vec<Value>, then: Then) -> NativeResult {
+        let (task, token) = (self.rt.sched.current, self.rt.sched.token());
+        let reactor = self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))?;
+        reactor.wait(source, direction, sched::reactor::IoWaiter { task, token });
+        let reg = sched::Reg::Io(source.slot() as u32, direction);
+        self.rt.sched.meta_mut(task).regs.push(reg);
+        self.rt.sched.park(false);
+        Err(self.resumption(keep, then))
+    }
+
+    /// Runs `work` on the blocking-work pool while the running task
+    /// parks; when it is done, the finisher it returns runs here, on this
+    /// native's `Ctx` and `keep`, and its result is the native's. `what`
+    /// names the work in reports (`read_file of "a.txt"`). Cancelling
+    /// the task ends the wait at once: the job runs on, and its finisher
+    /// is dropped.
+    ///
+    /// ```
+    /// use weft_vm::{Ctx, NativeResult, Value, Vm};
+    ///
+    /// fn slow_double(cx: &mut Ctx, n: i64) -> NativeResult {
+    ///     cx.blocking("slow_double", vec![], move || {
+    ///         std::thread::sleep(std::time::Duration::from_millis(10));
+    ///         Box::new(move |_, _| Ok(Value::Int(2 * n)))
+    ///     })
+    /// }
+    ///
+    /// let mut vm = Vm::new();
+    /// vm.register("slow_double", slow_double);
+    /// let seen = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    /// let report = seen.clone();
+    /// vm.register("report", move |n: i64| report.store(n, std::sync::atomic::Ordering::Relaxed));
+    /// vm.run_script("t.weft", "report(slow_double(21))", ".".as_ref()).unwrap();
+    /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 42);
+    /// ```
+    pub fn blocking(
+        &mut self,
+        what: &str,
+        keep: Vec<Value>,
+        work: impl FnOnce() -> Finisher + Send + 'static,
+    ) -> NativeResult {
+        let Some(key) = self.rt.sched.submit_job(what, Box::new(work)) else {
+            return Err(Throw::new("IOError", format!("{}: cannot start a worker thread", self.name())).into());
+        };
+        let task = self.rt.sched.current;
+        self.rt.sched.meta_mut(task).regs.push(sched::Reg::Job(key));
+        self.rt.sched.park(false);
+        Err(self.resumption(keep, finished_without_finisher))
+    }
+
+    fn resumption(&self, keep: Vec<Value>, then: Then) -> Control {
+        Control::Park(Parked(Some(Box::new(Resumption { keep, then, native: self.native }))))
     }
 
     /// Calls `f(args)` and, when it returns, resumes the native as

@@ -26,6 +26,8 @@ mod cancel;
 pub(crate) mod channel;
 pub(crate) mod conc;
 pub mod driver;
+pub mod pool;
+pub mod reactor;
 mod run;
 pub mod timer;
 pub mod wait;
@@ -141,7 +143,6 @@ pub enum State {
 }
 
 /// What a woken task does first.
-#[derive(Clone, Debug)]
 pub enum Resume {
     /// Nothing: it yielded, or was just spawned.
     Nothing,
@@ -155,6 +156,9 @@ pub enum Resume {
     Retry,
     /// A `for` loop over a channel ends: the channel closed.
     LoopEnd,
+    /// A pool job finished: the native that waited for it resumes by
+    /// running this on its kept values.
+    Finish(crate::native::Finisher),
 }
 
 /// A task's scheduling record; the task itself is `task`.
@@ -423,10 +427,10 @@ impl Scheduler {
         meta.resume = resume;
         match std::mem::take(&mut meta.regs) {
             Regs::None => {}
-            Regs::One(reg) => self.abort(heap, reg),
+            Regs::One(reg) => self.abort(heap, id, reg),
             Regs::Many(mut regs) => {
                 for reg in &regs {
-                    self.abort(heap, *reg);
+                    self.abort(heap, id, *reg);
                 }
                 // A `select` in a loop reuses its vector.
                 regs.clear();
@@ -438,7 +442,7 @@ impl Scheduler {
     }
 
     /// Undoes one registration of a wait that has ended.
-    fn abort(&mut self, heap: &mut Heap, reg: Reg) {
+    fn abort(&mut self, heap: &mut Heap, id: TaskId, reg: Reg) {
         let tasks = &self.tasks;
         match reg {
             Reg::Recv(ch) => heap.chan_mut(ch).receivers.aborted(|w| wait::pending(tasks, w)),
@@ -456,6 +460,12 @@ impl Scheduler {
                     n.waiting = None;
                 }
             }
+            Reg::Io(slot, direction) => {
+                if let Some(reactor) = self.driver.reactor.as_mut() {
+                    reactor.abort(slot as usize, direction, id);
+                }
+            }
+            Reg::Job(key) => self.driver.abort_job(key),
         }
     }
 

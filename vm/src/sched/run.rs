@@ -159,6 +159,7 @@ impl Vm {
                 None
             }
             Resume::Raise(throw) => interp::raise(&self.code, &mut self.rt, task, throw),
+            Resume::Finish(finish) => interp::resume_native_with(&self.code, &mut self.rt, task, Some(finish)),
         }
     }
 

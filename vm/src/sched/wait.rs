@@ -83,6 +83,10 @@ pub enum Reg {
     Timer(TimerKey),
     /// The owner waits for this nursery's tasks.
     Nursery(NurseryId),
+    /// One direction of a source in the reactor, by slot.
+    Io(u32, super::reactor::Direction),
+    /// A pool job, by key.
+    Job(u32),
 }
 
 /// The registrations of one wait. Most waits have one, which needs no
