@@ -22,6 +22,7 @@
 //! - `task.rs`, `error.rs`, `trace.rs`, `report.rs`: a task's registers
 //!   and frames, errors, trace entries, reports of uncaught errors.
 
+pub mod caps;
 mod code;
 mod error;
 mod exec;
@@ -54,6 +55,7 @@ pub use native::{
     MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef,
     Then, WithCtx,
 };
+pub use caps::{Capabilities, Grant};
 pub use object::Object;
 pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};
@@ -95,6 +97,8 @@ pub(crate) struct Runtime {
     pub(crate) interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// What handles hold: roots for the collector.
     pub(crate) roots: handle::RootTable,
+    /// What the script may touch outside the VM.
+    pub(crate) caps: caps::Capabilities,
     /// Run every instruction through the slow path (`WEFT_SLOW_PATH=1`):
     /// an oracle for the fast cases of the interpreter loop.
     pub(crate) slow_only: bool,
@@ -190,6 +194,7 @@ impl Vm {
                 sched: sched::Scheduler::new(None, false),
                 interrupt: Default::default(),
                 roots: Default::default(),
+                caps: caps::Capabilities::all(),
                 slow_only: std::env::var_os("WEFT_SLOW_PATH").is_some_and(|v| v == "1"),
             },
             env: Env::new(),
@@ -335,6 +340,11 @@ impl Vm {
     /// [`Failure::Interrupted`]. It wakes a runtime that sleeps waiting.
     pub fn interrupt_handle(&mut self) -> Interrupt {
         Interrupt { flag: self.rt.interrupt.clone(), outbox: self.rt.sched.driver.outbox() }
+    }
+
+    /// Sets what scripts may touch outside the VM (see [`Capabilities`]).
+    pub fn set_capabilities(&mut self, caps: Capabilities) {
+        self.rt.caps = caps;
     }
 
     /// Runs blocking work (file system calls, blocking host functions) on

@@ -59,6 +59,11 @@ pub struct Symbols {
 }
 
 impl Symbols {
+    /// The number of `name`, if it has one.
+    pub fn get(&self, name: &str) -> Option<u16> {
+        self.ids.get(name).copied()
+    }
+
     pub fn id(&mut self, name: &str) -> u16 {
         if let Some(&id) = self.ids.get(name) {
             return id;

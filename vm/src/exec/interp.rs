@@ -694,6 +694,53 @@ fn method_table(code: &Code, receiver: Value) -> &[Option<Method>] {
     }
 }
 
+/// The method an object's class gives `for` loops: `<next>`, a name no
+/// script can call. It returns the next item, or nil at the end; when it
+/// must wait, it parks, and its resumption's result is ignored: the loop
+/// calls it again (see [`iter_object`]).
+pub const ITER_METHOD: &str = "<next>";
+
+/// The native behind `for v in obj`, if `obj`'s class has one.
+pub(crate) fn object_next(code: &Code, rt: &Runtime, obj: crate::value::Ref) -> Option<u32> {
+    let name = code.symbols.get(ITER_METHOD)?;
+    let class = &code.classes[rt.heap.object(obj).class as usize];
+    match class.methods.get(name as usize).copied().flatten() {
+        Some(Method::Native(n)) => Some(n),
+        _ => None,
+    }
+}
+
+/// One step of `for v in obj` (the object in slot `at`, the item to slot
+/// `dst`): the class's `<next>`, ending the loop on nil. If it parks, the
+/// loop instruction runs again once the task wakes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn iter_object(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    at: usize,
+    dst: usize,
+    offset: i32,
+    pc: usize,
+) -> Option<Halt> {
+    let Value::Object(r) = task.stack[at] else { unreachable!("checked by the caller") };
+    let Some(n) = object_next(code, rt, r) else { unreachable!("checked by IterPrep") };
+    match call_native(code, rt, task, n, at..at + 1, dst) {
+        Ok(_) => {
+            if matches!(task.stack[dst], Value::Nil) {
+                task.frames.last_mut().expect("running").pc = (pc as isize + offset as isize) as u32;
+            }
+            None
+        }
+        Err(control) => {
+            if matches!(control, Control::Park(_)) {
+                task.frames.last_mut().expect("running").pc = pc as u32 - 1;
+            }
+            stop(code, rt, task, control)
+        }
+    }
+}
+
 /// `R[at + 1].name(args)` with the result in `R[at]`.
 pub(crate) fn call_method(
     code: &Code,

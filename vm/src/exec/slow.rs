@@ -399,7 +399,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let cursor = match regs[b] {
                 Value::List(_) | Value::Map(_) | Value::Str(_) | Value::Chan(_) => Value::Int(0),
                 Value::Range(r) => Value::Int(rt.heap.range(r).0),
-                v => raise!(Throw::type_error(format!("cannot iterate over {}", v.type_name()))),
+                Value::Object(r) if crate::interp::object_next(code, rt, r).is_some() => Value::Int(0),
+                v => raise!(Throw::type_error(format!("cannot iterate over {}", code.type_name(&rt.heap, v)))),
             };
             regs[b as usize + 1] = cursor;
             // A map's size when the loop began: a loop that adds or removes
@@ -435,6 +436,12 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                     }
                 }
                 return None;
+            }
+            if let Value::Object(_) = regs[b] {
+                if pair {
+                    raise!(Throw::type_error("an object gives one value per iteration: `for v in obj`"));
+                }
+                return crate::interp::iter_object(code, rt, task, base + b as usize, base + dst as usize, offset, pc);
             }
             let next = match regs[b] {
                 Value::List(r) => {

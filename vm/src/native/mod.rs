@@ -455,6 +455,11 @@ impl Ctx<'_> {
 
     // Channels, tasks and nurseries.
 
+    /// What the script may touch outside the VM: check before acting.
+    pub fn capabilities(&self) -> &crate::Capabilities {
+        &self.rt.caps
+    }
+
     // Host objects.
 
     /// The name `type(v)` returns: a host object's class, or the type.
