@@ -187,7 +187,8 @@ fn error(cx: &mut Ctx, first: Value, second: Option<Value>) -> Result<Value, Thr
 }
 
 /// `env(name)`: the environment variable's value, or nil when unset.
-fn env(name: String) -> Result<Option<String>, Throw> {
+fn env(cx: &mut Ctx, name: String) -> Result<Option<String>, Throw> {
+    cx.capabilities().check_env("env")?;
     if name.is_empty() || name.contains(['=', '\0']) {
         return Err(Throw::value_error(format!("env: {name:?} is not a variable name")));
     }

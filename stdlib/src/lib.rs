@@ -8,6 +8,7 @@
 mod conc;
 mod core;
 mod format;
+mod io;
 mod json;
 mod list;
 mod map;
@@ -30,6 +31,8 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     string::install(vm);
     list::install(vm);
     map::install(vm);
+    let exec_driver = std::sync::Arc::new(std::sync::OnceLock::new());
+    io::install(vm, exec_driver.clone());
     vm.load_prelude(
         PRELUDE,
         &[
@@ -40,5 +43,9 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
             (TypeTag::List, "sort_by", "list_sort_by"),
             (TypeTag::List, "sort_by_key", "list_sort_by_key"),
         ],
-    )
+    )?;
+    if let Some(handle) = vm.prelude_value("process_exec").and_then(|f| vm.root(f).ok()) {
+        let _ = exec_driver.set(handle);
+    }
+    Ok(())
 }

@@ -106,7 +106,10 @@ impl Capabilities {
                 let shown = folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
                 Err(Throw::new(
                     "PermissionDenied",
-                    format!("{who}: {:?} is outside the folders allowed ({shown}); --allow fs=PATH grants more", path.display().to_string()),
+                    format!(
+                        "{who}: {:?} is outside the folders allowed ({shown}); --allow fs=PATH grants more",
+                        path.display().to_string()
+                    ),
                 ))
             }
         }
@@ -139,7 +142,10 @@ impl Capabilities {
 }
 
 fn denied(who: &str, capability: &str, flag: &str) -> Throw {
-    Throw::new("PermissionDenied", format!("{who} needs the {capability} capability, which is off (grant it with {flag})"))
+    Throw::new(
+        "PermissionDenied",
+        format!("{who} needs the {capability} capability, which is off (grant it with {flag})"),
+    )
 }
 
 /// `path` made absolute with symlinks followed and `..` removed, as far

@@ -38,11 +38,13 @@ pub mod value;
 
 pub use code::disasm;
 use code::load;
+pub use exec::interp::ITER_METHOD;
 pub use exec::ops;
 use exec::{interp, slow};
 use heap::handle;
 use sched::{channel, conc};
 
+pub use caps::{Capabilities, Grant};
 pub use channel::Channel;
 pub use code::{Code, FnProto, Method, Methods, SourceFile, Symbols, TypeTag};
 pub use error::{internal_message, ErrorKind, Throw};
@@ -55,12 +57,11 @@ pub use native::{
     MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef,
     Then, WithCtx,
 };
-pub use caps::{Capabilities, Grant};
 pub use object::Object;
 pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};
 pub use sched::pool::Pool;
-pub use sched::reactor::{Direction, IoSource};
+pub use sched::reactor::{pidfd_open, Direction, IoId, IoSource};
 pub use sched::{Event, Stats as SchedStats};
 use task::Task;
 pub use value::{Key, Ref, Value};
@@ -167,6 +168,8 @@ pub struct Vm {
     /// Set when a run panicked (a bug of the VM): the state cannot be
     /// trusted, so every later run fails with the same internal error.
     broken: Option<String>,
+    /// The prelude's top-level names, once it is loaded.
+    prelude: Option<FileScope>,
 }
 
 impl Default for Vm {
@@ -201,6 +204,7 @@ impl Vm {
             color: false,
             failed_import: None,
             broken: None,
+            prelude: None,
         }
     }
 
@@ -223,6 +227,22 @@ impl Vm {
         let slot = self.env.add_builtin(name);
         let index = self.add_native(name, false, native);
         self.set_global(slot, Value::Native(index));
+    }
+
+    /// Registers a module: a global map `name` of natives, called as
+    /// `name.function(args)` (as `net.connect(host, port)`); each is
+    /// named `name.function` in errors.
+    pub fn register_module(&mut self, name: &str, functions: Vec<(&str, Box<NativeBody>)>) {
+        let mut table = heap::MapTable::default();
+        for (function, body) in functions {
+            let index = self.code.natives.len() as u32;
+            let full = format!("{name}.{function}");
+            self.code.natives.push(NativeDef { name: full.as_str().into(), method: false, body });
+            table.insert(Key::Str(self.rt.heap.intern(function)), Value::Native(index));
+        }
+        let map = Value::Map(self.rt.heap.new_map(table));
+        let slot = self.env.add_builtin(name);
+        self.set_global(slot, map);
     }
 
     fn add_native<M>(&mut self, name: &str, method: bool, native: impl IntoNative<M>) -> u32 {
@@ -309,6 +329,17 @@ impl Vm {
         table[id] = Some(Method::Native(index));
     }
 
+    /// Makes a host object of `data`, whose class must be registered
+    /// first: for values a host sets up before the script runs, such as
+    /// the `stdin` stream.
+    pub fn new_object<T: Object>(&mut self, data: T) -> Result<Value, Throw> {
+        let Some(class) = self.code.class_of::<T>() else {
+            return Err(Throw::value_error(format!("{} is not a registered class", std::any::type_name::<T>())));
+        };
+        let r = self.rt.heap.new_object(object::HostObj::new(class, Box::new(data)));
+        Ok(Value::Object(r))
+    }
+
     /// Sets the script's arguments, for `args()`.
     pub fn set_args(&mut self, args: Vec<String>) {
         self.rt.args = args;
@@ -390,7 +421,15 @@ impl Vm {
             let slot = scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));
             self.set_method(*ty, method, Method::Script(slot));
         }
+        self.prelude = Some(scope);
         Ok(())
+    }
+
+    /// A value the prelude defined at its top level (a function natives
+    /// hand work to), which scripts do not see by name.
+    pub fn prelude_value(&self, name: &str) -> Option<Value> {
+        let slot = self.prelude.as_ref()?.get(name)?;
+        self.rt.globals.get(slot as usize).copied()
     }
 
     /// Compiles and runs a script file's text.

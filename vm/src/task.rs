@@ -84,6 +84,9 @@ pub(crate) struct Cont {
     /// Values the native keeps until it resumes: roots.
     pub(crate) keep: Vec<Value>,
     pub(crate) then: crate::native::Then,
+    /// Runs if an error unwinds past it instead (a cancelled wait for a
+    /// child process kills the child).
+    pub(crate) abort: Option<crate::native::Abort>,
 }
 
 impl Task {

@@ -967,7 +967,7 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> 
             Ok(base) => base,
             Err(throw) => return raise(code, rt, task, throw),
         };
-        task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then });
+        task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then, abort: None });
         task.stack[base + 1] = callee;
         task.stack[base + 2..base + 2 + args.len()].copy_from_slice(&args);
         match call_value(code, rt, task, callee, base + 1, args.len(), base) {
@@ -985,7 +985,7 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> 
 /// delivers lands in the trampoline's register 0, where the resumed
 /// trampoline finds it.
 fn park_native(code: &Code, rt: &mut Runtime, task: &mut Task, resumption: crate::native::Resumption) -> Option<Halt> {
-    let crate::native::Resumption { keep, then, native } = resumption;
+    let crate::native::Resumption { keep, then, native, abort } = resumption;
     if let Err(throw) = push_trampoline(code, rt, task, 0) {
         // The wait is registered: end it before the error unwinds.
         let (id, token) = (rt.sched.current, rt.sched.token());
@@ -993,7 +993,7 @@ fn park_native(code: &Code, rt: &mut Runtime, task: &mut Task, resumption: crate
         rt.sched.runq.retain(|&t| t != id);
         return raise(code, rt, task, throw);
     }
-    task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then });
+    task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then, abort });
     task.park_slot = task.frames.last().expect("just pushed").base;
     Some(Halt::Park)
 }
@@ -1092,12 +1092,18 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
         }
     };
     task.trace = trace;
-    let Some(handler) = task.handlers.pop() else { return Some(Halt::Failed(value)) };
-    task.frames.truncate(handler.frames as usize);
-    // Natives suspended in the frames unwound never resume.
-    while task.conts.last().is_some_and(|c| c.depth > handler.frames) {
-        task.conts.pop();
+    let handler = task.handlers.pop();
+    // Natives suspended in the frames unwound never resume; those that
+    // asked are told.
+    let kept = handler.map_or(0, |h| h.frames);
+    while task.conts.last().is_some_and(|c| c.depth > kept) {
+        let Some(mut cont) = task.conts.pop() else { break };
+        if let Some(abort) = cont.abort {
+            abort(&mut Ctx { rt, code, site: None, native: cont.native }, &mut cont.keep);
+        }
     }
+    let Some(handler) = handler else { return Some(Halt::Failed(value)) };
+    task.frames.truncate(handler.frames as usize);
     task.frames.last_mut().expect("the handler's frame").pc = handler.pc;
     task.stack[handler.slot as usize] = value;
     None

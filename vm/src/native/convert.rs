@@ -211,6 +211,17 @@ impl FromValue for String {
     }
 }
 
+/// A list whose every item converts: `["-l", "-a"]` as `Vec<String>`.
+impl<T: FromValue> FromValue for Vec<T> {
+    const EXPECTED: &'static str = "a list";
+    fn from_value(v: Value, heap: &Heap) -> Option<Vec<T>> {
+        match v {
+            Value::List(r) => heap.list(r).iter().map(|&item| T::from_value(item, heap)).collect(),
+            _ => None,
+        }
+    }
+}
+
 /// An argument that may be left out or nil.
 impl<T: FromValue> FromValue for Option<T> {
     const EXPECTED: &'static str = T::EXPECTED;

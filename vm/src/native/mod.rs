@@ -28,7 +28,7 @@ pub use convert::{
 
 use crate::handle::Handle;
 use crate::heap::{MapTable, Outcome};
-use crate::sched::reactor::{Direction, IoSource};
+use crate::sched::reactor::{Direction, IoId, IoSource};
 use crate::trace::TraceEntry;
 use crate::{channel, conc, fmt, sched, Code, Heap, Ref, Runtime, Throw, Value};
 use std::io::Write;
@@ -62,7 +62,13 @@ pub(crate) struct Resumption {
     pub(crate) keep: Vec<Value>,
     pub(crate) then: Then,
     pub(crate) native: u32,
+    pub(crate) abort: Option<Abort>,
 }
+
+/// What a parked native does if its wait is abandoned (the task was
+/// cancelled, or timed out): it gets its kept values, to undo what the
+/// wait was for.
+pub type Abort = fn(&mut Ctx, &mut Vec<Value>);
 
 /// What a blocking job hands back to the scheduler's thread: run there,
 /// on the waiting native's [`Ctx`] and kept values, to turn the job's
@@ -296,6 +302,11 @@ impl Ctx<'_> {
         self.rt.out.write_all(bytes)
     }
 
+    /// Writes out what the script's output has buffered (before a prompt).
+    pub fn flush_output(&mut self) -> std::io::Result<()> {
+        self.rt.out.flush()
+    }
+
     /// Writes to the script's error output (where `eprint` goes).
     pub fn write_error_output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.rt.err_out.write_all(bytes)
@@ -368,14 +379,27 @@ impl Ctx<'_> {
     /// operation that would have blocked tries again. Return what this
     /// gives from the native. Cancellation and timeouts end the wait, and
     /// `then` never runs.
-    pub fn wait_io(&mut self, source: &IoSource, direction: Direction, keep: Vec<Value>, then: Then) -> NativeResult {
+    pub fn wait_io(&mut self, source: IoId, direction: Direction, keep: Vec<Value>, then: Then) -> NativeResult {
+        self.wait_io_or_abort(source, direction, keep, then, None)
+    }
+
+    /// [`wait_io`](Ctx::wait_io), running `abort` on the kept values if
+    /// the wait is abandoned instead (cancelled, or timed out).
+    pub fn wait_io_or_abort(
+        &mut self,
+        source: IoId,
+        direction: Direction,
+        keep: Vec<Value>,
+        then: Then,
+        abort: Option<Abort>,
+    ) -> NativeResult {
         let (task, token) = (self.rt.sched.current, self.rt.sched.token());
         let reactor = self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))?;
         reactor.wait(source, direction, sched::reactor::IoWaiter { task, token });
         let reg = sched::Reg::Io(source.slot() as u32, direction);
         self.rt.sched.meta_mut(task).regs.push(reg);
         self.rt.sched.park(false);
-        Err(self.resumption(keep, then))
+        Err(self.resumption(keep, then, abort))
     }
 
     /// Runs `work` on the blocking-work pool while the running task
@@ -409,17 +433,39 @@ impl Ctx<'_> {
         keep: Vec<Value>,
         work: impl FnOnce() -> Finisher + Send + 'static,
     ) -> NativeResult {
-        let Some(key) = self.rt.sched.submit_job(what, Box::new(work)) else {
+        self.submit(None, what, keep, Box::new(work))
+    }
+
+    /// [`blocking`](Ctx::blocking) on a pool of the native's own, such
+    /// as a one-thread pool that serializes reads of stdin.
+    pub fn blocking_on(
+        &mut self,
+        pool: &crate::Pool,
+        what: &str,
+        keep: Vec<Value>,
+        work: impl FnOnce() -> Finisher + Send + 'static,
+    ) -> NativeResult {
+        self.submit(Some(pool), what, keep, Box::new(work))
+    }
+
+    fn submit(
+        &mut self,
+        pool: Option<&crate::Pool>,
+        what: &str,
+        keep: Vec<Value>,
+        work: Box<dyn FnOnce() -> Finisher + Send>,
+    ) -> NativeResult {
+        let Some(key) = self.rt.sched.submit_job(pool, what, work) else {
             return Err(Throw::new("IOError", format!("{}: cannot start a worker thread", self.name())).into());
         };
         let task = self.rt.sched.current;
         self.rt.sched.meta_mut(task).regs.push(sched::Reg::Job(key));
         self.rt.sched.park(false);
-        Err(self.resumption(keep, finished_without_finisher))
+        Err(self.resumption(keep, finished_without_finisher, None))
     }
 
-    fn resumption(&self, keep: Vec<Value>, then: Then) -> Control {
-        Control::Park(Parked(Some(Box::new(Resumption { keep, then, native: self.native }))))
+    fn resumption(&self, keep: Vec<Value>, then: Then, abort: Option<Abort>) -> Control {
+        Control::Park(Parked(Some(Box::new(Resumption { keep, then, native: self.native, abort }))))
     }
 
     /// Calls `f(args)` and, when it returns, resumes the native as

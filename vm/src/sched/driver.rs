@@ -266,7 +266,12 @@ impl Scheduler {
     /// Runs `work` on the pool for the running task, which is about to
     /// park with reg `Reg::Job` (returned). Its finisher is delivered to
     /// this runtime's inbox. `None` if the pool cannot run it.
-    pub(crate) fn submit_job(&mut self, what: &str, work: Box<dyn FnOnce() -> Finisher + Send>) -> Option<u32> {
+    pub(crate) fn submit_job(
+        &mut self,
+        pool: Option<&Pool>,
+        what: &str,
+        work: Box<dyn FnOnce() -> Finisher + Send>,
+    ) -> Option<u32> {
         let (task, token) = (self.current, self.token());
         self.driver.used = true;
         let _ = self.driver.reactor();
@@ -276,7 +281,11 @@ impl Scheduler {
             let finish = super::pool::run_guarded(work);
             outbox.post(Delivery { task, token, payload: Payload::Finish(finish, key) });
         });
-        if self.driver.pool().submit(job) {
+        let pool = match pool {
+            Some(pool) => pool,
+            None => self.driver.pool(),
+        };
+        if pool.submit(job) {
             Some(key)
         } else {
             self.driver.jobs.remove(key);

@@ -42,8 +42,19 @@ pub struct IoSource {
 }
 
 impl IoSource {
-    pub(crate) fn slot(&self) -> usize {
-        self.slot
+    /// The name of its place, to wait on.
+    pub fn id(&self) -> IoId {
+        IoId(self.slot)
+    }
+}
+
+/// The name of a source's place in the reactor: what a wait names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoId(usize);
+
+impl IoId {
+    pub(crate) fn slot(self) -> usize {
+        self.0
     }
 }
 
@@ -136,8 +147,8 @@ impl Reactor {
     }
 
     /// Parks `waiter` on one direction of a source.
-    pub(crate) fn wait(&mut self, source: &IoSource, direction: Direction, waiter: IoWaiter) {
-        let slot = &mut self.slots[source.slot];
+    pub(crate) fn wait(&mut self, source: IoId, direction: Direction, waiter: IoWaiter) {
+        let slot = &mut self.slots[source.slot()];
         let place = match direction {
             Direction::Read => &mut slot.read,
             Direction::Write => &mut slot.write,
@@ -205,4 +216,12 @@ impl Reactor {
             }
         }
     }
+}
+
+/// A pidfd for child `pid`: readable once the child exits, so that waiting
+/// for a child is a readiness wait like any other (Linux 5.3 and later).
+pub fn pidfd_open(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
+    let pid = pid.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(std::io::Error::from)
 }

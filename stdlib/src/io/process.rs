@@ -1,0 +1,252 @@
+//! Child processes: `spawn_process` and `exec`, without a thread per
+//! child. A child's exit is watched through its pidfd on the reactor, its
+//! pipes are streams on the reactor, and waiting for it parks only the
+//! task. Children are owned: a task cancelled while it waits in `p.wait()`
+//! kills the child, a process handle that is collected or outlives the
+//! runtime kills it, and every child is reaped.
+
+use super::os_reason;
+use super::stream::{End, Stream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use weft_vm::{mio, Callable, Ctx, Direction, Handle, IoSource, MapRef, NativeResult, Object, Throw, Value, Vm};
+
+/// A child process and its three pipes (as streams, or nil).
+pub struct Process {
+    what: String,
+    pid: u32,
+    child: Child,
+    /// The pidfd, readable once the child has exited, and its place.
+    exit: Option<(OwnedFd, IoSource)>,
+    status: Option<i64>,
+    pipes: [Value; 3],
+}
+
+impl Object for Process {
+    fn describe(&self) -> String {
+        match self.status {
+            Some(status) => format!("{} (exited {status})", self.what),
+            None => format!("{} (pid {})", self.what, self.pid),
+        }
+    }
+
+    fn field(&self, name: &str) -> Option<Value> {
+        match name {
+            "stdin" => Some(self.pipes[0]),
+            "stdout" => Some(self.pipes[1]),
+            "stderr" => Some(self.pipes[2]),
+            _ => None,
+        }
+    }
+
+    fn trace(&self, out: &mut Vec<Value>) {
+        out.extend_from_slice(&self.pipes);
+    }
+}
+
+impl Process {
+    /// Records the exit status if the child has exited.
+    fn poll_exit(&mut self) -> Result<Option<i64>, Throw> {
+        if self.status.is_none() {
+            match self.child.try_wait() {
+                Ok(Some(status)) => self.status = Some(status_code(status)),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Throw::new("IOError", format!("cannot wait for {}: {}", self.what, os_reason(&e))))
+                }
+            }
+        }
+        Ok(self.status)
+    }
+
+    /// SIGKILL and reap: a no-op on a child that has exited.
+    fn kill(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            if let Ok(status) = self.child.wait() {
+                self.status = Some(status_code(status));
+            }
+        }
+        self.exit = None;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The exit status, or `-signal` for a child a signal ended.
+fn status_code(status: std::process::ExitStatus) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as i64,
+        (None, Some(signal)) => -(signal as i64),
+        (None, None) => -1,
+    }
+}
+
+/// The options `exec` and `spawn_process` take, checked.
+struct Options {
+    cwd: Option<String>,
+    env: Vec<(String, String)>,
+    has_stdin: bool,
+}
+
+fn options(cx: &Ctx, opts: Option<MapRef>) -> Result<Options, Throw> {
+    let mut out = Options { cwd: None, env: Vec::new(), has_stdin: false };
+    let Some(opts) = opts else { return Ok(out) };
+    let who = cx.name().to_string();
+    for (k, v) in cx.map(opts).iter() {
+        let key = match k.value() {
+            Value::Str(r) => cx.heap().str(r).to_string(),
+            other => return Err(Throw::value_error(format!("{who}: option {} is not a string", cx.repr(other)))),
+        };
+        match (key.as_str(), *v) {
+            ("cwd", Value::Str(r)) => out.cwd = Some(cx.heap().str(r).to_string()),
+            ("stdin", Value::Str(_)) => out.has_stdin = true,
+            ("env", env @ Value::Map(_)) => {
+                let Some(env) = MapRef::of(env) else { continue };
+                for (name, value) in cx.map(env).iter() {
+                    match (name.value(), *value) {
+                        (Value::Str(n), Value::Str(v)) => {
+                            out.env.push((cx.heap().str(n).to_string(), cx.heap().str(v).to_string()))
+                        }
+                        _ => return Err(Throw::type_error(format!("{who}: option \"env\" maps strings to strings"))),
+                    }
+                }
+            }
+            ("cwd" | "stdin", other) => {
+                return Err(Throw::type_error(format!(
+                    "{who}: option \"{key}\" must be a string, not {}",
+                    cx.type_name(other)
+                )))
+            }
+            ("env", other) => {
+                return Err(Throw::type_error(format!(
+                    "{who}: option \"env\" must be a map, not {}",
+                    cx.type_name(other)
+                )))
+            }
+            _ => {
+                return Err(Throw::value_error(format!(
+                    "{who}: unknown option {key:?} (expected \"stdin\", \"cwd\" or \"env\")"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Starts `cmd` with pipes for all three streams (stdin null if `stdin`
+/// is false) and wraps it in a process object.
+fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bool) -> NativeResult {
+    let who = cx.name().to_string();
+    cx.capabilities().check_process(&who)?;
+    let mut command = Command::new(&cmd);
+    command.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.stdin(if stdin { Stdio::piped() } else { Stdio::null() });
+    if let Some(dir) = &opts.cwd {
+        command.current_dir(dir);
+    }
+    command.envs(opts.env.iter().map(|(k, v)| (k, v)));
+    let what = format!("{cmd:?}");
+    let mut child =
+        command.spawn().map_err(|e| Throw::new("IOError", format!("cannot run {what}: {}", os_reason(&e))))?;
+    let pid = child.id();
+    let io_error = |e: std::io::Error| Throw::new("IOError", format!("cannot watch {what}: {}", os_reason(&e)));
+    let pidfd = weft_vm::pidfd_open(pid).map_err(io_error)?;
+    let exit_source = cx.register_io(
+        &mut mio::unix::SourceFd(&pidfd.as_raw_fd()),
+        mio::Interest::READABLE,
+        &format!("exit of {what}"),
+    )?;
+    let mut pipes = [Value::Nil; 3];
+    if let Some(pipe) = child.stdin.take() {
+        let mut pipe = mio::unix::pipe::Sender::from(pipe);
+        pipe.set_nonblocking(true).map_err(io_error)?;
+        let label = format!("stdin of {what}");
+        let io = cx.register_io(&mut pipe, mio::Interest::WRITABLE, &label)?;
+        pipes[0] = cx.new_object(Stream::new(label, End::PipeOut(pipe, io)))?;
+    }
+    for (i, name) in [(1, "stdout"), (2, "stderr")] {
+        let taken = if i == 1 {
+            child.stdout.take().map(mio::unix::pipe::Receiver::from)
+        } else {
+            child.stderr.take().map(mio::unix::pipe::Receiver::from)
+        };
+        if let Some(mut pipe) = taken {
+            pipe.set_nonblocking(true).map_err(io_error)?;
+            let label = format!("{name} of {what}");
+            let io = cx.register_io(&mut pipe, mio::Interest::READABLE, &label)?;
+            pipes[i] = cx.new_object(Stream::new(label, End::PipeIn(pipe, io)))?;
+        }
+    }
+    let process = Process { what, pid, child, exit: Some((pidfd, exit_source)), status: None, pipes };
+    cx.new_object(process).map_err(Into::into)
+}
+
+fn spawn_process(cx: &mut Ctx, cmd: String, args: Option<Vec<String>>, opts: Option<MapRef>) -> NativeResult {
+    let opts = options(cx, opts)?;
+    start(cx, cmd, args.unwrap_or_default(), &opts, true)
+}
+
+/// `p.wait()`: the exit status, once the child has exited.
+fn wait(cx: &mut Ctx, p: Value) -> NativeResult {
+    cx.checkpoint()?;
+    let process = cx.object_mut::<Process>(0, p)?;
+    if let Some(status) = process.poll_exit()? {
+        return Ok(Value::Int(status));
+    }
+    let Some((_, source)) = &process.exit else {
+        return Err(Throw::internal("wait: a running child has no exit watch").into());
+    };
+    let id = source.id();
+    cx.wait_io_or_abort(id, Direction::Read, vec![p], |cx, _, keep| wait(cx, keep[0]), Some(kill_kept))
+}
+
+/// A task cancelled in `p.wait()` kills its child.
+#[allow(clippy::ptr_arg)] // the shape of `Then`
+fn kill_kept(cx: &mut Ctx, keep: &mut Vec<Value>) {
+    if let Ok(process) = cx.object_mut::<Process>(0, keep[0]) {
+        process.kill();
+    }
+}
+
+pub fn install(vm: &mut Vm, exec_driver: Arc<OnceLock<Handle>>) {
+    vm.register_class::<Process>("process");
+    vm.register("spawn_process", spawn_process);
+    vm.register_class_method::<Process, _>("wait", wait);
+    vm.register_class_method::<Process, _>("pid", |cx: &mut Ctx, p: Value| -> Result<i64, Throw> {
+        Ok(cx.object::<Process>(0, p)?.pid as i64)
+    });
+    vm.register_class_method::<Process, _>("kill", |cx: &mut Ctx, p: Value| -> Result<(), Throw> {
+        cx.object_mut::<Process>(0, p)?.kill();
+        Ok(())
+    });
+    // `exec` checks its arguments and starts the child here, then hands
+    // over to the prelude's `process_exec`, which reads the pipes in tasks
+    // of their own while it waits.
+    vm.register(
+        "exec",
+        move |cx: &mut Ctx, cmd: String, args: Option<Vec<String>>, opts: Option<MapRef>| -> NativeResult {
+            let checked = options(cx, opts)?;
+            let p = start(cx, cmd, args.unwrap_or_default(), &checked, checked.has_stdin)?;
+            let Some(driver) = exec_driver.get() else {
+                return Err(Throw::internal("exec: the prelude is not loaded").into());
+            };
+            let f = cx.value(driver)?;
+            let stdin = match opts {
+                Some(m) => {
+                    let key = weft_vm::fmt::key(cx.string("stdin")).expect("a string is a key");
+                    cx.map(m).get(&key).copied().unwrap_or(Value::Nil)
+                }
+                None => Value::Nil,
+            };
+            let f = Callable::of(f).ok_or_else(|| Throw::internal("exec: process_exec is not a function"))?;
+            cx.call(f, &[p, stdin], vec![], |_, result, _| Ok(result))
+        },
+    );
+}
