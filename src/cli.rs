@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use weft_vm::{Failure, Vm};
+use weft_vm::{Capabilities, Failure, Vm};
 
 const USAGE: &str = "usage:
   weft [OPTIONS] FILE [ARGS...]     run a script
@@ -15,14 +15,20 @@ const USAGE: &str = "usage:
 options:
   --seed N          fix the scheduler's and select's random choices
   --virtual-time    run on a virtual clock that jumps to the next timer
-  --max-heap MIB    raise OutOfMemory past this heap size (default: half the memory)";
+  --max-heap MIB    raise OutOfMemory past this heap size (default: half the memory)
+  --sandbox         switch off every capability: files, network, processes,
+                    environment, stdin
+  --allow CAP       switch one back on (repeatable; implies --sandbox): fs,
+                    fs=PATH, net, net=HOST:PORT, process, env, stdin";
 
-/// Scheduler and heap settings from the command line.
-#[derive(Clone, Copy, Default)]
+/// Scheduler, heap and capability settings from the command line.
+#[derive(Clone, Default)]
 struct Options {
     seed: Option<u64>,
     virtual_time: bool,
     max_heap_mib: Option<usize>,
+    /// `None` without `--sandbox` or `--allow`: everything allowed.
+    caps: Option<Capabilities>,
 }
 
 /// Runs the CLI with the process's arguments; returns the exit status.
@@ -61,6 +67,17 @@ fn run(mut args: &[String]) -> i32 {
                 }
                 None => return usage_error("--max-heap needs a size in MiB"),
             },
+            Some("--sandbox") => {
+                options.caps.get_or_insert_with(Capabilities::none);
+            }
+            Some("--allow") => {
+                let Some(spec) = args.get(1) else { return usage_error("--allow needs a capability, such as fs") };
+                let caps = options.caps.get_or_insert_with(Capabilities::none);
+                if let Err(why) = caps.allow(spec) {
+                    return usage_error(&why);
+                }
+                args = &args[1..];
+            }
             _ => break,
         }
         args = &args[1..];
@@ -129,6 +146,9 @@ fn is_terminal_stderr() -> bool {
 fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
     let mut vm = new_vm(script_args);
     vm.configure_scheduler(options.seed, options.virtual_time);
+    if let Some(caps) = options.caps {
+        vm.set_capabilities(caps);
+    }
     if let Some(mib) = options.max_heap_mib {
         vm.set_heap_limit(mib.saturating_mul(1 << 20));
     }
