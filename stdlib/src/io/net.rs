@@ -55,6 +55,10 @@ fn listen(cx: &mut Ctx, host: String, port: i64) -> NativeResult {
         for addr in addrs {
             match mio::net::TcpListener::bind(addr) {
                 Ok(mut socket) => {
+                    if let Err(e) = weft_vm::deepen_backlog(&socket) {
+                        last = Some(e);
+                        continue;
+                    }
                     let port = socket.local_addr().map(|a| a.port()).unwrap_or(addr.port());
                     let what = format!("on {}:{port}", addr.ip());
                     let io = cx.register_io(&mut socket, mio::Interest::READABLE, &what)?;

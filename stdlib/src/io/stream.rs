@@ -81,7 +81,7 @@ impl Shared {
         match got {
             Ok(0) => state.eof = true,
             Ok(n) => state.got.extend_from_slice(&chunk[..n]),
-            Err(e) => state.error = Some(e.to_string()),
+            Err(e) => state.error = Some(super::os_reason(&e)),
         }
     }
 }
@@ -292,7 +292,9 @@ impl Stream {
             Ok(n) => self.input.buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Fill::Wait(id)),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(Throw::new("IOError", format!("cannot read {}: {e}", self.what))),
+            Err(e) => {
+                return Err(Throw::new("IOError", format!("cannot read {}: {}", self.what, super::os_reason(&e))))
+            }
         }
         Ok(Fill::More)
     }
@@ -378,7 +380,9 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
                     };
                     Box::new(move |_, _| match done {
                         Ok(()) => Ok(Value::Nil),
-                        Err(e) => Err(Throw::new("IOError", format!("cannot write {what}: {e}")).into()),
+                        Err(e) => {
+                            Err(Throw::new("IOError", format!("cannot write {what}: {}", super::os_reason(&e))).into())
+                        }
                     })
                 };
                 return match pool {
@@ -397,7 +401,7 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
                 let what = &cx.object::<Stream>(0, s)?.what;
-                return Err(Throw::new("IOError", format!("cannot write to {what}: {e}")).into());
+                return Err(Throw::new("IOError", format!("cannot write to {what}: {}", super::os_reason(&e))).into());
             }
         }
     }

@@ -225,3 +225,15 @@ pub fn pidfd_open(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
     let pid = pid.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(std::io::Error::from)
 }
+
+/// The longest queue of connections a listener keeps waiting for
+/// `accept`: the kernel caps it at `net.core.somaxconn`. The usual 128
+/// drops the connections of a burst past it, whose clients retry only a
+/// second later.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// Sets a listening socket's queue to [`LISTEN_BACKLOG`] (listening again
+/// changes only the queue's length).
+pub fn deepen_backlog(socket: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    rustix::net::listen(socket, LISTEN_BACKLOG).map_err(std::io::Error::from)
+}
