@@ -70,7 +70,7 @@ fn guide_transcripts_print_what_they_show() {
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let mut checked = 0;
     let mut failures = Vec::new();
-    for guide in ["docs/concurrency.md", "docs/language.md", "docs/embedding.md", "README.md"] {
+    for guide in ["docs/concurrency.md", "docs/language.md", "docs/embedding.md", "docs/io.md", "README.md"] {
         let text = std::fs::read_to_string(root.join(guide)).expect("the guide exists");
         for t in transcripts(guide, &text) {
             std::fs::write(dir.join(&t.file), &t.code).expect("write the example");
