@@ -50,9 +50,9 @@
 pub mod cli;
 
 pub use weft_vm::{
-    Callable, ChanRef, Control, Ctx, ErrorKind, Event, Failure, FromValue, Handle, IntoNative, IntoValue, ListRef,
-    MapRef, NativeResult, NativeReturn, NurseryRef, RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
-    Vm,
+    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Handle, Interrupt,
+    IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool, RemoteWaker,
+    RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value, Vm,
 };
 
 /// The embedding guide's examples, run as doc tests.

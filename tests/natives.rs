@@ -252,3 +252,55 @@ fn a_value_from_another_vm_is_refused() {
     assert!(b.register_value("stolen", foreign).is_err());
     assert!(b.root(foreign).is_err());
 }
+
+/// A host type as a class of objects: made by a native, changed by
+/// another, named in `type()`, refused by name when the wrong value comes.
+struct Counter {
+    count: i64,
+    label: Value,
+}
+
+impl weft_vm::Object for Counter {
+    fn describe(&self) -> String {
+        format!("at {}", self.count)
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        (name == "label").then_some(self.label)
+    }
+    fn trace(&self, out: &mut Vec<Value>) {
+        out.push(self.label);
+    }
+}
+
+#[test]
+fn host_classes_make_objects_with_methods_fields_and_typed_errors() {
+    let (mut vm, out) = vm();
+    vm.register_class::<Counter>("counter");
+    vm.register("counter", |cx: &mut Ctx, label: Value| cx.new_object(Counter { count: 0, label }));
+    vm.register("bump", |cx: &mut Ctx, c: Value| -> Result<i64, Throw> {
+        let counter = cx.object_mut::<Counter>(0, c)?;
+        counter.count += 1;
+        Ok(counter.count)
+    });
+    vm.register_class_method::<Counter, _>("peek", |cx: &mut Ctx, c: Value| -> Result<i64, Throw> {
+        Ok(cx.object::<Counter>(0, c)?.count)
+    });
+    let script = r#"
+        # The label lives only in the object: a collection must keep it.
+        let c = counter("clicks" + str(1))
+        bump(c)
+        let junk = []
+        for i in 0..200000 { junk = [str(i) + "x"] }
+        bump(c)
+        print(type(c), c, c.peek(), c.label)
+        try { bump(5) } catch e { print(e) }
+        try { bump(stdin) } catch e { print(e) }
+    "#;
+    let printed = run(&mut vm, &out, script);
+    assert_eq!(
+        printed,
+        "counter <counter at 2> 2 clicks1\n\
+         TypeError: bump: argument 1 must be a counter, not int\n\
+         TypeError: bump: argument 1 must be a counter, not stream\n"
+    );
+}

@@ -235,9 +235,7 @@ impl Vm {
     pub fn register_module(&mut self, name: &str, functions: Vec<(&str, Box<NativeBody>)>) {
         let mut table = heap::MapTable::default();
         for (function, body) in functions {
-            let index = self.code.natives.len() as u32;
-            let full = format!("{name}.{function}");
-            self.code.natives.push(NativeDef { name: full.as_str().into(), method: false, body });
+            let index = self.push_native(&format!("{name}.{function}"), false, body);
             table.insert(Key::Str(self.rt.heap.intern(function)), Value::Native(index));
         }
         let map = Value::Map(self.rt.heap.new_map(table));
@@ -246,8 +244,12 @@ impl Vm {
     }
 
     fn add_native<M>(&mut self, name: &str, method: bool, native: impl IntoNative<M>) -> u32 {
+        self.push_native(name, method, native.into_native())
+    }
+
+    fn push_native(&mut self, name: &str, method: bool, body: Box<NativeBody>) -> u32 {
         let index = self.code.natives.len() as u32;
-        self.code.natives.push(NativeDef { name: name.into(), method, body: native.into_native() });
+        self.code.natives.push(NativeDef { name: name.into(), method, body });
         index
     }
 
@@ -301,43 +303,44 @@ impl Vm {
     /// [`register_class_method`](Vm::register_class_method). Registering
     /// a type again renames it.
     pub fn register_class<T: Object>(&mut self, name: &str) {
-        let type_id = std::any::TypeId::of::<T>();
-        match self.code.classes.iter_mut().find(|c| c.type_id == type_id) {
-            Some(class) => class.name = name.into(),
-            None => self.code.classes.push(object::Class { name: name.into(), type_id, methods: Vec::new() }),
+        match self.code.class_of::<T>() {
+            Some(class) => self.code.classes[class as usize].name = name.into(),
+            None => self.code.classes.push(object::Class {
+                name: name.into(),
+                type_id: std::any::TypeId::of::<T>(),
+                methods: Vec::new(),
+                iter: None,
+            }),
         }
     }
 
     /// Registers a method of the class of `T` (registered first with
     /// [`register_class`](Vm::register_class)): a native whose first
-    /// argument is the object.
+    /// argument is the object. A method named [`ITER_METHOD`] makes the
+    /// objects iterable: `for v in obj` calls it until it returns nil.
     ///
     /// # Panics
     /// If `T` was never registered as a class: a mistake in the host's
     /// own set-up code, not something a script can cause.
     pub fn register_class_method<T: Object, M>(&mut self, name: &str, native: impl IntoNative<M>) {
-        let type_id = std::any::TypeId::of::<T>();
-        let Some(class) = self.code.classes.iter().position(|c| c.type_id == type_id) else {
+        let Some(class) = self.code.class_of::<T>() else {
             panic!("register_class_method: {} is not a registered class", std::any::type_name::<T>())
         };
         let index = self.add_native(name, true, native);
-        let id = self.code.symbols.id(name) as usize;
-        let table = &mut self.code.classes[class].methods;
-        if table.len() <= id {
-            table.resize(id + 1, None);
+        let id = self.code.symbols.id(name);
+        let class = &mut self.code.classes[class as usize];
+        code::set_method_slot(&mut class.methods, id, Method::Native(index));
+        if name == ITER_METHOD {
+            class.iter = Some(index);
         }
-        table[id] = Some(Method::Native(index));
     }
 
     /// Makes a host object of `data`, whose class must be registered
     /// first: for values a host sets up before the script runs, such as
     /// the `stdin` stream.
     pub fn new_object<T: Object>(&mut self, data: T) -> Result<Value, Throw> {
-        let Some(class) = self.code.class_of::<T>() else {
-            return Err(Throw::value_error(format!("{} is not a registered class", std::any::type_name::<T>())));
-        };
-        let r = self.rt.heap.new_object(object::HostObj::new(class, Box::new(data)));
-        Ok(Value::Object(r))
+        object::new_object(&self.code, &mut self.rt.heap, data)
+            .ok_or_else(|| Throw::value_error(format!("{} is not a registered class", std::any::type_name::<T>())))
     }
 
     /// Sets the script's arguments, for `args()`.
@@ -385,7 +388,7 @@ impl Vm {
     }
 
     fn set_method(&mut self, ty: TypeTag, name: &str, method: Method) {
-        let id = self.code.symbols.id(name) as usize;
+        let id = self.code.symbols.id(name);
         let table = match ty {
             TypeTag::String => &mut self.code.methods.string,
             TypeTag::List => &mut self.code.methods.list,
@@ -396,10 +399,7 @@ impl Vm {
             TypeTag::Task => &mut self.code.methods.task,
             TypeTag::Nursery => &mut self.code.methods.nursery,
         };
-        if table.len() <= id {
-            table.resize(id + 1, None);
-        }
-        table[id] = Some(method);
+        code::set_method_slot(table, id, method);
     }
 
     fn set_global(&mut self, slot: u32, value: Value) {

@@ -42,10 +42,6 @@ pub struct HostObj {
 }
 
 impl HostObj {
-    pub(crate) fn new(class: u32, data: Box<dyn Object>) -> HostObj {
-        HostObj { class, data }
-    }
-
     /// The data, if it is a `T`.
     pub(crate) fn downcast_mut<T: Object>(&mut self) -> Option<&mut T> {
         let any: &mut dyn Any = self.data.as_mut();
@@ -58,9 +54,19 @@ impl HostObj {
     }
 }
 
+/// A new object of `data` on `heap`; `None` if `T` is not a registered
+/// class.
+pub(crate) fn new_object<T: Object>(code: &crate::Code, heap: &mut crate::Heap, data: T) -> Option<Value> {
+    let class = code.class_of::<T>()?;
+    Some(Value::Object(heap.new_object(HostObj { class, data: Box::new(data) })))
+}
+
 /// A registered class: its name, Rust type and method table.
 pub(crate) struct Class {
     pub(crate) name: std::sync::Arc<str>,
     pub(crate) type_id: TypeId,
     pub(crate) methods: Vec<Option<crate::code::Method>>,
+    /// Its `<next>` native, which `for v in obj` calls: kept apart so a
+    /// loop step looks up no name.
+    pub(crate) iter: Option<u32>,
 }

@@ -7,6 +7,7 @@
 
 use super::os_reason;
 use super::stream::{End, Stream};
+use mio::unix::pipe::Receiver;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -153,38 +154,34 @@ fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bo
     }
     command.envs(opts.env.iter().map(|(k, v)| (k, v)));
     let what = format!("{cmd:?}");
-    let mut child =
-        command.spawn().map_err(|e| Throw::new("IOError", format!("cannot run {what}: {}", os_reason(&e))))?;
-    let pid = child.id();
+    let child = command.spawn().map_err(|e| Throw::new("IOError", format!("cannot run {what}: {}", os_reason(&e))))?;
+    // Owned from here on: an error below drops it, which kills and reaps.
+    let mut process =
+        Process { what: what.clone(), pid: child.id(), child, exit: None, status: None, pipes: [Value::Nil; 3] };
     let io_error = |e: std::io::Error| Throw::new("IOError", format!("cannot watch {what}: {}", os_reason(&e)));
-    let pidfd = weft_vm::pidfd_open(pid).map_err(io_error)?;
+    let pidfd = weft_vm::pidfd_open(process.pid).map_err(io_error)?;
     let exit_source = cx.register_io(
         &mut mio::unix::SourceFd(&pidfd.as_raw_fd()),
         mio::Interest::READABLE,
         &format!("exit of {what}"),
     )?;
-    let mut pipes = [Value::Nil; 3];
-    if let Some(pipe) = child.stdin.take() {
+    process.exit = Some((pidfd, exit_source));
+    if let Some(pipe) = process.child.stdin.take() {
         let mut pipe = mio::unix::pipe::Sender::from(pipe);
         pipe.set_nonblocking(true).map_err(io_error)?;
         let label = format!("stdin of {what}");
         let io = cx.register_io(&mut pipe, mio::Interest::WRITABLE, &label)?;
-        pipes[0] = cx.new_object(Stream::new(label, End::PipeOut(pipe, io)))?;
+        process.pipes[0] = cx.new_object(Stream::new(label, End::PipeOut(pipe, io)))?;
     }
-    for (i, name) in [(1, "stdout"), (2, "stderr")] {
-        let taken = if i == 1 {
-            child.stdout.take().map(mio::unix::pipe::Receiver::from)
-        } else {
-            child.stderr.take().map(mio::unix::pipe::Receiver::from)
-        };
-        if let Some(mut pipe) = taken {
+    let outputs = [process.child.stdout.take().map(Receiver::from), process.child.stderr.take().map(Receiver::from)];
+    for ((i, name), pipe) in [(1, "stdout"), (2, "stderr")].into_iter().zip(outputs) {
+        if let Some(mut pipe) = pipe {
             pipe.set_nonblocking(true).map_err(io_error)?;
             let label = format!("{name} of {what}");
             let io = cx.register_io(&mut pipe, mio::Interest::READABLE, &label)?;
-            pipes[i] = cx.new_object(Stream::new(label, End::PipeIn(pipe, io)))?;
+            process.pipes[i] = cx.new_object(Stream::new(label, End::PipeIn(pipe, io)))?;
         }
     }
-    let process = Process { what, pid, child, exit: Some((pidfd, exit_source)), status: None, pipes };
     cx.new_object(process).map_err(Into::into)
 }
 

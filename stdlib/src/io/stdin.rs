@@ -9,6 +9,7 @@
 
 use super::stream::{read, End, Shared, Stream, Want};
 use std::io::{Read, Write};
+use std::sync::Arc;
 use weft_vm::{Ctx, Handle, NativeResult, Pool, Throw, Vm};
 
 /// The process's stdin as a blocking end: it reads, and refuses writes.
@@ -30,33 +31,27 @@ impl Write for StdinEnd {
     }
 }
 
-fn read_line_of(cx: &mut Ctx, stdin: &Handle) -> NativeResult {
+/// A line of stdin for `who`, after writing `prompt` (and, before the
+/// wait, everything printed so far).
+fn line_from_stdin(cx: &mut Ctx, who: &str, prompt: Option<String>, stdin: &Handle) -> NativeResult {
+    cx.capabilities().check_stdin(who)?;
+    let written = match prompt {
+        Some(prompt) => cx.write_output(prompt.as_bytes()),
+        None => Ok(()),
+    };
+    let written = written.and_then(|_| cx.flush_output());
+    written.map_err(|e| Throw::new("IOError", format!("{who}: cannot write to the output: {e}")))?;
     let s = cx.value(stdin)?;
     read(cx, s, Want::Line)
 }
 
 pub fn install(vm: &mut Vm) {
     let end = End::Blocking(Shared::new(Box::new(StdinEnd)), Some(Pool::new(1)));
-    let stream = match vm.new_object(Stream::stdin(end)) {
-        Ok(v) => v,
-        Err(_) => return,
-    };
+    let Ok(stream) = vm.new_object(Stream::stdin(end)) else { return };
     let _ = vm.register_value("stdin", stream);
-    let Ok(for_input) = vm.root(stream) else { return };
-    let Ok(for_read_line) = vm.root(stream) else { return };
-    vm.register("input", move |cx: &mut Ctx, prompt: Option<String>| -> NativeResult {
-        cx.capabilities().check_stdin("input")?;
-        if let Some(prompt) = prompt {
-            let written = cx.write_output(prompt.as_bytes()).and_then(|_| cx.flush_output());
-            written.map_err(|e| Throw::new("IOError", format!("input: cannot write the prompt: {e}")))?;
-        } else {
-            let _ = cx.flush_output();
-        }
-        read_line_of(cx, &for_input)
-    });
-    vm.register("read_line", move |cx: &mut Ctx| -> NativeResult {
-        cx.capabilities().check_stdin("read_line")?;
-        let _ = cx.flush_output();
-        read_line_of(cx, &for_read_line)
-    });
+    let Ok(handle) = vm.root(stream) else { return };
+    let for_input = Arc::new(handle);
+    let for_read_line = for_input.clone();
+    vm.register("input", move |cx: &mut Ctx, prompt: Option<String>| line_from_stdin(cx, "input", prompt, &for_input));
+    vm.register("read_line", move |cx: &mut Ctx| line_from_stdin(cx, "read_line", None, &for_read_line));
 }

@@ -300,6 +300,20 @@ impl Stream {
     }
 }
 
+/// Runs a blocking end's `work` on its own pool, or on the shared one.
+fn on_worker(
+    cx: &mut Ctx,
+    pool: Option<&Pool>,
+    label: &str,
+    keep: Vec<Value>,
+    work: impl FnOnce() -> weft_vm::Finisher + Send + 'static,
+) -> NativeResult {
+    match pool {
+        Some(pool) => cx.blocking_on(pool, label, keep, work),
+        None => cx.blocking(label, keep, work),
+    }
+}
+
 /// Reads what `want` asks from stream `s`, waiting as long as it must.
 pub(crate) fn read(cx: &mut Ctx, s: Value, want: Want) -> NativeResult {
     loop {
@@ -332,10 +346,7 @@ pub(crate) fn read(cx: &mut Ctx, s: Value, want: Want) -> NativeResult {
                     shared.fill();
                     Box::new(|cx, keep| read_again(cx, Value::Nil, keep))
                 };
-                return match pool {
-                    Some(pool) => cx.blocking_on(&pool, &label, keep, work),
-                    None => cx.blocking(&label, keep, work),
-                };
+                return on_worker(cx, pool.as_ref(), &label, keep, work);
             }
         }
     }
@@ -385,10 +396,7 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
                         }
                     })
                 };
-                return match pool {
-                    Some(pool) => cx.blocking_on(&pool, &label, vec![s, text], work),
-                    None => cx.blocking(&label, vec![s, text], work),
-                };
+                return on_worker(cx, pool.as_ref(), &label, vec![s, text], work);
             }
             End::Closed => return Err(stream.closed_error("write to").into()),
         };

@@ -22,6 +22,15 @@ pub enum Method {
     Script(u32),
 }
 
+/// Sets entry `id` of a method table, growing it as needed.
+pub(crate) fn set_method_slot(table: &mut Vec<Option<Method>>, id: u16, method: Method) {
+    let id = id as usize;
+    if table.len() <= id {
+        table.resize(id + 1, None);
+    }
+    table[id] = Some(method);
+}
+
 /// The types that have method tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TypeTag {
@@ -59,11 +68,6 @@ pub struct Symbols {
 }
 
 impl Symbols {
-    /// The number of `name`, if it has one.
-    pub fn get(&self, name: &str) -> Option<u16> {
-        self.ids.get(name).copied()
-    }
-
     pub fn id(&mut self, name: &str) -> u16 {
         if let Some(&id) = self.ids.get(name) {
             return id;

@@ -702,12 +702,7 @@ pub const ITER_METHOD: &str = "<next>";
 
 /// The native behind `for v in obj`, if `obj`'s class has one.
 pub(crate) fn object_next(code: &Code, rt: &Runtime, obj: crate::value::Ref) -> Option<u32> {
-    let name = code.symbols.get(ITER_METHOD)?;
-    let class = &code.classes[rt.heap.object(obj).class as usize];
-    match class.methods.get(name as usize).copied().flatten() {
-        Some(Method::Native(n)) => Some(n),
-        _ => None,
-    }
+    code.classes[rt.heap.object(obj).class as usize].iter
 }
 
 /// One step of `for v in obj` (the object in slot `at`, the item to slot

@@ -14,6 +14,8 @@ use crate::{sched, Throw};
 /// Marks everything reachable from `roots` and frees the rest.
 pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize {
     let mut gray: Vec<Ref> = roots.into_iter().filter_map(Value::as_ref).collect();
+    // What host objects hold, reused from one object to the next.
+    let mut held = Vec::new();
     while let Some(r) = gray.pop() {
         if !heap.mark(r) {
             continue;
@@ -41,7 +43,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
                 gray.extend(e.others.iter().filter_map(|v| v.as_ref()));
             }
             Obj::Object(o) => {
-                let mut held = Vec::new();
+                held.clear();
                 o.data.trace(&mut held);
                 gray.extend(held.iter().filter_map(|v| v.as_ref()));
             }

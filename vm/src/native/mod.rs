@@ -370,8 +370,9 @@ impl Ctx<'_> {
         interest: mio::Interest,
         what: &str,
     ) -> Result<IoSource, Throw> {
-        let reactor = self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))?;
-        reactor.register(source, interest, what).map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
+        self.reactor()?
+            .register(source, interest, what)
+            .map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
     }
 
     /// Parks the running task until `source` may be ready for
@@ -394,8 +395,7 @@ impl Ctx<'_> {
         abort: Option<Abort>,
     ) -> NativeResult {
         let (task, token) = (self.rt.sched.current, self.rt.sched.token());
-        let reactor = self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))?;
-        reactor.wait(source, direction, sched::reactor::IoWaiter { task, token });
+        self.reactor()?.wait(source, direction, sched::reactor::IoWaiter { task, token });
         let reg = sched::Reg::Io(source.slot() as u32, direction);
         self.rt.sched.meta_mut(task).regs.push(reg);
         self.rt.sched.park(false);
@@ -464,6 +464,10 @@ impl Ctx<'_> {
         Err(self.resumption(keep, finished_without_finisher, None))
     }
 
+    fn reactor(&mut self) -> Result<&mut sched::reactor::Reactor, Throw> {
+        self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))
+    }
+
     fn resumption(&self, keep: Vec<Value>, then: Then, abort: Option<Abort>) -> Control {
         Control::Park(Parked(Some(Box::new(Resumption { keep, then, native: self.native, abort }))))
     }
@@ -516,13 +520,11 @@ impl Ctx<'_> {
     /// Makes a host object of `data`, whose class must be registered
     /// ([`Vm::register_class`](crate::Vm::register_class)).
     pub fn new_object<T: crate::Object>(&mut self, data: T) -> Result<Value, Throw> {
-        let Some(class) = self.code.class_of::<T>() else {
-            let name = std::any::type_name::<T>();
-            return Err(Throw::internal(format!("{}: {name} is not a registered class", self.name())));
-        };
         self.rt.heap.check_room(64 + data.bytes(), "an object")?;
-        let r = self.rt.heap.new_object(crate::object::HostObj::new(class, Box::new(data)));
-        Ok(Value::Object(r))
+        crate::object::new_object(self.code, &mut self.rt.heap, data).ok_or_else(|| {
+            let name = std::any::type_name::<T>();
+            Throw::internal(format!("{}: {name} is not a registered class", self.name()))
+        })
     }
 
     /// Argument `i`, `v`, as the host object of Rust type `T` it must be.

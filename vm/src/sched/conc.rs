@@ -360,7 +360,7 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
         Reg::Timer(_) => None,
         Reg::Nursery(_) => Some("its nursery's tasks to finish".to_string()),
         Reg::Io(slot, direction) => {
-            let what = rt.sched.driver.reactor_if_made().map_or_else(|| "a source".into(), |r| r.what(slot as usize));
+            let what = rt.sched.driver.reactor.as_ref().map_or_else(|| "a source".into(), |r| r.what(slot as usize));
             let op = match direction {
                 crate::sched::reactor::Direction::Read => "read",
                 crate::sched::reactor::Direction::Write => "write",

@@ -153,6 +153,7 @@ pub struct Driver {
     /// Whether anything may post to the inbox: until then it is not even
     /// looked at.
     used: bool,
+    /// Made on first use: see [`Driver::reactor`].
     pub(crate) reactor: Option<Reactor>,
     /// Why the reactor could not be made, once it failed.
     reactor_failed: Option<String>,
@@ -208,11 +209,6 @@ impl Driver {
             }
         }
         Ok(self.reactor.as_mut().expect("made above"))
-    }
-
-    /// The reactor if it exists.
-    pub(crate) fn reactor_if_made(&self) -> Option<&Reactor> {
-        self.reactor.as_ref()
     }
 
     /// A way to end an idle wait from another thread (Ctrl-C).
