@@ -32,6 +32,7 @@ mod native;
 mod object;
 mod report;
 mod sched;
+mod session;
 mod task;
 pub mod trace;
 pub mod value;
@@ -170,6 +171,8 @@ pub struct Vm {
     broken: Option<String>,
     /// The prelude's top-level names, once it is loaded.
     prelude: Option<FileScope>,
+    /// The top-level names of code run with `eval` and `run_file`.
+    session: FileScope,
 }
 
 impl Default for Vm {
@@ -205,6 +208,7 @@ impl Vm {
             failed_import: None,
             broken: None,
             prelude: None,
+            session: FileScope::new(),
         }
     }
 
@@ -226,7 +230,7 @@ impl Vm {
     pub fn register<M>(&mut self, name: &str, native: impl IntoNative<M>) {
         let slot = self.env.add_builtin(name);
         let index = self.add_native(name, false, native);
-        self.set_global(slot, Value::Native(index));
+        self.set_global_slot(slot, Value::Native(index));
     }
 
     /// Registers a module: a global map `name` of natives, called as
@@ -240,7 +244,7 @@ impl Vm {
         }
         let map = Value::Map(self.rt.heap.new_map(table));
         let slot = self.env.add_builtin(name);
-        self.set_global(slot, map);
+        self.set_global_slot(slot, map);
     }
 
     fn add_native<M>(&mut self, name: &str, method: bool, native: impl IntoNative<M>) -> u32 {
@@ -258,7 +262,7 @@ impl Vm {
     pub fn register_value(&mut self, name: &str, value: Value) -> Result<(), Throw> {
         self.check_value(value)?;
         let slot = self.env.add_builtin(name);
-        self.set_global(slot, value);
+        self.set_global_slot(slot, value);
         Ok(())
     }
 
@@ -402,7 +406,7 @@ impl Vm {
         code::set_method_slot(table, id, method);
     }
 
-    fn set_global(&mut self, slot: u32, value: Value) {
+    fn set_global_slot(&mut self, slot: u32, value: Value) {
         let slot = slot as usize;
         if self.rt.globals.len() <= slot {
             self.rt.globals.resize(slot + 1, Value::Nil);

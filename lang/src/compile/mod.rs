@@ -107,7 +107,8 @@ impl FileScope {
         self.order.iter().map(|n| (n.as_str(), self.names[n]))
     }
 
-    fn declare(&mut self, env: &mut Env, name: &str) -> u32 {
+    /// The slot of `name`, declared in `env` if it is new.
+    pub fn declare(&mut self, env: &mut Env, name: &str) -> u32 {
         if let Some(&slot) = self.names.get(name) {
             return slot;
         }
