@@ -17,8 +17,10 @@ const HEAVY: &[&str] = &[
     "lang/deep_and_cyclic_values.weft",
     "lang/gc_reclaims_cycles.weft",
     "limits/channel_buffer_counts_against_the_heap.weft",
+    "limits/map_counts_against_the_heap.weft",
     "limits/task_stacks_count_against_the_heap.weft",
     "limits/tasks_count_against_the_heap.weft",
+    "limits/text_of_shared_lists_is_bounded.weft",
 ];
 
 #[test]

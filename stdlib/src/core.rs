@@ -36,7 +36,7 @@ fn print_to(cx: &mut Ctx, args: &[Value], stream: Stream) -> NativeResult {
         }
         match *v {
             Value::Str(r) => line.push_str(cx.heap().str(r)),
-            v => line.push_str(&cx.display(v)),
+            v => line.push_str(&cx.display(v)?),
         }
     }
     line.push('\n');
@@ -53,8 +53,8 @@ fn print_to(cx: &mut Ctx, args: &[Value], stream: Stream) -> NativeResult {
     Ok(Value::Nil)
 }
 
-fn str(cx: &mut Ctx, v: Value) -> Value {
-    match v {
+fn str(cx: &mut Ctx, v: Value) -> Result<Value, Throw> {
+    Ok(match v {
         Value::Str(_) => v,
         Value::Int(i) => {
             // Digits on the stack: `str(i)` in a loop allocates nothing
@@ -63,10 +63,10 @@ fn str(cx: &mut Ctx, v: Value) -> Value {
             cx.string(int_text(i, &mut buf))
         }
         v => {
-            let s = cx.display(v);
+            let s = cx.display(v)?;
             cx.string(&s)
         }
-    }
+    })
 }
 
 /// `i` in decimal, written into the end of `buf`.
@@ -97,7 +97,7 @@ fn int(cx: &mut Ctx, v: Value) -> Result<Value, Throw> {
         Value::Str(r) => match cx.heap().str(r).trim().parse::<i64>() {
             Ok(n) => Ok(Value::Int(n)),
             Err(e) => {
-                let shown = cx.repr(v);
+                let shown = cx.repr_short(v);
                 match e.kind() {
                     IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
                         Err(Throw::new("Overflow", format!("int: {shown} does not fit in 64 bits")))
@@ -131,7 +131,7 @@ fn float(cx: &mut Ctx, v: Value) -> Result<Value, Throw> {
         // "-1e9", "inf", "nan".
         Value::Str(r) => match cx.heap().str(r).trim().parse::<f64>() {
             Ok(x) => Ok(Value::Float(x)),
-            _ => Err(Throw::value_error(format!("float: {} is not a number", cx.repr(v)))),
+            _ => Err(Throw::value_error(format!("float: {} is not a number", cx.repr_short(v)))),
         },
         v => Err(Throw::type_error(format!("float: cannot convert {} to float", v.type_name()))),
     }
@@ -162,7 +162,7 @@ fn assert(cx: &mut Ctx, ok: Value, message: Option<Value>) -> Result<(), Throw> 
     let message = match message {
         None => "assertion failed".to_string(),
         Some(Value::Str(r)) => cx.heap().str(r).to_string(),
-        Some(v) => cx.display(v),
+        Some(v) => cx.display(v)?,
     };
     Err(Throw::new("AssertionError", message))
 }
@@ -179,7 +179,7 @@ fn error(cx: &mut Ctx, first: Value, second: Option<Value>) -> Result<Value, Thr
     let message = match message {
         Value::Str(_) => message,
         v => {
-            let text = cx.display(v);
+            let text = cx.display(v)?;
             cx.string(&text)
         }
     };

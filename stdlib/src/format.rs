@@ -148,7 +148,7 @@ fn parse_spec(text: &str) -> Result<Spec, Throw> {
 fn place(cx: &Ctx, out: &mut String, value: Value, spec: &Spec) -> Result<(), Throw> {
     let numeric = matches!(value, Value::Int(_) | Value::Float(_));
     let mut body = match (spec.kind, value) {
-        (Some('?'), v) => cx.repr(v),
+        (Some('?'), v) => cx.repr(v)?,
         (Some(k @ ('x' | 'X' | 'o' | 'b')), Value::Int(n)) => radix(n, k, spec.alternate),
         (Some(k @ ('x' | 'X' | 'o' | 'b')), v) => {
             return Err(bad(format!("{{:{k}}} needs an int, not {}", v.type_name())));
@@ -166,13 +166,13 @@ fn place(cx: &Ctx, out: &mut String, value: Value, spec: &Spec) -> Result<(), Th
             }
         }
         (Some(k), v) => return Err(bad(format!("{{:{k}}} needs a number, not {}", v.type_name()))),
-        (None, Value::Float(x)) if !x.is_finite() => cx.display(value),
+        (None, Value::Float(x)) if !x.is_finite() => cx.display(value)?,
         (None, v) if numeric && spec.precision.is_some() => {
             let p = spec.precision.unwrap_or(0);
             format!("{:.p$}", v.as_f64().unwrap_or(f64::NAN))
         }
         (None, Value::Str(r)) => cx.heap().str(r).to_string(),
-        (None, v) => cx.display(v),
+        (None, v) => cx.display(v)?,
     };
     if !numeric {
         if let Some(p) = spec.precision {

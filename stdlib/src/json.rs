@@ -33,7 +33,8 @@ fn json_encode(cx: &mut Ctx, value: Value, indent: Option<i64>) -> Result<String
                 .ok_or_else(|| Throw::value_error(format!("json_encode: indent must be between 0 and 16, not {n}")))?,
         ),
     };
-    let mut encoder = Encoder { cx, out: String::new(), indent };
+    let room = cx.heap().room();
+    let mut encoder = Encoder { cx, out: String::new(), indent, room };
     encoder.value(value, 0)?;
     Ok(encoder.out)
 }
@@ -42,6 +43,9 @@ struct Encoder<'c, 'a> {
     cx: &'c Ctx<'a>,
     out: String,
     indent: Option<usize>,
+    /// The longest the text may grow: what the heap has left. Lists that
+    /// share their items can make it far larger than memory.
+    room: usize,
 }
 
 impl Encoder<'_, '_> {
@@ -50,6 +54,10 @@ impl Encoder<'_, '_> {
             return Err(Throw::value_error(format!(
                 "json_encode: nested deeper than {MAX_DEPTH} levels (is there a cycle?)"
             )));
+        }
+        if self.out.len() > self.room {
+            let message = format!("json_encode: the text is longer than the {} MiB the heap has left", self.room >> 20);
+            return Err(Throw::new("OutOfMemory", message));
         }
         let heap = self.cx.heap();
         match v {
@@ -81,7 +89,7 @@ impl Encoder<'_, '_> {
                     let name = match k {
                         Key::Str(s) => heap.str(*s).to_string(),
                         Key::Nil => "null".to_string(),
-                        k => self.cx.display(k.value()),
+                        k => self.cx.display(k.value())?,
                     };
                     self.string(&name);
                     self.out.push_str(if self.indent.is_some() { ": " } else { ":" });

@@ -48,7 +48,10 @@ fn split(cx: &mut Ctx, s: StrRef, sep: Option<StrRef>) -> Result<Value, Throw> {
 }
 
 /// Joins values' `str` forms; shared with `list.join`.
-pub fn join_values(cx: &Ctx, items: &[Value], sep: &str) -> String {
+pub fn join_values(cx: &Ctx, items: &[Value], sep: &str) -> Result<String, Throw> {
+    // The text may not outgrow the heap: lists that share their items can
+    // make it far larger than memory.
+    let room = cx.heap().room();
     let mut out = String::new();
     for (i, &v) in items.iter().enumerate() {
         if i > 0 {
@@ -56,10 +59,14 @@ pub fn join_values(cx: &Ctx, items: &[Value], sep: &str) -> String {
         }
         match v {
             Value::Str(r) => out.push_str(cx.heap().str(r)),
-            v => out.push_str(&cx.display(v)),
+            v => out.push_str(&cx.display(v)?),
+        }
+        if out.len() > room {
+            let message = format!("join: the text is longer than the {} MiB the heap has left", room >> 20);
+            return Err(Throw::new("OutOfMemory", message));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The character index of the first occurrence, or nil.

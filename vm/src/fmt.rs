@@ -62,20 +62,49 @@ pub fn float_repr(x: f64) -> String {
     out
 }
 
-/// What `print(v)` and `str(v)` show.
+/// What `print(v)` and `str(v)` show. Unbounded: for values whose text
+/// is known to be small (kinds, messages, constants).
 pub fn display(heap: &Heap, code: &Code, v: Value) -> String {
-    if let Value::Str(r) = v {
-        return heap.str(r).to_string();
-    }
-    let mut out = String::new();
-    write_value(heap, code, v, &mut out);
-    out
+    display_within(heap, code, v, usize::MAX).unwrap_or_default()
 }
 
-/// The literal form of a value: strings quoted and escaped.
-pub fn repr(heap: &Heap, code: &Code, v: Value) -> String {
+/// What `print(v)` and `str(v)` show, or `None` if that is longer than
+/// `max` bytes: a list that holds itself many times over can have a text
+/// far larger than memory, and building stops as soon as it is too long.
+pub fn display_within(heap: &Heap, code: &Code, v: Value, max: usize) -> Option<String> {
+    if let Value::Str(r) = v {
+        let text = heap.str(r);
+        return (text.len() <= max).then(|| text.to_string());
+    }
     let mut out = String::new();
-    write_value(heap, code, v, &mut out);
+    write_value(heap, code, v, &mut out, max).then_some(out)
+}
+
+/// The literal form of a value: strings quoted and escaped; `None` if it
+/// is longer than `max` bytes.
+pub fn repr_within(heap: &Heap, code: &Code, v: Value, max: usize) -> Option<String> {
+    let mut out = String::new();
+    write_value(heap, code, v, &mut out, max).then_some(out)
+}
+
+/// The literal form of a value: strings quoted and escaped. Unbounded,
+/// as [`display`] is.
+pub fn repr(heap: &Heap, code: &Code, v: Value) -> String {
+    repr_within(heap, code, v, usize::MAX).unwrap_or_default()
+}
+
+/// The literal form of a value, cut short to fit in a message.
+pub fn repr_short(heap: &Heap, code: &Code, v: Value) -> String {
+    const SHOWN: usize = 60;
+    let mut out = String::new();
+    if !write_value(heap, code, v, &mut out, SHOWN) || out.len() > SHOWN {
+        let mut cut = SHOWN;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("...");
+    }
     out
 }
 
@@ -87,17 +116,24 @@ enum Step {
     Close(Ref),
 }
 
-fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String) {
+/// Writes `v`'s text to `out`; stops, returning false, once `out` holds
+/// more than `max` bytes.
+fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String, max: usize) -> bool {
     if let Value::Int(i) = v {
         // The common case, with no work list.
         let _ = write!(out, "{i}");
-        return;
+        return out.len() <= max;
     }
     // The containers being shown, outermost to innermost: meeting one again
     // inside itself is a cycle.
     let mut open: FxHashSet<Ref> = FxHashSet::default();
     let mut steps = vec![Step::Show(v)];
     while let Some(step) = steps.pop() {
+        // Every step writes at most a bounded piece or one string, so the
+        // work done is bounded by `max` too.
+        if out.len() > max {
+            return false;
+        }
         let v = match step {
             Step::Show(v) => v,
             Step::Text(text) => {
@@ -183,6 +219,7 @@ fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String) {
             Value::Cell(r) => steps.push(Step::Show(heap.cell(r))),
         }
     }
+    out.len() <= max
 }
 
 fn quote(s: &str, out: &mut String) {

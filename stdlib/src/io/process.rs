@@ -103,7 +103,7 @@ fn options(cx: &Ctx, opts: Option<MapRef>) -> Result<Options, Throw> {
     for (k, v) in cx.map(opts).iter() {
         let key = match k.value() {
             Value::Str(r) => cx.heap().str(r).to_string(),
-            other => return Err(Throw::value_error(format!("{who}: option {} is not a string", cx.repr(other)))),
+            other => return Err(Throw::value_error(format!("{who}: option {} is not a string", cx.repr_short(other)))),
         };
         match (key.as_str(), *v) {
             ("cwd", Value::Str(r)) => out.cwd = Some(cx.heap().str(r).to_string()),

@@ -654,7 +654,7 @@ pub(crate) fn call_value(
         v => {
             let name = v.type_name();
             let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            let shown = crate::fmt::repr(&rt.heap, code, v);
+            let shown = crate::fmt::repr_short(&rt.heap, code, v);
             Err(Throw::type_error(format!("cannot call {shown} ({article} {name})")).into())
         }
     }
@@ -846,14 +846,10 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
 #[cold]
 pub(crate) fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Result<(), Throw> {
     match (o, i) {
-        (Value::Map(m), Value::Str(name)) => {
-            rt.heap.set_field(m, name, v);
-            Ok(())
-        }
+        (Value::Map(m), Value::Str(name)) => rt.heap.set_field(m, name, v),
         (Value::Map(m), _) => {
             let Some(k) = key(i) else { return Err(bad_key(i)) };
-            rt.heap.map_mut(m).insert(k, v);
-            Ok(())
+            rt.heap.map_insert(m, k, v).map(drop)
         }
         (Value::List(_), _) => Err(Throw::type_error(format!("list index must be an int, not {}", i.type_name()))),
         (Value::Str(_), _) => Err(Throw::type_error("strings are immutable; build a new one instead")),
@@ -926,7 +922,7 @@ pub(crate) fn stack_overflow(limit: usize) -> Throw {
 
 #[cold]
 pub(crate) fn arity(code: &Code, f: Value, want: usize, got: usize, heap: &crate::heap::Heap) -> Throw {
-    arity_error(&crate::fmt::repr(heap, code, f), want, got)
+    arity_error(&crate::fmt::repr_short(heap, code, f), want, got)
 }
 
 #[cold]

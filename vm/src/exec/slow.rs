@@ -275,7 +275,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let kv = regs[k];
             let Some(k) = key(kv) else { raise!(bad_key(kv)) };
             let v = regs[src];
-            rt.heap.map_mut(r).insert(k, v);
+            try_raise!(rt.heap.map_insert(r, k, v));
         }
         Op::Range { dst, start, inclusive } => {
             let (lo, hi) = (regs[start], regs[start as usize + 1]);
@@ -326,7 +326,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             match regs[obj] {
                 Value::Map(m) => {
                     let v = regs[src];
-                    rt.heap.set_field(m, name, v);
+                    try_raise!(rt.heap.set_field(m, name, v));
                 }
                 o => {
                     raise!(Throw::type_error(format!("cannot set field '{}' on {}", rt.heap.str(name), o.type_name())))

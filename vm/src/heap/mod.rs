@@ -315,7 +315,7 @@ impl Heap {
     /// whose size a script controls (`xs + xs` in a loop doubles), so that
     /// the script gets an error instead of the system refusing the memory.
     pub fn check_room(&self, bytes: usize, what: &str) -> Result<(), Throw> {
-        if bytes > self.limit.saturating_sub(self.in_use()) {
+        if bytes > self.room() {
             let mib = |n: usize| n >> 20;
             return Err(Throw::new(
                 "OutOfMemory",
@@ -328,6 +328,12 @@ impl Heap {
             ));
         }
         Ok(())
+    }
+
+    /// Bytes the heap may still take before its limit, as of the last
+    /// collection: the most a text being built may grow to.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.in_use())
     }
 
     /// Bytes held by the live objects alone, as of the last collection.
@@ -623,9 +629,26 @@ impl Heap {
 
     /// Sets field `name` of map `m`, and remembers its position for
     /// [`Heap::field_at_hint`].
-    pub fn set_field(&mut self, m: Ref, name: Ref, v: Value) {
-        let (at, _) = self.map_mut(m).insert_full(Key::Str(name), v);
+    pub fn set_field(&mut self, m: Ref, name: Ref, v: Value) -> Result<(), Throw> {
+        let at = self.map_insert(m, Key::Str(name), v)?;
         self.remember_field(name, at);
+        Ok(())
+    }
+
+    /// Sets `k` to `v` in map `m`, and returns the entry's position. A new
+    /// key that makes the table grow is charged to the heap first: past
+    /// the limit it is `OutOfMemory`, not a table the system cannot give.
+    pub fn map_insert(&mut self, m: Ref, k: Key, v: Value) -> Result<usize, Throw> {
+        let map = self.map(m);
+        let capacity = map.capacity();
+        if map.len() == capacity && !map.contains_key(&k) {
+            self.check_room(capacity.max(4) * MAP_ENTRY_BYTES, "a map of that size")?;
+        }
+        let map = self.map_mut(m);
+        let (at, _) = map.insert_full(k, v);
+        let grown = map.capacity().saturating_sub(capacity);
+        self.grew(grown * MAP_ENTRY_BYTES);
+        Ok(at)
     }
 
     fn remember_field(&mut self, name: Ref, at: usize) {

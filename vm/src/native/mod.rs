@@ -208,14 +208,23 @@ impl Ctx<'_> {
         self.rt.heap.chan(c.0)
     }
 
-    /// What `str(v)` gives.
-    pub fn display(&self, v: Value) -> String {
-        fmt::display(&self.rt.heap, self.code, v)
+    /// What `str(v)` gives; an `OutOfMemory` error when the text would
+    /// not fit in the heap.
+    pub fn display(&self, v: Value) -> Result<String, Throw> {
+        let room = self.rt.heap.room();
+        fmt::display_within(&self.rt.heap, self.code, v, room).ok_or_else(|| too_long_text(v, room))
     }
 
-    /// The literal form of `v` (strings quoted).
-    pub fn repr(&self, v: Value) -> String {
-        fmt::repr(&self.rt.heap, self.code, v)
+    /// The literal form of `v` (strings quoted), as `{:?}` shows it; an
+    /// `OutOfMemory` error when it would not fit in the heap.
+    pub fn repr(&self, v: Value) -> Result<String, Throw> {
+        let room = self.rt.heap.room();
+        fmt::repr_within(&self.rt.heap, self.code, v, room).ok_or_else(|| too_long_text(v, room))
+    }
+
+    /// The literal form of `v`, cut short to fit in an error message.
+    pub fn repr_short(&self, v: Value) -> String {
+        fmt::repr_short(&self.rt.heap, self.code, v)
     }
 
     /// `a op b` as the language's operator computes it.
@@ -694,4 +703,13 @@ impl Drop for MapMut<'_> {
         let after = self.heap.map(self.map).capacity();
         self.heap.grew(after.saturating_sub(self.before) * crate::heap::MAP_ENTRY_BYTES);
     }
+}
+
+/// The error for a value whose text would outgrow the heap.
+fn too_long_text(v: Value, room: usize) -> Throw {
+    let what = v.type_name();
+    Throw::new(
+        "OutOfMemory",
+        format!("the text of this {what} is longer than the {} MiB the heap has left", room >> 20),
+    )
 }
