@@ -304,3 +304,42 @@ fn host_classes_make_objects_with_methods_fields_and_typed_errors() {
          TypeError: bump: argument 1 must be a counter, not stream\n"
     );
 }
+
+/// A native over an `Rc` runs on the thread that registered it; after the
+/// VM moves to another thread, calling it is a clean error, and dropping
+/// the VM there leaks it rather than touch the `Rc` off its thread.
+#[test]
+fn local_natives_run_only_on_their_own_thread() {
+    use std::rc::Rc;
+    let counter = Rc::new(std::cell::Cell::new(0i64));
+    let held = counter.clone();
+    let (mut vm, _out) = vm();
+    vm.register_local("bump", move |_cx: &mut Ctx, _args: &[Value]| {
+        held.set(held.get() + 1);
+        Ok(Value::Int(held.get()))
+    });
+    vm.run_script("host.weft", "bump()\nbump()", Path::new(".")).unwrap();
+    assert_eq!(counter.get(), 2);
+    let elsewhere = std::thread::spawn(move || {
+        let refused = match vm.run_script("host.weft", "bump()", Path::new(".")) {
+            Err(Failure::Runtime(e)) => format!("{}: {}", e.kind, e.message),
+            other => format!("{other:?}"),
+        };
+        drop(vm);
+        refused
+    });
+    let refused = elsewhere.join().expect("no panic on the other thread");
+    assert_eq!(refused, "ThreadError: bump was registered with register_local on another thread, and runs only there");
+    assert_eq!(counter.get(), 2, "the closure never ran off its thread");
+    assert_eq!(Rc::strong_count(&counter), 2, "dropped off its thread, the closure leaks instead");
+}
+
+#[test]
+fn local_natives_drop_on_their_own_thread() {
+    let counter = std::rc::Rc::new(0);
+    let held = counter.clone();
+    let (mut vm, _out) = vm();
+    vm.register_local("peek", move |_cx: &mut Ctx, _args: &[Value]| Ok(Value::Int(*held)));
+    drop(vm);
+    assert_eq!(std::rc::Rc::strong_count(&counter), 1);
+}

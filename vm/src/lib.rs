@@ -233,6 +233,32 @@ impl Vm {
         self.set_global_slot(slot, Value::Native(index));
     }
 
+    /// Registers a global native that need not be `Send` or `Sync` (it may
+    /// hold an `Rc` or a `RefCell`), over the raw arguments. It runs only on
+    /// the thread that registers it: called on another (after the VM moved
+    /// there) it raises a `ThreadError`, and a VM dropped on another thread
+    /// leaks it rather than drop it there.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use weft_vm::{Ctx, Value, Vm};
+    ///
+    /// let calls = Rc::new(Cell::new(0));
+    /// let counted = calls.clone();
+    /// let mut vm = Vm::new();
+    /// vm.register_local("tick", move |_cx: &mut Ctx, _args: &[Value]| {
+    ///     counted.set(counted.get() + 1);
+    ///     Ok(Value::Int(counted.get()))
+    /// });
+    /// vm.eval("<host>", "tick()\ntick()").unwrap();
+    /// assert_eq!(calls.get(), 2);
+    /// ```
+    pub fn register_local(&mut self, name: &str, native: impl Fn(&mut Ctx, &[Value]) -> NativeResult + 'static) {
+        let slot = self.env.add_builtin(name);
+        let index = self.push_native(name, false, native::into_local(native));
+        self.set_global_slot(slot, Value::Native(index));
+    }
+
     /// Registers a module: a global map `name` of natives, called as
     /// `name.function(args)` (as `net.connect(host, port)`); each is
     /// named `name.function` in errors.

@@ -20,6 +20,9 @@
 //! host's.
 
 mod convert;
+mod local;
+
+pub(crate) use local::into_local;
 
 pub use convert::{
     Callable, ChanRef, ErrorRef, FromValue, IntoNative, IntoValue, ListRef, MapRef, NativeBody, NativeReturn,
