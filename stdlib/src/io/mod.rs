@@ -24,6 +24,7 @@ pub fn install(vm: &mut Vm, exec_driver: Arc<OnceLock<Handle>>) {
     stream::install(vm);
     fs::install(vm);
     stdin::install(vm);
+    stream::install_outputs(vm);
     process::install(vm, exec_driver);
     net::install(vm);
 }

@@ -37,7 +37,17 @@ pub enum End {
     /// A file or stdin: blocking reads and writes, done off the
     /// scheduler's thread on `pool` (the shared pool if `None`).
     Blocking(Arc<Shared>, Option<Pool>),
+    /// Where `print` (`Output::Print`) or `eprint` writes: writes go through
+    /// the same buffer, so they keep their order with the prints.
+    Output(Output),
     Closed,
+}
+
+/// Which of the VM's outputs an `End::Output` writes to.
+#[derive(Clone, Copy)]
+pub enum Output {
+    Print,
+    Error,
 }
 
 /// A blocking end, shared with the worker that reads or writes it.
@@ -267,7 +277,7 @@ impl Stream {
         let (got, id) = match &mut self.end {
             End::Socket(s, io) => (s.read(&mut chunk), io.id()),
             End::PipeIn(p, io) => (p.read(&mut chunk), io.id()),
-            End::PipeOut(..) => {
+            End::PipeOut(..) | End::Output(_) => {
                 return Err(Throw::new("IOError", format!("cannot read from {}: it is for writing", self.what)))
             }
             End::Blocking(shared, pool) => {
@@ -398,6 +408,22 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
                 };
                 return on_worker(cx, pool.as_ref(), &label, vec![s, text], work);
             }
+            End::Output(output) => {
+                let output = *output;
+                let rest = cx.str(r).as_bytes()[from..].to_vec();
+                let written = match output {
+                    Output::Print => cx.write_output(&rest),
+                    Output::Error => cx.write_error_output(&rest),
+                };
+                return match written {
+                    Ok(()) => Ok(Value::Nil),
+                    // The reader went away: end quietly, as `print` does.
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(weft_vm::Control::Exit(128 + 13)),
+                    Err(e) => {
+                        Err(Throw::new("IOError", format!("cannot write to {}: {e}", stream_name(output))).into())
+                    }
+                };
+            }
             End::Closed => return Err(stream.closed_error("write to").into()),
         };
         match wrote {
@@ -434,14 +460,36 @@ pub fn install(vm: &mut Vm) {
     vm.register_class_method::<Stream, _>("write", |cx: &mut Ctx, s: Value, text: Value| write(cx, s, text, 0));
     vm.register_class_method::<Stream, _>("close", |cx: &mut Ctx, s: Value| -> Result<(), Throw> {
         // Dropping the end closes the descriptor and frees its place in
-        // the reactor, which wakes a task still waiting on it.
-        cx.object_mut::<Stream>(0, s)?.end = End::Closed;
+        // the reactor, which wakes a task still waiting on it. Closing
+        // `stdout` flushes it and stops its writes; `print` goes on.
+        let stream = cx.object_mut::<Stream>(0, s)?;
+        let flush = matches!(stream.end, End::Output(_));
+        stream.end = End::Closed;
+        if flush {
+            let _ = cx.flush_output();
+        }
         Ok(())
     });
     vm.register_class_method::<Stream, _>("peer", |cx: &mut Ctx, s: Value| -> Result<Option<String>, Throw> {
         Ok(cx.object::<Stream>(0, s)?.peer.clone())
     });
     vm.register_class_method::<Stream, _>(weft_vm::ITER_METHOD, |cx: &mut Ctx, s: Value| read(cx, s, Want::Next));
+}
+
+fn stream_name(output: Output) -> &'static str {
+    match output {
+        Output::Print => "stdout",
+        Output::Error => "stderr",
+    }
+}
+
+/// `stdout` and `stderr`: streams that write where `print` and `eprint` do.
+pub(crate) fn install_outputs(vm: &mut Vm) {
+    for output in [Output::Print, Output::Error] {
+        let name = stream_name(output);
+        let Ok(stream) = vm.new_object(Stream::new(name.to_string(), End::Output(output))) else { return };
+        let _ = vm.register_value(name, stream);
+    }
 }
 
 /// Whether the connecting socket in stream `s` has connected: `None` if
