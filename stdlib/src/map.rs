@@ -40,7 +40,7 @@ fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     cx.arity(args, 2, 3)?;
     let m: MapRef = cx.arg(args, 0)?;
     let k = key(cx, args[1])?;
-    let removed = cx.map_mut(m).shift_remove(&k);
+    let removed = cx.map_mut(m).remove(&k);
     match (removed, args.get(2)) {
         (Some(v), _) => Ok(v),
         (None, Some(&default)) => Ok(default),

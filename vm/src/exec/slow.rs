@@ -255,7 +255,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }
         Op::NewMap { dst, start, count } => {
-            let mut map = crate::heap::MapTable::with_capacity_and_hasher(count as usize, Default::default());
+            let mut map = crate::heap::MapTable::with_capacity(count as usize);
             for i in 0..count as usize {
                 let k = regs[start as usize + 2 * i];
                 let v = regs[start as usize + 2 * i + 1];
@@ -456,7 +456,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                             "the map changed size while a loop went over it (loop over m.keys() to change it)"
                         ));
                     }
-                    map.get_index(cursor as usize).map(|(k, v)| (k.value(), *v, Some(cursor + 1)))
+                    map.next_from(cursor as usize).map(|(at, k, v)| (k.value(), *v, Some(at as i64 + 1)))
                 }
                 Value::Range(r) => {
                     let (start, end, inclusive) = rt.heap.range(r);

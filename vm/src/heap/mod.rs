@@ -6,17 +6,16 @@
 
 pub(crate) mod gc;
 pub(crate) mod handle;
+mod map;
 
 use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
-use indexmap::IndexMap;
 use std::hash::{BuildHasher, Hasher};
 
 pub type FxBuild = rustc_hash::FxBuildHasher;
-/// Maps keep insertion order; keys hash without touching the heap.
-pub type MapTable = IndexMap<Key, Value, FxBuild>;
+pub use map::MapTable;
 
 /// What one entry of a map's capacity costs, as the heap counts it.
 pub(crate) const MAP_ENTRY_BYTES: usize = 40;

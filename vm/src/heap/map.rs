@@ -1,0 +1,254 @@
+//! A map's table: entries in insertion order, found through a hash index
+//! of their positions (CPython's compact dict). Removing a key leaves a
+//! hole that iteration skips, so removal costs O(1) and keeps the order of
+//! the rest; the holes are squeezed out once they outnumber the entries.
+//! Positions are stable between squeezes, which is what field hints
+//! (`Heap::field_at_hint`) and `for` loops rely on.
+
+use super::FxBuild;
+use crate::value::{Key, Value};
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+/// The entries of a Weft map, in insertion order.
+#[derive(Clone, Default)]
+pub struct MapTable {
+    /// Entries, with `None` where one was removed.
+    entries: Vec<Option<(Key, Value)>>,
+    /// The position in `entries` of every live entry, by its key's hash.
+    index: HashTable<u32>,
+    /// How many entries are live: `entries.len()` less the holes.
+    live: usize,
+}
+
+fn hash(k: &Key) -> u64 {
+    FxBuild::default().hash_one(k)
+}
+
+impl MapTable {
+    /// An empty table with room for `n` entries.
+    pub fn with_capacity(n: usize) -> MapTable {
+        MapTable { entries: Vec::with_capacity(n), index: HashTable::with_capacity(n), live: 0 }
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// How many entries it has room for before it grows.
+    pub fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+
+    fn position(&self, k: &Key) -> Option<usize> {
+        let entries = &self.entries;
+        let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+        found.map(|&at| at as usize)
+    }
+
+    /// The value of `k`.
+    pub fn get(&self, k: &Key) -> Option<&Value> {
+        self.get_full(k).map(|(_, _, v)| v)
+    }
+
+    /// The position, key and value of `k`.
+    pub fn get_full(&self, k: &Key) -> Option<(usize, &Key, &Value)> {
+        let at = self.position(k)?;
+        let (key, value) = self.entries[at].as_ref()?;
+        Some((at, key, value))
+    }
+
+    pub fn contains_key(&self, k: &Key) -> bool {
+        self.position(k).is_some()
+    }
+
+    /// The entry at position `at`: `None` past the end or at a hole.
+    #[inline(always)]
+    pub fn get_index(&self, at: usize) -> Option<(&Key, &Value)> {
+        self.entries.get(at)?.as_ref().map(|(k, v)| (k, v))
+    }
+
+    /// As [`MapTable::get_index`], for writing the value.
+    #[inline(always)]
+    pub fn get_index_mut(&mut self, at: usize) -> Option<(&Key, &mut Value)> {
+        self.entries.get_mut(at)?.as_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// The first entry at position `at` or after, with its position: how
+    /// a loop steps over the holes.
+    pub fn next_from(&self, at: usize) -> Option<(usize, &Key, &Value)> {
+        let rest = self.entries.get(at..)?;
+        rest.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (at + i, k, v)))
+    }
+
+    /// Sets `k` to `v`; the old value, if `k` was there.
+    pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
+        self.insert_full(k, v).1
+    }
+
+    /// Sets `k` to `v` and gives its position and old value. A new key
+    /// goes last.
+    pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
+        if let Some(at) = self.position(&k) {
+            let slot = self.entries[at].as_mut().map(|(_, value)| value);
+            return (at, slot.map(|value| std::mem::replace(value, v)));
+        }
+        let at = self.entries.len();
+        self.entries.push(Some((k, v)));
+        let entries = &self.entries;
+        self.index.insert_unique(hash(&k), at as u32, |&i| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k)));
+        self.live += 1;
+        (at, None)
+    }
+
+    /// Removes `k` and gives its value; the others keep their order.
+    pub fn remove(&mut self, k: &Key) -> Option<Value> {
+        let entries = &self.entries;
+        let found =
+            self.index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+        let (at, _) = found.ok()?.remove();
+        let (_, value) = self.entries[at as usize].take()?;
+        self.live -= 1;
+        let holes = self.entries.len() - self.live;
+        if holes > self.live + 8 {
+            self.squeeze();
+        }
+        Some(value)
+    }
+
+    /// Drops the holes, and indexes the entries at their new positions.
+    /// A table that shrank a long way gives its room back.
+    fn squeeze(&mut self) {
+        self.entries.retain(Option::is_some);
+        if self.entries.capacity() > 4 * self.live + 16 {
+            self.entries.shrink_to(2 * self.live);
+        }
+        let entries = &self.entries;
+        let rehash = |&at: &u32| entries[at as usize].as_ref().map_or(0, |(k, _)| hash(k));
+        self.index = HashTable::with_capacity(self.live);
+        for (at, (k, _)) in entries.iter().flatten().enumerate() {
+            self.index.insert_unique(hash(k), at as u32, rehash);
+        }
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { entries: self.entries.iter(), left: self.live }
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+/// The entries of a [`MapTable`] in order, holes skipped.
+pub struct Iter<'a> {
+    entries: std::slice::Iter<'a, Option<(Key, Value)>>,
+    /// Live entries not yet given.
+    left: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a Key, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (k, v) = self.entries.by_ref().flatten().next()?;
+        self.left -= 1;
+        Some((k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let (k, v) = self.entries.by_ref().rev().flatten().next()?;
+        self.left -= 1;
+        Some((k, v))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl std::fmt::Debug for MapTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(m: &MapTable) -> Vec<i64> {
+        m.keys().map(|k| if let Key::Int(i) = k { *i } else { -1 }).collect()
+    }
+
+    #[test]
+    fn removal_keeps_the_order_and_squeezes_the_holes() {
+        let mut m = MapTable::default();
+        for i in 0..100 {
+            assert!(m.insert(Key::Int(i), Value::Int(i * 10)).is_none());
+        }
+        assert!(matches!(m.insert(Key::Int(5), Value::Nil), Some(Value::Int(50))));
+        for i in (0..100).filter(|i| i % 3 != 0) {
+            assert!(m.remove(&Key::Int(i)).is_some());
+        }
+        assert!(m.remove(&Key::Int(1)).is_none());
+        assert_eq!(keys(&m), (0..100).filter(|i| i % 3 == 0).collect::<Vec<_>>());
+        assert_eq!(m.len(), 34);
+        // Holes beyond the live entries (plus slack) were squeezed out.
+        assert!(m.entries.len() <= 2 * m.len() + 9, "{} entries for {} keys", m.entries.len(), m.len());
+        for i in (0..100).filter(|i| i % 3 == 0) {
+            assert!(matches!(m.get(&Key::Int(i)), Some(Value::Int(v)) if *v == i * 10));
+        }
+        // A key added again goes last.
+        m.insert(Key::Int(1), Value::Nil);
+        assert_eq!(keys(&m).last(), Some(&1));
+    }
+
+    #[test]
+    fn a_loop_steps_over_holes() {
+        let mut m = MapTable::default();
+        for i in 0..6 {
+            m.insert(Key::Int(i), Value::Int(i));
+        }
+        m.remove(&Key::Int(2));
+        m.remove(&Key::Int(3));
+        let mut seen = Vec::new();
+        let mut at = 0;
+        while let Some((pos, k, _)) = m.next_from(at) {
+            seen.push(*k);
+            at = pos + 1;
+        }
+        assert_eq!(seen, [Key::Int(0), Key::Int(1), Key::Int(4), Key::Int(5)]);
+        assert!(m.get_index(2).is_none(), "a hole has no entry");
+    }
+
+    #[test]
+    fn removing_in_a_loop_costs_constant_time_each() {
+        // A queue used as a map: add at the back, remove at the front. With
+        // removal that shifts the rest this is quadratic; here the table
+        // stays small and each step is O(1) amortised.
+        let mut m = MapTable::default();
+        for i in 0..200_000 {
+            m.insert(Key::Int(i), Value::Int(i));
+            if i >= 10 {
+                assert!(m.remove(&Key::Int(i - 10)).is_some());
+            }
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.entries.len() <= 40);
+    }
+}
