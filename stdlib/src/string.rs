@@ -73,7 +73,7 @@ pub fn join_values(cx: &Ctx, items: &[Value], sep: &str) -> Result<String, Throw
 fn find(cx: &mut Ctx, s: StrRef, needle: StrRef) -> Option<i64> {
     let hay = cx.str_obj(s);
     let byte = hay.text().find(cx.str(needle))?;
-    Some(if hay.is_ascii() { byte } else { hay.text()[..byte].chars().count() } as i64)
+    Some(hay.char_index(byte) as i64)
 }
 
 /// Resolves `slice(a, b)` bounds as Python does: negative counts from the
@@ -92,11 +92,7 @@ pub fn slice_bounds(start: i64, end: Option<i64>, len: usize) -> (usize, usize) 
 fn slice(cx: &mut Ctx, s: StrRef, start: i64, end: Option<i64>) -> String {
     let obj = cx.str_obj(s);
     let (start, end) = slice_bounds(start, end, obj.chars());
-    if obj.is_ascii() {
-        obj.text()[start..end].to_string()
-    } else {
-        obj.text().chars().skip(start).take(end - start).collect()
-    }
+    obj.text()[obj.byte_offset(start)..obj.byte_offset(end)].to_string()
 }
 
 fn chars(cx: &mut Ctx, s: StrRef) -> Value {

@@ -207,7 +207,7 @@ pub fn char_at(heap: &mut Heap, s: crate::value::Ref, i: i64) -> Result<Value, T
     let c = if obj.is_ascii() {
         obj.text().as_bytes()[at] as char
     } else {
-        obj.text().chars().nth(at).expect("index checked")
+        obj.text()[obj.byte_offset(at)..].chars().next().expect("index checked")
     };
     let mut buf = [0u8; 4];
     Ok(Value::Str(heap.intern(c.encode_utf8(&mut buf))))

@@ -39,16 +39,34 @@ enum Text {
         len: u8,
         bytes: [u8; INLINE_TEXT],
     },
-    /// `chars` is the length in characters, or `u32::MAX` when it does not
-    /// fit (then counted when asked).
+    /// ASCII text, or text of at most `MARK_EVERY` characters. `chars` is
+    /// the length in characters, or `u32::MAX` when it does not fit (then
+    /// counted when asked).
     Heap {
         chars: u32,
         text: Box<str>,
     },
+    /// Longer text that is not all ASCII: with marks, so that finding its
+    /// `i`th character is not a walk from the start.
+    Marked {
+        chars: u32,
+        marked: Box<Marked>,
+    },
+}
+
+/// Text with the byte offset of every `MARK_EVERY`th character.
+struct Marked {
+    text: Box<str>,
+    /// `marks[k]` is the byte offset of character `k * MARK_EVERY`.
+    marks: Box<[u32]>,
 }
 
 /// The longest text kept inline, so that `Text` is 24 bytes.
 const INLINE_TEXT: usize = 22;
+
+/// How many characters apart the marks of a `Marked` text are: finding a
+/// character walks at most this many.
+const MARK_EVERY: usize = 64;
 
 impl StrObj {
     fn new(text: &str, hash: u32) -> StrObj {
@@ -57,7 +75,14 @@ impl StrObj {
             bytes[..text.len()].copy_from_slice(text.as_bytes());
             Text::Inline { len: text.len() as u8, bytes }
         } else {
-            Text::Heap { chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX), text: text.into() }
+            let chars = text.chars().count();
+            match (u32::try_from(chars), u32::try_from(text.len())) {
+                (Ok(count), Ok(_)) if chars != text.len() && chars > MARK_EVERY => {
+                    let marks = text.char_indices().step_by(MARK_EVERY).map(|(at, _)| at as u32).collect();
+                    Text::Marked { chars: count, marked: Box::new(Marked { text: text.into(), marks }) }
+                }
+                (count, _) => Text::Heap { chars: count.unwrap_or(u32::MAX), text: text.into() },
+            }
         };
         StrObj { text, hash, field_hint: 0 }
     }
@@ -68,13 +93,14 @@ impl StrObj {
             // SAFETY: the bytes were copied from a `str`, whole.
             Text::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
             Text::Heap { text, .. } => text,
+            Text::Marked { marked, .. } => &marked.text,
         }
     }
 
     /// Length in characters; equal to the byte length for ASCII text.
     pub fn chars(&self) -> usize {
         match &self.text {
-            Text::Heap { chars, .. } if *chars != u32::MAX => *chars as usize,
+            Text::Heap { chars, .. } | Text::Marked { chars, .. } if *chars != u32::MAX => *chars as usize,
             _ => self.text().chars().count(),
         }
     }
@@ -83,6 +109,36 @@ impl StrObj {
         match &self.text {
             Text::Inline { .. } => self.text().is_ascii(),
             Text::Heap { text, .. } => self.chars() == text.len(),
+            Text::Marked { .. } => false,
+        }
+    }
+
+    /// The byte offset of character `i` (the length for `i` at the end):
+    /// O(1) for ASCII, a walk of at most `MARK_EVERY` characters for
+    /// other text.
+    pub fn byte_offset(&self, i: usize) -> usize {
+        let (text, from, skip) = match &self.text {
+            _ if self.is_ascii() => return i.min(self.text().len()),
+            Text::Marked { marked, .. } => {
+                let k = (i / MARK_EVERY).min(marked.marks.len() - 1);
+                (&*marked.text, marked.marks[k] as usize, i - k * MARK_EVERY)
+            }
+            _ => (self.text(), 0, i),
+        };
+        text[from..].char_indices().nth(skip).map_or(text.len(), |(at, _)| from + at)
+    }
+
+    /// The index of the character starting at byte `at`, or of the one
+    /// `at` falls in.
+    pub fn char_index(&self, at: usize) -> usize {
+        match &self.text {
+            _ if self.is_ascii() => at,
+            Text::Marked { marked, .. } => {
+                let k = marked.marks.partition_point(|&m| m as usize <= at) - 1;
+                let from = marked.marks[k] as usize;
+                k * MARK_EVERY + marked.text[from..at].chars().count()
+            }
+            _ => self.text()[..at].chars().count(),
         }
     }
 }
@@ -770,6 +826,7 @@ fn size_of_obj(obj: &Obj) -> usize {
             Obj::Str(s) => match &s.text {
                 Text::Inline { .. } => 0,
                 Text::Heap { text, .. } => text.len(),
+                Text::Marked { marked, .. } => marked.text.len() + 4 * marked.marks.len(),
             },
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
             Obj::Map(m) => m.capacity() * MAP_ENTRY_BYTES,
@@ -801,6 +858,29 @@ mod tests {
         // Every object costs a slot this size: keep it small.
         assert_eq!(std::mem::size_of::<Obj>(), 40);
         assert_eq!(std::mem::size_of::<StrObj>(), 32);
+    }
+
+    #[test]
+    fn characters_are_found_by_index_in_every_kind_of_text() {
+        let mut heap = Heap::new();
+        let texts = [
+            "ascii only, longer than the inline limit".to_string(),
+            "é".repeat(10),
+            "ü".repeat(64),
+            "aé😀".repeat(70),
+            format!("{}{}", "x".repeat(200), "ß".repeat(3)),
+            "ab€".repeat(1000),
+        ];
+        for text in &texts {
+            let r = heap.intern(text);
+            let obj = heap.str_obj(r);
+            let starts: Vec<usize> = text.char_indices().map(|(at, _)| at).chain([text.len()]).collect();
+            for (i, &at) in starts.iter().enumerate() {
+                assert_eq!(obj.byte_offset(i), at, "byte of character {i} of {text:?}");
+                assert_eq!(obj.char_index(at), i, "character at byte {at} of {text:?}");
+            }
+            assert_eq!(obj.byte_offset(starts.len() + 5), text.len(), "past the end is the end");
+        }
     }
 
     #[test]
