@@ -564,19 +564,17 @@ pub(crate) fn connect_outcome(cx: &mut Ctx, s: Value) -> Result<Option<IoId>, Th
 /// returns `s`. A certificate the peer does not trust, or one this end
 /// does not, is an `IOError` that says so.
 pub(crate) fn handshake(cx: &mut Ctx, s: Value) -> NativeResult {
-    loop {
-        cx.checkpoint()?;
-        let stream = cx.object_mut::<Stream>(0, s)?;
-        let End::Tls(tls) = &mut stream.end else { return Err(stream.closed_error("run TLS on").into()) };
-        let id = tls.io.id();
-        match tls.handshake() {
-            Ok(super::tls::Step::Done(())) => return Ok(s),
-            Ok(super::tls::Step::Wait(d)) => return cx.wait_io(id, d, vec![s], |cx, _, keep| handshake(cx, keep[0])),
-            Err(e) => {
-                let target = stream.what.strip_prefix("connection to ").unwrap_or(&stream.what).to_string();
-                stream.end = End::Closed;
-                return Err(Throw::new("IOError", format!("TLS handshake with {target} failed: {e}")).into());
-            }
+    cx.checkpoint()?;
+    let stream = cx.object_mut::<Stream>(0, s)?;
+    let End::Tls(tls) = &mut stream.end else { return Err(stream.closed_error("run TLS on").into()) };
+    let id = tls.io.id();
+    match tls.handshake() {
+        Ok(super::tls::Step::Done(())) => Ok(s),
+        Ok(super::tls::Step::Wait(d)) => cx.wait_io(id, d, vec![s], |cx, _, keep| handshake(cx, keep[0])),
+        Err(e) => {
+            let target = stream.what.strip_prefix("connection to ").unwrap_or(&stream.what).to_string();
+            stream.end = End::Closed;
+            Err(Throw::new("IOError", format!("TLS handshake with {target} failed: {e}")).into())
         }
     }
 }
