@@ -8,6 +8,7 @@
 mod conc;
 mod core;
 mod format;
+mod http;
 mod io;
 mod json;
 mod list;
@@ -33,8 +34,10 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     map::install(vm);
     let exec_driver = std::sync::Arc::new(std::sync::OnceLock::new());
     io::install(vm, exec_driver.clone());
+    let http_drivers = http::Drivers::default();
+    http::install(vm, http_drivers.clone());
     vm.load_prelude(
-        PRELUDE,
+        &format!("{PRELUDE}\n{}", http::PRELUDE),
         &[
             (TypeTag::List, "map", "list_map"),
             (TypeTag::List, "filter", "list_filter"),
@@ -47,5 +50,6 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     if let Some(handle) = vm.prelude_value("process_exec").and_then(|f| vm.root(f).ok()) {
         let _ = exec_driver.set(handle);
     }
+    http_drivers.attach(vm);
     Ok(())
 }

@@ -7,6 +7,7 @@ mod net;
 mod process;
 mod stdin;
 pub(crate) mod stream;
+pub(crate) mod tls;
 
 use std::sync::{Arc, OnceLock};
 use weft_vm::{Handle, Vm};

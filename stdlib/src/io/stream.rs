@@ -34,6 +34,8 @@ pub enum End {
     Socket(mio::net::TcpStream, IoSource),
     PipeIn(mio::unix::pipe::Receiver, IoSource),
     PipeOut(mio::unix::pipe::Sender, IoSource),
+    /// A TLS connection over a socket (see `tls.rs`).
+    Tls(Box<super::tls::TlsEnd>),
     /// A file or stdin: blocking reads and writes, done off the
     /// scheduler's thread on `pool` (the shared pool if `None`).
     Blocking(Arc<Shared>, Option<Pool>),
@@ -237,7 +239,7 @@ enum Fill {
     /// Some came (or the end did): take again.
     More,
     /// Wait on the reactor, then fill again.
-    Wait(IoId),
+    Wait(IoId, Direction),
     /// Run a blocking read on a worker, then fill again.
     Job(Arc<Shared>, Option<Pool>),
 }
@@ -268,6 +270,61 @@ impl Stream {
         self
     }
 
+    fn tls_error(&self, op: &str, reason: String) -> Throw {
+        Throw::new("IOError", format!("cannot {op} {}: {reason}", self.what))
+    }
+
+    /// Bytes read but not taken yet, and whether the input has ended:
+    /// for parsers of binary framing (HTTP) that take bytes themselves.
+    pub(crate) fn buffered(&self) -> (&[u8], bool) {
+        (self.input.available(), self.input.eof)
+    }
+
+    /// Takes `n` buffered bytes as they are.
+    pub(crate) fn take_bytes(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.input.available().len());
+        let bytes = self.input.buf[self.input.pos..self.input.pos + n].to_vec();
+        self.input.pos += n;
+        self.input.offset += n as u64;
+        if self.input.pos == self.input.buf.len() {
+            self.input.buf.clear();
+            self.input.pos = 0;
+        }
+        bytes
+    }
+
+    /// What the stream is, for messages.
+    pub(crate) fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Reads more into the buffer: `None` when bytes (or the end) came,
+    /// or where to wait. Only for sockets, plain or TLS.
+    pub(crate) fn fill_socket(&mut self) -> Result<Option<(IoId, Direction)>, Throw> {
+        if !matches!(self.end, End::Socket(..) | End::Tls(_) | End::Closed) {
+            return Err(Throw::new("IOError", format!("{} is not a network connection", self.what)));
+        }
+        match self.fill()? {
+            Fill::Wait(id, direction) => Ok(Some((id, direction))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Turns a plain socket into a TLS one running `conn`; the handshake
+    /// runs on with the first reads and writes, or with [`handshake`].
+    pub(crate) fn start_tls(&mut self, conn: rustls::Connection) -> Result<(), Throw> {
+        match std::mem::replace(&mut self.end, End::Closed) {
+            End::Socket(sock, io) => {
+                self.end = End::Tls(Box::new(super::tls::TlsEnd::new(sock, io, conn)));
+                Ok(())
+            }
+            other => {
+                self.end = other;
+                Err(Throw::new("IOError", format!("cannot start TLS on {}: not a plain socket", self.what)))
+            }
+        }
+    }
+
     fn closed_error(&self, op: &str) -> Throw {
         Throw::new("IOError", format!("cannot {op} {}: the stream is closed", self.what))
     }
@@ -276,6 +333,16 @@ impl Stream {
         let mut chunk = [0u8; CHUNK];
         let (got, id) = match &mut self.end {
             End::Socket(s, io) => (s.read(&mut chunk), io.id()),
+            End::Tls(tls) => {
+                let id = tls.io.id();
+                match tls.read(&mut chunk) {
+                    Ok(super::tls::Step::Done(0)) => self.input.eof = true,
+                    Ok(super::tls::Step::Done(n)) => self.input.buf.extend_from_slice(&chunk[..n]),
+                    Ok(super::tls::Step::Wait(direction)) => return Ok(Fill::Wait(id, direction)),
+                    Err(e) => return Err(Throw::new("IOError", format!("cannot read {}: {e}", self.what))),
+                }
+                return Ok(Fill::More);
+            }
             End::PipeIn(p, io) => (p.read(&mut chunk), io.id()),
             End::PipeOut(..) | End::Output(_) => {
                 return Err(Throw::new("IOError", format!("cannot read from {}: it is for writing", self.what)))
@@ -300,7 +367,7 @@ impl Stream {
         match got {
             Ok(0) => self.input.eof = true,
             Ok(n) => self.input.buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Fill::Wait(id)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Fill::Wait(id, Direction::Read)),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
                 return Err(Throw::new("IOError", format!("cannot read {}: {}", self.what, super::os_reason(&e))))
@@ -349,7 +416,7 @@ pub(crate) fn read(cx: &mut Ctx, s: Value, want: Want) -> NativeResult {
         let keep = vec![s, code, n];
         match cx.object_mut::<Stream>(0, s)?.fill()? {
             Fill::More => continue,
-            Fill::Wait(id) => return cx.wait_io(id, Direction::Read, keep, read_again),
+            Fill::Wait(id, direction) => return cx.wait_io(id, direction, keep, read_again),
             Fill::Job(shared, pool) => {
                 let label = format!("read on {what}");
                 let work = move || -> weft_vm::Finisher {
@@ -379,6 +446,18 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
         cx.checkpoint()?;
         let len = cx.str(r).len();
         if from >= len {
+            // TLS may still hold records the socket would not take.
+            let stream = cx.object_mut::<Stream>(0, s)?;
+            if let End::Tls(tls) = &mut stream.end {
+                if tls.pending() {
+                    let id = tls.io.id();
+                    if let super::tls::Step::Wait(d) = tls.write(&[]).map_err(|e| stream.tls_error("write to", e))? {
+                        let keep = vec![s, text, Value::Int(from as i64)];
+                        return cx.wait_io(id, d, keep, write_again);
+                    }
+                    continue;
+                }
+            }
             return Ok(Value::Nil);
         }
         let end = len.min(from + CHUNK);
@@ -387,6 +466,20 @@ fn write(cx: &mut Ctx, s: Value, text: Value, from: usize) -> NativeResult {
         let (wrote, id) = match &mut stream.end {
             End::Socket(sock, io) => (sock.write(&chunk), io.id()),
             End::PipeOut(p, io) => (p.write(&chunk), io.id()),
+            End::Tls(tls) => {
+                let id = tls.io.id();
+                match tls.write(&chunk) {
+                    Ok(super::tls::Step::Done(n)) => {
+                        from += n;
+                        continue;
+                    }
+                    Ok(super::tls::Step::Wait(d)) => {
+                        let keep = vec![s, text, Value::Int(from as i64)];
+                        return cx.wait_io(id, d, keep, write_again);
+                    }
+                    Err(e) => return Err(stream.tls_error("write to", e).into()),
+                }
+            }
             End::PipeIn(..) => {
                 return Err(Throw::new("IOError", format!("cannot write to {}: it is for reading", stream.what)).into())
             }
@@ -463,6 +556,9 @@ pub fn install(vm: &mut Vm) {
         // the reactor, which wakes a task still waiting on it. Closing
         // `stdout` flushes it and stops its writes; `print` goes on.
         let stream = cx.object_mut::<Stream>(0, s)?;
+        if let End::Tls(tls) = &mut stream.end {
+            tls.close();
+        }
         let flush = matches!(stream.end, End::Output(_));
         stream.end = End::Closed;
         if flush {
@@ -508,5 +604,24 @@ pub(crate) fn connect_outcome(cx: &mut Ctx, s: Value) -> Result<Option<IoId>, Th
         Ok(_) => Ok(None),
         Err(e) if e.kind() == ErrorKind::NotConnected => Ok(Some(io.id())),
         Err(e) => Err(failed(e, &stream.what)),
+    }
+}
+
+/// Runs the TLS handshake of stream `s` to its end, waiting as it must;
+/// returns `s`. A certificate the peer does not trust, or one this end
+/// does not, is an `IOError` that says so.
+pub(crate) fn handshake(cx: &mut Ctx, s: Value) -> NativeResult {
+    cx.checkpoint()?;
+    let stream = cx.object_mut::<Stream>(0, s)?;
+    let End::Tls(tls) = &mut stream.end else { return Err(stream.closed_error("run TLS on").into()) };
+    let id = tls.io.id();
+    match tls.handshake() {
+        Ok(super::tls::Step::Done(())) => Ok(s),
+        Ok(super::tls::Step::Wait(d)) => cx.wait_io(id, d, vec![s], |cx, _, keep| handshake(cx, keep[0])),
+        Err(e) => {
+            let target = stream.what.strip_prefix("connection to ").unwrap_or(&stream.what).to_string();
+            stream.end = End::Closed;
+            Err(Throw::new("IOError", format!("TLS handshake with {target} failed: {e}")).into())
+        }
     }
 }
