@@ -280,6 +280,20 @@ impl Vm {
         errors
     }
 
+    /// Cancels every background task (see
+    /// [`set_background_spawns`](Vm::set_background_spawns)) and runs
+    /// until they have finished, their `finally` blocks included: what a
+    /// REPL does as it exits. An interrupt stops waiting for them.
+    pub fn cancel_background(&mut self) -> Result<(), Failure> {
+        let open: Vec<NurseryId> = self.rt.sched.host.nurseries.iter().map(|(nid, _)| *nid).collect();
+        self.guarded(|vm| {
+            for nid in open {
+                vm.cancel_background_nursery(nid)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Removes background nursery `nid` if no task of it is left and no
     /// error of it waits to be taken; whether it is gone.
     fn close_if_done(&mut self, nid: NurseryId) -> bool {
@@ -322,9 +336,9 @@ impl Vm {
         let result = self.run_main(main);
         self.set_global_slot(slot, Value::Nil);
         if matches!(result, Err(Failure::Interrupted)) {
-            self.cancel_background(nid)?;
+            self.cancel_background_nursery(nid)?;
         }
-        Ok(result?)
+        result
     }
 
     /// A supervising nursery with no owner task.
@@ -351,7 +365,7 @@ impl Vm {
     /// Cancels the tasks of background nursery `nid` and runs until they
     /// have finished (their `finally` blocks run). A second interrupt
     /// stops waiting for them.
-    fn cancel_background(&mut self, nid: NurseryId) -> Result<(), Failure> {
+    fn cancel_background_nursery(&mut self, nid: NurseryId) -> Result<(), Failure> {
         let Some(scope) = self.rt.sched.nurseries.get(nid).map(|n| n.scope) else { return Ok(()) };
         self.rt.sched.cancel(&mut self.rt.heap, scope);
         while self.rt.sched.nurseries.get(nid).is_some_and(|n| n.live > 0) {
