@@ -56,6 +56,15 @@ fn type_text(session: &mut PtySession, text: &str) {
     session.flush().unwrap();
 }
 
+/// What the terminal showed, as text: the session hands over each byte
+/// as a char.
+fn utf8(shown: &str) -> String {
+    match shown.chars().map(|c| u8::try_from(c as u32)).collect::<Result<Vec<u8>, _>>() {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => shown.to_string(),
+    }
+}
+
 /// Ctrl-D, and the REPL's exit status.
 fn quit(mut session: PtySession) -> Option<i32> {
     session.send_control('d').unwrap();
@@ -235,4 +244,38 @@ fn sigquit_dumps_the_tasks_of_a_running_script_which_goes_on() {
     assert!(stderr.contains("tasks:\n"), "{stderr}");
     assert!(stderr.contains("main task: waiting on recv on channel made at"), "{stderr}");
     assert!(stderr.contains("quit.weft:2:1: waiting on sleep"), "{stderr}");
+}
+
+/// The transcript at the top of docs/repl.md, typed line by line: each
+/// line after a prompt is sent, and what comes back before the next
+/// prompt must be the lines the guide shows.
+#[test]
+fn the_guide_transcript_is_true() {
+    let guide = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/repl.md")).unwrap();
+    let block = guide.split("```text\n").nth(1).and_then(|b| b.split("```").next()).expect("a transcript");
+    // (typed line, lines shown after it)
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("weft> ").or_else(|| line.strip_prefix("  ... ")) {
+            Some(typed) => steps.push((typed.to_string(), Vec::new())),
+            None => steps.last_mut().expect("a prompt first").1.push(line.trim_end().to_string()),
+        }
+    }
+    let state = state_dir("guide");
+    let mut s = repl(&state);
+    for (i, (typed, expected)) in steps.iter().enumerate() {
+        s.send_line(typed).unwrap();
+        let next = block.lines().filter(|l| l.starts_with("weft> ") || l.starts_with("  ... ")).nth(i + 1);
+        let prompt = match next {
+            Some(l) if l.starts_with("  ... ") => "  ... ",
+            _ => "weft> ",
+        };
+        let shown = utf8(&s.exp_string(prompt).unwrap_or_else(|e| panic!("after {typed:?}: {e}")));
+        // The first line is the typed line, echoed.
+        let lines: Vec<String> = shown.replace('\r', "").lines().skip(1).map(|l| l.trim_end().to_string()).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+        let expected: Vec<&str> = expected.iter().map(String::as_str).filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines, expected, "after {typed:?}");
+    }
+    assert_eq!(quit(s), Some(0));
 }

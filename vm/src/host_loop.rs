@@ -338,6 +338,10 @@ impl Vm {
         if matches!(result, Err(Failure::Interrupted)) {
             self.cancel_background_nursery(nid)?;
         }
+        // Most entries spawn nothing: their nursery goes at once.
+        if self.close_if_done(nid) {
+            self.rt.sched.host.nurseries.retain(|(open, _)| *open != nid);
+        }
         result
     }
 
