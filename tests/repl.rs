@@ -279,3 +279,22 @@ fn the_guide_transcript_is_true() {
     }
     assert_eq!(quit(s), Some(0));
 }
+
+#[test]
+fn exit_ends_the_repl_with_its_status_even_from_a_background_task() {
+    let state = state_dir("exit");
+    let mut s = repl(&state);
+    send_lines(&mut s, &["spawn {", "sleep(0.3)", "exit(3) }"]);
+    s.exp_eof().unwrap();
+    match s.process().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, status) => assert_eq!(status, 3),
+        other => panic!("{other:?}"),
+    }
+    let mut s = repl(&state);
+    s.send_line("exit(4)").unwrap();
+    s.exp_eof().unwrap();
+    match s.process().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, status) => assert_eq!(status, 4),
+        other => panic!("{other:?}"),
+    }
+}

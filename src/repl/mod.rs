@@ -60,6 +60,8 @@ enum Input {
     Abandoned,
     /// Ctrl-D, or the terminal went away.
     End,
+    /// A background task called `exit(status)` while the prompt waited.
+    Exit(i32),
 }
 
 /// Runs the REPL on `vm` until Ctrl-D or `:quit`; returns the exit status.
@@ -71,6 +73,8 @@ pub fn run(mut vm: Vm) -> i32 {
     let interrupt = vm.interrupt_handle();
     let _ = ctrlc::set_handler(move || interrupt.interrupt());
 
+    // The terminal as it was, to put back however the REPL ends.
+    let terminal = rustix::termios::tcgetattr(std::io::stdin()).ok();
     let names = Arc::new(Mutex::new(Names::of(&vm)));
     let (requests, request_rx) = mpsc::channel();
     let (input_tx, inputs) = mpsc::channel();
@@ -90,15 +94,23 @@ pub fn run(mut vm: Vm) -> i32 {
     vm.set_output(Box::new(bridge.writer(false)));
     vm.set_error_output(Box::new(bridge.writer(true)));
 
-    let mut repl = Repl { vm, bridge, names, requests, inputs, entries: 0 };
+    let mut repl = Repl { vm, bridge, names, requests, inputs, entries: 0, reading: false };
     let status = repl.run();
     // Leaving: what still runs is cancelled, and its `finally` blocks run.
     repl.bridge.direct();
     let _ = repl.vm.cancel_background();
     repl.report_background();
     let _ = repl.vm.flush_output();
+    // The editor may still be reading a line (a background task called
+    // exit()): then it is left to end with the process.
+    let reading = repl.reading;
     drop(repl.requests);
-    let _ = editor.join();
+    if !reading {
+        let _ = editor.join();
+    }
+    if let Some(terminal) = terminal {
+        let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Drain, &terminal);
+    }
     status
 }
 
@@ -110,6 +122,8 @@ struct Repl {
     inputs: Receiver<Input>,
     /// Entries run so far, for their `<repl:N>` names.
     entries: usize,
+    /// Whether the editor is reading a line.
+    reading: bool,
 }
 
 impl Repl {
@@ -132,6 +146,7 @@ impl Repl {
                     }
                     Input::Abandoned => break None,
                     Input::End => return 0,
+                    Input::Exit(status) => return status,
                 }
             };
             let Some(text) = text else { continue };
@@ -149,9 +164,13 @@ impl Repl {
         if self.requests.send(Request::Read(prompt)).is_err() {
             return Input::End;
         }
+        self.reading = true;
         let input = loop {
             match self.inputs.try_recv() {
-                Ok(input) => break input,
+                Ok(input) => {
+                    self.reading = false;
+                    break input;
+                }
                 Err(mpsc::TryRecvError::Disconnected) => break Input::End,
                 Err(mpsc::TryRecvError::Empty) => {}
             }
@@ -159,11 +178,15 @@ impl Repl {
                 // Tasks may still wake: look for the line and go on.
                 Ok(true) => {}
                 // Nothing can run until an entry says so: wait for it.
-                Ok(false) => break self.inputs.recv().unwrap_or(Input::End),
+                Ok(false) => {
+                    self.reading = false;
+                    break self.inputs.recv().unwrap_or(Input::End);
+                }
                 Err(failure) => {
-                    // exit() in a background task, or a bug of the VM.
+                    // exit() in a background task, or a bug of the VM:
+                    // either ends the REPL.
                     self.bridge.direct();
-                    crate::cli::report(&failure);
+                    break Input::Exit(crate::cli::report(&failure));
                 }
             }
             self.report_background();
