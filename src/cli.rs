@@ -23,10 +23,11 @@ options:
   --seed N          fix the scheduler's and select's random choices
   --virtual-time    run on a virtual clock that jumps to the next timer
   --max-heap MIB    raise OutOfMemory past this heap size (default: half the memory)
-  --sandbox         switch off every capability: files, network, processes,
-                    environment, stdin
-  --allow CAP       switch one back on (repeatable; implies --sandbox): fs,
-                    fs=PATH, net, net=HOST:PORT, process, env, stdin";
+  --sandbox         switch off every capability: files, network, processes, environment, stdin
+  --allow CAP       switch one back on (repeatable; implies --sandbox): fs, fs=PATH, net,
+                    net=HOST:PORT, process, env, stdin
+  -h, --help        print this help
+  -V, --version     print the version";
 
 /// Scheduler, heap and capability settings from the command line.
 #[derive(Clone, Default)]

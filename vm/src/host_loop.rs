@@ -48,6 +48,8 @@ pub(crate) struct HostState {
     slot: Option<u32>,
     /// The open background nurseries, each with the entry that opened it.
     nurseries: Vec<(NurseryId, String)>,
+    /// Set when a host loop returned early for an interrupt.
+    interrupted: bool,
 }
 
 /// Ends a [`Vm::run_for`] early, or asks for a task dump, from any thread.
@@ -132,6 +134,7 @@ impl Vm {
             self.dump_if_asked();
             let flag = &self.rt.interrupt;
             if flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::SeqCst) {
+                self.rt.sched.host.interrupted = true;
                 return Ok(self.can_wake());
             }
             if until.is_some() && self.rt.sched.host.woken.swap(false, Ordering::SeqCst) {
@@ -244,13 +247,15 @@ impl Vm {
     /// finish (their `finally` blocks run) before it returns.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use weft_vm::Value;
     /// let mut vm = weft_vm::Vm::new();
     /// vm.set_background_spawns(true);
-    /// vm.eval("<1>", "let c = chan(1)\nspawn { c.send(42) }").unwrap();
-    /// // The task is still there; running the VM lets it finish.
-    /// assert!(!vm.run_for(Duration::from_secs(5)).unwrap());
-    /// assert!(matches!(vm.eval("<2>", "c.recv()").unwrap(), weft_vm::Value::Int(42)));
+    /// vm.eval("<1>", "let n = 0\nspawn { n = 42 }").unwrap();
+    /// // The task has not run yet: `eval` did not wait for it.
+    /// assert!(matches!(vm.global("n"), Some(Value::Int(0))));
+    /// // Running the VM lets it finish; then nothing is left to run.
+    /// assert!(!vm.run_until_idle().unwrap());
+    /// assert!(matches!(vm.global("n"), Some(Value::Int(42))));
     /// ```
     pub fn set_background_spawns(&mut self, on: bool) {
         self.rt.sched.host.background = on;
@@ -372,11 +377,10 @@ impl Vm {
     fn cancel_background_nursery(&mut self, nid: NurseryId) -> Result<(), Failure> {
         let Some(scope) = self.rt.sched.nurseries.get(nid).map(|n| n.scope) else { return Ok(()) };
         self.rt.sched.cancel(&mut self.rt.heap, scope);
+        self.rt.sched.host.interrupted = false;
         while self.rt.sched.nurseries.get(nid).is_some_and(|n| n.live > 0) {
-            if !self.host_rounds(Some(Instant::now().checked_add(Duration::from_millis(100))))? {
-                break;
-            }
-            if self.rt.interrupt.load(Ordering::Relaxed) {
+            let more = self.host_rounds(Some(Instant::now().checked_add(Duration::from_millis(100))))?;
+            if !more || std::mem::take(&mut self.rt.sched.host.interrupted) {
                 break;
             }
         }
