@@ -1,29 +1,37 @@
-//! The command-line interface: `weft FILE`, `weft -e CODE`, `weft check
-//! FILE`, `weft disasm FILE`. Exit statuses: 0 ok, 1 uncaught runtime
-//! error, 2 usage or compile error, 130 interrupted.
+//! The command-line interface: `weft FILE`, `weft -` (the script on
+//! stdin), `weft -e CODE`, `weft check FILE`, `weft disasm FILE`, and
+//! `weft` alone: the REPL on a terminal, else the script on stdin. Exit
+//! statuses: 0 ok, 1 uncaught runtime error, 2 usage or compile error, 130
+//! interrupted. A SIGQUIT (Ctrl-\\) while a script runs prints a task dump
+//! on stderr and the script goes on.
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use weft_vm::{Capabilities, Failure, Vm};
 
 const USAGE: &str = "usage:
   weft [OPTIONS] FILE [ARGS...]     run a script
+  weft [OPTIONS] - [ARGS...]        run the script read from stdin
   weft [OPTIONS] -e CODE [ARGS...]  run a snippet
+  weft [OPTIONS]                    the REPL (if stdin is a terminal; else run stdin)
   weft check FILE                   compile only; report every error
   weft disasm FILE                  print the bytecode
+  weft --version                    print the version
+  weft --help                       print this help
 
 options:
   --seed N          fix the scheduler's and select's random choices
   --virtual-time    run on a virtual clock that jumps to the next timer
   --max-heap MIB    raise OutOfMemory past this heap size (default: half the memory)
-  --sandbox         switch off every capability: files, network, processes,
-                    environment, stdin
-  --allow CAP       switch one back on (repeatable; implies --sandbox): fs,
-                    fs=PATH, net, net=HOST:PORT, process, env, stdin";
+  --sandbox         switch off every capability: files, network, processes, environment, stdin
+  --allow CAP       switch one back on (repeatable; implies --sandbox): fs, fs=PATH, net,
+                    net=HOST:PORT, process, env, stdin
+  -h, --help        print this help
+  -V, --version     print the version";
 
 /// Scheduler, heap and capability settings from the command line.
 #[derive(Clone, Default)]
-struct Options {
+pub(crate) struct Options {
     seed: Option<u64>,
     virtual_time: bool,
     max_heap_mib: Option<usize>,
@@ -83,12 +91,15 @@ fn run(mut args: &[String]) -> i32 {
         args = &args[1..];
     }
     match args.first().map(String::as_str) {
-        None => {
-            eprintln!("{USAGE}");
-            2
-        }
+        None if std::io::stdin().is_terminal() => crate::repl::run(configured_vm(&[], &options)),
+        None => run_stdin(&[], options),
+        Some("-") => run_stdin(&args[1..], options),
         Some("-h") | Some("--help") => {
             println!("{USAGE}");
+            0
+        }
+        Some("-V") | Some("--version") => {
+            println!("weft {}", env!("CARGO_PKG_VERSION"));
             0
         }
         Some("-e") => match args.get(1) {
@@ -109,6 +120,17 @@ fn run(mut args: &[String]) -> i32 {
             Err(status) => status,
         },
     }
+}
+
+/// Runs the script read from stdin (which the script then finds at its
+/// end: it was read whole).
+fn run_stdin(script_args: &[String], options: Options) -> i32 {
+    let mut text = String::new();
+    if let Err(why) = std::io::stdin().read_to_string(&mut text) {
+        eprintln!("error: cannot read the script from stdin: {why}");
+        return 2;
+    }
+    run_source("<stdin>", &text, Path::new("."), script_args, options)
 }
 
 fn usage_error(message: &str) -> i32 {
@@ -139,19 +161,38 @@ fn new_vm(script_args: &[String]) -> Vm {
 }
 
 fn is_terminal_stderr() -> bool {
-    use std::io::IsTerminal;
     std::io::stderr().is_terminal()
 }
 
-fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
+/// A VM with the standard library, set up as the options say.
+fn configured_vm(script_args: &[String], options: &Options) -> Vm {
     let mut vm = new_vm(script_args);
     vm.configure_scheduler(options.seed, options.virtual_time);
-    if let Some(caps) = options.caps {
-        vm.set_capabilities(caps);
+    if let Some(caps) = &options.caps {
+        vm.set_capabilities(caps.clone());
     }
     if let Some(mib) = options.max_heap_mib {
         vm.set_heap_limit(mib.saturating_mul(1 << 20));
     }
+    vm
+}
+
+/// Prints a task dump on stderr at each SIGQUIT, while the VM runs: a
+/// thread waits for the signal and asks the VM, which writes the dump at
+/// its next scheduling round.
+pub(crate) fn dump_tasks_on_sigquit(vm: &mut Vm) {
+    let waker = vm.host_waker();
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT]) else { return };
+    let _ = std::thread::Builder::new().name("sigquit".into()).spawn(move || {
+        for _ in signals.forever() {
+            waker.request_task_dump();
+        }
+    });
+}
+
+fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
+    let mut vm = configured_vm(script_args, &options);
+    dump_tasks_on_sigquit(&mut vm);
     // The first Ctrl-C cancels the main task, so `finally` blocks run; a
     // second one ends the process at once.
     let interrupt = vm.interrupt_handle();
@@ -184,7 +225,7 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
 }
 
 /// Prints a failure and returns its exit status.
-fn report(failure: &Failure) -> i32 {
+pub(crate) fn report(failure: &Failure) -> i32 {
     let _ = std::io::stdout().flush();
     match failure {
         Failure::Compile { report, .. } => {

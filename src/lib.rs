@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod repl;
 
 pub use weft_vm::{
     Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Handle, Interrupt,

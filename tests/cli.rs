@@ -185,3 +185,44 @@ fn eprint_writes_to_stderr_and_print_to_stdout() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to stdout\n");
     assert_eq!(stderr(&out), "to stderr 1 [2]\n");
 }
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = command(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_script_runs_from_stdin_with_a_dash_or_when_stdin_is_not_a_terminal() {
+    let script = "print(args())\nprint(1 + 2)\n";
+    let dash = with_stdin(&["-", "a", "b"], script);
+    assert_eq!(dash.status.code(), Some(0), "{}", stderr(&dash));
+    assert_eq!(String::from_utf8_lossy(&dash.stdout), "[\"a\", \"b\"]\n3\n");
+    let piped = with_stdin(&[], script);
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), "[]\n3\n");
+    // Errors name the script <stdin>.
+    let bad = with_stdin(&["-"], "print(1)\n[][3]\n");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("<stdin>:2:"), "{}", stderr(&bad));
+}
+
+#[test]
+fn version_and_help() {
+    let version = weft(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&version.stdout), format!("weft {}\n", env!("CARGO_PKG_VERSION")));
+    let help = weft(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--seed", "--virtual-time", "--max-heap", "--sandbox", "--allow", "--version", "-e", "check", "disasm"]
+    {
+        assert!(text.contains(flag), "--help lists {flag}: {text}");
+    }
+}

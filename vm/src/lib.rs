@@ -28,6 +28,7 @@ mod error;
 mod exec;
 pub mod fmt;
 pub mod heap;
+mod host_loop;
 mod native;
 mod object;
 mod report;
@@ -51,6 +52,7 @@ pub use code::{Code, FnProto, Method, Methods, SourceFile, Symbols, TypeTag};
 pub use error::{internal_message, ErrorKind, Throw};
 pub use handle::Handle;
 pub use heap::Heap;
+pub use host_loop::HostWaker;
 pub use load::{read_source, MAX_SOURCE_BYTES};
 pub use mio;
 pub use native::{
@@ -508,8 +510,10 @@ impl Vm {
         // The driver stays: interrupt handles and pools already given out
         // keep reaching it.
         let driver = std::mem::take(&mut self.rt.sched.driver);
+        let host = std::mem::take(&mut self.rt.sched.host);
         self.rt.sched = sched::Scheduler::new(seed, virtual_time);
         self.rt.sched.driver = driver;
+        self.rt.sched.host = host;
         self.rt.rng = sched::SplitMix64::new(seed.unwrap_or_else(sched::entropy) ^ 0x853c_49e6_748f_ea9b);
     }
 

@@ -6,7 +6,6 @@
 
 use crate::{Failure, Throw, Value, Vm};
 use std::path::Path;
-use weft_lang::compile::Mode;
 
 impl Vm {
     /// Compiles and runs `text` in the session: its top-level `let`, `fn`
@@ -46,9 +45,10 @@ impl Vm {
     fn eval_in(&mut self, name: &str, text: &str, dir: &Path) -> Result<Value, Failure> {
         self.guarded(|vm| {
             let mut scope = std::mem::take(&mut vm.session);
-            let loaded = vm.load(name, text, dir, &mut scope, Mode::Repl);
+            let mode = vm.session_mode();
+            let loaded = vm.load(name, text, dir, &mut scope, mode);
             vm.session = scope;
-            vm.run_main(loaded?)
+            vm.run_session_entry(loaded?, name)
         })
     }
 

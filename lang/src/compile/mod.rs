@@ -129,6 +129,11 @@ pub enum Mode {
     Module { slot: u32 },
     /// A REPL entry: return the value of a final expression statement.
     Repl,
+    /// A REPL entry whose tasks outlive it: as `Repl`, but the top level
+    /// is not a nursery that waits; a plain `spawn` outside any `nursery`
+    /// block joins the nursery held in global `nursery`, which the host
+    /// keeps open between entries.
+    Session { nursery: u32 },
 }
 
 /// Compiles a parsed file. `dir` is the directory imports are relative to.
@@ -293,27 +298,39 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
         self.hoist_functions(&program.stmts);
         let count = program.stmts.len();
+        // An entry's final expression: its value is returned once the top
+        // level's nursery, if any, has waited for its tasks.
+        let result = match (mode, program.stmts.last()) {
+            (Mode::Repl | Mode::Session { .. }, Some(Stmt::Expr(e))) => Some((self.alloc(e.span), e.span)),
+            _ => None,
+        };
         let body = |c: &mut Self| {
             for (i, stmt) in program.stmts.iter().enumerate() {
-                match (mode, stmt) {
-                    (Mode::Repl, Stmt::Expr(e)) if i + 1 == count => {
-                        let reg = c.alloc(e.span);
-                        c.expr(e, reg);
-                        c.emit(Op::Return { src: reg }, e.span);
-                    }
+                match (result, stmt) {
+                    (Some((reg, _)), Stmt::Expr(e)) if i + 1 == count => c.expr(e, reg),
                     _ => c.stmt(stmt),
                 }
             }
         };
-        // The top level is a nursery too: it waits for the tasks it spawns.
-        if program.stmts.iter().any(spawns_stmt) {
+        // The top level is a nursery too: it waits for the tasks it spawns;
+        // in a session, its tasks join the host's nursery instead.
+        if let Mode::Session { nursery } = mode {
+            let end = Span::default();
+            let handle = self.alloc(end);
+            self.emit(Op::GetGlobal { dst: handle, slot: nursery }, end);
+            self.func_mut().nurseries.push(handle);
+            body(self);
+            self.func_mut().nurseries.pop();
+        } else if program.stmts.iter().any(spawns_stmt) {
             let end = program.stmts.last().map(stmt_span).unwrap_or_default();
             self.with_nursery(None, end, body);
         } else {
             body(self);
         }
         let end = Span::default();
-        if let Mode::Module { slot } = mode {
+        if let Some((reg, span)) = result {
+            self.emit(Op::Return { src: reg }, span);
+        } else if let Mode::Module { slot } = mode {
             let names: Vec<(String, u32)> = self.scope.names().map(|(n, s)| (n.to_string(), s)).collect();
             let map = self.alloc(end);
             self.emit(Op::NewMap { dst: map, start: map, count: 0 }, end);

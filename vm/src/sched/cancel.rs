@@ -47,7 +47,7 @@ pub struct Scope {
 
 impl Scheduler {
     /// Makes a scope of task `task` inside `parent`.
-    pub(super) fn new_scope(&mut self, task: TaskId, parent: Option<ScopeId>, shield: bool) -> ScopeId {
+    pub(crate) fn new_scope(&mut self, task: TaskId, parent: Option<ScopeId>, shield: bool) -> ScopeId {
         // Appended, so that cancellation wakes tasks in the order they
         // were spawned.
         let prev_sibling = parent.and_then(|p| self.scopes.get(p)).map_or(NONE, |p| p.last_child);

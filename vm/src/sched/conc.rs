@@ -122,6 +122,7 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
         waiting: None,
         handle: None,
         cancel_error: None,
+        supervised: false,
     });
     let handle = rt.heap.new_nursery(id);
     rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
@@ -131,8 +132,16 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
 /// Records an error a nursery's body or task ended with: the first real
 /// failure cancels the nursery; `Cancelled` errors are not failures.
 fn nursery_failed(rt: &mut Runtime, nid: NurseryId, error: Value, from_body: bool) {
-    let Some(scope) = rt.sched.nurseries.get(nid).map(|n| n.scope) else { return };
+    let Some((scope, supervised)) = rt.sched.nurseries.get(nid).map(|n| (n.scope, n.supervised)) else { return };
     let cancellation = cancelled_scope(rt, error);
+    if supervised {
+        // A host's nursery: the failure waits for the host to report it,
+        // and the siblings go on.
+        if cancellation.is_none() {
+            rt.sched.nurseries.get_mut(nid).expect("live").others.push(error);
+        }
+        return;
+    }
     let heap = &mut rt.heap;
     match cancellation {
         Some(Some(s)) if s == scope => {}

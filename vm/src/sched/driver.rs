@@ -377,4 +377,35 @@ impl Scheduler {
         }
         true
     }
+
+    /// With no task ready, in a host loop (`host_loop.rs`): waits as
+    /// [`idle`](Scheduler::idle) does, but for at most `limit`, and also
+    /// when nothing but the host can wake anyone (a [`crate::HostWaker`]
+    /// ends the wait). Returns at once if a virtual clock can jump.
+    pub(crate) fn idle_for(&mut self, heap: &mut Heap, limit: Duration) {
+        let next = self.next_timer();
+        let outside = self.driver.pending() > 0;
+        if self.clock.virtual_time && !outside {
+            if let Some(at) = next {
+                self.clock.jump_to(at);
+                return;
+            }
+        }
+        let now = self.clock.nanos();
+        let until_timer = next.map(|at| Duration::from_nanos(at.saturating_sub(now)));
+        let wait = until_timer.map_or(limit, |t| t.min(limit));
+        let start = std::time::Instant::now();
+        if self.driver.reactor.is_some() {
+            self.poll_io(heap, Some(wait));
+        } else {
+            std::thread::sleep(wait.min(IDLE_SLICE));
+        }
+        if self.clock.virtual_time {
+            let waited = start.elapsed().as_nanos() as u64;
+            self.clock.jump_to(now.saturating_add(waited));
+        }
+        while let Ok(d) = self.driver.inbox.try_recv() {
+            self.deliver(heap, d);
+        }
+    }
 }

@@ -229,6 +229,10 @@ pub struct Nursery {
     /// A `Cancelled` from an enclosing scope that reached the body, to
     /// re-raise once the tasks are done.
     pub cancel_error: Option<Value>,
+    /// A host's nursery (see `host_loop.rs`): it has no owner task, and a
+    /// failing task does not cancel its siblings; its error waits in
+    /// `others` until the host takes it.
+    pub supervised: bool,
 }
 
 /// Counts of the scheduler's structures, for tests and diagnostics.
@@ -263,6 +267,8 @@ pub struct Scheduler {
     seq: u64,
     /// The most tasks that may be alive at once.
     pub max_tasks: usize,
+    /// What a host loop keeps: its nurseries and the flags its handles set.
+    pub(crate) host: crate::host_loop::HostState,
 }
 
 impl Scheduler {
@@ -283,6 +289,7 @@ impl Scheduler {
             driver: driver::Driver::default(),
             seq: 0,
             max_tasks: 10_000_000,
+            host: Default::default(),
         }
     }
 

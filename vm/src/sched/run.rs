@@ -5,7 +5,6 @@
 use crate::interp::{self, Halt};
 use crate::sched;
 use crate::task::{self, Task};
-use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{conc, heap, Ctx, Failure, Throw, Vm};
 use std::io::Write;
@@ -29,6 +28,13 @@ impl Vm {
         self.rt.sched.main = id;
         let result = self.schedule(id);
         let _ = self.rt.out.flush();
+        // The main task's record goes with it: a session runs many, and
+        // task dumps list only live tasks.
+        if let Some(meta) = self.rt.sched.tasks.remove(id) {
+            for scope in meta.scopes.iter().rev() {
+                self.rt.sched.remove_scope(*scope);
+            }
+        }
         result
     }
 
@@ -38,6 +44,7 @@ impl Vm {
     fn schedule(&mut self, main: sched::TaskId) -> Result<Value, Failure> {
         let mut interrupted = false;
         loop {
+            self.dump_if_asked();
             // A load first: a swap is a locked instruction, on every round.
             let flag = &self.rt.interrupt;
             if flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed) && !interrupted {
@@ -69,7 +76,7 @@ impl Vm {
 
     /// Runs task `id` until it parks, yields, or ends. Returns how the run
     /// ends if the task was the main one (or the script exits).
-    fn run_task(
+    pub(crate) fn run_task(
         &mut self,
         id: sched::TaskId,
         main: sched::TaskId,
@@ -201,21 +208,7 @@ impl Vm {
         let mut details = String::from("blocked tasks:\n");
         let blocked: Vec<sched::TaskId> = self.rt.sched.tasks.iter().map(|(id, _)| id).collect();
         for id in blocked {
-            let meta = self.rt.sched.meta(id);
-            let who = match &meta.spawned_at {
-                Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
-                None => "main task".to_string(),
-            };
-            let what = conc::describe_wait(&self.code, &self.rt, meta);
-            details.push_str(&format!("  {who}: waiting on {what}\n"));
-            if let Some(task) = &meta.task {
-                for frame in task.frames.iter().rev().take(8) {
-                    let proto = &self.code.protos[frame.proto as usize];
-                    let span = proto.spans.get((frame.pc as usize).saturating_sub(1)).copied().unwrap_or_default();
-                    let entry = TraceEntry { function: proto.name.clone(), file: proto.file, span };
-                    details.push_str(&format!("      {}\n", self.code.trace_line(&entry)));
-                }
-            }
+            self.describe_task(id, true, &mut details);
         }
         let error = self.rt.heap.new_error("Deadlock", "every task is blocked and nothing can wake one");
         self.rt.heap.error_mut(error).details = Some(details);
