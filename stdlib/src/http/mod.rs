@@ -196,12 +196,16 @@ fn format_response(
         }
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\n", body.len()));
+    // 1xx, 204 and 304 responses carry no body, nor its length.
+    let bodiless = status < 200 || status == 204 || status == 304;
+    if !bodiless {
+        out.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
     if !keep {
         out.push_str("connection: close\r\n");
     }
     out.push_str("\r\n");
-    if !head_only {
+    if !head_only && !bodiless {
         out.push_str(&body);
     }
     Ok(out)
