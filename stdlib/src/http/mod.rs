@@ -453,6 +453,8 @@ pub struct Module;
 
 impl Object for Module {}
 
+/// Registers the `http` module and the `http_wire` natives its flow calls;
+/// `drivers` is attached once the prelude is loaded.
 pub fn install(vm: &mut Vm, drivers: Drivers) {
     let (get, post, request, server) = (drivers.clone(), drivers.clone(), drivers.clone(), drivers);
     vm.register_class::<Module>("module");
