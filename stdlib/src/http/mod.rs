@@ -332,10 +332,7 @@ fn response_step(cx: &mut Ctx, conn: Value, method: Value, reused: bool) -> Resu
                 }
                 Ok(Some(_)) => (UNTIL_EOF, false),
                 Ok(None) => (CHUNKED, head.keep_alive()),
-                Err(Bad::Malformed(why)) => {
-                    return Err(Throw::new("IOError", format!("{what} sent a malformed response: {why}")))
-                }
-                Err(Bad::TooLarge) => (UNTIL_EOF, false),
+                Err(why) => return Err(Throw::new("IOError", format!("{what} sent a malformed response: {why}"))),
             }
         };
         let entries = vec![
