@@ -137,3 +137,35 @@ nursery as n {
     assert_eq!(lines[5..], ["IOError", "secure /after 0"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_server_with_log_writes_a_line_per_request_and_reports_handler_errors() {
+    let dir = scratch("log");
+    let script = r#"
+let s = http.server("127.0.0.1", 0, ["log": true])
+nursery as n {
+    n.spawn(s.serve, fn(req) {
+        if req.path == "/bad" {
+            return nil
+        }
+        return "hi"
+    })
+    let base = "http://127.0.0.1:" + str(s.port())
+    print(http.get(base + "/a?x=1").status, http.get(base + "/bad").status)
+    s.close()
+}
+"#;
+    let out = run_weft(&dir, script);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout, "200 500\n");
+    assert!(stderr.contains("GET /a 200 2\n"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the handler failed on GET /bad: TypeError: a handler must return a string, a map or a list, not nil"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("GET /bad 500 "), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -198,12 +198,16 @@ fn format_response(
         }
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\n", body.len()));
+    // 1xx, 204 and 304 responses carry no body, nor its length.
+    let bodiless = status < 200 || status == 204 || status == 304;
+    if !bodiless {
+        out.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
     if !keep {
         out.push_str("connection: close\r\n");
     }
     out.push_str("\r\n");
-    if !head_only {
+    if !head_only && !bodiless {
         out.push_str(&body);
     }
     Ok(out)
@@ -330,10 +334,7 @@ fn response_step(cx: &mut Ctx, conn: Value, method: Value, reused: bool) -> Resu
                 }
                 Ok(Some(_)) => (UNTIL_EOF, false),
                 Ok(None) => (CHUNKED, head.keep_alive()),
-                Err(Bad::Malformed(why)) => {
-                    return Err(Throw::new("IOError", format!("{what} sent a malformed response: {why}")))
-                }
-                Err(Bad::TooLarge) => (UNTIL_EOF, false),
+                Err(why) => return Err(Throw::new("IOError", format!("{what} sent a malformed response: {why}"))),
             }
         };
         let entries = vec![
@@ -451,6 +452,8 @@ pub struct Module;
 
 impl Object for Module {}
 
+/// Registers the `http` module and the `http_wire` natives its flow calls;
+/// `drivers` is attached once the prelude is loaded.
 pub fn install(vm: &mut Vm, drivers: Drivers) {
     let (get, post, request, server) = (drivers.clone(), drivers.clone(), drivers.clone(), drivers);
     vm.register_class::<Module>("module");

@@ -44,12 +44,12 @@ impl Head {
 
     /// How the body is framed: `Some(n)` bytes, `None` for chunked; an
     /// error for a length that is not one.
-    pub(crate) fn body_length(&self) -> Result<Option<u64>, Bad> {
+    pub(crate) fn body_length(&self) -> Result<Option<u64>, String> {
         if let Some(te) = self.header("transfer-encoding") {
             if te.to_ascii_lowercase().split(',').next_back().map(str::trim) == Some("chunked") {
                 return Ok(None);
             }
-            return Err(Bad::Malformed(format!("unsupported transfer-encoding {te:?}")));
+            return Err(format!("unsupported transfer-encoding {te:?}"));
         }
         match self.header("content-length") {
             None => Ok(Some(0)),
@@ -57,9 +57,9 @@ impl Head {
                 // Repeated headers were joined: all must agree.
                 let mut values = text.split(',').map(str::trim);
                 let first = values.next().unwrap_or("");
-                let n = first.parse::<u64>().map_err(|_| Bad::Malformed(format!("bad content-length {text:?}")))?;
+                let n = first.parse::<u64>().map_err(|_| format!("bad content-length {text:?}"))?;
                 if values.any(|v| v != first) {
-                    return Err(Bad::Malformed(format!("conflicting content-length {text:?}")));
+                    return Err(format!("conflicting content-length {text:?}"));
                 }
                 Ok(Some(n))
             }

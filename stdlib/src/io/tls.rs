@@ -149,16 +149,26 @@ fn system_roots() -> &'static Arc<rustls::RootCertStore> {
 
 /// The certificates in PEM file `path`.
 fn certificates(who: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, Throw> {
-    let fail =
-        |reason: String| Throw::new("IOError", format!("{who}: cannot read certificates from {path:?}: {reason}"));
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
+    let fail = |e: pki_types::pem::Error| {
+        Throw::new("IOError", format!("{who}: cannot read certificates from {path:?}: {}", pem_reason(e)))
+    };
+    let certs = CertificateDer::pem_file_iter(path).map_err(fail)?.collect::<Result<Vec<_>, _>>().map_err(fail)?;
     if certs.is_empty() {
-        return Err(fail("no certificate in it".into()));
+        return Err(Throw::new(
+            "IOError",
+            format!("{who}: cannot read certificates from {path:?}: no certificate in it"),
+        ));
     }
     Ok(certs)
+}
+
+/// Why a PEM file could not be read, without Rust's decorations.
+fn pem_reason(e: pki_types::pem::Error) -> String {
+    match e {
+        pki_types::pem::Error::Io(e) => super::os_reason(&e),
+        pki_types::pem::Error::NoItemsFound => "nothing in PEM form in it".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// A client configuration trusting the system roots, and `ca` if given.
@@ -211,8 +221,9 @@ impl ServerTls {
     /// Loads PEM files `cert` (the chain, leaf first) and `key`.
     pub(crate) fn load(who: &str, cert: &str, key: &str) -> Result<ServerTls, Throw> {
         let chain = certificates(who, cert)?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| Throw::new("IOError", format!("{who}: cannot read a private key from {key:?}: {e}")))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            Throw::new("IOError", format!("{who}: cannot read a private key from {key:?}: {}", pem_reason(e)))
+        })?;
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| Throw::new("IOError", format!("{who}: TLS: {e}")))?
