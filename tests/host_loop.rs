@@ -207,3 +207,14 @@ fn members_and_builtin_names_serve_completion() {
     assert!(builtins.contains(&"print".to_string()));
     assert!(builtins.iter().all(|n| !n.starts_with('<')));
 }
+
+#[test]
+fn exit_in_a_background_task_ends_the_entry_and_leaves_no_wait_behind() {
+    let (mut vm, _) = vm();
+    vm.eval("<1>", "spawn { sleep(0.05)\nexit(7) }").unwrap();
+    // The entry waits on a long timer; the task's exit() ends it.
+    assert!(matches!(vm.eval("<2>", "sleep(600)"), Err(Failure::Exit(7))));
+    assert!(vm.task_dump().is_empty(), "{}", vm.task_dump());
+    // The entry's timer went with it: nothing is left that could wake.
+    assert!(!vm.run_until_idle().unwrap());
+}

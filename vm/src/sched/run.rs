@@ -29,7 +29,16 @@ impl Vm {
         let result = self.schedule(id);
         let _ = self.rt.out.flush();
         // The main task's record goes with it: a session runs many, and
-        // task dumps list only live tasks.
+        // task dumps list only live tasks. A main task still parked (a
+        // background task called `exit()`) first drops what its wait
+        // registered, as a wake would.
+        if let Some(meta) = self.rt.sched.tasks.get(id) {
+            if meta.state == sched::State::Parked {
+                let token = meta.token;
+                self.rt.sched.wake(&mut self.rt.heap, id, token, sched::Resume::Nothing);
+                self.rt.sched.runq.retain(|&t| t != id);
+            }
+        }
         if let Some(meta) = self.rt.sched.tasks.remove(id) {
             for scope in meta.scopes.iter().rev() {
                 self.rt.sched.remove_scope(*scope);
@@ -98,7 +107,14 @@ impl Vm {
                 Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
                 Halt::Failed(v) if id == main => return Some(Err(Failure::Runtime(self.runtime_error(v, &task)))),
                 Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
-                Halt::Exit(status) => return Some(Err(Failure::Exit(status))),
+                Halt::Exit(status) => {
+                    // The program ends; a host may still look at the VM,
+                    // so the exiting task leaves no record behind.
+                    if id != main {
+                        conc::finish(&mut self.rt, id, Ok(Value::Nil));
+                    }
+                    return Some(Err(Failure::Exit(status)));
+                }
                 Halt::Park => self.rt.sched.meta_mut(id).task = Some(task),
                 Halt::Yield | Halt::Collect => {
                     // A task that spent its budget goes to the back of the
