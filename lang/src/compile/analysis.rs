@@ -34,16 +34,18 @@ pub(super) fn writes_result_last(e: &Expr) -> bool {
             | ExprKind::Map(..)
             | ExprKind::Call(..)
             | ExprKind::Method(..)
+            | ExprKind::If(..)
     )
 }
 
 pub(super) fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Let { name, .. } => name.span,
+        Stmt::LetPattern { span, .. } => *span,
         Stmt::Assign { span, .. } => *span,
         Stmt::Expr(e) => e.span,
         Stmt::If { cond, .. } | Stmt::While { cond, .. } => cond.span,
-        Stmt::For { first, .. } => first.span,
+        Stmt::For { first, .. } => first.span(),
         Stmt::Break(s) | Stmt::Continue(s) | Stmt::Return(_, s) | Stmt::Throw(_, s) => *s,
         Stmt::Fn(def) => def.span,
         Stmt::Block(b) => b.span,
@@ -69,6 +71,7 @@ pub(super) fn spawns_block(b: &Block) -> bool {
 pub(super) fn spawns_stmt(s: &Stmt) -> bool {
     match s {
         Stmt::Let { value, .. } => value.as_ref().is_some_and(spawns_expr),
+        Stmt::LetPattern { value, .. } => spawns_expr(value),
         Stmt::Assign { target, value, .. } => spawns_expr(target) || spawns_expr(value),
         Stmt::Expr(e) | Stmt::Throw(e, _) => spawns_expr(e),
         Stmt::Return(v, _) => v.as_ref().is_some_and(spawns_expr),
@@ -98,6 +101,7 @@ pub(super) fn spawns_stmt(s: &Stmt) -> bool {
 pub(super) fn spawns_expr(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Spawn(_) => true,
+        ExprKind::If(s) => spawns_stmt(s),
         ExprKind::Func(_) => false,
         ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(spawns_expr),
         ExprKind::Map(kvs) => kvs.iter().any(|(k, v)| spawns_expr(k) || spawns_expr(v)),
@@ -141,6 +145,7 @@ pub(super) fn nested_names_stmt(s: &Stmt, inside: bool, out: &mut HashSet<String
                 nested_names_expr(v, inside, out)
             }
         }
+        Stmt::LetPattern { value, .. } => nested_names_expr(value, inside, out),
         Stmt::Assign { target, value, .. } => {
             nested_names_expr(target, inside, out);
             nested_names_expr(value, inside, out);
@@ -232,6 +237,7 @@ pub(super) fn nested_names_expr(e: &Expr, inside: bool, out: &mut HashSet<String
             }
         }
         ExprKind::Func(def) => nested_names_fn(def, out),
+        ExprKind::If(s) => nested_names_stmt(s, inside, out),
         ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| nested_names_expr(x, inside, out)),
         ExprKind::Map(kvs) => {
             for (k, v) in kvs {

@@ -178,6 +178,7 @@ impl<'a> Compiler<'_, 'a> {
                 self.emit(Op::GetField { dst, obj: o, name: k }, span);
             }
             ExprKind::Func(def) => self.function(def, dst),
+            ExprKind::If(stmt) => self.if_value(stmt, dst, span),
             ExprKind::Spawn(inner) => {
                 let Some(&nursery) = self.func().nurseries.last() else {
                     self.error(Diagnostic::new("'spawn' outside a nursery", span));

@@ -15,6 +15,7 @@ use crate::diagnostic::{closest, Diagnostic, Span};
 use std::collections::{HashMap, HashSet};
 
 mod analysis;
+mod destructure;
 mod emit;
 mod expr;
 mod names;
@@ -276,6 +277,11 @@ impl<'e, 'a> Compiler<'e, 'a> {
                     if local {
                         register_lets += 1;
                     } else {
+                        self.scope.declare(self.env, &name.name);
+                    }
+                }
+                Stmt::LetPattern { pattern, .. } => {
+                    for name in pattern.names() {
                         self.scope.declare(self.env, &name.name);
                     }
                 }

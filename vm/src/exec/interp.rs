@@ -915,6 +915,13 @@ pub(crate) fn list_index(i: i64, len: usize) -> Throw {
 }
 
 #[cold]
+pub(crate) fn unpack_length(len: usize, names: u8) -> Throw {
+    let items = if len == 1 { "item" } else { "items" };
+    let targets = if names == 1 { "name" } else { "names" };
+    Throw::new("ValueError", format!("cannot unpack a list of {len} {items} into {names} {targets}"))
+}
+
+#[cold]
 pub(crate) fn range_bounds(lo: Value, hi: Value) -> Throw {
     Throw::type_error(format!("range bounds must be ints, not {} and {}", lo.type_name(), hi.type_name()))
 }

@@ -265,6 +265,17 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[dst] = Value::Map(rt.heap.new_map(map));
             gc_point!();
         }
+        Op::Unpack { start, count, src } => {
+            let Value::List(r) = regs[src] else {
+                raise!(Throw::type_error(format!("only a list can be unpacked into names, not {}", regs[src].type_name())))
+            };
+            let items = rt.heap.list(r);
+            if items.len() != count as usize {
+                raise!(crate::interp::unpack_length(items.len(), count))
+            }
+            let start = start as usize;
+            regs[start..start + count as usize].copy_from_slice(items);
+        }
         Op::ListPush { list, src } => {
             let Value::List(r) = regs[list] else { unreachable!("a list literal") };
             let v = regs[src];
