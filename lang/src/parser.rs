@@ -68,6 +68,12 @@ fn recover(tokens: &[Spanned], eof: usize) -> Broken {
     Broken { errors, partial: Program { stmts } }
 }
 
+/// Whether `def` is the stand-in for a broken `fn NAME ...`, whose
+/// parameters are unknown (its span is its name's alone).
+pub fn is_stand_in(def: &FnDef) -> bool {
+    def.name.as_ref().is_some_and(|n| n.span == def.span)
+}
+
 /// The declaration a broken `let NAME ...` or `fn NAME ...` would have made.
 fn stand_in(chunk: &[Spanned]) -> Option<Stmt> {
     let [(_, keyword, _), (l, Tok::Ident(name), r), ..] = chunk else { return None };
