@@ -45,8 +45,7 @@ fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         (Some(v), _) => Ok(v),
         (None, Some(&default)) => Ok(default),
         (None, None) => {
-            let shown = cx.repr(args[1]);
-            Err(Throw::new("KeyError", format!("key {shown} not found")).into())
+            Err(weft_vm::ops::missing_key(cx.heap(), cx.map(m), args[1]).into())
         }
     }
 }

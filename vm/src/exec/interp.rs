@@ -815,13 +815,13 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
         // Found by hash, remembering where for the loop's next try.
         (Value::Map(m), Value::Str(name)) => match rt.heap.find_field(m, name) {
             Some(v) => Ok(v),
-            None => Err(Throw::new("KeyError", format!("key {} not found", key_text(rt, i)))),
+            None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), i)),
         },
         (Value::Map(m), k) => {
             let Some(k) = key(k) else { return Err(bad_key(k)) };
             match rt.heap.map(m).get(&k) {
                 Some(v) => Ok(*v),
-                None => Err(Throw::new("KeyError", format!("key {} not found", key_text(rt, k.value())))),
+                None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), k.value())),
             }
         }
         (Value::Str(s), Value::Int(i)) => ops::char_at(&mut rt.heap, s, i),
@@ -887,21 +887,6 @@ pub(crate) fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::va
         }
     }
     Err(Throw::type_error(format!("{} has no field '{field}'", code.type_name(&rt.heap, o))))
-}
-
-#[cold]
-pub(crate) fn missing_key(code: &Code, rt: &Runtime, k: Value) -> Throw {
-    let _ = code;
-    Throw::new("KeyError", format!("key {} not found", key_text(rt, k)))
-}
-
-fn key_text(rt: &Runtime, k: Value) -> String {
-    match k {
-        Value::Str(r) => format!("{:?}", rt.heap.str(r)),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => "nil".to_string(),
-    }
 }
 
 #[cold]

@@ -17,7 +17,7 @@ use crate::error::Throw;
 use crate::fmt::{display, equal, key};
 use crate::heap::Captures;
 use crate::interp::{
-    bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
+    bad_key, call_method, call_value, get_field, get_index, list_index, raise, range_bounds, set_index,
     stop, Called, Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
@@ -327,7 +327,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[dst] = match regs[obj] {
                 Value::Map(m) => match rt.heap.find_field(m, name) {
                     Some(v) => v,
-                    None => raise!(missing_key(code, rt, Value::Str(name))),
+                    None => raise!(crate::exec::ops::missing_key(&rt.heap, rt.heap.map(m), Value::Str(name))),
                 },
                 o => try_raise!(get_field(code, rt, o, name)),
             };
