@@ -51,7 +51,9 @@ impl<'a> Compiler<'_, 'a> {
         }
         let mut d = Diagnostic::new(format!("undefined name '{}'", ident.name), ident.span)
             .with_label("not declared in this scope");
-        if let Some(best) = closest(&ident.name, candidates.into_iter()) {
+        if let Some(hint) = other_language_hint(&ident.name) {
+            d = d.with_hint(hint);
+        } else if let Some(best) = closest(&ident.name, candidates.into_iter()) {
             d = d.with_hint(format!("did you mean '{best}'?"));
         } else {
             d = d.with_hint(format!("declare it first: `let {} = ...`", ident.name));
@@ -173,4 +175,32 @@ impl<'a> Compiler<'_, 'a> {
             .with_note(sig_span, format!("defined here: fn {name}({})", params.join(", "))),
         );
     }
+}
+
+/// What Weft calls a builtin of another language, for the hint of an
+/// undefined name: `println` is `print`.
+fn other_language_hint(name: &str) -> Option<String> {
+    let ours = match name {
+        "println" | "puts" | "echo" | "printf" | "console" | "System" | "fmt" => {
+            "Weft prints with `print(a, b, ...)`, or `print(format(template, args...))`"
+        }
+        "eprintln" | "stderr" => "Weft prints to stderr with `eprint(...)`",
+        "strlen" | "length" => "Weft's length is `len(x)` or `x.len()`",
+        "sprintf" => "Weft formats with `format(template, args...)`",
+        "toString" | "to_string" | "String" => "Weft converts to a string with `str(x)`",
+        "parseInt" | "atoi" | "Integer" => "Weft converts to an int with `int(s)`",
+        "parseFloat" | "atof" => "Weft converts to a float with `float(s)`",
+        "typeof" | "type_of" => "Weft's type of a value is `type(x)`",
+        "null" | "None" | "undefined" | "nullptr" | "NULL" => "Weft's absent value is `nil`",
+        "True" => "Weft's true is `true`",
+        "False" => "Weft's false is `false`",
+        "require" | "include" | "use" => "Weft imports a file with `import \"path.weft\" as name`",
+        "readFile" | "file_get_contents" | "slurp" => "Weft reads a file with `read_file(path)`",
+        "Math" | "math" => "Weft's math functions are global: `sqrt(x)`, `floor(x)`, `pi`, ...",
+        "JSON" | "json" => "Weft's JSON functions are `json_encode(v)` and `json_decode(s)`",
+        "self" | "this" => "Weft has no `self`: a map of functions is called as `m.f(args)`",
+        "range" => "Weft's ranges are written `a..b` (or `a..=b`)",
+        _ => return None,
+    };
+    Some(format!("`{name}` is not a Weft name: {ours}"))
 }
