@@ -889,6 +889,40 @@ pub(crate) fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::va
     Err(Throw::type_error(format!("{} has no field '{field}'", code.type_name(&rt.heap, o))))
 }
 
+/// The TypeError for calling `v`, which is not a function, at the call
+/// just before `pc` in `proto`: when the callee is written as a plain
+/// name, the message names it ("cannot call `helper`, which is nil").
+#[cold]
+pub(crate) fn not_callable(code: &Code, rt: &Runtime, proto: &crate::FnProto, pc: usize, v: Value) -> Throw {
+    let name = v.type_name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let shown = crate::fmt::repr(&rt.heap, code, v);
+    let span = pc.checked_sub(1).and_then(|at| proto.spans.get(at));
+    let text = code.files.get(proto.file as usize).map(|f| f.text.as_str());
+    let callee = match (span, text) {
+        (Some(span), Some(text)) => text.get(span.start as usize..span.end as usize).and_then(|call| {
+            let open = call.find('(')?;
+            let name = call[..open].trim();
+            let plain = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            // `f(1)(2)` calls what `f(1)` returned, not `f`: the name's
+            // parentheses must close only at the end of the call.
+            let mut depth = 0i32;
+            let closes_at_end = call[open..].char_indices().all(|(i, c)| {
+                depth += i32::from(c == '(') - i32::from(c == ')');
+                depth > 0 || open + i + c.len_utf8() == call.len()
+            });
+            (plain && closes_at_end).then_some(name)
+        }),
+        _ => None,
+    };
+    match callee {
+        Some(callee) => Throw::type_error(format!("cannot call `{callee}`, which is {shown} ({article} {name})")),
+        None => Throw::type_error(format!("cannot call {shown} ({article} {name})")),
+    }
+}
+
 #[cold]
 pub(crate) fn bad_key(k: Value) -> Throw {
     Throw::type_error(format!("a map key must be nil, a bool, an int or a string, not {}", k.type_name()))

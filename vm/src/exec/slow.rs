@@ -358,6 +358,9 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
 
         Op::Call { base: b, argc } => {
             let (at, callee) = (base + b as usize, regs[b]);
+            if !matches!(callee, Value::Func(_) | Value::Native(_)) {
+                raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
+            }
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
                     if crate::task::spend(&mut task.budget) {
