@@ -141,10 +141,11 @@ pub struct Block {
     pub span: Span,
 }
 
+/// A statement. `LetPattern` is `let [a, b] = value`, destructuring a list;
+/// an `Assign` whose target is a list destructures too.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     Let { name: Ident, value: Option<Expr> },
-    /// `let [a, b] = value`: destructuring a list.
     LetPattern { pattern: Pattern, value: Expr, span: Span },
     Assign { target: Expr, op: Option<BinOp>, value: Expr, span: Span },
     Expr(Expr),

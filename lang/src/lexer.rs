@@ -371,14 +371,8 @@ struct Open {
 /// Turns source text into the grammar's token stream, or the errors found.
 /// Lexing continues after an error, so one pass reports every bad token.
 pub fn tokenize(src: &str) -> Result<Vec<Spanned>, Vec<Diagnostic>> {
-    let mut lexer = Layout {
-        src,
-        out: Vec::new(),
-        errors: Vec::new(),
-        stack: Vec::new(),
-        statement_tokens: 0,
-        misindented: None,
-    };
+    let mut lexer =
+        Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new(), statement_tokens: 0, misindented: None };
     lexer.run(0, src.len(), false);
     if let Some(open) = lexer.stack.last() {
         let (what, close) = match open.tok {

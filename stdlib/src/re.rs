@@ -39,10 +39,7 @@ fn build(who: &str, pattern: &str) -> Result<regex::Regex, Throw> {
             _ => (e.to_string(), regex_syntax::ast::Span::splat(regex_syntax::ast::Position::new(0, 1, 1))),
         };
         let at = pattern[..span.start.offset.min(pattern.len())].chars().count();
-        let width = pattern
-            .get(span.start.offset..span.end.offset)
-            .map_or(1, |s| s.chars().count())
-            .max(1);
+        let width = pattern.get(span.start.offset..span.end.offset).map_or(1, |s| s.chars().count()).max(1);
         return Err(Throw::value_error(format!(
             "{who}: bad pattern: {kind} at character {at}\n    {pattern}\n    {}{}",
             " ".repeat(at),
@@ -170,7 +167,10 @@ pub fn install(vm: &mut Vm) {
         "re",
         vec![
             ("compile", compile.into_native()),
-            ("test", (|p: String, s: String| -> Result<bool, Throw> { Ok(test(&cached("re.test", &p)?, &s)) }).into_native()),
+            (
+                "test",
+                (|p: String, s: String| -> Result<bool, Throw> { Ok(test(&cached("re.test", &p)?, &s)) }).into_native(),
+            ),
             (
                 "find",
                 (|cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {

@@ -352,9 +352,7 @@ pub(super) fn assigned_names_expr(e: &Expr, out: &mut HashSet<String>) {
                 assigned_names_expr(v, out);
             }
         }
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => {
-            assigned_names_expr(x, out)
-        }
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => assigned_names_expr(x, out),
         ExprKind::Binary(_, a, b)
         | ExprKind::And(a, b)
         | ExprKind::Or(a, b)

@@ -167,12 +167,9 @@ impl<'a> Compiler<'_, 'a> {
         let close = def.params.last().map_or(def_name_span.end + 1, |p| p.span.end);
         let sig_span = def_name_span.to(Span { start: close, end: close + 1 });
         self.error(
-            Diagnostic::new(
-                format!("`{name}` takes {arity} {} but {argc} {given} given", plural(arity)),
-                span,
-            )
-            .with_label(format!("{argc} {} given here", plural(argc)))
-            .with_note(sig_span, format!("defined here: fn {name}({})", params.join(", "))),
+            Diagnostic::new(format!("`{name}` takes {arity} {} but {argc} {given} given", plural(arity)), span)
+                .with_label(format!("{argc} {} given here", plural(argc)))
+                .with_note(sig_span, format!("defined here: fn {name}({})", params.join(", "))),
         );
     }
 }

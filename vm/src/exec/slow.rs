@@ -17,8 +17,8 @@ use crate::error::Throw;
 use crate::fmt::{display, equal, key};
 use crate::heap::Captures;
 use crate::interp::{
-    bad_key, call_method, call_value, get_field, get_index, list_index, raise, range_bounds, set_index,
-    stop, Called, Halt, Registers,
+    bad_key, call_method, call_value, get_field, get_index, list_index, raise, range_bounds, set_index, stop, Called,
+    Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task};
@@ -267,7 +267,10 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::Unpack { start, count, src } => {
             let Value::List(r) = regs[src] else {
-                raise!(Throw::type_error(format!("only a list can be unpacked into names, not {}", regs[src].type_name())))
+                raise!(Throw::type_error(format!(
+                    "only a list can be unpacked into names, not {}",
+                    regs[src].type_name()
+                )))
             };
             let items = rt.heap.list(r);
             if items.len() != count as usize {
