@@ -11,11 +11,10 @@ const MAX_PATTERN: usize = 200;
 impl<'a> Compiler<'_, 'a> {
     /// `let [a, [b, c]] = value`: the value is evaluated before any name is
     /// declared, so `let [a, b] = [b, a]` reads the outer `a` and `b`.
-    pub(super) fn let_pattern(&mut self, pattern: &'a Pattern, value: &'a Expr, span: Span) {
+    pub(super) fn let_pattern(&mut self, pattern: &'a Pattern, value: &'a Expr) {
         let top = self.at_top_level();
         let mark = self.func().next_reg;
-        let src = self.alloc(span);
-        self.expr(value, src);
+        let src = self.expr_any(value);
         let mut binds = Vec::new();
         self.unpack(pattern, src, &mut binds);
         self.check_duplicates(&binds);
@@ -88,10 +87,9 @@ impl<'a> Compiler<'_, 'a> {
 
     /// `[a, xs[i], m.f] = value`: the value first, then each target from
     /// left to right, as Python does.
-    pub(super) fn assign_list(&mut self, target: &'a Expr, value: &'a Expr, span: Span) {
+    pub(super) fn assign_list(&mut self, target: &'a Expr, value: &'a Expr) {
         let mark = self.func().next_reg;
-        let src = self.alloc(span);
-        self.expr(value, src);
+        let src = self.expr_any(value);
         self.assign_from(target, src);
         self.free_to(mark);
     }

@@ -57,9 +57,9 @@ impl<'a> Compiler<'_, 'a> {
                     self.declare_local(&name.name, reg, celled);
                 }
             }
-            Stmt::LetPattern { pattern, value, span } => self.let_pattern(pattern, value, *span),
-            Stmt::Assign { target, value, span, .. } if matches!(target.kind, ExprKind::List(_)) => {
-                self.assign_list(target, value, *span)
+            Stmt::LetPattern { pattern, value, .. } => self.let_pattern(pattern, value),
+            Stmt::Assign { target, value, .. } if matches!(target.kind, ExprKind::List(_)) => {
+                self.assign_list(target, value)
             }
             Stmt::Assign { target, op, value, span } => self.assign(target, *op, value, *span),
             Stmt::Expr(e) => {
