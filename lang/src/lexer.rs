@@ -409,9 +409,10 @@ struct Layout<'s> {
     stack: Vec<Open>,
     /// Tokens since the last statement separator (see [`MAX_STATEMENT_TOKENS`]).
     statement_tokens: usize,
-    /// The first `{` closed by a `}` that starts its line at another
-    /// indentation than the `{`'s line, and that `}`: if a brace stays
-    /// open at the end, this `{` is the likely culprit.
+    /// The first `{` closed by a `}` that starts its line at a lesser
+    /// indentation than the `{`'s line (as if it closed an outer block),
+    /// and that `}`: if a brace stays open at the end, this `{` is the
+    /// likely culprit.
     misindented: Option<(Span, Span)>,
 }
 
@@ -553,7 +554,7 @@ impl<'s> Layout<'s> {
                 if tok == Tok::RBrace && self.misindented.is_none() {
                     let opened = indentation(self.src, open.at.start as usize);
                     let closed = indentation(self.src, span.start as usize);
-                    if matches!((opened, closed), (Some(o), Some(c)) if c != o) {
+                    if matches!((opened, closed), (Some(o), Some(c)) if c < o) {
                         self.misindented = Some((open.at, span));
                     }
                 }
