@@ -14,8 +14,8 @@ const USAGE: &str = "usage:
   weft [OPTIONS] - [ARGS...]        run the script read from stdin
   weft [OPTIONS] -e CODE [ARGS...]  run a snippet
   weft [OPTIONS]                    the REPL (if stdin is a terminal; else run stdin)
-  weft check FILE                   compile only; report every error
-  weft disasm FILE                  print the bytecode
+  weft check FILE                   compile only; report every error (no options)
+  weft disasm FILE                  print the bytecode (no options)
   weft --version                    print the version
   weft --help                       print this help
 
@@ -106,14 +106,20 @@ fn run(mut args: &[String]) -> i32 {
             Some(code) => run_source("<snippet>", code, Path::new("."), &args[2..], options),
             None => usage_error("-e needs the code to run"),
         },
-        Some("check") => match args.get(1) {
-            Some(file) => check(file),
-            None => usage_error("check needs a file"),
-        },
-        Some("disasm") => match args.get(1) {
-            Some(file) => disasm(file),
-            None => usage_error("disasm needs a file"),
-        },
+        Some(command @ ("check" | "disasm")) => {
+            // Options only matter when a script runs: refused rather than
+            // ignored, wherever they are written.
+            let flag = args[1..].iter().map(String::as_str).find(|a| a.starts_with('-') && a.len() > 1);
+            if let Some(flag) = flag.or_else(|| given_options(&options)) {
+                return usage_error(&format!("{command} compiles only: it takes no option such as {flag}"));
+            }
+            match &args[1..] {
+                [file] if command == "check" => check(file),
+                [file] => disasm(file),
+                [] => usage_error(&format!("{command} needs a file")),
+                [_, extra, ..] => usage_error(&format!("{command} takes one file, but {extra:?} follows it")),
+            }
+        }
         Some(flag) if flag.starts_with('-') => usage_error(&format!("unknown option {flag}")),
         Some(file) => match read(file) {
             Ok(text) => run_source(file, &text, dir_of(file), &args[1..], options),
@@ -131,6 +137,13 @@ fn run_stdin(script_args: &[String], options: Options) -> i32 {
         return 2;
     }
     run_source("<stdin>", &text, Path::new("."), script_args, options)
+}
+
+/// The first option given, if any, for a command that takes none.
+fn given_options(options: &Options) -> Option<&'static str> {
+    let names = ["--seed", "--virtual-time", "--max-heap", "--sandbox or --allow"];
+    let given = [options.seed.is_some(), options.virtual_time, options.max_heap_mib.is_some(), options.caps.is_some()];
+    given.iter().position(|&g| g).map(|i| names[i])
 }
 
 fn usage_error(message: &str) -> i32 {

@@ -49,6 +49,10 @@ fn usage_errors_exit_with_status_2() {
         &["--max-heap", "0", "x.weft"],
         &["-e"],
         &["check"],
+        &["check", "examples/hello.weft", "extra"],
+        &["check", "--seed", "1", "examples/hello.weft"],
+        &["--virtual-time", "check", "examples/hello.weft"],
+        &["disasm", "examples/hello.weft", "extra"],
     ] {
         let out = weft(args);
         assert_eq!(out.status.code(), Some(2), "weft {args:?}: {}", stderr(&out));

@@ -85,6 +85,40 @@ pub enum ExprKind {
     Func(Box<FnDef>),
     /// `spawn f(a, b)` (a `Call` or `Method`) or `spawn { ... }` (a `Func`).
     Spawn(Box<Expr>),
+    /// `if c { a } else { b }` used as a value: always a `Stmt::If`, whose
+    /// taken block's last expression is the value. As a statement of its
+    /// own it is unwrapped back into that `Stmt::If`.
+    If(Box<Stmt>),
+}
+
+/// What `let`, a destructuring assignment's left side, or a `for` loop
+/// binds: a name, or a list of patterns matched item by item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pattern {
+    Name(Ident),
+    List(Vec<Pattern>, Span),
+}
+
+impl Pattern {
+    pub fn span(&self) -> Span {
+        match self {
+            Pattern::Name(i) => i.span,
+            Pattern::List(_, span) => *span,
+        }
+    }
+
+    /// Every name the pattern binds, left to right.
+    pub fn names(&self) -> Vec<&Ident> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(p) = stack.pop() {
+            match p {
+                Pattern::Name(i) => out.push(i),
+                Pattern::List(items, _) => stack.extend(items.iter().rev()),
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -107,14 +141,17 @@ pub struct Block {
     pub span: Span,
 }
 
+/// A statement. `LetPattern` is `let [a, b] = value`, destructuring a list;
+/// an `Assign` whose target is a list destructures too.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     Let { name: Ident, value: Option<Expr> },
+    LetPattern { pattern: Pattern, value: Expr, span: Span },
     Assign { target: Expr, op: Option<BinOp>, value: Expr, span: Span },
     Expr(Expr),
     If { cond: Expr, then: Block, otherwise: Option<Box<Stmt>> },
     While { cond: Expr, body: Block },
-    For { first: Ident, second: Option<Ident>, iter: Expr, body: Block },
+    For { first: Pattern, second: Option<Pattern>, iter: Expr, body: Block },
     Break(Span),
     Continue(Span),
     Return(Option<Expr>, Span),
@@ -142,4 +179,14 @@ pub enum SelectCase {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub stmts: Vec<Stmt>,
+}
+
+/// The first part of an assignment's left side that cannot be assigned, if
+/// any: a target is a name, an index, a field, or a list of targets.
+pub fn unassignable(target: &Expr) -> Option<&Expr> {
+    match &target.kind {
+        ExprKind::Name(_) | ExprKind::Index(..) | ExprKind::Field(..) => None,
+        ExprKind::List(items) => items.iter().find_map(unassignable),
+        _ => Some(target),
+    }
 }

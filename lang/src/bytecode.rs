@@ -380,6 +380,13 @@ define_ops! {
         start: range(Reg),
         count: count(u8),
     },
+    /// `R[start], ..., R[start + count - 1] = R[src]`'s items, for destructuring:
+    /// a TypeError if `R[src]` is not a list, a ValueError if its length is not `count`
+    Unpack {
+        start: range(Reg),
+        count: count(u8),
+        src: reg(Reg),
+    },
     /// `R[list].push(R[src])`, for list literals longer than one instruction holds
     ListPush {
         list: reg(Reg),

@@ -341,6 +341,21 @@ impl fmt::Display for Tok {
     }
 }
 
+/// The indentation (in columns, a tab counting as 4) of the line holding
+/// byte `at`; `None` when something other than blanks comes before `at`
+/// on that line, except for a `{`, whose line's indentation is given.
+fn indentation(src: &str, at: usize) -> Option<usize> {
+    let start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+    let before = &src[start..at];
+    let blanks = before.len() - before.trim_start_matches([' ', '\t']).len();
+    let columns = before[..blanks].chars().map(|c| if c == '\t' { 4 } else { 1 }).sum();
+    match src.as_bytes().get(at) {
+        Some(b'{') => Some(columns),
+        _ if blanks == before.len() => Some(columns),
+        _ => None,
+    }
+}
+
 /// A token with its byte span, as lalrpop wants it.
 pub type Spanned = (usize, Tok, usize);
 
@@ -356,7 +371,8 @@ struct Open {
 /// Turns source text into the grammar's token stream, or the errors found.
 /// Lexing continues after an error, so one pass reports every bad token.
 pub fn tokenize(src: &str) -> Result<Vec<Spanned>, Vec<Diagnostic>> {
-    let mut lexer = Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new(), statement_tokens: 0 };
+    let mut lexer =
+        Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new(), statement_tokens: 0, misindented: None };
     lexer.run(0, src.len(), false);
     if let Some(open) = lexer.stack.last() {
         let (what, close) = match open.tok {
@@ -364,11 +380,19 @@ pub fn tokenize(src: &str) -> Result<Vec<Spanned>, Vec<Diagnostic>> {
             Raw::LBracket => ("[", "]"),
             _ => ("{", "}"),
         };
-        lexer.errors.push(
-            Diagnostic::new(format!("unclosed '{what}'"), open.at)
+        let d = match (open.tok, lexer.misindented) {
+            // The outermost brace is left open only because an inner one
+            // took its '}': point at the inner one, as rustc does.
+            (Raw::LBrace, Some((inner, close_at))) => Diagnostic::new("unclosed '{'", inner)
+                .with_label("this '{' is probably the one left open")
+                .with_note(close_at, "this '}' is indented as if it closed an outer '{'")
+                .with_note(open.at, "so this '{' is still open at the end of the file")
+                .with_hint("add a '}' where the block above ends"),
+            _ => Diagnostic::new(format!("unclosed '{what}'"), open.at)
                 .with_label("opened here")
                 .with_hint(format!("add a '{close}' to close it")),
-        );
+        };
+        lexer.errors.push(d);
     }
     lexer.finish_statement_end();
     if lexer.errors.is_empty() {
@@ -385,6 +409,11 @@ struct Layout<'s> {
     stack: Vec<Open>,
     /// Tokens since the last statement separator (see [`MAX_STATEMENT_TOKENS`]).
     statement_tokens: usize,
+    /// The first `{` closed by a `}` that starts its line at a lesser
+    /// indentation than the `{`'s line (as if it closed an outer block),
+    /// and that `}`: if a brace stays open at the end, this `{` is the
+    /// likely culprit.
+    misindented: Option<(Span, Span)>,
 }
 
 impl<'s> Layout<'s> {
@@ -522,6 +551,13 @@ impl<'s> Layout<'s> {
         match self.stack.last().copied() {
             Some(open) if open.tok == want => {
                 self.stack.pop();
+                if tok == Tok::RBrace && self.misindented.is_none() {
+                    let opened = indentation(self.src, open.at.start as usize);
+                    let closed = indentation(self.src, span.start as usize);
+                    if matches!((opened, closed), (Some(o), Some(c)) if c < o) {
+                        self.misindented = Some((open.at, span));
+                    }
+                }
                 if tok == Tok::RBrace && self.last() == Some(&Tok::Sep) {
                     self.out.pop();
                 }

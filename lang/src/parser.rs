@@ -68,6 +68,12 @@ fn recover(tokens: &[Spanned], eof: usize) -> Broken {
     Broken { errors, partial: Program { stmts } }
 }
 
+/// Whether `def` is the stand-in for a broken `fn NAME ...`, whose
+/// parameters are unknown (its span is its name's alone).
+pub fn is_stand_in(def: &FnDef) -> bool {
+    def.name.as_ref().is_some_and(|n| n.span == def.span)
+}
+
 /// The declaration a broken `let NAME ...` or `fn NAME ...` would have made.
 fn stand_in(chunk: &[Spanned]) -> Option<Stmt> {
     let [(_, keyword, _), (l, Tok::Ident(name), r), ..] = chunk else { return None };
@@ -104,6 +110,29 @@ fn convert(error: ParseError<usize, Tok, Diagnostic>, eof: usize, chunk: &[Spann
             if tok == Tok::Sep {
                 d.message = "unexpected end of statement".into();
             }
+            // `let timeout = 5`, `fn f(url, timeout)`, `for select in xs`.
+            let name_goes_here = matches!(
+                previous_token(all, l),
+                Some(Tok::Let | Tok::Fn | Tok::Comma | Tok::LParen | Tok::LBracket | Tok::For | Tok::As | Tok::Catch)
+            );
+            if let Some(word) = keyword_word(&tok) {
+                if name_goes_here && expected.iter().any(|e| e == "Ident") {
+                    d = d.with_hint(keyword_as_name(word));
+                }
+            }
+            if matches!(tok, Tok::Assign | Tok::PlusAssign | Tok::MinusAssign) {
+                // `timeout = 5`: a statement keyword people use as a name.
+                let word = previous_token(all, l).and_then(keyword_word);
+                if let Some(word @ ("timeout" | "select" | "spawn" | "nursery" | "shield")) = word {
+                    d = d.with_hint(keyword_as_name(word));
+                }
+            }
+            if continues_expression(&tok) && previous_token(all, l) == Some(&Tok::Sep) {
+                d = d.with_hint(format!(
+                    "a line cannot start with {tok}: the line before it ended the statement. \
+                     Move {tok} to the end of the previous line, or wrap the whole expression in parentheses"
+                ));
+            }
             if let Some(keyword) = misspelt_keyword_before(all, l) {
                 d = d.with_hint(format!("did you mean '{keyword}'?"));
             }
@@ -130,6 +159,84 @@ fn misspelt_keyword_before(all: &[Spanned], at: usize) -> Option<&'static str> {
         return None;
     }
     closest(name, KEYWORDS.iter().copied())
+}
+
+/// The token before the one at byte `at`.
+fn previous_token(all: &[Spanned], at: usize) -> Option<&Tok> {
+    let i = all.iter().position(|t| t.0 == at)?;
+    all.get(i.checked_sub(1)?).map(|t| &t.1)
+}
+
+/// Whether a token can only continue an expression begun before it: a
+/// binary operator, or `.` of a method chain.
+fn continues_expression(tok: &Tok) -> bool {
+    matches!(
+        tok,
+        Tok::And
+            | Tok::Or
+            | Tok::Plus
+            | Tok::Star
+            | Tok::StarStar
+            | Tok::Slash
+            | Tok::SlashSlash
+            | Tok::Percent
+            | Tok::EqEq
+            | Tok::NotEq
+            | Tok::Lt
+            | Tok::Le
+            | Tok::Gt
+            | Tok::Ge
+            | Tok::In
+            | Tok::Dot
+            | Tok::DotDot
+            | Tok::DotDotEq
+    )
+}
+
+/// The word of a keyword that people often want as a name.
+fn keyword_word(tok: &Tok) -> Option<&'static str> {
+    Some(match tok {
+        Tok::Timeout => "timeout",
+        Tok::Select => "select",
+        Tok::Spawn => "spawn",
+        Tok::Nursery => "nursery",
+        Tok::Shield => "shield",
+        Tok::Import => "import",
+        Tok::Try => "try",
+        Tok::Catch => "catch",
+        Tok::Finally => "finally",
+        Tok::Throw => "throw",
+        Tok::As => "as",
+        Tok::In => "in",
+        Tok::Not => "not",
+        Tok::And => "and",
+        Tok::Or => "or",
+        Tok::Fn => "fn",
+        Tok::Let => "let",
+        Tok::Return => "return",
+        Tok::If => "if",
+        Tok::Else => "else",
+        Tok::While => "while",
+        Tok::For => "for",
+        Tok::Break => "break",
+        Tok::Continue => "continue",
+        _ => return None,
+    })
+}
+
+/// The hint for a keyword written where a name goes.
+fn keyword_as_name(word: &str) -> String {
+    let instead = match word {
+        "timeout" => "`timeout_s` or `limit`".to_string(),
+        "select" => "`choice` or `selected`".to_string(),
+        "spawn" => "`start` or `launch`".to_string(),
+        "nursery" => "`group` or `tasks`".to_string(),
+        "shield" => "`guard`".to_string(),
+        "import" => "`module`".to_string(),
+        "in" => "`inside` or `input`".to_string(),
+        other => format!("`{other}_`"),
+    };
+    format!("`{word}` is a keyword of Weft and cannot be a name: try {instead}")
 }
 
 fn previous_is_close_brace(all: &[Spanned], at: usize) -> bool {

@@ -142,8 +142,34 @@ impl Encoder<'_, '_> {
 }
 
 fn json_decode(cx: &mut Ctx, text: String) -> Result<Value, Throw> {
-    let json: Json = serde_json::from_str(&text).map_err(|e| Throw::value_error(format!("json_decode: {e}")))?;
+    let json: Json = serde_json::from_str(&text).map_err(|e| Throw::value_error(decode_error(&e)))?;
     Ok(to_value(cx, json))
+}
+
+/// A decoding error in Weft's words, with where it is in the text.
+fn decode_error(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let what = full.split(" at line ").next().unwrap_or(&full);
+    let said = match what {
+        "EOF while parsing a value" => "the text ends where a value should be",
+        "EOF while parsing a list" => "the text ends inside a list: a '[' is never closed",
+        "EOF while parsing an object" => "the text ends inside an object: a '{' is never closed",
+        "EOF while parsing a string" => "the text ends inside a string: a '\"' is never closed",
+        "expected value" => "no JSON value starts here",
+        "expected ident" => "no JSON value starts here (true, false and null are lowercase)",
+        "trailing characters" => "more text follows the JSON value",
+        "trailing comma" => "a ',' is followed by no item",
+        "key must be a string" => "an object's key must be a string in double quotes",
+        "expected `:`" => "a ':' should follow the object's key",
+        "expected `,` or `]`" => "a ',' or a ']' should follow the list's item",
+        "expected `,` or `}`" => "a ',' or a '}' should follow the object's value",
+        "recursion limit exceeded" => "the values are nested too deeply (more than 128 levels)",
+        other => other,
+    };
+    if e.line() == 0 {
+        return format!("json_decode: {said}");
+    }
+    format!("json_decode: {said}, at line {} column {}", e.line(), e.column())
 }
 
 fn to_value(cx: &mut Ctx, json: Json) -> Value {

@@ -14,6 +14,7 @@ mod json;
 mod list;
 mod map;
 mod math;
+mod re;
 mod string;
 
 use weft_vm::{Failure, TypeTag, Vm};
@@ -32,6 +33,7 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     string::install(vm);
     list::install(vm);
     map::install(vm);
+    re::install(vm);
     let exec_driver = std::sync::Arc::new(std::sync::OnceLock::new());
     io::install(vm, exec_driver.clone());
     let http_drivers = http::Drivers::default();

@@ -44,10 +44,7 @@ fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     match (removed, args.get(2)) {
         (Some(v), _) => Ok(v),
         (None, Some(&default)) => Ok(default),
-        (None, None) => {
-            let shown = cx.repr_short(args[1]);
-            Err(Throw::new("KeyError", format!("key {shown} not found")).into())
-        }
+        (None, None) => Err(weft_vm::ops::missing_key(cx.heap(), cx.map(m), args[1]).into()),
     }
 }
 

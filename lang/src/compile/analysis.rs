@@ -34,16 +34,18 @@ pub(super) fn writes_result_last(e: &Expr) -> bool {
             | ExprKind::Map(..)
             | ExprKind::Call(..)
             | ExprKind::Method(..)
+            | ExprKind::If(..)
     )
 }
 
 pub(super) fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Let { name, .. } => name.span,
+        Stmt::LetPattern { span, .. } => *span,
         Stmt::Assign { span, .. } => *span,
         Stmt::Expr(e) => e.span,
         Stmt::If { cond, .. } | Stmt::While { cond, .. } => cond.span,
-        Stmt::For { first, .. } => first.span,
+        Stmt::For { first, .. } => first.span(),
         Stmt::Break(s) | Stmt::Continue(s) | Stmt::Return(_, s) | Stmt::Throw(_, s) => *s,
         Stmt::Fn(def) => def.span,
         Stmt::Block(b) => b.span,
@@ -69,6 +71,7 @@ pub(super) fn spawns_block(b: &Block) -> bool {
 pub(super) fn spawns_stmt(s: &Stmt) -> bool {
     match s {
         Stmt::Let { value, .. } => value.as_ref().is_some_and(spawns_expr),
+        Stmt::LetPattern { value, .. } => spawns_expr(value),
         Stmt::Assign { target, value, .. } => spawns_expr(target) || spawns_expr(value),
         Stmt::Expr(e) | Stmt::Throw(e, _) => spawns_expr(e),
         Stmt::Return(v, _) => v.as_ref().is_some_and(spawns_expr),
@@ -98,6 +101,7 @@ pub(super) fn spawns_stmt(s: &Stmt) -> bool {
 pub(super) fn spawns_expr(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Spawn(_) => true,
+        ExprKind::If(s) => spawns_stmt(s),
         ExprKind::Func(_) => false,
         ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(spawns_expr),
         ExprKind::Map(kvs) => kvs.iter().any(|(k, v)| spawns_expr(k) || spawns_expr(v)),
@@ -141,6 +145,7 @@ pub(super) fn nested_names_stmt(s: &Stmt, inside: bool, out: &mut HashSet<String
                 nested_names_expr(v, inside, out)
             }
         }
+        Stmt::LetPattern { value, .. } => nested_names_expr(value, inside, out),
         Stmt::Assign { target, value, .. } => {
             nested_names_expr(target, inside, out);
             nested_names_expr(value, inside, out);
@@ -232,6 +237,7 @@ pub(super) fn nested_names_expr(e: &Expr, inside: bool, out: &mut HashSet<String
             }
         }
         ExprKind::Func(def) => nested_names_fn(def, out),
+        ExprKind::If(s) => nested_names_stmt(s, inside, out),
         ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| nested_names_expr(x, inside, out)),
         ExprKind::Map(kvs) => {
             for (k, v) in kvs {
@@ -255,5 +261,115 @@ pub(super) fn nested_names_expr(e: &Expr, inside: bool, out: &mut HashSet<String
             args.iter().for_each(|a| nested_names_expr(a, inside, out));
         }
         ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
+    }
+}
+
+// ----- assigned names ----------------------------------------------------------
+//
+// The names some assignment anywhere in a file writes: a function whose name
+// is among them may hold another value when called, so its arity is not
+// checked at compile time. Shadowing makes this over-approximate, which
+// only skips a check.
+
+pub(super) fn assigned_names_block(b: &Block, out: &mut HashSet<String>) {
+    b.stmts.iter().for_each(|s| assigned_names_stmt(s, out));
+}
+
+pub(super) fn assigned_names_stmt(s: &Stmt, out: &mut HashSet<String>) {
+    match s {
+        Stmt::Let { value, .. } => value.iter().for_each(|v| assigned_names_expr(v, out)),
+        Stmt::LetPattern { value, .. } => assigned_names_expr(value, out),
+        Stmt::Assign { target, value, .. } => {
+            assigned_targets(target, out);
+            assigned_names_expr(target, out);
+            assigned_names_expr(value, out);
+        }
+        Stmt::Expr(e) | Stmt::Throw(e, _) => assigned_names_expr(e, out),
+        Stmt::Return(v, _) => v.iter().for_each(|v| assigned_names_expr(v, out)),
+        Stmt::If { cond, then, otherwise } => {
+            assigned_names_expr(cond, out);
+            assigned_names_block(then, out);
+            otherwise.iter().for_each(|o| assigned_names_stmt(o, out));
+        }
+        Stmt::While { cond: e, body } | Stmt::For { iter: e, body, .. } | Stmt::Timeout { seconds: e, body, .. } => {
+            assigned_names_expr(e, out);
+            assigned_names_block(body, out);
+        }
+        Stmt::Fn(def) => assigned_names_fn(def, out),
+        Stmt::Try { body, catch, finally, .. } => {
+            assigned_names_block(body, out);
+            catch.iter().for_each(|(_, c)| assigned_names_block(c, out));
+            finally.iter().for_each(|f| assigned_names_block(f, out));
+        }
+        Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => assigned_names_block(b, out),
+        Stmt::Select { cases, .. } => {
+            for c in cases {
+                match c {
+                    SelectCase::Recv { chan: e, body, .. }
+                    | SelectCase::Join { task: e, body, .. }
+                    | SelectCase::After { seconds: e, body } => {
+                        assigned_names_expr(e, out);
+                        assigned_names_block(body, out);
+                    }
+                    SelectCase::Send { chan, value, body } => {
+                        assigned_names_expr(chan, out);
+                        assigned_names_expr(value, out);
+                        assigned_names_block(body, out);
+                    }
+                    SelectCase::Default { body, .. } => assigned_names_block(body, out),
+                }
+            }
+        }
+        Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
+    }
+}
+
+fn assigned_targets(target: &Expr, out: &mut HashSet<String>) {
+    match &target.kind {
+        ExprKind::Name(i) => {
+            out.insert(i.name.clone());
+        }
+        ExprKind::List(items) => items.iter().for_each(|t| assigned_targets(t, out)),
+        _ => {}
+    }
+}
+
+fn assigned_names_fn(def: &FnDef, out: &mut HashSet<String>) {
+    match &def.body {
+        FnBody::Block(b) => assigned_names_block(b, out),
+        FnBody::Expr(e) => assigned_names_expr(e, out),
+    }
+}
+
+pub(super) fn assigned_names_expr(e: &Expr, out: &mut HashSet<String>) {
+    match &e.kind {
+        ExprKind::Func(def) => assigned_names_fn(def, out),
+        ExprKind::If(s) => assigned_names_stmt(s, out),
+        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| assigned_names_expr(x, out)),
+        ExprKind::Map(kvs) => {
+            for (k, v) in kvs {
+                assigned_names_expr(k, out);
+                assigned_names_expr(v, out);
+            }
+        }
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => assigned_names_expr(x, out),
+        ExprKind::Binary(_, a, b)
+        | ExprKind::And(a, b)
+        | ExprKind::Or(a, b)
+        | ExprKind::Index(a, b)
+        | ExprKind::Range { start: a, end: b, .. } => {
+            assigned_names_expr(a, out);
+            assigned_names_expr(b, out);
+        }
+        ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
+            assigned_names_expr(f, out);
+            args.iter().for_each(|a| assigned_names_expr(a, out));
+        }
+        ExprKind::Nil
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_) => {}
     }
 }

@@ -132,6 +132,7 @@ impl<'a> Compiler<'_, 'a> {
                 self.emit(Op::Range { dst, start: r, inclusive: *inclusive }, span);
             }
             ExprKind::Call(f, args) => {
+                self.check_call(f, args.len(), span);
                 let base = self.call_base(dst);
                 self.expr(f, base);
                 self.args(args, span);
@@ -178,6 +179,7 @@ impl<'a> Compiler<'_, 'a> {
                 self.emit(Op::GetField { dst, obj: o, name: k }, span);
             }
             ExprKind::Func(def) => self.function(def, dst),
+            ExprKind::If(stmt) => self.if_value(stmt, dst, span),
             ExprKind::Spawn(inner) => {
                 let Some(&nursery) = self.func().nurseries.last() else {
                     self.error(Diagnostic::new("'spawn' outside a nursery", span));
@@ -186,6 +188,7 @@ impl<'a> Compiler<'_, 'a> {
                 let base = self.call_base(dst);
                 let argc = match &inner.kind {
                     ExprKind::Call(f, args) => {
+                        self.check_call(f, args.len(), inner.span);
                         self.expr(f, base);
                         self.args(args, span);
                         args.len()

@@ -15,6 +15,7 @@ use crate::diagnostic::{closest, Diagnostic, Span};
 use std::collections::{HashMap, HashSet};
 
 mod analysis;
+mod destructure;
 mod emit;
 mod expr;
 mod names;
@@ -153,6 +154,8 @@ pub fn compile(
         errors: Vec::new(),
         depth: 0,
         local_fns: Vec::new(),
+        top_fns: HashMap::new(),
+        reassigned: HashSet::new(),
     };
     c.unit.protos.push(Proto::default());
     c.main(program, mode);
@@ -163,10 +166,13 @@ pub fn compile(
     }
 }
 
-struct Local {
+struct Local<'a> {
     name: String,
     reg: Reg,
     celled: bool,
+    /// The function a local `fn` statement binds, when nothing assigns
+    /// the name: a direct call to it has its arity checked here.
+    def: Option<&'a FnDef>,
 }
 
 struct Loop {
@@ -194,7 +200,7 @@ struct Func<'a> {
     proto: Proto,
     /// The index of this function in the unit.
     index: usize,
-    scopes: Vec<Vec<Local>>,
+    scopes: Vec<Vec<Local<'a>>>,
     next_reg: usize,
     /// Names referred to by functions nested in this one: locals with these
     /// names are captured, so they live in cells.
@@ -247,6 +253,10 @@ struct Compiler<'e, 'a> {
     /// Local named functions declared at the start of their block, waiting
     /// for their statement to make the closure (see `hoist_functions`).
     local_fns: Vec<(&'a FnDef, Place)>,
+    /// The file's top-level functions whose name nothing else writes.
+    top_fns: HashMap<&'a str, &'a FnDef>,
+    /// Every name some assignment in the file writes (see `assigned_names_stmt`).
+    reassigned: HashSet<String>,
 }
 
 /// Where a name lives.
@@ -267,6 +277,32 @@ impl<'e, 'a> Compiler<'e, 'a> {
             nested_names_stmt(stmt, false, &mut captured);
         }
         self.funcs.push(Func::new(0, "<main>", captured.clone(), true));
+        for stmt in &program.stmts {
+            assigned_names_stmt(stmt, &mut self.reassigned);
+            // A top-level `let` writes the same global as a `fn` of its name.
+            match stmt {
+                Stmt::Let { name, .. } => {
+                    self.reassigned.insert(name.name.clone());
+                }
+                Stmt::LetPattern { pattern, .. } => {
+                    self.reassigned.extend(pattern.names().into_iter().map(|n| n.name.clone()));
+                }
+                Stmt::Import { alias, .. } => {
+                    self.reassigned.insert(alias.name.clone());
+                }
+                _ => {}
+            }
+        }
+        for stmt in &program.stmts {
+            if let Stmt::Fn(def) = stmt {
+                let name = def.name.as_ref().expect("named");
+                if self.top_fns.insert(&name.name, def).is_some() {
+                    self.reassigned.insert(name.name.clone());
+                }
+            }
+        }
+        let reassigned = &self.reassigned;
+        self.top_fns.retain(|name, _| !reassigned.contains(*name));
         // Top-level names are globals, visible throughout the file. In a
         // script, a `let` that no function refers to can only be used by the
         // top-level code after it: it lives in a register instead, which is
@@ -282,6 +318,11 @@ impl<'e, 'a> Compiler<'e, 'a> {
                     if local {
                         register_lets += 1;
                     } else {
+                        self.scope.declare(self.env, &name.name);
+                    }
+                }
+                Stmt::LetPattern { pattern, .. } => {
+                    for name in pattern.names() {
                         self.scope.declare(self.env, &name.name);
                     }
                 }
@@ -378,6 +419,12 @@ impl<'e, 'a> Compiler<'e, 'a> {
                         self.emit(Op::NewCell { reg }, name.span);
                     }
                     self.declare_local(&name.name, reg, celled);
+                    if !self.reassigned.contains(&name.name) {
+                        let local = self.func_mut().scopes.last_mut().and_then(|s| s.last_mut());
+                        if let Some(local) = local {
+                            local.def = Some(def);
+                        }
+                    }
                     places.push(if celled { Place::Cell(reg) } else { Place::Reg(reg) });
                 }
             }

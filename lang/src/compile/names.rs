@@ -9,7 +9,7 @@ impl<'a> Compiler<'_, 'a> {
     }
 
     pub(super) fn declare_local(&mut self, name: &str, reg: Reg, celled: bool) {
-        self.func_mut().scopes.last_mut().unwrap().push(Local { name: name.to_string(), reg, celled });
+        self.func_mut().scopes.last_mut().unwrap().push(Local { name: name.to_string(), reg, celled, def: None });
     }
 
     pub(super) fn lookup_local(&self, name: &str) -> Option<Place> {
@@ -51,7 +51,9 @@ impl<'a> Compiler<'_, 'a> {
         }
         let mut d = Diagnostic::new(format!("undefined name '{}'", ident.name), ident.span)
             .with_label("not declared in this scope");
-        if let Some(best) = closest(&ident.name, candidates.into_iter()) {
+        if let Some(hint) = other_language_hint(&ident.name) {
+            d = d.with_hint(hint);
+        } else if let Some(best) = closest(&ident.name, candidates.into_iter()) {
             d = d.with_hint(format!("did you mean '{best}'?"));
         } else {
             d = d.with_hint(format!("declare it first: `let {} = ...`", ident.name));
@@ -115,4 +117,87 @@ impl<'a> Compiler<'_, 'a> {
             Place::Global(slot) => self.emit(Op::SetGlobal { src, slot }, span),
         }
     }
+
+    /// The function a direct call by `name` reaches, when the compiler can
+    /// know it (a `fn` whose name nothing assigns), and whether it is a
+    /// local `fn` of the current function whose statement has not run yet.
+    fn known_fn(&self, name: &str) -> Option<(&'a FnDef, bool)> {
+        for (depth, func) in self.funcs.iter().enumerate().rev() {
+            for scope in func.scopes.iter().rev() {
+                if let Some(local) = scope.iter().rev().find(|l| l.name == name) {
+                    let def = local.def?;
+                    let here = depth + 1 == self.funcs.len();
+                    let pending = here && self.local_fns.iter().any(|(d, _)| std::ptr::eq(*d, def));
+                    return Some((def, pending));
+                }
+            }
+        }
+        self.top_fns.get(name).map(|def| (*def, false))
+    }
+
+    /// Checks a direct call `name(args)` against the function it reaches:
+    /// the number of arguments, and that a local `fn` exists by then.
+    pub(super) fn check_call(&mut self, callee: &Expr, argc: usize, span: Span) {
+        let ExprKind::Name(ident) = &callee.kind else { return };
+        let Some((def, pending)) = self.known_fn(&ident.name) else { return };
+        if crate::parser::is_stand_in(def) {
+            return;
+        }
+        let name = &ident.name;
+        let def_name_span = def.name.as_ref().map_or(def.span, |n| n.span);
+        if pending {
+            self.error(
+                Diagnostic::new(format!("`{name}` is called before its definition"), ident.span)
+                    .with_label(format!("`{name}` is still nil here: its `fn` statement has not run"))
+                    .with_note(def_name_span, format!("`{name}` is defined here, after this call"))
+                    .with_hint(format!(
+                        "move `fn {name}` above this call: a function inside a block exists from its statement on"
+                    )),
+            );
+            return;
+        }
+        let arity = def.params.len();
+        if arity == argc {
+            return;
+        }
+        let params: Vec<&str> = def.params.iter().map(|p| p.name.as_str()).collect();
+        let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+        let given = if argc == 1 { "was" } else { "were" };
+        // From the name to the closing parenthesis, as written without spaces.
+        let close = def.params.last().map_or(def_name_span.end + 1, |p| p.span.end);
+        let sig_span = def_name_span.to(Span { start: close, end: close + 1 });
+        self.error(
+            Diagnostic::new(format!("`{name}` takes {arity} {} but {argc} {given} given", plural(arity)), span)
+                .with_label(format!("{argc} {} given here", plural(argc)))
+                .with_note(sig_span, format!("defined here: fn {name}({})", params.join(", "))),
+        );
+    }
+}
+
+/// What Weft calls a builtin of another language, for the hint of an
+/// undefined name: `println` is `print`.
+fn other_language_hint(name: &str) -> Option<String> {
+    let ours = match name {
+        "println" | "puts" | "echo" | "printf" | "console" | "System" | "fmt" => {
+            "Weft prints with `print(a, b, ...)`, or `print(format(template, args...))`"
+        }
+        "eprintln" | "stderr" => "Weft prints to stderr with `eprint(...)`",
+        "strlen" | "length" => "Weft's length is `len(x)` or `x.len()`",
+        "sprintf" => "Weft formats with `format(template, args...)`",
+        "toString" | "to_string" | "String" => "Weft converts to a string with `str(x)`",
+        "parseInt" | "atoi" | "Integer" => "Weft converts to an int with `int(s)`",
+        "parseFloat" | "atof" => "Weft converts to a float with `float(s)`",
+        "typeof" | "type_of" => "Weft's type of a value is `type(x)`",
+        "null" | "None" | "undefined" | "nullptr" | "NULL" => "Weft's absent value is `nil`",
+        "True" => "Weft's true is `true`",
+        "False" => "Weft's false is `false`",
+        "require" | "include" | "use" => "Weft imports a file with `import \"path.weft\" as name`",
+        "readFile" | "file_get_contents" | "slurp" => "Weft reads a file with `read_file(path)`",
+        "Math" | "math" => "Weft's math functions are global: `sqrt(x)`, `floor(x)`, `pi`, ...",
+        "JSON" | "json" => "Weft's JSON functions are `json_encode(v)` and `json_decode(s)`",
+        "self" | "this" => "Weft has no `self`: a map of functions is called as `m.f(args)`",
+        "range" => "Weft's ranges are written `a..b` (or `a..=b`)",
+        _ => return None,
+    };
+    Some(format!("`{name}` is not a Weft name: {ours}"))
 }

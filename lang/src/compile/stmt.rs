@@ -57,6 +57,10 @@ impl<'a> Compiler<'_, 'a> {
                     self.declare_local(&name.name, reg, celled);
                 }
             }
+            Stmt::LetPattern { pattern, value, .. } => self.let_pattern(pattern, value),
+            Stmt::Assign { target, value, .. } if matches!(target.kind, ExprKind::List(_)) => {
+                self.assign_list(target, value)
+            }
             Stmt::Assign { target, op, value, span } => self.assign(target, *op, value, *span),
             Stmt::Expr(e) => {
                 let mark = self.func().next_reg;
@@ -258,12 +262,20 @@ impl<'a> Compiler<'_, 'a> {
         self.free_to(mark);
     }
 
-    pub(super) fn for_loop(&mut self, first: &'a Ident, second: Option<&'a Ident>, iter: &'a Expr, body: &'a Block) {
+    pub(super) fn for_loop(
+        &mut self,
+        first: &'a Pattern,
+        second: Option<&'a Pattern>,
+        iter: &'a Expr,
+        body: &'a Block,
+    ) {
         self.func_mut().scopes.push(Vec::new());
         let mark = self.func().next_reg;
         let counted = matches!(&iter.kind, ExprKind::Range { .. }) && second.is_none();
         let (start, exit_jump);
-        if let (true, ExprKind::Range { start: lo, end: hi, inclusive }) = (counted, &iter.kind) {
+        if let (true, ExprKind::Range { start: lo, end: hi, inclusive }, Pattern::Name(first)) =
+            (counted, &iter.kind, first)
+        {
             // A counted loop over a range literal: no range object, no iterator.
             let i = self.alloc(iter.span);
             let end = self.alloc(iter.span);
@@ -304,15 +316,15 @@ impl<'a> Compiler<'_, 'a> {
             self.expr(iter, base);
             self.emit(Op::IterPrep { base }, iter.span);
             start = self.here();
-            let dst = self.alloc(first.span);
+            let dst = self.alloc(first.span());
             if second.is_some() {
-                self.alloc(first.span);
+                self.alloc(first.span());
             }
             exit_jump = self.code_len();
             self.emit(Op::IterNext { base, dst, pair: second.is_some(), offset: 0 }, iter.span);
-            self.bind_loop_var(first, dst);
+            self.bind_loop_pattern(first, dst);
             if let Some(second) = second {
-                self.bind_loop_var(second, dst + 1);
+                self.bind_loop_pattern(second, dst + 1);
             }
             self.enter_loop();
             self.block(body);

@@ -815,13 +815,13 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
         // Found by hash, remembering where for the loop's next try.
         (Value::Map(m), Value::Str(name)) => match rt.heap.find_field(m, name) {
             Some(v) => Ok(v),
-            None => Err(Throw::new("KeyError", format!("key {} not found", key_text(rt, i)))),
+            None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), i)),
         },
         (Value::Map(m), k) => {
             let Some(k) = key(k) else { return Err(bad_key(k)) };
             match rt.heap.map(m).get(&k) {
                 Some(v) => Ok(*v),
-                None => Err(Throw::new("KeyError", format!("key {} not found", key_text(rt, k.value())))),
+                None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), k.value())),
             }
         }
         (Value::Str(s), Value::Int(i)) => ops::char_at(&mut rt.heap, s, i),
@@ -885,18 +885,37 @@ pub(crate) fn get_field(code: &Code, rt: &mut Runtime, o: Value, name: crate::va
     Err(Throw::type_error(format!("{} has no field '{field}'", code.type_name(&rt.heap, o))))
 }
 
+/// The TypeError for calling `v`, which is not a function, at the call
+/// just before `pc` in `proto`: when the callee is written as a plain
+/// name, the message names it ("cannot call `helper`, which is nil").
 #[cold]
-pub(crate) fn missing_key(code: &Code, rt: &Runtime, k: Value) -> Throw {
-    let _ = code;
-    Throw::new("KeyError", format!("key {} not found", key_text(rt, k)))
-}
-
-fn key_text(rt: &Runtime, k: Value) -> String {
-    match k {
-        Value::Str(r) => format!("{:?}", rt.heap.str(r)),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => "nil".to_string(),
+pub(crate) fn not_callable(code: &Code, rt: &Runtime, proto: &crate::FnProto, pc: usize, v: Value) -> Throw {
+    let name = v.type_name();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let shown = crate::fmt::repr(&rt.heap, code, v);
+    let span = pc.checked_sub(1).and_then(|at| proto.spans.get(at));
+    let text = code.files.get(proto.file as usize).map(|f| f.text.as_str());
+    let callee = match (span, text) {
+        (Some(span), Some(text)) => text.get(span.start as usize..span.end as usize).and_then(|call| {
+            let open = call.find('(')?;
+            let name = call[..open].trim();
+            let plain = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            // `f(1)(2)` calls what `f(1)` returned, not `f`: the name's
+            // parentheses must close only at the end of the call.
+            let mut depth = 0i32;
+            let closes_at_end = call[open..].char_indices().all(|(i, c)| {
+                depth += i32::from(c == '(') - i32::from(c == ')');
+                depth > 0 || open + i + c.len_utf8() == call.len()
+            });
+            (plain && closes_at_end).then_some(name)
+        }),
+        _ => None,
+    };
+    match callee {
+        Some(callee) => Throw::type_error(format!("cannot call `{callee}`, which is {shown} ({article} {name})")),
+        None => Throw::type_error(format!("cannot call {shown} ({article} {name})")),
     }
 }
 
@@ -908,6 +927,13 @@ pub(crate) fn bad_key(k: Value) -> Throw {
 #[cold]
 pub(crate) fn list_index(i: i64, len: usize) -> Throw {
     Throw::index_error(format!("list index {i} out of range for length {len}"))
+}
+
+#[cold]
+pub(crate) fn unpack_length(len: usize, names: u8) -> Throw {
+    let items = if len == 1 { "item" } else { "items" };
+    let targets = if names == 1 { "name" } else { "names" };
+    Throw::new("ValueError", format!("cannot unpack a list of {len} {items} into {names} {targets}"))
 }
 
 #[cold]

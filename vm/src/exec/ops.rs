@@ -212,3 +212,39 @@ pub fn char_at(heap: &mut Heap, s: crate::value::Ref, i: i64) -> Result<Value, T
     let mut buf = [0u8; 4];
     Ok(Value::Str(heap.intern(c.encode_utf8(&mut buf))))
 }
+
+/// Maps with at most this many keys have them listed in a KeyError.
+const KEYS_LISTED: usize = 8;
+
+/// The KeyError for `k` missing from `map`: it suggests a near key ("did
+/// you mean"), or lists the keys of a small map.
+#[cold]
+pub fn missing_key(heap: &Heap, map: &crate::heap::MapTable, k: Value) -> Throw {
+    let shown = |v: Value| match v {
+        Value::Str(r) => format!("{:?}", heap.str(r)),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => "nil".to_string(),
+    };
+    let mut msg = format!("key {} not found", shown(k));
+    let near = match k {
+        // A key of one or two letters is near almost anything.
+        Value::Str(r) if heap.str(r).chars().count() >= 3 => {
+            let names = map.keys().filter_map(|key| match key.value() {
+                Value::Str(s) => Some(heap.str(s)),
+                _ => None,
+            });
+            weft_lang::diagnostic::closest(heap.str(r), names).map(|s| format!("{s:?}"))
+        }
+        _ => None,
+    };
+    if let Some(near) = near {
+        msg.push_str(&format!("; did you mean {near}?"));
+    } else if map.is_empty() {
+        msg.push_str("; the map is empty");
+    } else if map.len() <= KEYS_LISTED {
+        let keys: Vec<String> = map.keys().map(|key| shown(key.value())).collect();
+        msg.push_str(&format!("; the keys are {}", keys.join(", ")));
+    }
+    Throw::new("KeyError", msg)
+}

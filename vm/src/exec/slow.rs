@@ -17,8 +17,8 @@ use crate::error::Throw;
 use crate::fmt::{display, equal, key};
 use crate::heap::Captures;
 use crate::interp::{
-    bad_key, call_method, call_value, get_field, get_index, list_index, missing_key, raise, range_bounds, set_index,
-    stop, Called, Halt, Registers,
+    bad_key, call_method, call_value, get_field, get_index, list_index, raise, range_bounds, set_index, stop, Called,
+    Halt, Registers,
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task};
@@ -265,6 +265,20 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[dst] = Value::Map(rt.heap.new_map(map));
             gc_point!();
         }
+        Op::Unpack { start, count, src } => {
+            let Value::List(r) = regs[src] else {
+                raise!(Throw::type_error(format!(
+                    "only a list can be unpacked into names, not {}",
+                    regs[src].type_name()
+                )))
+            };
+            let items = rt.heap.list(r);
+            if items.len() != count as usize {
+                raise!(crate::interp::unpack_length(items.len(), count))
+            }
+            let start = start as usize;
+            regs[start..start + count as usize].copy_from_slice(items);
+        }
         Op::ListPush { list, src } => {
             let Value::List(r) = regs[list] else { unreachable!("a list literal") };
             let v = regs[src];
@@ -316,7 +330,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             regs[dst] = match regs[obj] {
                 Value::Map(m) => match rt.heap.find_field(m, name) {
                     Some(v) => v,
-                    None => raise!(missing_key(code, rt, Value::Str(name))),
+                    None => raise!(crate::exec::ops::missing_key(&rt.heap, rt.heap.map(m), Value::Str(name))),
                 },
                 o => try_raise!(get_field(code, rt, o, name)),
             };
@@ -347,6 +361,9 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
 
         Op::Call { base: b, argc } => {
             let (at, callee) = (base + b as usize, regs[b]);
+            if !matches!(callee, Value::Func(_) | Value::Native(_)) {
+                raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
+            }
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
                     if crate::task::spend(&mut task.budget) {
