@@ -47,22 +47,39 @@
 
 #![forbid(unsafe_code)]
 
+mod builder;
 pub mod cli;
+mod convert;
+mod error;
+mod vm;
 
+pub use builder::Builder;
+pub use convert::{Callee, FromWeft, Function, IntoArgs};
+pub use error::Error;
+pub use vm::{Blocking, IntoBlocking, Vm};
 pub use weft_vm::{
-    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Handle, Interrupt,
-    IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool, RemoteWaker,
-    RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value, Vm,
+    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Grant, Handle,
+    Interrupt, IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool,
+    RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
 };
+
+/// The runtime crate, for what the embedding API does not wrap.
+pub use weft_vm as runtime;
 
 /// The embedding guide's examples, run as doc tests.
 #[doc = include_str!("../docs/embedding.md")]
 #[cfg(doctest)]
 pub struct EmbeddingGuide;
 
-/// A VM with the whole standard library installed, ready to run scripts.
+/// A VM with the whole standard library installed, ready to run scripts:
+/// the same as [`Vm::new`], with the runtime's [`Failure`] as its error.
+///
+/// ```
+/// let mut vm = weft::new_vm().expect("the standard library loads");
+/// vm.run_script("t.weft", "assert(1 + 1 == 2, \"math\")", ".".as_ref()).unwrap();
+/// ```
 pub fn new_vm() -> Result<Vm, Failure> {
-    let mut vm = Vm::new();
+    let mut vm = weft_vm::Vm::new();
     weft_stdlib::install(&mut vm)?;
-    Ok(vm)
+    Ok(Vm::from_core(vm))
 }
