@@ -224,3 +224,12 @@ impl From<std::io::Error> for Control {
         Control::Raise(Throw::new("IOError", e.to_string()))
     }
 }
+
+/// Any value, dropped: for a result the host does not want.
+impl FromValue for () {
+    const EXPECTED: &'static str = "any value";
+    #[inline]
+    fn from_value(_: Value, _: &Heap) -> Option<()> {
+        Some(())
+    }
+}
