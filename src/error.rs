@@ -19,7 +19,11 @@ use weft_vm::{Control, Failure, Throw};
 /// # Ok::<(), weft::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Error {
+pub struct Error(Box<Details>);
+
+/// What an [`Error`] holds, boxed so that results stay small.
+#[derive(Clone, Debug)]
+struct Details {
     kind: String,
     message: String,
     trace: Vec<String>,
@@ -45,7 +49,14 @@ impl Error {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Error {
         let (kind, message) = (kind.into(), message.into());
         let report = format!("error: {kind}: {message}\n");
-        Error { kind, message, trace: Vec::new(), spawn_chain: Vec::new(), report, exit_status: None }
+        Error(Box::new(Details {
+            kind,
+            message,
+            trace: Vec::new(),
+            spawn_chain: Vec::new(),
+            report,
+            exit_status: None,
+        }))
     }
 
     /// The kind scripts see as `e.kind`: `"TypeError"`, `"Limit"`, ...;
@@ -53,35 +64,35 @@ impl Error {
     /// script that called `exit`, `"Interrupted"` for a run stopped from
     /// outside.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.0.kind
     }
 
     /// The message, without the kind.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The stack trace, one `"function at file:line:col"` per frame,
     /// innermost first.
     pub fn trace(&self) -> &[String] {
-        &self.trace
+        &self.0.trace
     }
 
     /// Where the failing task was spawned, then where its parent was, and
     /// so on (`"file:line:col"`); empty if the main task failed.
     pub fn spawn_chain(&self) -> &[String] {
-        &self.spawn_chain
+        &self.0.spawn_chain
     }
 
     /// The full report, as the CLI prints it: the source line with the
     /// failing span underlined, the trace and the spawn chain.
     pub fn report(&self) -> &str {
-        &self.report
+        &self.0.report
     }
 
     /// The status a script passed to `exit`, if that is what ended it.
     pub fn exit_status(&self) -> Option<i32> {
-        self.exit_status
+        self.0.exit_status
     }
 
     /// A conversion that failed: a `TypeError` naming what was being
@@ -93,7 +104,7 @@ impl Error {
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.report.trim_end())
+        f.write_str(self.0.report.trim_end())
     }
 }
 
@@ -102,22 +113,25 @@ impl std::error::Error for Error {}
 impl From<Failure> for Error {
     fn from(failure: Failure) -> Error {
         match failure {
-            Failure::Runtime(e) => Error {
+            Failure::Runtime(e) => Error(Box::new(Details {
                 kind: e.kind,
                 message: e.message,
                 trace: e.trace,
                 spawn_chain: e.spawn_chain,
                 report: e.report,
                 exit_status: None,
-            },
+            })),
             Failure::Compile { diagnostics, report } => {
                 let message = diagnostics.first().map_or_else(|| report.clone(), |d| d.message.clone());
-                Error { report, ..Error::new("CompileError", message) }
+                let mut error = Error::new("CompileError", message);
+                error.0.report = report;
+                error
             }
-            Failure::Exit(status) => Error {
-                exit_status: Some(status),
-                ..Error::new("Exit", format!("the script exited with status {status}"))
-            },
+            Failure::Exit(status) => {
+                let mut error = Error::new("Exit", format!("the script exited with status {status}"));
+                error.0.exit_status = Some(status);
+                error
+            }
             Failure::Interrupted => Error::new("Interrupted", "the run was interrupted"),
         }
     }
@@ -137,6 +151,7 @@ impl From<Throw> for Error {
 /// same kind and message at the call.
 impl From<Error> for Control {
     fn from(e: Error) -> Control {
-        Control::Raise(Throw::new(e.kind.as_str(), e.message))
+        let Details { kind, message, .. } = *e.0;
+        Control::Raise(Throw::new(kind.as_str(), message))
     }
 }

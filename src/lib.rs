@@ -1,8 +1,20 @@
 //! Weft: a small scripting language with structured concurrency built in.
 //!
 //! This crate is the `weft` command line and the entry point for Rust
-//! programs that run Weft scripts. A script runs on a [`Vm`]; [`new_vm`]
-//! makes one with the standard library installed.
+//! programs that run Weft scripts. A script runs on a [`Vm`]: [`Vm::new`]
+//! makes one with the standard library installed, [`Vm::builder`] one
+//! with capabilities and limits chosen. docs/embedding.md is the guide.
+//!
+//! ```
+//! let mut vm = weft::Vm::builder().max_steps(1_000_000).build()?;
+//! vm.register("add", |a: i64, b: i64| a + b);
+//! vm.exec("fn sum(xs) { let t = 0\nfor x in xs { t = add(t, x) }\nreturn t }")?;
+//! assert_eq!(vm.call::<i64>("sum", (vec![1, 2, 3],))?, 6);
+//! # Ok::<(), weft::Error>(())
+//! ```
+//!
+//! The lower-level [`new_vm`] and `run_script` give the runtime's
+//! [`Failure`]:
 //!
 //! ```
 //! use std::path::Path;
