@@ -63,11 +63,15 @@ mod builder;
 pub mod cli;
 mod convert;
 mod error;
+#[cfg(feature = "serde")]
+mod serde;
 mod vm;
 
 pub use builder::Builder;
 pub use convert::{Callee, FromWeft, Function, IntoArgs};
 pub use error::Error;
+#[cfg(feature = "serde")]
+pub use serde::Serde;
 pub use vm::{Blocking, IntoBlocking, Vm};
 pub use weft_vm::{
     Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Grant, Handle,
