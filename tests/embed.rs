@@ -174,3 +174,21 @@ fn errors_carry_the_spawn_chain_and_the_cli_report() -> Result<(), Error> {
     assert_eq!((exit.kind(), exit.exit_status()), ("Exit", Some(3)));
     Ok(())
 }
+
+#[test]
+fn another_thread_stops_a_running_script() -> Result<(), Error> {
+    let mut vm = Vm::new()?;
+    let stop = vm.interrupt_handle();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        stop.interrupt();
+    });
+    let start = Instant::now();
+    let error = vm.exec("let cleaned = false\ntry { while true {} } finally { cleaned = true }").unwrap_err();
+    watchdog.join().expect("the watchdog ran");
+    assert_eq!(error.kind(), "Interrupted");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(vm.get_global::<bool>("cleaned")?, "finally blocks ran as the run unwound");
+    assert_eq!(vm.eval::<i64>("2 * 3")?, 6);
+    Ok(())
+}
