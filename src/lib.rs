@@ -1,8 +1,20 @@
 //! Weft: a small scripting language with structured concurrency built in.
 //!
 //! This crate is the `weft` command line and the entry point for Rust
-//! programs that run Weft scripts. A script runs on a [`Vm`]; [`new_vm`]
-//! makes one with the standard library installed.
+//! programs that run Weft scripts. A script runs on a [`Vm`]: [`Vm::new`]
+//! makes one with the standard library installed, [`Vm::builder`] one
+//! with capabilities and limits chosen. docs/embedding.md is the guide.
+//!
+//! ```
+//! let mut vm = weft::Vm::builder().max_steps(1_000_000).build()?;
+//! vm.register("add", |a: i64, b: i64| a + b);
+//! vm.exec("fn sum(xs) { let t = 0\nfor x in xs { t = add(t, x) }\nreturn t }")?;
+//! assert_eq!(vm.call::<i64>("sum", (vec![1, 2, 3],))?, 6);
+//! # Ok::<(), weft::Error>(())
+//! ```
+//!
+//! The lower-level [`new_vm`] and `run_script` give the runtime's
+//! [`Failure`]:
 //!
 //! ```
 //! use std::path::Path;
@@ -47,23 +59,44 @@
 
 #![forbid(unsafe_code)]
 
+mod builder;
 pub mod cli;
+mod convert;
+mod error;
 mod repl;
+#[cfg(feature = "serde")]
+mod serde;
+mod vm;
 
+pub use builder::Builder;
+pub use convert::{Callee, FromWeft, Function, IntoArgs};
+pub use error::Error;
+#[cfg(feature = "serde")]
+pub use serde::Serde;
+pub use vm::{Blocking, IntoBlocking, Vm};
 pub use weft_vm::{
-    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Handle, Interrupt,
-    IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool, RemoteWaker,
-    RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value, Vm,
+    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Grant, Handle,
+    Interrupt, IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool,
+    RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
 };
+
+/// The runtime crate, for what the embedding API does not wrap.
+pub use weft_vm as runtime;
 
 /// The embedding guide's examples, run as doc tests.
 #[doc = include_str!("../docs/embedding.md")]
 #[cfg(doctest)]
 pub struct EmbeddingGuide;
 
-/// A VM with the whole standard library installed, ready to run scripts.
+/// A VM with the whole standard library installed, ready to run scripts:
+/// the same as [`Vm::new`], with the runtime's [`Failure`] as its error.
+///
+/// ```
+/// let mut vm = weft::new_vm().expect("the standard library loads");
+/// vm.run_script("t.weft", "assert(1 + 1 == 2, \"math\")", ".".as_ref()).unwrap();
+/// ```
 pub fn new_vm() -> Result<Vm, Failure> {
-    let mut vm = Vm::new();
+    let mut vm = weft_vm::Vm::new();
     weft_stdlib::install(&mut vm)?;
-    Ok(vm)
+    Ok(Vm::from_core(vm))
 }

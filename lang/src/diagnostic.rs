@@ -198,7 +198,7 @@ fn histogram(s: &str) -> [u8; 64] {
 /// computes full distances band by band, nearest letter counts first, and
 /// stops once the best distance found is below what any later band could
 /// reach: typos are found after a few comparisons, and no search makes more
-/// than [`MOST_COMPARED`]. Candidates too different in length are skipped
+/// than `MOST_COMPARED`. Candidates too different in length are skipped
 /// outright.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let len = name.chars().count();

@@ -11,6 +11,9 @@ pub struct RuntimeError {
     pub message: String,
     /// `"fn at file:line:col"`, innermost first.
     pub trace: Vec<String>,
+    /// Where the failing task was spawned, then its parent, and so on:
+    /// `"file:line:col"` each, innermost first; empty for the main task.
+    pub spawn_chain: Vec<String>,
     /// The full report: source excerpt with the failing span underlined, then
     /// the trace.
     pub report: String,
@@ -37,7 +40,9 @@ impl Vm {
         };
         let mut error = self.render_error(kind, message, &trace);
         for site in &spawned_at {
-            error.report.push_str(&format!("  in task spawned at {}\n", conc::location(&self.code, site)));
+            let at = conc::location(&self.code, site);
+            error.report.push_str(&format!("  in task spawned at {at}\n"));
+            error.spawn_chain.push(at);
         }
         if let Some(details) = details {
             error.report.push_str(&details);
@@ -74,7 +79,7 @@ impl Vm {
             report.push_str(&lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
             report.push('\n');
         }
-        RuntimeError { kind, message, trace: lines, report }
+        RuntimeError { kind, message, trace: lines, spawn_chain: Vec::new(), report }
     }
 }
 
@@ -82,5 +87,11 @@ impl Vm {
 /// request, or a bug of the VM.
 pub(crate) fn without_source(kind: crate::ErrorKind, message: String) -> crate::Failure {
     let report = format!("Error: {kind}: {message}\n");
-    crate::Failure::Runtime(RuntimeError { kind: kind.name().to_string(), message, trace: Vec::new(), report })
+    crate::Failure::Runtime(RuntimeError {
+        kind: kind.name().to_string(),
+        message,
+        trace: Vec::new(),
+        spawn_chain: Vec::new(),
+        report,
+    })
 }

@@ -697,7 +697,7 @@ fn method_table(code: &Code, receiver: Value) -> &[Option<Method>] {
 /// The method an object's class gives `for` loops: `<next>`, a name no
 /// script can call. It returns the next item, or nil at the end; when it
 /// must wait, it parks, and its resumption's result is ignored: the loop
-/// calls it again (see [`iter_object`]).
+/// calls it again (see `iter_object`).
 pub const ITER_METHOD: &str = "<next>";
 
 /// The native behind `for v in obj`, if `obj`'s class has one.

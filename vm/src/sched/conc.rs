@@ -67,7 +67,7 @@ pub fn spawn(
         return Err(Throw::new("ArityError", "too many arguments to spawn"));
     }
     if rt.sched.tasks.len() >= rt.sched.max_tasks {
-        return Err(Throw::new("TaskLimit", format!("more than {} live tasks", rt.sched.max_tasks)));
+        return Err(crate::limits::task_limit(rt.sched.max_tasks));
     }
     // Live tasks count against the heap limit before one more exists, so
     // a script spawning without end meets OutOfMemory between collections

@@ -104,7 +104,7 @@ struct JobWait {
 
 /// The right to wake one parked task from any thread, once. Its wake
 /// races every local wake of the same wait (a timer, a cancellation)
-/// through the wait's [`SharedWait`]: whichever claims it first delivers,
+/// through the wait's `SharedWait`: whichever claims it first delivers,
 /// and the other does nothing. Dropping it unused gives the right up, so a
 /// task nobody can wake any more counts toward a deadlock again.
 pub struct RemoteWaker {

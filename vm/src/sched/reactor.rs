@@ -232,7 +232,7 @@ pub fn pidfd_open(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
 /// second later.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
-/// Sets a listening socket's queue to [`LISTEN_BACKLOG`] (listening again
+/// Sets a listening socket's queue to `LISTEN_BACKLOG` (listening again
 /// changes only the queue's length).
 pub fn deepen_backlog(socket: &impl std::os::fd::AsFd) -> std::io::Result<()> {
     rustix::net::listen(socket, LISTEN_BACKLOG).map_err(std::io::Error::from)

@@ -24,8 +24,15 @@ impl Vm {
         task.stack.resize(1 + regs, Value::Nil);
         task.stack[0] = Value::Func(closure);
         task.frames.push(task::Frame { proto: main, closure: Some(closure), pc: 0, base: 1, ret: 0 });
+        self.run_as_main(task)
+    }
+
+    /// Runs `task` as the main task, with every task it spawns, to
+    /// completion; the step limit counts from zero.
+    pub(crate) fn run_as_main(&mut self, task: Task) -> Result<Value, Failure> {
         let id = self.rt.sched.add_task(Box::new(task), None, None);
         self.rt.sched.main = id;
+        self.rt.steps.spent = 0;
         let result = self.schedule(id);
         let _ = self.rt.out.flush();
         // The main task's record goes with it: a session runs many, and
@@ -95,14 +102,25 @@ impl Vm {
         let mut task = meta.task.take()?;
         let mut resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
         self.rt.sched.current = id;
+        if self.rt.steps.exceeded() {
+            task.budget = 1;
+        }
         loop {
+            let before = task.budget;
             let halt = match self.resume(&mut task, resume) {
                 Some(halt) => halt,
                 None => interp::run(&self.code, &mut self.rt, &mut task),
             };
+            self.rt.steps.charge(before, &mut task, matches!(halt, Halt::Yield));
             resume = sched::Resume::Nothing;
             match halt {
                 Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Some(Err(Failure::Interrupted)),
+                // Past the step limit a run ends with the limit's error,
+                // whatever the script caught.
+                Halt::Done(_) if id == main && self.rt.steps.exceeded() => {
+                    let error = self.rt.heap.new_error("Limit", &self.rt.steps.message());
+                    return Some(Err(Failure::Runtime(self.runtime_error(Value::Error(error), &task))));
+                }
                 Halt::Done(v) if id == main => return Some(Ok(v)),
                 Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
                 Halt::Failed(v) if id == main => return Some(Err(Failure::Runtime(self.runtime_error(v, &task)))),
@@ -132,6 +150,7 @@ impl Vm {
                     let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
                     resume = match cancelled {
                         Some(scope) => sched::Resume::Raise(Throw::Cancelled(Some(scope))),
+                        None if preempted && self.rt.steps.exceeded() => sched::Resume::Raise(self.rt.steps.error()),
                         None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
