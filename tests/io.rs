@@ -1,8 +1,13 @@
 //! The blocking-work pool and the reactor from a host: runtimes sharing a
 //! pool, blocking natives that park only their task, and cancelled pool
-//! waits that end at once.
+//! waits that end at once. Host objects tied to an owner (`Ctx::own`):
+//! told when it ends, in flat memory. And what needs the CLI from outside:
+//! a child outliving its script, a peer resetting mid-read, an idle
+//! server's CPU time.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft::{Ctx, NativeResult, Value, Vm};
 use weft_vm::Pool;
@@ -84,4 +89,90 @@ fn a_panicking_blocking_native_fails_its_call_only() {
         assert(read_file("/proc/self/stat") != "", "the pool still works")
     "#;
     vm.run_script("panic.weft", script, Path::new(".")).expect("the script runs");
+}
+
+/// A host object that counts how often its owner ended, and says it no
+/// longer needs its owner when `done`.
+struct Token {
+    ended: Arc<AtomicUsize>,
+    done: bool,
+}
+
+impl weft_vm::Object for Token {
+    fn on_owner_end(&mut self) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+    }
+    fn done_with_owner(&mut self) -> bool {
+        self.done
+    }
+}
+
+/// A VM with `token(done)`, which makes a `Token` and ties it to the
+/// running task's owner, and `owned()`: `[objects owned, heap bytes]`.
+fn vm_with_tokens(ended: &Arc<AtomicUsize>) -> Vm {
+    let mut vm = weft::new_vm().expect("the standard library loads");
+    vm.register_class::<Token>("token");
+    let ended = ended.clone();
+    vm.register("token", move |cx: &mut Ctx, done: bool| -> NativeResult {
+        let token = cx.new_object(Token { ended: ended.clone(), done })?;
+        cx.own(token)?;
+        Ok(token)
+    });
+    vm.register("owned", |cx: &mut Ctx| -> NativeResult {
+        let stats = cx.stats();
+        let counts = vec![Value::Int(stats.sched.owned as i64), Value::Int(stats.heap_bytes as i64)];
+        Ok(cx.new_list(counts))
+    });
+    vm
+}
+
+/// Runs `body` with `N` bound to `n`; returns how many owners ended and
+/// the peak `[owned, heap bytes]` the script tracked in `peak`.
+fn run_owning(body: &str, n: usize) -> (usize, [i64; 2]) {
+    let ended = Arc::new(AtomicUsize::new(0));
+    let mut vm = vm_with_tokens(&ended);
+    let out = Arc::new(std::sync::Mutex::new([0i64; 2]));
+    let sink = out.clone();
+    vm.register("report", move |_: &mut Ctx, owned: i64, bytes: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = [owned, bytes];
+        Ok(Value::Nil)
+    });
+    let script = format!(
+        "let N = {n}\nlet peak = [0, 0]\nfn track() {{\n    let c = owned()\n    for i in 0..2 {{ peak[i] = max(peak[i], c[i]) }}\n}}\n{body}\nreport(peak[0], peak[1])\n"
+    );
+    vm.run_script("owning.weft", &script, Path::new(".")).expect("the script runs");
+    let peak = *out.lock().expect("not poisoned");
+    (ended.load(Ordering::SeqCst), peak)
+}
+
+/// Asserts that the peak count of owned objects and the heap stay flat
+/// between `n` and `10 * n` rounds of `body`.
+fn assert_owning_flat(name: &str, body: &str, n: usize) -> (usize, usize) {
+    let (ended_small, small) = run_owning(body, n);
+    let (ended_big, big) = run_owning(body, n * 10);
+    assert!(big[0] <= 64 && big[0] <= small[0] + 16, "{name}: owned objects grew from {} to {}", small[0], big[0]);
+    assert!(big[1] <= small[1] + (1 << 20), "{name}: the heap grew from {} to {} bytes", small[1], big[1]);
+    (ended_small, ended_big)
+}
+
+#[test]
+fn a_nursery_block_ends_what_it_owns_in_flat_memory() {
+    let body = "for i in 0..N {\n    nursery { token(false)\n token(false) }\n    track()\n}";
+    let (small, big) = assert_owning_flat("nursery blocks", body, 200);
+    assert_eq!((small, big), (400, 4000), "each block ends both its tokens once");
+}
+
+#[test]
+fn a_task_ends_what_it_owns_however_it_ends() {
+    let body = "fn fails() {\n    token(false)\n    throw error(\"Oops\", \"fails\")\n}\nfn waits() {\n    token(false)\n    sleep(100)\n}\nfor i in 0..N {\n    nursery { spawn fn() { token(false) }() }\n    try { nursery { spawn fails() } } catch e {}\n    nursery as n {\n        spawn waits()\n        yield()\n        n.cancel()\n    }\n    track()\n}";
+    let (small, big) = assert_owning_flat("tasks", body, 100);
+    assert_eq!((small, big), (300, 3000), "returned, failed and cancelled tasks each end their token once");
+}
+
+#[test]
+fn a_long_lived_owner_lets_go_of_what_no_longer_needs_it() {
+    let body = "for i in 0..N {\n    token(true)\n    track()\n}";
+    let (small, big) = assert_owning_flat("one owner", body, 500);
+    // Tokens let go of early are never told; the last few end with the run.
+    assert!(small < 64 && big < 64, "{small} and {big} tokens were still owned at the end");
 }

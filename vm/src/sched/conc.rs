@@ -122,7 +122,11 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
         waiting: None,
         handle: None,
         cancel_error: None,
+        owned: Default::default(),
     });
+    if let Some(s) = rt.sched.scopes.get_mut(scope) {
+        s.nursery = Some(id);
+    }
     let handle = rt.heap.new_nursery(id);
     rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
     Value::Nursery(handle)
@@ -172,6 +176,7 @@ pub fn nursery_exit(rt: &mut Runtime, handle: Value, thrown: Value) -> Result<bo
         rt.sched.park_on_nursery(nid);
         return Ok(false);
     }
+    rt.sched.end_nursery_owned(&mut rt.heap, nid);
     let n = rt.sched.nurseries.remove(nid).expect("open nursery");
     rt.sched.pop_scope();
     if let Some(first) = n.first_error {
@@ -305,6 +310,7 @@ pub fn join_result(rt: &Runtime, t: crate::value::Ref) -> Result<Value, Throw> {
 /// tells its nursery.
 pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     let Some(mut meta) = rt.sched.tasks.remove(id) else { return };
+    rt.sched.end_task_owned(&mut rt.heap, &mut meta);
     for scope in meta.scopes.iter().rev() {
         rt.sched.remove_scope(*scope);
     }

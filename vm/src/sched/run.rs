@@ -28,6 +28,9 @@ impl Vm {
         let id = self.rt.sched.add_task(Box::new(task), None, None);
         self.rt.sched.main = id;
         let result = self.schedule(id);
+        // However the run ended, every owner ends with it: no child
+        // process outlives the script.
+        self.rt.sched.end_all_owned(&mut self.rt.heap);
         let _ = self.rt.out.flush();
         result
     }
