@@ -176,3 +176,21 @@ fn a_long_lived_owner_lets_go_of_what_no_longer_needs_it() {
     // Tokens let go of early are never told; the last few end with the run.
     assert!(small < 64 && big < 64, "{small} and {big} tokens were still owned at the end");
 }
+
+/// Runs `weft -e code` and returns its output.
+fn weft_e(code: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_weft")).args(["-e", code]).output().expect("weft runs")
+}
+
+#[test]
+fn a_child_of_the_main_task_ends_with_the_script_however_it_ends() {
+    let start = "let p = spawn_process(\"sleep\", [\"100\"])\nprint(p.pid())\n";
+    for (how, end) in [("returns", ""), ("fails", "throw error(\"Oops\", \"x\")"), ("exits", "exit(3)")] {
+        let out = weft_e(&format!("{start}{end}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pid: u32 = text.trim().parse().unwrap_or_else(|_| panic!("{how}: no pid in {text:?}"));
+        // Killed and reaped by the script: an orphan would live on under
+        // init, and a zombie would keep its /proc entry.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the child of a script that {how} is still there");
+    }
+}
