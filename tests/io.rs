@@ -194,3 +194,40 @@ fn a_child_of_the_main_task_ends_with_the_script_however_it_ends() {
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the child of a script that {how} is still there");
     }
 }
+
+#[test]
+fn a_stdin_read_cancelled_mid_wait_lets_the_script_go_on_and_loses_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    // stdin is a pipe the test keeps open: the read really waits.
+    let script = r#"
+        let ticks = 0
+        nursery as n {
+            spawn fn() { while true { sleep(0.01)
+                ticks += 1 } }()
+            try { timeout 0.3 { read_line() } } catch e { print(e.kind) }
+            n.cancel()
+        }
+        print("went on", ticks > 5)
+        print("then read", read_line())
+        print("at the end", read_line())
+    "#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["-e", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    let mut stdin = child.stdin.take().expect("a pipe");
+    let mut lines = BufReader::new(child.stdout.take().expect("a pipe")).lines();
+    let mut next = || lines.next().expect("a line").expect("text");
+    assert_eq!(next(), "Timeout");
+    assert_eq!(next(), "went on true", "other tasks ran while the read waited");
+    // The read the timeout abandoned is still under way: the line it
+    // brings goes to the next reader.
+    stdin.write_all(b"late\n").expect("the script reads");
+    assert_eq!(next(), "then read late");
+    drop(stdin);
+    assert_eq!(next(), "at the end nil");
+    assert!(child.wait().expect("it ends").success());
+}
