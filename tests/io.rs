@@ -231,3 +231,77 @@ fn a_stdin_read_cancelled_mid_wait_lets_the_script_go_on_and_loses_nothing() {
     assert_eq!(next(), "at the end nil");
     assert!(child.wait().expect("it ends").success());
 }
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process is alive");
+    // Fields after the command name, which may hold spaces: utime and
+    // stime are the 14th and 15th fields, in clock ticks of 1/100 s.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn an_idle_server_uses_no_cpu() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // A listener waiting in accept, and one connection open, idle, on
+    // each side: every task waits on the reactor.
+    let script = r#"
+        let l = net.listen("127.0.0.1", 0)
+        nursery {
+            spawn fn() { let c = l.accept()
+                c.read_line() }()
+            let c = net.connect("127.0.0.1", l.port())
+            spawn fn() { l.accept() }()
+            print("ready")
+            c.read_line()
+        }
+    "#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["-e", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("a pipe")).lines();
+    assert_eq!(lines.next().expect("a line").expect("text"), "ready");
+    let before = cpu_seconds(child.id());
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_seconds(child.id()) - before;
+    child.kill().expect("it can be killed");
+    let _ = child.wait();
+    assert!(used < 0.2, "an idle server used {used:.2} s of CPU in one second");
+}
+
+#[test]
+fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
+    let mut vm = weft::new_vm().expect("the standard library loads");
+    let seen = Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let sink = seen.clone();
+    vm.register("waits", move |cx: &mut Ctx, port: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = (port, cx.task_waits());
+        Ok(Value::Nil)
+    });
+    let script = r#"
+        let l = net.listen("127.0.0.1", 0)
+        nursery as n {
+            spawn fn() { let c = l.accept()
+                c.read_line() }()
+            spawn fn() { net.connect("127.0.0.1", l.port()).read_line() }()
+            spawn exec("sleep", ["30"])
+            sleep(0.5)
+            waits(l.port())
+            n.cancel()
+        }
+    "#;
+    let start = Instant::now();
+    vm.run_script("waits.weft", script, Path::new(".")).expect("the script runs");
+    assert!(start.elapsed() < Duration::from_secs(20), "the cancelled exec took {:?}", start.elapsed());
+    let (port, waits) = seen.lock().expect("not poisoned").clone();
+    let has = |text: &str| waits.iter().any(|w| w.contains(text));
+    assert!(has(&format!("waiting on read on connection to 127.0.0.1:{port}")), "{waits:#?}");
+    assert!(has("waiting on read on stdout of \"sleep\""), "{waits:#?}");
+    assert!(has("task spawned at waits.weft:7:13: waiting on"), "{waits:#?}");
+}

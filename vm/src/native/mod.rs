@@ -578,6 +578,16 @@ impl Ctx<'_> {
         ChanRef(self.rt.heap.new_chan(channel::Channel::new(cap, site)))
     }
 
+    /// Every parked task and what it waits on, one line each, worded as
+    /// the deadlock report words them (`task spawned at a.weft:3:5:
+    /// waiting on read on connection to 127.0.0.1:80`). A task waiting on
+    /// I/O is never deadlocked, so this is where such a wait shows.
+    pub fn task_waits(&self) -> Vec<String> {
+        let sched = &self.rt.sched;
+        let parked = sched.tasks.iter().filter(|(_, m)| m.state == sched::State::Parked);
+        parked.map(|(_, meta)| crate::conc::describe_task(self.code, self.rt, meta)).collect()
+    }
+
     /// Ties host object `v` to the running task's innermost open nursery
     /// block, else to the task itself: when that owner ends (normally, by
     /// an error or by cancellation), [`Object::on_owner_end`](crate::Object::on_owner_end)

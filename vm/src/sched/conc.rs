@@ -388,6 +388,16 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
     format!("select: {}", cases.join(", "))
 }
 
+/// A parked task and what it waits on, as reports word it:
+/// `task spawned at a.weft:3:5: waiting on read on connection to 127.0.0.1:80`.
+pub fn describe_task(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
+    let who = match &meta.spawned_at {
+        Some(site) => format!("task spawned at {}", location(code, site)),
+        None => "main task".to_string(),
+    };
+    format!("{who}: waiting on {}", describe_wait(code, rt, meta))
+}
+
 /// `file:line:col` of a site.
 pub fn location(code: &Code, site: &TraceEntry) -> String {
     match code.files.get(site.file as usize) {

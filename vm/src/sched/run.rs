@@ -205,12 +205,7 @@ impl Vm {
         let blocked: Vec<sched::TaskId> = self.rt.sched.tasks.iter().map(|(id, _)| id).collect();
         for id in blocked {
             let meta = self.rt.sched.meta(id);
-            let who = match &meta.spawned_at {
-                Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
-                None => "main task".to_string(),
-            };
-            let what = conc::describe_wait(&self.code, &self.rt, meta);
-            details.push_str(&format!("  {who}: waiting on {what}\n"));
+            details.push_str(&format!("  {}\n", conc::describe_task(&self.code, &self.rt, meta)));
             if let Some(task) = &meta.task {
                 for frame in task.frames.iter().rev().take(8) {
                     let proto = &self.code.protos[frame.proto as usize];
