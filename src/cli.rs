@@ -53,6 +53,9 @@ pub fn main() -> i32 {
             }
         }
     }
+    // A server holds a descriptor per connection: allow as many as the
+    // hard limit does, not the usual 1024. Failing to is no reason to stop.
+    let _ = weft_vm::raise_fd_limit();
     run(&args)
 }
 

@@ -8,12 +8,14 @@
 mod common;
 
 /// Scripts too heavy to collect at every safe point: each allocates
-/// hundreds of megabytes, or many thousands of frames, on purpose.
+/// hundreds of megabytes, or many thousands of frames, on purpose, or
+/// holds a real-time bound over a thousand tasks.
 const HEAVY: &[&str] = &[
     "concurrency/many_tasks.weft",
     "errors/out_of_memory.weft",
     "errors/stack_overflow_caught.weft",
     "errors/stack_overflow_through_finally.weft",
+    "io/process_thousand.weft",
     "lang/deep_and_cyclic_values.weft",
     "lang/gc_reclaims_cycles.weft",
     "limits/channel_buffer_counts_against_the_heap.weft",

@@ -1,8 +1,13 @@
 //! The blocking-work pool and the reactor from a host: runtimes sharing a
 //! pool, blocking natives that park only their task, and cancelled pool
-//! waits that end at once.
+//! waits that end at once. Host objects tied to an owner (`Ctx::own`):
+//! told when it ends, in flat memory. And what needs the CLI from outside:
+//! a child outliving its script, a peer resetting mid-read, an idle
+//! server's CPU time.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft::{Ctx, NativeResult, Value, Vm};
 use weft_vm::Pool;
@@ -84,4 +89,219 @@ fn a_panicking_blocking_native_fails_its_call_only() {
         assert(read_file("/proc/self/stat") != "", "the pool still works")
     "#;
     vm.run_script("panic.weft", script, Path::new(".")).expect("the script runs");
+}
+
+/// A host object that counts how often its owner ended, and says it no
+/// longer needs its owner when `done`.
+struct Token {
+    ended: Arc<AtomicUsize>,
+    done: bool,
+}
+
+impl weft_vm::Object for Token {
+    fn on_owner_end(&mut self) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+    }
+    fn done_with_owner(&mut self) -> bool {
+        self.done
+    }
+}
+
+/// A VM with `token(done)`, which makes a `Token` and ties it to the
+/// running task's owner, and `owned()`: `[objects owned, heap bytes]`.
+fn vm_with_tokens(ended: &Arc<AtomicUsize>) -> Vm {
+    let mut vm = weft::new_vm().expect("the standard library loads");
+    vm.register_class::<Token>("token");
+    let ended = ended.clone();
+    vm.register("token", move |cx: &mut Ctx, done: bool| -> NativeResult {
+        let token = cx.new_object(Token { ended: ended.clone(), done })?;
+        cx.own(token)?;
+        Ok(token)
+    });
+    vm.register("owned", |cx: &mut Ctx| -> NativeResult {
+        let stats = cx.stats();
+        let counts = vec![Value::Int(stats.sched.owned as i64), Value::Int(stats.heap_bytes as i64)];
+        Ok(cx.new_list(counts))
+    });
+    vm
+}
+
+/// Runs `body` with `N` bound to `n`; returns how many owners ended and
+/// the peak `[owned, heap bytes]` the script tracked in `peak`.
+fn run_owning(body: &str, n: usize) -> (usize, [i64; 2]) {
+    let ended = Arc::new(AtomicUsize::new(0));
+    let mut vm = vm_with_tokens(&ended);
+    let out = Arc::new(std::sync::Mutex::new([0i64; 2]));
+    let sink = out.clone();
+    vm.register("report", move |_: &mut Ctx, owned: i64, bytes: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = [owned, bytes];
+        Ok(Value::Nil)
+    });
+    let script = format!(
+        "let N = {n}\nlet peak = [0, 0]\nfn track() {{\n    let c = owned()\n    for i in 0..2 {{ peak[i] = max(peak[i], c[i]) }}\n}}\n{body}\nreport(peak[0], peak[1])\n"
+    );
+    vm.run_script("owning.weft", &script, Path::new(".")).expect("the script runs");
+    let peak = *out.lock().expect("not poisoned");
+    (ended.load(Ordering::SeqCst), peak)
+}
+
+/// Asserts that the peak count of owned objects and the heap stay flat
+/// between `n` and `10 * n` rounds of `body`.
+fn assert_owning_flat(name: &str, body: &str, n: usize) -> (usize, usize) {
+    let (ended_small, small) = run_owning(body, n);
+    let (ended_big, big) = run_owning(body, n * 10);
+    assert!(big[0] <= 64 && big[0] <= small[0] + 16, "{name}: owned objects grew from {} to {}", small[0], big[0]);
+    assert!(big[1] <= small[1] + (1 << 20), "{name}: the heap grew from {} to {} bytes", small[1], big[1]);
+    (ended_small, ended_big)
+}
+
+#[test]
+fn a_nursery_block_ends_what_it_owns_in_flat_memory() {
+    let body = "for i in 0..N {\n    nursery { token(false)\n token(false) }\n    track()\n}";
+    let (small, big) = assert_owning_flat("nursery blocks", body, 200);
+    assert_eq!((small, big), (400, 4000), "each block ends both its tokens once");
+}
+
+#[test]
+fn a_task_ends_what_it_owns_however_it_ends() {
+    let body = "fn fails() {\n    token(false)\n    throw error(\"Oops\", \"fails\")\n}\nfn waits() {\n    token(false)\n    sleep(100)\n}\nfor i in 0..N {\n    nursery { spawn fn() { token(false) }() }\n    try { nursery { spawn fails() } } catch e {}\n    nursery as n {\n        spawn waits()\n        yield()\n        n.cancel()\n    }\n    track()\n}";
+    let (small, big) = assert_owning_flat("tasks", body, 100);
+    assert_eq!((small, big), (300, 3000), "returned, failed and cancelled tasks each end their token once");
+}
+
+#[test]
+fn a_long_lived_owner_lets_go_of_what_no_longer_needs_it() {
+    let body = "for i in 0..N {\n    token(true)\n    track()\n}";
+    let (small, big) = assert_owning_flat("one owner", body, 500);
+    // Tokens let go of early are never told; the last few end with the run.
+    assert!(small < 64 && big < 64, "{small} and {big} tokens were still owned at the end");
+}
+
+/// Runs `weft -e code` and returns its output.
+fn weft_e(code: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_weft")).args(["-e", code]).output().expect("weft runs")
+}
+
+#[test]
+fn a_child_of_the_main_task_ends_with_the_script_however_it_ends() {
+    let start = "let p = spawn_process(\"sleep\", [\"100\"])\nprint(p.pid())\n";
+    for (how, end) in [("returns", ""), ("fails", "throw error(\"Oops\", \"x\")"), ("exits", "exit(3)")] {
+        let out = weft_e(&format!("{start}{end}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pid: u32 = text.trim().parse().unwrap_or_else(|_| panic!("{how}: no pid in {text:?}"));
+        // Killed and reaped by the script: an orphan would live on under
+        // init, and a zombie would keep its /proc entry.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the child of a script that {how} is still there");
+    }
+}
+
+#[test]
+fn a_stdin_read_cancelled_mid_wait_lets_the_script_go_on_and_loses_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    // stdin is a pipe the test keeps open: the read really waits.
+    let script = r#"
+        let ticks = 0
+        nursery as n {
+            spawn fn() { while true { sleep(0.01)
+                ticks += 1 } }()
+            try { timeout 0.3 { read_line() } } catch e { print(e.kind) }
+            n.cancel()
+        }
+        print("went on", ticks > 5)
+        print("then read", read_line())
+        print("at the end", read_line())
+    "#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["-e", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    let mut stdin = child.stdin.take().expect("a pipe");
+    let mut lines = BufReader::new(child.stdout.take().expect("a pipe")).lines();
+    let mut next = || lines.next().expect("a line").expect("text");
+    assert_eq!(next(), "Timeout");
+    assert_eq!(next(), "went on true", "other tasks ran while the read waited");
+    // The read the timeout abandoned is still under way: the line it
+    // brings goes to the next reader.
+    stdin.write_all(b"late\n").expect("the script reads");
+    assert_eq!(next(), "then read late");
+    drop(stdin);
+    assert_eq!(next(), "at the end nil");
+    assert!(child.wait().expect("it ends").success());
+}
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process is alive");
+    // Fields after the command name, which may hold spaces: utime and
+    // stime are the 14th and 15th fields, in clock ticks of 1/100 s.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn an_idle_server_uses_no_cpu() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // A listener waiting in accept, and one connection open, idle, on
+    // each side: every task waits on the reactor.
+    let script = r#"
+        let l = net.listen("127.0.0.1", 0)
+        nursery {
+            spawn fn() { let c = l.accept()
+                c.read_line() }()
+            let c = net.connect("127.0.0.1", l.port())
+            spawn fn() { l.accept() }()
+            print("ready")
+            c.read_line()
+        }
+    "#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["-e", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    let mut lines = BufReader::new(child.stdout.take().expect("a pipe")).lines();
+    assert_eq!(lines.next().expect("a line").expect("text"), "ready");
+    let before = cpu_seconds(child.id());
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_seconds(child.id()) - before;
+    child.kill().expect("it can be killed");
+    let _ = child.wait();
+    assert!(used < 0.2, "an idle server used {used:.2} s of CPU in one second");
+}
+
+#[test]
+fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
+    let mut vm = weft::new_vm().expect("the standard library loads");
+    let seen = Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let sink = seen.clone();
+    vm.register("waits", move |cx: &mut Ctx, port: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = (port, cx.task_waits());
+        Ok(Value::Nil)
+    });
+    let script = r#"
+        let l = net.listen("127.0.0.1", 0)
+        nursery as n {
+            spawn fn() { let c = l.accept()
+                c.read_line() }()
+            spawn fn() { net.connect("127.0.0.1", l.port()).read_line() }()
+            spawn exec("sleep", ["30"])
+            sleep(0.5)
+            waits(l.port())
+            n.cancel()
+        }
+    "#;
+    let start = Instant::now();
+    vm.run_script("waits.weft", script, Path::new(".")).expect("the script runs");
+    assert!(start.elapsed() < Duration::from_secs(20), "the cancelled exec took {:?}", start.elapsed());
+    let (port, waits) = seen.lock().expect("not poisoned").clone();
+    let has = |text: &str| waits.iter().any(|w| w.contains(text));
+    assert!(has(&format!("waiting on read on connection to 127.0.0.1:{port}")), "{waits:#?}");
+    assert!(has("waiting on read on stdout of \"sleep\""), "{waits:#?}");
+    assert!(has("task spawned at waits.weft:7:13: waiting on"), "{waits:#?}");
 }

@@ -307,6 +307,8 @@ impl Vm {
             return false;
         }
         let scope = n.scope;
+        // What the entry's tasks owned (child processes) ends with it.
+        self.rt.sched.end_nursery_owned(&mut self.rt.heap, nid);
         self.rt.sched.nurseries.remove(nid);
         self.rt.sched.remove_scope(scope);
         true
@@ -364,7 +366,11 @@ impl Vm {
             handle: None,
             cancel_error: None,
             supervised: true,
+            owned: Default::default(),
         });
+        if let Some(s) = sched.scopes.get_mut(scope) {
+            s.nursery = Some(nid);
+        }
         let handle = self.rt.heap.new_nursery(nid);
         self.rt.sched.nurseries.get_mut(nid).expect("just made").handle = Some(handle);
         self.rt.sched.host.nurseries.push((nid, name.to_string()));

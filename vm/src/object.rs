@@ -33,6 +33,19 @@ pub trait Object: Any + Send {
     fn bytes(&self) -> usize {
         0
     }
+
+    /// Its owner ended: the nursery block or task it was tied to with
+    /// [`Ctx::own`](crate::Ctx::own) finished, normally, by an error or by
+    /// cancellation (a child process is killed here). Called once.
+    fn on_owner_end(&mut self) {}
+
+    /// Whether it no longer needs its owner's end (a child process that
+    /// has exited and been reaped): a long-lived owner then lets go of it
+    /// early, so that owning in a loop keeps memory flat. Asked now and
+    /// then, never after `on_owner_end`.
+    fn done_with_owner(&mut self) -> bool {
+        false
+    }
 }
 
 /// A host object on the heap: its class, by index, and its data.

@@ -2,8 +2,10 @@
 //! child. A child's exit is watched through its pidfd on the reactor, its
 //! pipes are streams on the reactor, and waiting for it parks only the
 //! task. Children are owned: a task cancelled while it waits in `p.wait()`
-//! kills the child, a process handle that is collected or outlives the
-//! runtime kills it, and every child is reaped.
+//! kills the child; a `spawn_process` child belongs to the innermost
+//! nursery block around the call, else to the task that started it
+//! (`Ctx::own`), and is killed when that ends; a process handle that is
+//! collected or outlives the runtime kills it too; every child is reaped.
 
 use super::os_reason;
 use super::stream::{End, Stream};
@@ -44,6 +46,16 @@ impl Object for Process {
     fn trace(&self, out: &mut Vec<Value>) {
         out.extend_from_slice(&self.pipes);
     }
+
+    /// The nursery block or task that started it ended.
+    fn on_owner_end(&mut self) {
+        self.kill();
+    }
+
+    /// Once reaped, its owner may let go of it.
+    fn done_with_owner(&mut self) -> bool {
+        matches!(self.poll_exit(), Ok(Some(_)))
+    }
 }
 
 impl Process {
@@ -61,9 +73,10 @@ impl Process {
         Ok(self.status)
     }
 
-    /// SIGKILL and reap: a no-op on a child that has exited.
+    /// SIGKILL and reap: a no-op on a child that has exited, whose status
+    /// stays what it exited with.
     fn kill(&mut self) {
-        if self.status.is_none() {
+        if !matches!(self.poll_exit(), Ok(Some(_))) {
             let _ = self.child.kill();
             if let Ok(status) = self.child.wait() {
                 self.status = Some(status_code(status));
@@ -187,7 +200,9 @@ fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bo
 
 fn spawn_process(cx: &mut Ctx, cmd: String, args: Option<Vec<String>>, opts: Option<MapRef>) -> NativeResult {
     let opts = options(cx, opts)?;
-    start(cx, cmd, args.unwrap_or_default(), &opts, true)
+    let p = start(cx, cmd, args.unwrap_or_default(), &opts, true)?;
+    cx.own(p)?;
+    Ok(p)
 }
 
 /// `p.wait()`: the exit status, once the child has exited.

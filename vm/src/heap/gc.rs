@@ -79,6 +79,7 @@ impl crate::Vm {
                 roots.extend(task.roots());
             }
             roots.push(meta.context);
+            roots.extend(meta.owned.iter().flat_map(|o| o.values().iter().copied()));
             roots.extend(meta.handle.map(Value::Task));
             match &meta.resume {
                 sched::Resume::Value(v) | sched::Resume::Select(_, v) => roots.push(*v),
@@ -97,6 +98,7 @@ impl crate::Vm {
             roots.extend(n.cancel_error);
             roots.extend(n.others.iter().copied());
             roots.extend(n.handle.map(Value::Nursery));
+            roots.extend(n.owned.values().iter().copied());
         }
         // The scheduler's own memory counts against the heap limit too.
         let running: usize = tasks.iter().map(|t| t.bytes()).sum();

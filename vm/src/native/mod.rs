@@ -590,6 +590,30 @@ impl Ctx<'_> {
         ChanRef(self.rt.heap.new_chan(channel::Channel::new(cap, site)))
     }
 
+    /// Every parked task and what it waits on, one line each, worded as
+    /// the deadlock report words them (`task spawned at a.weft:3:5:
+    /// waiting on read on connection to 127.0.0.1:80`). A task waiting on
+    /// I/O is never deadlocked, so this is where such a wait shows.
+    pub fn task_waits(&self) -> Vec<String> {
+        let sched = &self.rt.sched;
+        let parked = sched.tasks.iter().filter(|(_, m)| m.state == sched::State::Parked);
+        parked.map(|(_, meta)| crate::conc::describe_task(self.code, self.rt, meta)).collect()
+    }
+
+    /// Ties host object `v` to the running task's innermost open nursery
+    /// block, else to the task itself: when that owner ends (normally, by
+    /// an error or by cancellation), [`Object::on_owner_end`](crate::Object::on_owner_end)
+    /// runs on it, and the owner keeps it alive until then. So a child
+    /// process lives no longer than the block that started it.
+    pub fn own(&mut self, v: Value) -> Result<(), Throw> {
+        if !matches!(v, Value::Object(_)) {
+            let what = self.type_name(v).to_string();
+            return Err(Throw::internal(format!("{}: only a host object can be owned, not {what}", self.name())));
+        }
+        self.rt.sched.own(&mut self.rt.heap, v);
+        Ok(())
+    }
+
     /// How a task ended: `None` while it runs, else what `join` gives.
     pub fn task_result(&self, t: TaskRef) -> Option<Result<Value, Throw>> {
         match self.rt.heap.task(t.0).outcome {

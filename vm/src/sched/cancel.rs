@@ -43,6 +43,9 @@ pub struct Scope {
     pub expired: bool,
     /// For `timeout`: the pending deadline.
     deadline: Option<TimerKey>,
+    /// For a `nursery` block: its bookkeeping, where objects tied to the
+    /// block go (`owned.rs`).
+    pub nursery: Option<super::NurseryId>,
 }
 
 impl Scheduler {
@@ -64,6 +67,7 @@ impl Scheduler {
             reached_by,
             expired: false,
             deadline: None,
+            nursery: None,
         });
         if let Some(prev) = self.scopes.get_mut(prev_sibling) {
             prev.next_sibling = id;

@@ -123,7 +123,11 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
         handle: None,
         cancel_error: None,
         supervised: false,
+        owned: Default::default(),
     });
+    if let Some(s) = rt.sched.scopes.get_mut(scope) {
+        s.nursery = Some(id);
+    }
     let handle = rt.heap.new_nursery(id);
     rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
     Value::Nursery(handle)
@@ -181,6 +185,7 @@ pub fn nursery_exit(rt: &mut Runtime, handle: Value, thrown: Value) -> Result<bo
         rt.sched.park_on_nursery(nid);
         return Ok(false);
     }
+    rt.sched.end_nursery_owned(&mut rt.heap, nid);
     let n = rt.sched.nurseries.remove(nid).expect("open nursery");
     rt.sched.pop_scope();
     if let Some(first) = n.first_error {
@@ -314,6 +319,7 @@ pub fn join_result(rt: &Runtime, t: crate::value::Ref) -> Result<Value, Throw> {
 /// tells its nursery.
 pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     let Some(mut meta) = rt.sched.tasks.remove(id) else { return };
+    rt.sched.end_task_owned(&mut rt.heap, &mut meta);
     for scope in meta.scopes.iter().rev() {
         rt.sched.remove_scope(*scope);
     }
@@ -389,6 +395,16 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
         return "select with no case that can become ready".to_string();
     }
     format!("select: {}", cases.join(", "))
+}
+
+/// A parked task and what it waits on, as reports word it:
+/// `task spawned at a.weft:3:5: waiting on read on connection to 127.0.0.1:80`.
+pub fn describe_task(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
+    let who = match &meta.spawned_at {
+        Some(site) => format!("task spawned at {}", location(code, site)),
+        None => "main task".to_string(),
+    };
+    format!("{who}: waiting on {}", describe_wait(code, rt, meta))
 }
 
 /// `file:line:col` of a site.

@@ -26,6 +26,7 @@ mod cancel;
 pub(crate) mod channel;
 pub(crate) mod conc;
 pub mod driver;
+pub mod owned;
 pub mod pool;
 pub mod reactor;
 mod run;
@@ -192,6 +193,9 @@ pub struct TaskMeta {
     /// For a wait that another thread may end: the cell every waker must
     /// claim first (see `driver.rs`).
     pub shared: Option<SharedWait>,
+    /// Host objects tied to it outside any nursery block (boxed: most
+    /// tasks own none).
+    pub owned: Option<Box<owned::Owned>>,
 }
 
 impl TaskMeta {
@@ -233,6 +237,8 @@ pub struct Nursery {
     /// failing task does not cancel its siblings; its error waits in
     /// `others` until the host takes it.
     pub supervised: bool,
+    /// Host objects tied to the block (child processes), told when it ends.
+    pub owned: owned::Owned,
 }
 
 /// Counts of the scheduler's structures, for tests and diagnostics.
@@ -246,6 +252,8 @@ pub struct Stats {
     pub timer_entries: usize,
     /// Entries in every joiner queue, live and stale.
     pub joiner_entries: usize,
+    /// Host objects tied to a nursery block or a task.
+    pub owned: usize,
 }
 
 pub struct Scheduler {
@@ -310,6 +318,7 @@ impl Scheduler {
             timers: self.timers.len(),
             timer_entries: self.timers.entries(),
             joiner_entries: self.tasks.iter().filter_map(|(_, m)| m.joiners.as_ref()).map(|q| q.len()).sum(),
+            owned: self.owned_count(),
         }
     }
 
@@ -350,6 +359,7 @@ impl Scheduler {
             selecting: false,
             joiners: None,
             shared: None,
+            owned: None,
         });
         let scope = self.new_scope(id, scope_parent, false);
         self.meta_mut(id).scopes.push(scope);

@@ -237,3 +237,23 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 pub fn deepen_backlog(socket: &impl std::os::fd::AsFd) -> std::io::Result<()> {
     rustix::net::listen(socket, LISTEN_BACKLOG).map_err(std::io::Error::from)
 }
+
+/// Raises the soft limit on open file descriptors to the hard limit, so
+/// that a server can hold thousands of connections (each one descriptor;
+/// the usual soft limit is 1024). Returns the limit now in force. The CLI
+/// calls it at start; a host that embeds the VM decides for itself.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // `None` is unlimited; the kernel caps descriptors at `fs.nr_open`
+    // (1,048,576 by default) whatever the hard limit says.
+    let target = limit.maximum.unwrap_or(1 << 20);
+    match limit.current {
+        Some(current) if current < target => {
+            setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum })
+                .map_err(std::io::Error::from)?;
+            Ok(target)
+        }
+        current => Ok(current.unwrap_or(u64::MAX)),
+    }
+}

@@ -34,6 +34,9 @@ impl Vm {
         self.rt.sched.main = id;
         self.rt.steps.spent = 0;
         let result = self.schedule(id);
+        // However the run ended, every owner ends with it: no child
+        // process outlives the script.
+        self.rt.sched.end_all_owned(&mut self.rt.heap);
         let _ = self.rt.out.flush();
         // The main task's record goes with it: a session runs many, and
         // task dumps list only live tasks. A main task still parked (a
