@@ -50,10 +50,7 @@ fn run_luau(script: &str, source: &str, args: &[String]) -> Result<(), String> {
         arg.raw_set(i + 1, a.as_str()).map_err(|e| e.to_string())?;
     }
     lua.globals().set("arg", arg).map_err(|e| e.to_string())?;
-    lua.load(source)
-        .set_name(format!("@{script}"))
-        .exec()
-        .map_err(|e| e.to_string())
+    lua.load(source).set_name(format!("@{script}")).exec().map_err(|e| e.to_string())
 }
 
 /// Rhai's default engine: its standard packages, `print` to stdout and its
@@ -63,9 +60,7 @@ fn run_rhai(source: &str, args: &[String]) -> Result<(), String> {
     let mut scope = rhai::Scope::new();
     let args: rhai::Array = args.iter().map(|a| rhai::Dynamic::from(a.clone())).collect();
     scope.push_constant("ARGS", args);
-    engine
-        .run_with_scope(&mut scope, source)
-        .map_err(|e| e.to_string())
+    engine.run_with_scope(&mut scope, source).map_err(|e| e.to_string())
 }
 
 /// Rune with its default modules (`println` writes to stdout); the script's
@@ -79,15 +74,10 @@ fn run_rune(script: &str, source: &str, args: Vec<String>) -> Result<(), String>
     let file = rune::Source::new(script, source).map_err(|e| e.to_string())?;
     sources.insert(file).map_err(|e| e.to_string())?;
     let mut diagnostics = rune::Diagnostics::new();
-    let unit = rune::prepare(&mut sources)
-        .with_context(&context)
-        .with_diagnostics(&mut diagnostics)
-        .build();
+    let unit = rune::prepare(&mut sources).with_context(&context).with_diagnostics(&mut diagnostics).build();
     if !diagnostics.is_empty() {
         let mut stderr = StandardStream::stderr(ColorChoice::Never);
-        diagnostics
-            .emit(&mut stderr, &sources)
-            .map_err(|e| e.to_string())?;
+        diagnostics.emit(&mut stderr, &sources).map_err(|e| e.to_string())?;
     }
     let unit = unit.map_err(|e| e.to_string())?;
     let mut vm = rune::Vm::new(runtime, Arc::new(unit));
