@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run Weft's benchmarks beside their Lua, Python, Go and Trio twins.
+"""Run Weft's benchmarks beside their Lua, Luau, Rhai, Rune, Python, Go and Trio twins.
 
 Every program's printed result is checked against the expected one before any
 time is recorded: a program that prints something else, or fails, is marked
@@ -11,6 +11,7 @@ a Markdown table, with ratios Weft / twin (above 1 means Weft is slower).
     python3 bench/run.py fib sort --runs 3    # some benchmarks only
     python3 bench/run.py --quick              # small sizes: a smoke test
     python3 bench/run.py --only weft,lua      # some languages only
+    python3 bench/run.py --build-peers        # also build bench/peers (Luau, Rhai, Rune)
     python3 bench/run.py --markdown out.md    # also write the table to a file
 
 Standard library only. See bench/README.md.
@@ -18,6 +19,7 @@ Standard library only. See bench/README.md.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +30,9 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 WEFT = os.path.join(ROOT, "target", "release", "weft")
+# The runner for the embedded interpreters (Luau, Rhai, Rune): bench/peers.
+PEERS_DIR = os.path.join(BENCH_DIR, "peers")
+PEERS = os.path.join(PEERS_DIR, "target", "release", "weft-bench-peers")
 
 
 # ---------------------------------------------------------------------------
@@ -148,14 +153,23 @@ def expect_cancel_many(tasks, j):
 # patterns ("wait") always run at two sizes, the given one and a tenth of it
 # (see smaller_sizes), and record peak RSS, so that linear growth shows.
 
-INTERP_LANGS = ["weft", "lua", "python"]
+INTERP_LANGS = ["weft", "lua", "luajit-joff", "luajit", "luau", "rhai", "rune", "python"]
 CONC_LANGS = ["weft", "go1", "go", "asyncio", "trio"]
 WAIT_LANGS = ["weft", "go1", "go"]
-ALL_LANGS = ["weft", "lua", "python", "go1", "go", "asyncio", "trio"]
+ALL_LANGS = ["weft", "lua", "luajit-joff", "luajit", "luau", "rhai", "rune", "python",
+             "go1", "go", "asyncio", "trio"]
+
+# The interpreters run from bench/peers, and the file extension of their twins.
+PEER_ENGINES = {"luau": ".lua", "rhai": ".rhai", "rune": ".rn"}
 
 HEADINGS = {
     "weft": "Weft",
     "lua": "Lua",
+    "luajit-joff": "LuaJIT -joff",
+    "luajit": "LuaJIT",
+    "luau": "Luau",
+    "rhai": "Rhai",
+    "rune": "Rune",
     "python": "Python",
     "go1": "Go (GOMAXPROCS=1)",
     "go": "Go",
@@ -218,6 +232,58 @@ def build_go(names, out_dir):
     return binaries
 
 
+def build_peers():
+    """Build the runner for Luau, Rhai and Rune (its own workspace)."""
+    print("building the peers runner: cargo build --release in bench/peers", file=sys.stderr)
+    result = subprocess.run(["cargo", "build", "--release"], cwd=PEERS_DIR)
+    if result.returncode != 0:
+        print("warning: building bench/peers failed; using the existing binary if any",
+              file=sys.stderr)
+
+
+def missing_reason(lang):
+    """Why a language cannot run on this machine, or None when it can."""
+    if lang == "lua" and not shutil.which("lua5.4"):
+        return "lua5.4 is not on the PATH (apt-get install lua5.4)"
+    if lang in ("luajit-joff", "luajit") and not shutil.which("luajit"):
+        return "luajit is not on the PATH (apt-get install luajit)"
+    if lang in PEER_ENGINES and not os.path.exists(PEERS):
+        return ("the peers runner is not built (python3 bench/run.py --build-peers, "
+                "or cargo build --release in bench/peers)")
+    return None
+
+
+# Lua twins that only Lua 5.4 runs: native_call's uses the two-argument
+# math.atan, which LuaJIT's and Luau's math.atan (one argument) are not.
+LUA54_ONLY = {"native_call"}
+
+
+def twin_path(name, lang):
+    """The source file of a benchmark's twin in an interpreter group language,
+    or None when it has none."""
+    folder = os.path.join(BENCH_DIR, name)
+    if lang in ("luajit-joff", "luajit", "luau") and name in LUA54_ONLY:
+        return None
+    if lang in PEER_ENGINES:
+        # Luau runs the Lua twin unless a Luau-only copy exists.
+        if lang == "luau" and os.path.exists(os.path.join(folder, name + ".luau")):
+            return os.path.join(folder, name + ".luau")
+        return os.path.join(folder, name + PEER_ENGINES[lang])
+    if lang in ("lua", "luajit-joff", "luajit"):
+        return os.path.join(folder, name + ".lua")
+    if lang == "python":
+        return os.path.join(folder, name + ".py")
+    return None
+
+
+def has_twin(name, lang):
+    """Whether an interpreter benchmark has a program for this language."""
+    if lang == "weft":
+        return True
+    path = twin_path(name, lang)
+    return path is not None and os.path.exists(path)
+
+
 def command_for(name, lang, go_binaries):
     """The command (and extra environment) that runs one program, or None."""
     folder = os.path.join(BENCH_DIR, name)
@@ -225,6 +291,12 @@ def command_for(name, lang, go_binaries):
         return [WEFT, os.path.join(folder, name + ".weft")], {}
     if lang == "lua":
         return ["lua5.4", os.path.join(folder, name + ".lua")], {}
+    if lang == "luajit-joff":
+        return ["luajit", "-joff", os.path.join(folder, name + ".lua")], {}
+    if lang == "luajit":
+        return ["luajit", os.path.join(folder, name + ".lua")], {}
+    if lang in PEER_ENGINES:
+        return [PEERS, lang, twin_path(name, lang)], {}
     if lang == "python":
         return [sys.executable, os.path.join(folder, name + ".py")], {}
     if lang in ("asyncio", "trio"):
@@ -475,6 +547,8 @@ def parse_args():
     parser.add_argument("--only", help="comma-separated languages: " + ",".join(ALL_LANGS))
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
     parser.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    parser.add_argument("--build-peers", action="store_true",
+                        help="also build bench/peers, the runner for Luau, Rhai and Rune")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per process")
     args = parser.parse_args()
 
@@ -497,6 +571,17 @@ def main():
 
     if "weft" in args.langs and not args.no_build:
         build_weft()
+    if args.build_peers and any(lang in PEER_ENGINES for lang in args.langs):
+        build_peers()
+    # A language whose interpreter is missing is skipped, with the reason.
+    args.skipped = []
+    if any(b[1] == "interp" for b in chosen):
+        for lang in INTERP_LANGS:
+            reason = missing_reason(lang) if lang in args.langs else None
+            if reason:
+                print(f"skipping {HEADINGS[lang]}: {reason}", file=sys.stderr)
+                args.skipped.append(f"- {HEADINGS[lang]}: {reason}")
+        args.langs = [lang for lang in args.langs if not missing_reason(lang)]
     with tempfile.TemporaryDirectory(prefix="weft-bench-go-") as go_dir:
         go_binaries = {}
         if "go" in args.langs or "go1" in args.langs:
@@ -526,6 +611,8 @@ def run_all(chosen, args, go_binaries):
             expected = expect(*size_list)
             results = {}
             for lang in langs:
+                if kind == "interp" and not has_twin(name, lang):
+                    continue  # no twin in this language: shown as "-"
                 results[lang] = run_program(name, kind, lang, size_list, expected, args,
                                             go_binaries)
                 if results[lang].error:
@@ -555,6 +642,8 @@ def run_all(chosen, args, go_binaries):
                      + memory_table(memory_rows, args.langs))
     if failures:
         parts.append("### Failures\n\n" + "\n".join(failures))
+    if args.skipped:
+        parts.append("### Skipped (not installed)\n\n" + "\n".join(args.skipped))
     parts.append(f"Runs: 1 warm-up + {args.runs} timed, median. Ratios are Weft time / twin time "
                  "(above 1: Weft is slower).")
     return "\n\n".join(parts)

@@ -10,5 +10,6 @@ for i = 1, n do
 end
 
 table.sort(xs, function(a, b) return a < b end)
--- Lua lists start at 1: index k of the others is xs[k + 1] here.
-print(xs[1] .. " " .. xs[n // 2 + 1] .. " " .. xs[n])
+-- Lua lists start at 1: index k of the others is xs[k + 1] here. math.floor,
+-- not //: LuaJIT has no integer division operator.
+print(xs[1] .. " " .. xs[math.floor(n / 2) + 1] .. " " .. xs[n])
