@@ -35,33 +35,8 @@ pub struct Serde<T>(pub T);
 impl<T: Serialize> IntoValue for Serde<T> {
     fn into_value(self, cx: &mut Ctx) -> Value {
         match serde_json::to_value(&self.0) {
-            Ok(json) => from_json(json, cx),
+            Ok(json) => weft_stdlib::json_to_value(cx, json),
             Err(_) => Value::Nil,
-        }
-    }
-}
-
-fn from_json(json: Json, cx: &mut Ctx) -> Value {
-    match json {
-        Json::Null => Value::Nil,
-        Json::Bool(b) => Value::Bool(b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Json::String(s) => s.into_value(cx),
-        Json::Array(items) => {
-            let items = items.into_iter().map(|j| from_json(j, cx)).collect();
-            cx.new_list(items)
-        }
-        Json::Object(entries) => {
-            let mut table = weft_vm::heap::MapTable::default();
-            for (k, v) in entries {
-                let key = cx.intern(&k).into();
-                let v = from_json(v, cx);
-                table.insert(key, v);
-            }
-            cx.new_map(table)
         }
     }
 }

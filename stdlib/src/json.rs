@@ -172,7 +172,10 @@ fn decode_error(e: &serde_json::Error) -> String {
     format!("json_decode: {said}, at line {} column {}", e.line(), e.column())
 }
 
-fn to_value(cx: &mut Ctx, json: Json) -> Value {
+/// A decoded JSON document as a Weft value: objects become maps in
+/// document order, integral numbers ints. Also how the embedding crate's
+/// `serde` feature brings Rust values in.
+pub fn to_value(cx: &mut Ctx, json: Json) -> Value {
     match json {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(b),

@@ -17,6 +17,7 @@ mod math;
 mod re;
 mod string;
 
+pub use json::to_value as json_to_value;
 use weft_vm::{Failure, TypeTag, Vm};
 
 /// The prelude: methods written in Weft, so that the functions they call

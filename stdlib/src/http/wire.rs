@@ -87,17 +87,30 @@ fn own_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {
 pub(crate) fn parse_request(buf: &[u8], max: usize) -> Result<Option<Head>, Bad> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Complete(used)) if used <= max => Ok(Some(Head {
-            method: req.method.unwrap_or("").to_string(),
-            target: req.path.unwrap_or("").to_string(),
-            status: 0,
-            version: req.version.unwrap_or(1),
-            headers: own_headers(req.headers),
-            used,
-        })),
+    let parsed = req.parse(buf);
+    let head = |used| Head {
+        method: req.method.unwrap_or("").to_string(),
+        target: req.path.unwrap_or("").to_string(),
+        status: 0,
+        version: req.version.unwrap_or(1),
+        headers: own_headers(req.headers),
+        used,
+    };
+    complete_head(parsed, buf.len(), max, head)
+}
+
+/// What httparse made of `len` buffered bytes, as a head of at most `max`
+/// bytes: `Ok(None)` while it is incomplete.
+fn complete_head(
+    parsed: httparse::Result<usize>,
+    len: usize,
+    max: usize,
+    head: impl FnOnce(usize) -> Head,
+) -> Result<Option<Head>, Bad> {
+    match parsed {
+        Ok(httparse::Status::Complete(used)) if used <= max => Ok(Some(head(used))),
         Ok(httparse::Status::Complete(_)) => Err(Bad::TooLarge),
-        Ok(httparse::Status::Partial) if buf.len() > max => Err(Bad::TooLarge),
+        Ok(httparse::Status::Partial) if len > max => Err(Bad::TooLarge),
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(Bad::TooLarge),
         Err(e) => Err(Bad::Malformed(e.to_string())),
@@ -108,21 +121,16 @@ pub(crate) fn parse_request(buf: &[u8], max: usize) -> Result<Option<Head>, Bad>
 pub(crate) fn parse_response(buf: &[u8], max: usize) -> Result<Option<Head>, Bad> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(buf) {
-        Ok(httparse::Status::Complete(used)) if used <= max => Ok(Some(Head {
-            method: String::new(),
-            target: String::new(),
-            status: resp.code.unwrap_or(0),
-            version: resp.version.unwrap_or(1),
-            headers: own_headers(resp.headers),
-            used,
-        })),
-        Ok(httparse::Status::Complete(_)) => Err(Bad::TooLarge),
-        Ok(httparse::Status::Partial) if buf.len() > max => Err(Bad::TooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(Bad::TooLarge),
-        Err(e) => Err(Bad::Malformed(e.to_string())),
-    }
+    let parsed = resp.parse(buf);
+    let head = |used| Head {
+        method: String::new(),
+        target: String::new(),
+        status: resp.code.unwrap_or(0),
+        version: resp.version.unwrap_or(1),
+        headers: own_headers(resp.headers),
+        used,
+    };
+    complete_head(parsed, buf.len(), max, head)
 }
 
 /// A whole chunked body at the start of `buf`: the body and the bytes
