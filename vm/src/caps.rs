@@ -10,7 +10,9 @@ use std::path::{Component, Path, PathBuf};
 /// One capability that may be granted whole or only for some targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grant<T> {
+    /// Not granted.
     Off,
+    /// Granted for every target.
     All,
     /// Only these targets (folders for `fs`, `host:port` for `net`).
     Only(Vec<T>),
@@ -128,14 +130,17 @@ impl Capabilities {
         }
     }
 
+    /// `PermissionDenied` for `who` unless starting processes is allowed.
     pub fn check_process(&self, who: &str) -> Result<(), Throw> {
         self.process.then_some(()).ok_or_else(|| denied(who, "process", "--allow process"))
     }
 
+    /// `PermissionDenied` for `who` unless reading the environment is allowed.
     pub fn check_env(&self, who: &str) -> Result<(), Throw> {
         self.env.then_some(()).ok_or_else(|| denied(who, "env", "--allow env"))
     }
 
+    /// `PermissionDenied` for `who` unless reading stdin is allowed.
     pub fn check_stdin(&self, who: &str) -> Result<(), Throw> {
         self.stdin.then_some(()).ok_or_else(|| denied(who, "stdin", "--allow stdin"))
     }

@@ -10,23 +10,43 @@ use std::sync::Arc;
 /// What kind of error a [`Throw`] raises; scripts see it as `e.kind`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// An operation on a value of the wrong type.
     TypeError,
+    /// A value of the right type that will not do (a bad format, a
+    /// pattern, a length that does not match).
     ValueError,
+    /// An index out of range.
     IndexError,
+    /// A map key that is not there.
     KeyError,
+    /// `/`, `//` or `%` by zero.
     ZeroDivision,
+    /// Int arithmetic outside 64 bits.
     Overflow,
+    /// A call with the wrong number of arguments.
     ArityError,
+    /// A call stack past its frame limit.
     StackOverflow,
+    /// The heap past its limit.
     OutOfMemory,
+    /// A `timeout` block's time ran out.
     Timeout,
+    /// A send on a closed channel.
     ChannelClosed,
+    /// Every task blocked, and nothing can wake one.
     Deadlock,
+    /// A spawn into a nursery that has finished.
     NurseryClosed,
+    /// Kept for hosts that name it; live tasks past their cap raise
+    /// [`ErrorKind::Limit`].
     TaskLimit,
+    /// A failure of the OS: a file, a socket, a process.
     IOError,
+    /// A capability the run does not have.
     PermissionDenied,
+    /// `assert` with a false condition.
     AssertionError,
+    /// A module that cannot be read or imported.
     ImportError,
     /// A sandbox cap.
     Limit,
@@ -106,14 +126,17 @@ impl Throw {
         Throw::Error { kind: kind.into(), message: message.into() }
     }
 
+    /// A `TypeError` with `message`.
     pub fn type_error(message: impl Into<String>) -> Throw {
         Throw::new(ErrorKind::TypeError, message)
     }
 
+    /// A `ValueError` with `message`.
     pub fn value_error(message: impl Into<String>) -> Throw {
         Throw::new(ErrorKind::ValueError, message)
     }
 
+    /// An `IndexError` with `message`.
     pub fn index_error(message: impl Into<String>) -> Throw {
         Throw::new(ErrorKind::IndexError, message)
     }

@@ -7,7 +7,9 @@ use crate::{conc, fmt, Task, Value, Vm};
 /// An uncaught runtime error, ready to report.
 #[derive(Clone, Debug)]
 pub struct RuntimeError {
+    /// The error's kind, as scripts see it in `e.kind`.
     pub kind: String,
+    /// Its message, as `e.message`.
     pub message: String,
     /// `"fn at file:line:col"`, innermost first.
     pub trace: Vec<String>,

@@ -5,7 +5,10 @@
 /// failing instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TraceEntry {
+    /// The function's name.
     pub function: std::sync::Arc<str>,
+    /// The source file, by index into the loaded code's files.
     pub file: u32,
+    /// Where in that file.
     pub span: weft_lang::Span,
 }

@@ -10,6 +10,7 @@
 pub struct Ref(pub(crate) u32);
 
 impl Ref {
+    /// The object's slot in the heap's arena.
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -38,19 +39,28 @@ const TAG_OBJECT: u8 = 15;
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]
 pub enum Value {
+    /// `nil`, the default.
     #[default]
     Nil = TAG_NIL,
+    /// `true` or `false`.
     Bool(bool) = TAG_BOOL,
+    /// A 64-bit signed int.
     Int(i64) = TAG_INT,
+    /// A 64-bit float.
     Float(f64) = TAG_FLOAT,
     /// An interned string: equal strings have equal refs.
     Str(Ref) = TAG_STR,
+    /// A list.
     List(Ref) = TAG_LIST,
+    /// A map, in insertion order.
     Map(Ref) = TAG_MAP,
+    /// A range, `a..b` or `a..=b`.
     Range(Ref) = TAG_RANGE,
+    /// A script function (a closure).
     Func(Ref) = TAG_FUNC,
     /// A native function, by index into the VM's native table.
     Native(u32) = TAG_NATIVE,
+    /// An error value, from `error()` or raised by the runtime.
     Error(Ref) = TAG_ERROR,
     /// A task handle, from `spawn`.
     Task(Ref) = TAG_TASK,
@@ -168,13 +178,18 @@ impl Value {
 /// only the string's ref and hashing it never reads the heap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
+    /// `nil`.
     Nil,
+    /// `true` or `false`.
     Bool(bool),
+    /// An int.
     Int(i64),
+    /// An interned string.
     Str(Ref),
 }
 
 impl Key {
+    /// The key as a value.
     pub fn value(self) -> Value {
         match self {
             Key::Nil => Value::Nil,

@@ -244,11 +244,15 @@ pub struct Nursery {
 /// Counts of the scheduler's structures, for tests and diagnostics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Live tasks.
     pub tasks: usize,
+    /// Live cancel scopes.
     pub scopes: usize,
+    /// Open nurseries.
     pub nurseries: usize,
-    /// Live timers, and heap entries (live and stale).
+    /// Live timers.
     pub timers: usize,
+    /// Entries in the timer heap, live and stale.
     pub timer_entries: usize,
     /// Entries in every joiner queue, live and stale.
     pub joiner_entries: usize,
