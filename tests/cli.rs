@@ -70,7 +70,7 @@ fn exit_statuses_follow_the_script() {
 
 #[test]
 fn check_compiles_the_modules_a_file_imports() {
-    let out = weft(&["check", "tests/lang/import_broken_module.weft"]);
+    let out = weft(&["check", "tests/language/import_broken_module.weft"]);
     let report = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{report}");
     assert!(report.contains("Error: unexpected end of input"), "{report}");
