@@ -16,7 +16,7 @@ use std::fmt::Write;
 use std::process::Command;
 
 /// How many programs a run makes and checks.
-const PROGRAMS: u64 = 200;
+const PROGRAMS: u64 = 300;
 
 struct Rng(u64);
 
