@@ -70,7 +70,9 @@ fn guide_transcripts_print_what_they_show() {
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let mut checked = 0;
     let mut failures = Vec::new();
-    for guide in ["docs/concurrency.md", "docs/language.md", "docs/embedding.md", "docs/io.md", "README.md"] {
+    let guides =
+        ["docs/concurrency.md", "docs/language.md", "docs/embedding.md", "docs/io.md", "docs/http.md", "docs/repl.md"];
+    for guide in guides.into_iter().chain(["README.md"]) {
         let text = std::fs::read_to_string(root.join(guide)).expect("the guide exists");
         for t in transcripts(guide, &text) {
             std::fs::write(dir.join(&t.file), &t.code).expect("write the example");
