@@ -213,10 +213,7 @@ impl Vm {
     /// waits, so say only what on).
     pub(crate) fn describe_task(&self, id: TaskId, blocked: bool, out: &mut String) {
         let meta = self.rt.sched.meta(id);
-        let who = match &meta.spawned_at {
-            Some(site) => format!("task spawned at {}", conc::location(&self.code, site)),
-            None => "main task".to_string(),
-        };
+        let who = conc::task_name(&self.code, meta);
         let what = conc::describe_wait(&self.code, &self.rt, meta);
         let state = match meta.state {
             _ if meta.task.is_none() => "running".to_string(),
@@ -354,25 +351,8 @@ impl Vm {
 
     /// A supervising nursery with no owner task.
     fn open_background_nursery(&mut self, name: &str) -> NurseryId {
-        let sched = &mut self.rt.sched;
-        let scope = sched.new_scope(NO_TASK, None, false);
-        let nid = sched.nurseries.insert(sched::Nursery {
-            scope,
-            owner: NO_TASK,
-            live: 0,
-            first_error: None,
-            others: Vec::new(),
-            waiting: None,
-            handle: None,
-            cancel_error: None,
-            supervised: true,
-            owned: Default::default(),
-        });
-        if let Some(s) = sched.scopes.get_mut(scope) {
-            s.nursery = Some(nid);
-        }
-        let handle = self.rt.heap.new_nursery(nid);
-        self.rt.sched.nurseries.get_mut(nid).expect("just made").handle = Some(handle);
+        let scope = self.rt.sched.new_scope(NO_TASK, None, false);
+        let (nid, _) = conc::new_nursery(&mut self.rt, scope, NO_TASK, true);
         self.rt.sched.host.nurseries.push((nid, name.to_string()));
         nid
     }

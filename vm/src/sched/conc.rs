@@ -113,6 +113,18 @@ pub fn spawn(
 pub fn nursery_enter(rt: &mut Runtime) -> Value {
     let scope = rt.sched.push_scope(false);
     let owner = rt.sched.current;
+    let (_, handle) = new_nursery(rt, scope, owner, false);
+    Value::Nursery(handle)
+}
+
+/// A nursery over cancel scope `scope`, owned by task `owner` (none for
+/// a host's supervising nursery), with its handle.
+pub(crate) fn new_nursery(
+    rt: &mut Runtime,
+    scope: u32,
+    owner: TaskId,
+    supervised: bool,
+) -> (NurseryId, crate::value::Ref) {
     let id = rt.sched.nurseries.insert(crate::sched::Nursery {
         scope,
         owner,
@@ -122,7 +134,7 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
         waiting: None,
         handle: None,
         cancel_error: None,
-        supervised: false,
+        supervised,
         owned: Default::default(),
     });
     if let Some(s) = rt.sched.scopes.get_mut(scope) {
@@ -130,7 +142,7 @@ pub fn nursery_enter(rt: &mut Runtime) -> Value {
     }
     let handle = rt.heap.new_nursery(id);
     rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
-    Value::Nursery(handle)
+    (id, handle)
 }
 
 /// Records an error a nursery's body or task ended with: the first real
@@ -400,11 +412,15 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
 /// A parked task and what it waits on, as reports word it:
 /// `task spawned at a.weft:3:5: waiting on read on connection to 127.0.0.1:80`.
 pub fn describe_task(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
-    let who = match &meta.spawned_at {
+    format!("{}: waiting on {}", task_name(code, meta), describe_wait(code, rt, meta))
+}
+
+/// How reports name a task: by its spawn site, or as the main task.
+pub fn task_name(code: &Code, meta: &crate::sched::TaskMeta) -> String {
+    match &meta.spawned_at {
         Some(site) => format!("task spawned at {}", location(code, site)),
         None => "main task".to_string(),
-    };
-    format!("{who}: waiting on {}", describe_wait(code, rt, meta))
+    }
 }
 
 /// `file:line:col` of a site.
