@@ -138,37 +138,19 @@ impl<'a> Compiler<'_, 'a> {
     /// An `if` used as a value: the taken block's last expression goes to
     /// `dst`. Every link of the chain needs its `else`.
     pub(super) fn if_value(&mut self, stmt: &'a Stmt, dst: Reg, span: Span) {
-        let Stmt::If { cond, then, otherwise } = stmt else { unreachable!("ExprKind::If holds an if") };
-        let (mut cond, mut then, mut otherwise) = (cond, then, otherwise);
-        let mut to_end = Vec::new();
-        loop {
-            let to_else = self.cond_jump(cond, false);
-            self.value_block(then, dst);
-            let Some(other) = otherwise else {
-                self.error(
-                    Diagnostic::new("an `if` used as a value needs an `else`", span)
-                        .with_label("this `if` gives no value when its condition is false")
-                        .with_hint("add `else { ... }` with the value to use otherwise"),
-                );
-                self.patch_all(to_else);
-                break;
-            };
-            to_end.push(self.emit_jump(Span::default()));
-            self.patch_all(to_else);
-            match &**other {
-                Stmt::If { cond: c, then: t, otherwise: o } => (cond, then, otherwise) = (c, t, o),
-                Stmt::Block(b) => {
-                    self.value_block(b, dst);
-                    break;
-                }
-                other => {
-                    self.stmt(other);
-                    self.emit(Op::Nil { dst }, span);
-                    break;
-                }
+        let taken = |this: &mut Self, block: &'a Block| this.value_block(block, dst);
+        self.if_chain(stmt, taken, |this, last| match last {
+            None => this.error(
+                Diagnostic::new("an `if` used as a value needs an `else`", span)
+                    .with_label("this `if` gives no value when its condition is false")
+                    .with_hint("add `else { ... }` with the value to use otherwise"),
+            ),
+            Some(Stmt::Block(block)) => this.value_block(block, dst),
+            Some(other) => {
+                this.stmt(other);
+                this.emit(Op::Nil { dst }, span);
             }
-        }
-        self.patch_all(to_end);
+        });
     }
 
     /// A block whose last expression is its value (nil if it ends with

@@ -12,6 +12,36 @@ impl<'a> Compiler<'_, 'a> {
         self.func_mut().scopes.pop();
     }
 
+    /// An `if` / `else if` chain, compiled in a loop: however long, it is no
+    /// deeper than one `if`. `taken` compiles each guarded block; `last`
+    /// compiles the final `else` (`None` when the chain has none). The
+    /// statement and the value forms differ only in those two.
+    pub(super) fn if_chain(
+        &mut self,
+        chain: &'a Stmt,
+        mut taken: impl FnMut(&mut Self, &'a Block),
+        mut last: impl FnMut(&mut Self, Option<&'a Stmt>),
+    ) {
+        let mut link = chain;
+        let mut to_end = Vec::new();
+        while let Stmt::If { cond, then, otherwise } = link {
+            let to_else = self.cond_jump(cond, false);
+            taken(self, then);
+            let Some(other) = otherwise else {
+                last(self, None);
+                self.patch_all(to_else);
+                break;
+            };
+            to_end.push(self.emit_jump(Span::default()));
+            self.patch_all(to_else);
+            if !matches!(**other, Stmt::If { .. }) {
+                last(self, Some(other));
+            }
+            link = other;
+        }
+        self.patch_all(to_end);
+    }
+
     pub(super) fn block_body(&mut self, stmts: &'a [Stmt]) {
         self.hoist_functions(stmts);
         for stmt in stmts {
@@ -68,30 +98,11 @@ impl<'a> Compiler<'_, 'a> {
                 self.expr(e, reg);
                 self.free_to(mark);
             }
-            Stmt::If { cond, then, otherwise } => {
-                // An `else if` chain compiles in a loop: however long, it is
-                // no deeper than one `if`.
-                let (mut cond, mut then, mut otherwise) = (cond, then, otherwise);
-                let mut to_end = Vec::new();
-                loop {
-                    let to_else = self.cond_jump(cond, false);
-                    self.block(then);
-                    let Some(other) = otherwise else {
-                        self.patch_all(to_else);
-                        break;
-                    };
-                    to_end.push(self.emit_jump(Span::default()));
-                    self.patch_all(to_else);
-                    match &**other {
-                        Stmt::If { cond: c, then: t, otherwise: o } => (cond, then, otherwise) = (c, t, o),
-                        other => {
-                            self.stmt(other);
-                            break;
-                        }
-                    }
+            Stmt::If { .. } => self.if_chain(stmt, Self::block, |this, last| {
+                if let Some(other) = last {
+                    this.stmt(other)
                 }
-                self.patch_all(to_end);
-            }
+            }),
             Stmt::While { cond, body } => {
                 let start = self.here();
                 let exits = self.cond_jump(cond, false);
