@@ -308,3 +308,37 @@ fn exit_ends_the_repl_with_its_status_even_from_a_background_task() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Whether a process of that pid is running (and not a zombie).
+fn running(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn a_child_process_lives_across_entries_and_ends_with_the_repl() {
+    let state = state_dir("children");
+    let mut s = repl(&state);
+    entry(&mut s, r#"let p = spawn_process("sleep", ["300"])"#);
+    let own = utf8(&entry(&mut s, "p.pid()"));
+    let own = own.lines().map(str::trim).find(|l| l.parse::<u32>().is_ok()).expect("a pid").to_string();
+    // A child of a background task is owned by that task.
+    entry(&mut s, "let pids = chan(1)");
+    send_lines(&mut s, &["spawn {", r#"let q = spawn_process("sleep", ["300"])"#, "pids.send(q.pid())", "q.wait() }"]);
+    s.exp_string("weft> ").unwrap();
+    let shown = utf8(&entry(&mut s, "pids.recv()"));
+    let background = shown.lines().map(str::trim).find(|l| l.parse::<u32>().is_ok()).expect("a pid").to_string();
+    entry(&mut s, "1 + 1");
+    assert!(running(&own), "the session's child ended between entries");
+    assert!(running(&background), "the background task's child ended early");
+    assert_eq!(quit(s), Some(0));
+    // Ctrl-D cancels everything: both children are killed, not orphaned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while (running(&own) || running(&background)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running(&own), "the session's child outlived the REPL");
+    assert!(!running(&background), "the background task's child outlived the REPL");
+}

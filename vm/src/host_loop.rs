@@ -17,6 +17,7 @@
 //! Nothing here runs code the host did not ask to run, and nothing here
 //! blocks longer than the host allowed.
 
+use crate::sched::owned::Owned;
 use crate::sched::{self, NurseryId, State, TaskId};
 use crate::trace::TraceEntry;
 use crate::{conc, fmt, Failure, RuntimeError, Task, Value, Vm};
@@ -50,6 +51,17 @@ pub(crate) struct HostState {
     nurseries: Vec<(NurseryId, String)>,
     /// Set when a host loop returned early for an interrupt.
     interrupted: bool,
+    /// What the entries' top-level code owns (child processes): the
+    /// session is its owner, so it outlives the entry that made it.
+    pub(crate) owned: Owned,
+}
+
+impl HostState {
+    /// Whether entries keep running in the background, which makes the
+    /// session, not the entry, the owner of what top-level code owns.
+    pub(crate) fn is_session(&self) -> bool {
+        self.background
+    }
 }
 
 /// Ends a [`Vm::run_for`] early, or asks for a task dump, from any thread.
@@ -288,12 +300,15 @@ impl Vm {
     /// REPL does as it exits. An interrupt stops waiting for them.
     pub fn cancel_background(&mut self) -> Result<(), Failure> {
         let open: Vec<NurseryId> = self.rt.sched.host.nurseries.iter().map(|(nid, _)| *nid).collect();
-        self.guarded(|vm| {
+        let result = self.guarded(|vm| {
             for nid in open {
                 vm.cancel_background_nursery(nid)?;
             }
             Ok(())
-        })
+        });
+        // The session is over: what it and its tasks owned ends with it.
+        self.rt.sched.end_all_owned(&mut self.rt.heap);
+        result
     }
 
     /// Removes background nursery `nid` if no task of it is left and no

@@ -100,6 +100,7 @@ impl crate::Vm {
             roots.extend(n.handle.map(Value::Nursery));
             roots.extend(n.owned.values().iter().copied());
         }
+        roots.extend(sched.host.owned.values().iter().copied());
         // The scheduler's own memory counts against the heap limit too.
         let running: usize = tasks.iter().map(|t| t.bytes()).sum();
         let runtime_bytes = self.rt.sched.bytes(running);

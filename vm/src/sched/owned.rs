@@ -6,7 +6,9 @@
 //! killed and reaped). The list is a root while its owner lives. Whenever
 //! it doubles it is pruned of the objects that no longer need their owner
 //! ([`Object::done_with_owner`](crate::Object::done_with_owner)), so owning
-//! in a loop under a long-lived owner keeps memory flat.
+//! in a loop under a long-lived owner keeps memory flat. In a session
+//! with background tasks (the REPL), the top level of an entry owns for
+//! the whole session, as a script's top level owns until the script ends.
 
 use super::{NurseryId, Scheduler, TaskId, TaskMeta};
 use crate::heap::Heap;
@@ -55,14 +57,20 @@ impl Owned {
 enum Owner {
     Nursery(NurseryId),
     Task(TaskId),
+    Session,
 }
 
 impl Scheduler {
-    /// The innermost nursery block open in the running task, else the task.
+    /// The innermost nursery block open in the running task, else the task
+    /// (the session, for the top level of a session's entry).
     fn current_owner(&self) -> Owner {
         let id = self.current;
         let nursery = self.meta(id).scopes.iter().rev().find_map(|s| self.scopes.get(*s).and_then(|s| s.nursery));
-        nursery.map_or(Owner::Task(id), Owner::Nursery)
+        match nursery {
+            Some(n) => Owner::Nursery(n),
+            None if id == self.main && self.host.is_session() => Owner::Session,
+            None => Owner::Task(id),
+        }
     }
 
     /// Ties host object `v` to the running task's current owner.
@@ -70,6 +78,7 @@ impl Scheduler {
         match self.current_owner() {
             Owner::Nursery(n) => self.nurseries.get_mut(n).expect("an open nursery").owned.push(heap, v),
             Owner::Task(t) => self.meta_mut(t).owned.get_or_insert_default().push(heap, v),
+            Owner::Session => self.host.owned.push(heap, v),
         }
     }
 
@@ -94,8 +103,10 @@ impl Scheduler {
         }
     }
 
-    /// The run ended: every owner still alive ends with it.
+    /// The run ended: every owner still alive ends with it, the session
+    /// included.
     pub(crate) fn end_all_owned(&mut self, heap: &mut Heap) {
+        std::mem::take(&mut self.host.owned).end(heap);
         let nurseries: Vec<NurseryId> = self.nurseries.iter().map(|(id, _)| id).collect();
         for nid in nurseries {
             self.end_nursery_owned(heap, nid);
@@ -111,6 +122,6 @@ impl Scheduler {
     /// Objects owned, by every owner.
     pub(crate) fn owned_count(&self) -> usize {
         let tasks: usize = self.tasks.iter().filter_map(|(_, m)| m.owned.as_ref()).map(|o| o.items.len()).sum();
-        tasks + self.nurseries.iter().map(|(_, n)| n.owned.items.len()).sum::<usize>()
+        self.host.owned.items.len() + tasks + self.nurseries.iter().map(|(_, n)| n.owned.items.len()).sum::<usize>()
     }
 }

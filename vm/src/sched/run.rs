@@ -35,8 +35,11 @@ impl Vm {
         self.rt.steps.spent = 0;
         let result = self.schedule(id);
         // However the run ended, every owner ends with it: no child
-        // process outlives the script.
-        self.rt.sched.end_all_owned(&mut self.rt.heap);
+        // process outlives the script. A session's background tasks and
+        // its own top level keep theirs until the session ends.
+        if !self.rt.sched.host.is_session() {
+            self.rt.sched.end_all_owned(&mut self.rt.heap);
+        }
         let _ = self.rt.out.flush();
         // The main task's record goes with it: a session runs many, and
         // task dumps list only live tasks. A main task still parked (a
