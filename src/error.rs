@@ -74,6 +74,20 @@ impl Error {
 
     /// The stack trace, one `"function at file:line:col"` per frame,
     /// innermost first.
+    ///
+    /// ```
+    /// let mut vm = weft::Vm::new()?;
+    /// let code = "fn inner() { return 1 / 0 }\nfn outer() { return inner() }\nnursery { spawn { outer() } }";
+    /// let error = vm.exec(code).unwrap_err();
+    /// assert_eq!(error.kind(), "ZeroDivision");
+    /// assert_eq!(error.message(), "division by zero");
+    /// assert!(error.trace()[0].starts_with("inner at <eval>:1:21"));
+    /// assert!(error.trace()[1].starts_with("outer at <eval>:2:21"));
+    /// // The failing task was spawned on line 3.
+    /// assert_eq!(error.spawn_chain().len(), 1);
+    /// assert!(error.spawn_chain()[0].contains("<eval>:3:11"));
+    /// # Ok::<(), weft::Error>(())
+    /// ```
     pub fn trace(&self) -> &[String] {
         &self.0.trace
     }
@@ -91,6 +105,13 @@ impl Error {
     }
 
     /// The status a script passed to `exit`, if that is what ended it.
+    ///
+    /// ```
+    /// let mut vm = weft::Vm::new()?;
+    /// let error = vm.exec("exit(3)").unwrap_err();
+    /// assert_eq!((error.kind(), error.exit_status()), ("Exit", Some(3)));
+    /// # Ok::<(), weft::Error>(())
+    /// ```
     pub fn exit_status(&self) -> Option<i32> {
         self.0.exit_status
     }
