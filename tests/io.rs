@@ -278,10 +278,10 @@ fn an_idle_server_uses_no_cpu() {
 #[test]
 fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
     let mut vm = weft::new_vm().expect("the standard library loads");
-    let seen = Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let seen = Arc::new(std::sync::Mutex::new((0, 0, Vec::new())));
     let sink = seen.clone();
-    vm.register("waits", move |cx: &mut Ctx, port: i64| -> NativeResult {
-        *sink.lock().expect("not poisoned") = (port, cx.task_waits());
+    vm.register("waits", move |cx: &mut Ctx, port: i64, pid: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = (port, pid, cx.task_waits());
         Ok(Value::Nil)
     });
     let script = r#"
@@ -291,17 +291,23 @@ fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
                 c.read_line() }()
             spawn fn() { net.connect("127.0.0.1", l.port()).read_line() }()
             spawn exec("sleep", ["30"])
+            # Its outputs closed, exec waits for the child itself.
+            spawn exec("sh", ["-c", "exec >&- 2>&-; sleep 30"])
+            let p = spawn_process("sleep", ["30"])
+            spawn fn() { p.wait() }()
             sleep(0.5)
-            waits(l.port())
+            waits(l.port(), p.pid())
             n.cancel()
         }
     "#;
     let start = Instant::now();
     vm.run_script("waits.weft", script, Path::new(".")).expect("the script runs");
     assert!(start.elapsed() < Duration::from_secs(20), "the cancelled exec took {:?}", start.elapsed());
-    let (port, waits) = seen.lock().expect("not poisoned").clone();
+    let (port, pid, waits) = seen.lock().expect("not poisoned").clone();
     let has = |text: &str| waits.iter().any(|w| w.contains(text));
     assert!(has(&format!("waiting on read on connection to 127.0.0.1:{port}")), "{waits:#?}");
     assert!(has("waiting on read on stdout of \"sleep\""), "{waits:#?}");
+    assert!(has("waiting on exec of \"sh\""), "{waits:#?}");
+    assert!(has(&format!("waiting on wait for process \"sleep\" (pid {pid})")), "{waits:#?}");
     assert!(has("task spawned at waits.weft:7:13: waiting on"), "{waits:#?}");
 }

@@ -66,7 +66,9 @@ pub use object::Object;
 pub use report::RuntimeError;
 pub use sched::driver::{Message, RemoteWaker};
 pub use sched::pool::Pool;
-pub use sched::reactor::{deepen_backlog, pidfd_open, raise_fd_limit, Direction, IoId, IoSource};
+pub use sched::reactor::{
+    deepen_backlog, pidfd_kill, pidfd_open, pidfd_reap, raise_fd_limit, Direction, IoId, IoSource,
+};
 pub use sched::{Event, Stats as SchedStats};
 use task::Task;
 pub use value::{Key, Ref, Value};

@@ -383,8 +383,27 @@ impl Ctx<'_> {
         what: &str,
     ) -> Result<IoSource, Throw> {
         self.reactor()?
-            .register(source, interest, what)
+            .register(source, interest, what, None)
             .map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
+    }
+
+    /// Registers an OS source as [`register_io`](Ctx::register_io) does,
+    /// and watches it: `on_ready` runs on every readiness event of the
+    /// source, whether or not a task waits on it, before any waiting task
+    /// is woken, on whichever thread polls the reactor. A child's pidfd is
+    /// watched so that the child is reaped the moment it exits. `wait`
+    /// words a wait on the source whole, as reports show it
+    /// (`exec of "sleep"`).
+    pub fn watch_io(
+        &mut self,
+        source: &mut dyn mio::event::Source,
+        interest: mio::Interest,
+        wait: &str,
+        on_ready: impl FnMut() + Send + 'static,
+    ) -> Result<IoSource, Throw> {
+        self.reactor()?
+            .register(source, interest, wait, Some(Box::new(on_ready)))
+            .map_err(|e| Throw::new("IOError", format!("cannot watch {wait}: {e}")))
     }
 
     /// Parks the running task until `source` may be ready for

@@ -73,12 +73,20 @@ pub(crate) struct IoWaiter {
     pub token: u64,
 }
 
+/// Runs on every readiness event of a watched source: see
+/// [`Reactor::register`].
+pub type OnReady = Box<dyn FnMut() + Send>;
+
 #[derive(Default)]
 struct Slot {
     /// What the source is, for deadlock reports: `connection to ...`.
     what: Arc<str>,
+    /// Whether `what` words a wait on it whole (`exec of "sleep"`), not
+    /// the source a read or write waits on.
+    whole: bool,
     read: Option<IoWaiter>,
     write: Option<IoWaiter>,
+    on_ready: Option<OnReady>,
 }
 
 /// See the module documentation.
@@ -112,12 +120,17 @@ impl Reactor {
         self.waker.clone()
     }
 
-    /// Registers `source` for `interest`, edge-triggered.
+    /// Registers `source` for `interest`, edge-triggered. With
+    /// `on_ready`, the source is watched: the hook runs on each of its
+    /// events, whether or not a task waits on it, before any waiter is
+    /// woken (a child's exit is reaped at once), and `what` words a wait on
+    /// it whole.
     pub(crate) fn register(
         &mut self,
         source: &mut dyn mio::event::Source,
         interest: mio::Interest,
         what: &str,
+        on_ready: Option<OnReady>,
     ) -> std::io::Result<IoSource> {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Slot::default());
@@ -127,7 +140,8 @@ impl Reactor {
             self.free.push(slot);
             return Err(e);
         }
-        self.slots[slot] = Slot { what: what.into(), read: None, write: None };
+        let whole = on_ready.is_some();
+        self.slots[slot] = Slot { what: what.into(), whole, read: None, write: None, on_ready };
         Ok(IoSource { slot, freed: self.freed.clone() })
     }
 
@@ -176,9 +190,18 @@ impl Reactor {
         self.waiting
     }
 
-    /// What `slot`'s source is.
-    pub(crate) fn what(&self, slot: usize) -> Arc<str> {
-        self.slots.get(slot).map(|s| s.what.clone()).unwrap_or_else(|| "a closed source".into())
+    /// How a wait on `slot` in `direction` reads in reports: `read on
+    /// connection to 127.0.0.1:80`, or a watched source's own wording.
+    pub(crate) fn describe(&self, slot: usize, direction: Direction) -> String {
+        let Some(s) = self.slots.get(slot) else { return "a closed source".to_string() };
+        if s.whole {
+            return s.what.to_string();
+        }
+        let op = match direction {
+            Direction::Read => "read",
+            Direction::Write => "write",
+        };
+        format!("{op} on {}", s.what)
     }
 
     /// Waits up to `timeout` (forever if `None`) for readiness or a wake
@@ -201,6 +224,9 @@ impl Reactor {
                 continue;
             }
             let Some(slot) = self.slots.get_mut(event.token().0 - 1) else { continue };
+            if let Some(on_ready) = &mut slot.on_ready {
+                on_ready();
+            }
             let failed = event.is_error();
             if event.is_readable() || event.is_read_closed() || failed {
                 if let Some(w) = slot.read.take() {
@@ -224,6 +250,40 @@ pub fn pidfd_open(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
     let pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
     let pid = pid.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(std::io::Error::from)
+}
+
+/// Reaps the child behind `pidfd` if it has exited (or, with `block`,
+/// once it exits) and returns its exit status, `-signal` for a child a
+/// signal ended; `None` while it runs. Reaping twice is an error: keep
+/// the status.
+pub fn pidfd_reap(pidfd: std::os::fd::BorrowedFd<'_>, block: bool) -> std::io::Result<Option<i64>> {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let mut options = WaitIdOptions::EXITED;
+    if !block {
+        options |= WaitIdOptions::NOHANG;
+    }
+    let status = loop {
+        match waitid(WaitId::PidFd(pidfd), options) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other.map_err(std::io::Error::from)?,
+        }
+    };
+    // A `NOHANG` wait on a running child gives an empty status.
+    Ok(status.and_then(|s| match (s.exit_status(), s.terminating_signal()) {
+        (Some(code), _) if s.exited() => Some(code as i64),
+        (_, Some(signal)) => Some(-(signal as i64)),
+        _ => None,
+    }))
+}
+
+/// Sends SIGKILL to the child behind `pidfd`: unlike a signal sent by
+/// pid, it can never reach another process that took the pid of a child
+/// already reaped. A child that has exited is left as it is.
+pub fn pidfd_kill(pidfd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    match rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The longest queue of connections a listener keeps waiting for
