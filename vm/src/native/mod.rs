@@ -382,8 +382,9 @@ impl Ctx<'_> {
         interest: mio::Interest,
         what: &str,
     ) -> Result<IoSource, Throw> {
-        self.reactor()?
-            .register(source, interest, what, None)
+        let (reactor, registry) = self.reactor()?;
+        reactor
+            .register(registry, source, interest, what, None)
             .map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
     }
 
@@ -401,8 +402,9 @@ impl Ctx<'_> {
         wait: &str,
         on_ready: impl FnMut() + Send + 'static,
     ) -> Result<IoSource, Throw> {
-        self.reactor()?
-            .register(source, interest, wait, Some(Box::new(on_ready)))
+        let (reactor, registry) = self.reactor()?;
+        reactor
+            .register(registry, source, interest, wait, Some(Box::new(on_ready)))
             .map_err(|e| Throw::new("IOError", format!("cannot watch {wait}: {e}")))
     }
 
@@ -426,7 +428,7 @@ impl Ctx<'_> {
         abort: Option<Abort>,
     ) -> NativeResult {
         let (task, token) = (self.rt.sched.current, self.rt.sched.token());
-        self.reactor()?.wait(source, direction, sched::reactor::IoWaiter { task, token });
+        self.reactor()?.0.wait(source, direction, sched::reactor::IoWaiter { task, token });
         let reg = sched::Reg::Io(source.slot() as u32, direction);
         self.rt.sched.meta_mut(task).regs.push(reg);
         self.rt.sched.park(false);
@@ -495,8 +497,8 @@ impl Ctx<'_> {
         Err(self.resumption(keep, finished_without_finisher, None))
     }
 
-    fn reactor(&mut self) -> Result<&mut sched::reactor::Reactor, Throw> {
-        self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))
+    fn reactor(&mut self) -> Result<(&mut sched::reactor::Reactor, &mio::Registry), Throw> {
+        self.rt.sched.port.reactor().map_err(|e| Throw::new("IOError", e.to_string()))
     }
 
     fn resumption(&self, keep: Vec<Value>, then: Then, abort: Option<Abort>) -> Control {

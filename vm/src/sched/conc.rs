@@ -387,14 +387,10 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
         Reg::Timer(_) => None,
         Reg::Nursery(_) => Some("its nursery's tasks to finish".to_string()),
         Reg::Io(slot, direction) => Some(
-            rt.sched
-                .driver
-                .reactor
-                .as_ref()
-                .map_or_else(|| "a source".into(), |r| r.describe(slot as usize, direction)),
+            rt.sched.port.reactor.as_ref().map_or_else(|| "a source".into(), |r| r.describe(slot as usize, direction)),
         ),
         Reg::Job(key) => {
-            Some(rt.sched.driver.job_what(key).map_or_else(|| "blocking work".to_string(), |w| w.to_string()))
+            Some(rt.sched.port.job_what(key).map_or_else(|| "blocking work".to_string(), |w| w.to_string()))
         }
     };
     let regs = meta.regs.as_slice();
