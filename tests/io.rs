@@ -1,6 +1,7 @@
-//! The blocking-work pool and the reactor from a host: runtimes sharing a
-//! pool, blocking natives that park only their task, and cancelled pool
-//! waits that end at once. Host objects tied to an owner (`Ctx::own`):
+//! The blocking-work pool and the I/O driver from a host: runtimes sharing
+//! a pool and a driver (on two threads, in turns on one thread, one
+//! dropped while another polls, idle ones using no CPU), blocking natives
+//! that park only their task, and cancelled pool waits that end at once. Host objects tied to an owner (`Ctx::own`):
 //! told when it ends, in flat memory. And what needs the CLI from outside:
 //! a child outliving its script, a peer resetting mid-read, an idle
 //! server's CPU time.
