@@ -391,8 +391,10 @@ impl Ctx<'_> {
     /// Registers an OS source as [`register_io`](Ctx::register_io) does,
     /// and watches it: `on_ready` runs on every readiness event of the
     /// source, whether or not a task waits on it, before any waiting task
-    /// is woken, on whichever thread polls the reactor. A child's pidfd is
-    /// watched so that the child is reaped the moment it exits. `wait`
+    /// is woken, on this runtime's thread when it next looks at its events
+    /// (at once if it is idle, whichever runtime sharing its driver
+    /// polled). A child's pidfd is watched so that the child is reaped the
+    /// moment it exits. `wait`
     /// words a wait on the source whole, as reports show it
     /// (`exec of "sleep"`).
     pub fn watch_io(
