@@ -5,7 +5,7 @@
 
 use crate::{Error, Vm};
 use std::io::Write;
-use weft_vm::{Capabilities, Pool};
+use weft_vm::{Capabilities, Driver, Pool};
 
 /// Chooses a VM's capabilities, limits and set-up; made by
 /// [`Vm::builder`]. Every setting has the CLI's default: everything
@@ -40,6 +40,7 @@ pub struct Builder {
     seed: Option<u64>,
     virtual_time: bool,
     pool: Option<Pool>,
+    driver: Option<Driver>,
     output: Option<Box<dyn Write + Send>>,
     error_output: Option<Box<dyn Write + Send>>,
     args: Vec<String>,
@@ -58,6 +59,7 @@ impl Default for Builder {
             seed: None,
             virtual_time: false,
             pool: None,
+            driver: None,
             output: None,
             error_output: None,
             args: Vec::new(),
@@ -194,6 +196,25 @@ impl Builder {
         self
     }
 
+    /// Waits for I/O on `driver`, which other VMs may share, on this
+    /// thread or others: one poll, one waker, and whichever VM waits first
+    /// polls for all of them. Without it a VM has a driver of its own.
+    ///
+    /// ```
+    /// use weft::{Driver, Pool, Vm};
+    ///
+    /// let (driver, pool) = (Driver::new(), Pool::new(8));
+    /// let a = Vm::builder().driver(driver.clone()).pool(pool.clone()).build()?;
+    /// let b = Vm::builder().driver(driver.clone()).pool(pool).build()?;
+    /// assert_eq!(driver.runtimes(), 2);
+    /// # drop((a, b));
+    /// # Ok::<(), weft::Error>(())
+    /// ```
+    pub fn driver(mut self, driver: Driver) -> Builder {
+        self.driver = Some(driver);
+        self
+    }
+
     /// Sends what `print` writes to `out` instead of stdout.
     ///
     /// ```
@@ -246,6 +267,10 @@ impl Builder {
         vm.configure_scheduler(self.seed, self.virtual_time);
         if let Some(pool) = self.pool {
             vm.set_pool(pool);
+        }
+        if let Some(driver) = self.driver {
+            // A new VM has registered nothing yet: this cannot be refused.
+            let _ = vm.set_driver(driver);
         }
         if let Some(out) = self.output {
             vm.set_output(out);

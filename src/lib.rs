@@ -75,8 +75,8 @@ pub use error::Error;
 pub use serde::Serde;
 pub use vm::{Blocking, IntoBlocking, Vm};
 pub use weft_vm::{
-    Callable, Capabilities, ChanRef, Control, Ctx, ErrorKind, Event, Failure, Finisher, FromValue, Grant, Handle,
-    Interrupt, IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool,
+    Callable, Capabilities, ChanRef, Control, Ctx, Driver, ErrorKind, Event, Failure, Finisher, FromValue, Grant,
+    Handle, Interrupt, IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool,
     RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
 };
 

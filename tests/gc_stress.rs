@@ -15,6 +15,7 @@ const HEAVY: &[&str] = &[
     "errors/out_of_memory.weft",
     "errors/stack_overflow_caught.weft",
     "errors/stack_overflow_through_finally.weft",
+    "http/server_robust.weft",
     "io/process_thousand.weft",
     "language/deep_and_cyclic_values.weft",
     "language/gc_reclaims_cycles.weft",

@@ -1,6 +1,7 @@
-//! The blocking-work pool and the reactor from a host: runtimes sharing a
-//! pool, blocking natives that park only their task, and cancelled pool
-//! waits that end at once. Host objects tied to an owner (`Ctx::own`):
+//! The blocking-work pool and the I/O driver from a host: runtimes sharing
+//! a pool and a driver (on two threads, in turns on one thread, one
+//! dropped while another polls, idle ones using no CPU), blocking natives
+//! that park only their task, and cancelled pool waits that end at once. Host objects tied to an owner (`Ctx::own`):
 //! told when it ends, in flat memory. And what needs the CLI from outside:
 //! a child outliving its script, a peer resetting mid-read, an idle
 //! server's CPU time.
@@ -278,10 +279,10 @@ fn an_idle_server_uses_no_cpu() {
 #[test]
 fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
     let mut vm = weft::new_vm().expect("the standard library loads");
-    let seen = Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let seen = Arc::new(std::sync::Mutex::new((0, 0, Vec::new())));
     let sink = seen.clone();
-    vm.register("waits", move |cx: &mut Ctx, port: i64| -> NativeResult {
-        *sink.lock().expect("not poisoned") = (port, cx.task_waits());
+    vm.register("waits", move |cx: &mut Ctx, port: i64, pid: i64| -> NativeResult {
+        *sink.lock().expect("not poisoned") = (port, pid, cx.task_waits());
         Ok(Value::Nil)
     });
     let script = r#"
@@ -291,17 +292,239 @@ fn a_task_waiting_on_io_is_described_by_what_it_waits_on() {
                 c.read_line() }()
             spawn fn() { net.connect("127.0.0.1", l.port()).read_line() }()
             spawn exec("sleep", ["30"])
+            # Its outputs closed, exec waits for the child itself.
+            spawn exec("sh", ["-c", "exec >&- 2>&-; sleep 30"])
+            let p = spawn_process("sleep", ["30"])
+            spawn fn() { p.wait() }()
             sleep(0.5)
-            waits(l.port())
+            waits(l.port(), p.pid())
             n.cancel()
         }
     "#;
     let start = Instant::now();
     vm.run_script("waits.weft", script, Path::new(".")).expect("the script runs");
     assert!(start.elapsed() < Duration::from_secs(20), "the cancelled exec took {:?}", start.elapsed());
-    let (port, waits) = seen.lock().expect("not poisoned").clone();
+    let (port, pid, waits) = seen.lock().expect("not poisoned").clone();
     let has = |text: &str| waits.iter().any(|w| w.contains(text));
     assert!(has(&format!("waiting on read on connection to 127.0.0.1:{port}")), "{waits:#?}");
     assert!(has("waiting on read on stdout of \"sleep\""), "{waits:#?}");
+    assert!(has("waiting on exec of \"sh\""), "{waits:#?}");
+    assert!(has(&format!("waiting on wait for process \"sleep\" (pid {pid})")), "{waits:#?}");
     assert!(has("task spawned at waits.weft:7:13: waiting on"), "{waits:#?}");
+}
+
+/// CPU time (user + system) of the calling thread so far, in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("the thread has a stat");
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+/// A VM on `driver` and `pool`, with `announce(port)` sending `port` to
+/// the returned receiver.
+fn vm_on(driver: &weft::Driver, pool: &Pool) -> (weft::Vm, std::sync::mpsc::Receiver<i64>) {
+    let mut vm = weft::Vm::builder().driver(driver.clone()).pool(pool.clone()).build().expect("the VM builds");
+    let (tx, rx) = std::sync::mpsc::channel();
+    vm.register("announce", move |port: i64| {
+        let _ = tx.send(port);
+    });
+    (vm, rx)
+}
+
+/// An echo server and its client in one script: 200 lines each way over
+/// loopback, and files written and read back on the pool.
+const ECHO_BOTH_WAYS: &str = r#"
+    let l = net.listen("127.0.0.1", 0)
+    let got = []
+    nursery {
+        spawn fn() {
+            let c = l.accept()
+            for line in c { c.write(line + "\n") }
+        }()
+        let c = net.connect("127.0.0.1", l.port())
+        for i in 0..200 {
+            c.write(str(i) + "\n")
+            got.push(c.read_line())
+        }
+        c.close()
+    }
+    assert(got[0] == "0" and got[199] == "199" and len(got) == 200, "every line came back")
+    let path = "/tmp/weft-tests-driver-" + read_file("/proc/self/stat").split(" ")[0] + "-" + str(random())
+    write_file(path, "kept")
+    assert(read_file(path) == "kept", "read back")
+    remove(path)
+"#;
+
+#[test]
+fn two_runtimes_on_two_threads_share_one_driver_and_one_pool() {
+    let (driver, pool) = (weft::Driver::new(), Pool::new(2));
+    let runs: Vec<_> = (0..2)
+        .map(|i| {
+            let (driver, pool) = (driver.clone(), pool.clone());
+            std::thread::spawn(move || {
+                let (mut vm, _) = vm_on(&driver, &pool);
+                let script = format!("{ECHO_BOTH_WAYS}\nassert({i} < 2, \"ran\")");
+                vm.run_script("echo.weft", &script, Path::new(".")).map(|_| ()).map_err(|f| format!("{f:?}"))
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    for run in runs {
+        run.join().expect("the thread ends").expect("the script runs");
+    }
+    assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    assert_eq!(driver.runtimes(), 0, "each VM left the driver when dropped");
+    assert!(pool.threads() <= 2);
+}
+
+#[test]
+fn two_runtimes_on_one_thread_take_turns_on_one_driver() {
+    let (driver, pool) = (weft::Driver::new(), Pool::new(2));
+    let (mut server, _) = vm_on(&driver, &pool);
+    let (mut client, _) = vm_on(&driver, &pool);
+    server.set_background_spawns(true);
+    client.set_background_spawns(true);
+    // The server's socket events are seen by whichever VM polls, and
+    // reach the server only through its inbox when the client polled.
+    let port: i64 = server
+        .eval(
+            r#"let l = net.listen("127.0.0.1", 0)
+            spawn { let c = l.accept()
+                for line in c { c.write(line + "!\n") } }
+            l.port()"#,
+        )
+        .expect("the server starts");
+    client
+        .exec(&format!(
+            r#"let replies = []
+            spawn {{
+                let c = net.connect("127.0.0.1", {port})
+                for i in 0..50 {{
+                    c.write(str(i) + "\n")
+                    replies.push(c.read_line())
+                }}
+                c.close()
+            }}"#
+        ))
+        .expect("the client starts");
+    let start = Instant::now();
+    let mut turns = 0;
+    loop {
+        let more = client.run_for(Duration::from_millis(5)).expect("the client runs");
+        server.run_for(Duration::from_millis(5)).expect("the server runs");
+        turns += 1;
+        if !more {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "stuck after {turns} turns");
+    }
+    let replies: Vec<String> = client.eval("replies").expect("a list of strings");
+    assert_eq!(replies.len(), 50);
+    assert_eq!((replies[0].as_str(), replies[49].as_str()), ("0!", "49!"));
+    // The client closed: the server's task ends at end of input.
+    while server.run_for(Duration::from_millis(5)).expect("the server runs") {
+        assert!(start.elapsed() < Duration::from_secs(30), "the server did not see the end");
+    }
+}
+
+#[test]
+fn a_runtime_dropped_while_another_polls_takes_its_sources_with_it() {
+    let (driver, pool) = (weft::Driver::new(), Pool::new(2));
+    let (mut server, announced) = vm_on(&driver, &pool);
+    // Serves two clients, one after the other, then ends.
+    let serving = std::thread::spawn(move || {
+        let script = r#"
+            let l = net.listen("127.0.0.1", 0)
+            announce(l.port())
+            for i in 0..2 {
+                let c = l.accept()
+                try { for line in c { c.write(line + "\n") } } catch e { }
+            }
+        "#;
+        server.run_script("server.weft", script, Path::new(".")).map(|_| ()).map_err(|f| format!("{f:?}"))
+    });
+    let port = announced.recv_timeout(Duration::from_secs(30)).expect("the server listens");
+    {
+        // This VM's sockets and a listener of its own are registered with
+        // the shared poll; it goes away with data still in flight.
+        let (mut gone, _) = vm_on(&driver, &pool);
+        gone.exec(&format!(
+            r#"let mine = net.listen("127.0.0.1", 0)
+            let peer = net.connect("127.0.0.1", mine.port())
+            let c = net.connect("127.0.0.1", {port})
+            c.write("hello\n")
+            assert(c.read_line() == "hello", "echoed")
+            c.write("never read\n")
+            peer.write("pending")"#
+        ))
+        .expect("the first client runs");
+        assert_eq!(driver.runtimes(), 2);
+    }
+    assert_eq!(driver.runtimes(), 1, "the dropped VM left the driver");
+    // A new VM on the same driver gets a new number: no event of the
+    // dropped one reaches it.
+    let (mut next, _) = vm_on(&driver, &pool);
+    let echoed: Vec<String> = next
+        .eval(&format!(
+            r#"let c = net.connect("127.0.0.1", {port})
+            let got = []
+            for i in 0..20 {{
+                c.write("line " + str(i) + "\n")
+                got.push(c.read_line())
+            }}
+            c.close()
+            got"#
+        ))
+        .expect("the second client runs");
+    assert_eq!(echoed.len(), 20);
+    assert_eq!(echoed[19], "line 19");
+    serving.join().expect("the server thread ends").expect("the server ends well");
+}
+
+#[test]
+fn idle_runtimes_sharing_a_driver_use_no_cpu() {
+    let (driver, pool) = (weft::Driver::new(), Pool::new(2));
+    // One waits on a socket with no timer at all; the other on a socket
+    // under a timeout: whichever leads, the other parks.
+    let scripts = [
+        r#"let l = net.listen("127.0.0.1", 0)
+        let c = net.connect("127.0.0.1", l.port())
+        announce(0)
+        c.read_line()"#,
+        r#"let l = net.listen("127.0.0.1", 0)
+        let c = net.connect("127.0.0.1", l.port())
+        announce(0)
+        let kind = nil
+        try { timeout 1.5 { c.read_line() } } catch e { kind = e.kind }
+        assert(kind == "Timeout", "timed out")"#,
+    ];
+    let mut interrupts = Vec::new();
+    let mut runs = Vec::new();
+    for script in scripts {
+        let (mut vm, announced) = vm_on(&driver, &pool);
+        interrupts.push(vm.interrupt_handle());
+        runs.push((
+            std::thread::spawn(move || {
+                let before = thread_cpu_seconds();
+                let result = vm.run_script("idle.weft", script, Path::new("."));
+                (thread_cpu_seconds() - before, result.map(|_| ()).map_err(|f| format!("{f:?}")))
+            }),
+            announced,
+        ));
+    }
+    for (_, announced) in &runs {
+        announced.recv_timeout(Duration::from_secs(30)).expect("the script started");
+    }
+    let mut runs = runs.into_iter().map(|(run, _)| run);
+    let (forever, timed) = (runs.next().expect("two runs"), runs.next().expect("two runs"));
+    let (used, result) = timed.join().expect("the timed run ends");
+    result.expect("the timeout ends the run");
+    assert!(used < 0.3, "a runtime idle for 1.5 s used {used:.2} s of CPU");
+    // The other waits for good, and only an interrupt wakes it.
+    interrupts[0].interrupt();
+    let (used, result) = forever.join().expect("the interrupted run ends");
+    assert!(matches!(result, Err(ref e) if e.contains("Interrupted")), "{result:?}");
+    assert!(used < 0.3, "a runtime idle for 1.5 s used {used:.2} s of CPU");
 }

@@ -98,7 +98,7 @@ impl Vm {
     pub fn host_waker(&mut self) -> HostWaker {
         let host = &self.rt.sched.host;
         let (woken, dump) = (host.woken.clone(), host.dump.clone());
-        HostWaker { woken, dump, outbox: self.rt.sched.driver.outbox() }
+        HostWaker { woken, dump, outbox: self.rt.sched.port.outbox() }
     }
 
     /// Runs the tasks that are ready, and those they wake, until every
@@ -189,7 +189,7 @@ impl Vm {
     /// Whether a task is ready or may be woken later.
     fn can_wake(&mut self) -> bool {
         let sched = &mut self.rt.sched;
-        !sched.runq.is_empty() || sched.next_timer().is_some() || sched.driver.pending() > 0
+        !sched.runq.is_empty() || sched.next_timer().is_some() || sched.port.pending() > 0
     }
 
     /// Writes a task dump on the error output if a [`HostWaker`] asked

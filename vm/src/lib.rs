@@ -64,9 +64,11 @@ pub use native::{
 };
 pub use object::Object;
 pub use report::RuntimeError;
-pub use sched::driver::{Message, RemoteWaker};
+pub use sched::driver::{Driver, Message, RemoteWaker};
 pub use sched::pool::Pool;
-pub use sched::reactor::{deepen_backlog, pidfd_open, raise_fd_limit, Direction, IoId, IoSource};
+pub use sched::reactor::{
+    deepen_backlog, pidfd_kill, pidfd_open, pidfd_reap, raise_fd_limit, Direction, IoId, IoSource,
+};
 pub use sched::{Event, Stats as SchedStats};
 use task::Task;
 pub use value::{Key, Ref, Value};
@@ -410,7 +412,7 @@ impl Vm {
     /// unwind, their `finally` blocks run, and the run ends as
     /// [`Failure::Interrupted`]. It wakes a runtime that sleeps waiting.
     pub fn interrupt_handle(&mut self) -> Interrupt {
-        Interrupt { flag: self.rt.interrupt.clone(), outbox: self.rt.sched.driver.outbox() }
+        Interrupt { flag: self.rt.interrupt.clone(), outbox: self.rt.sched.port.outbox() }
     }
 
     /// Sets what scripts may touch outside the VM (see [`Capabilities`]).
@@ -421,7 +423,30 @@ impl Vm {
     /// Runs blocking work (file system calls, blocking host functions) on
     /// `pool`, which other VMs may share, instead of a pool of its own.
     pub fn set_pool(&mut self, pool: Pool) {
-        self.rt.sched.driver.set_pool(pool);
+        self.rt.sched.port.set_pool(pool);
+    }
+
+    /// Waits for I/O on `driver`, which other VMs may share (on this
+    /// thread or others), instead of a driver of its own: one poll serves
+    /// them all, and whichever VM waits first polls for the others (see
+    /// [`Driver`]). Call it before the VM registers its first socket,
+    /// pipe or child; after that it returns false and the VM keeps its
+    /// driver. Interrupt handles and host wakers given out before still
+    /// work.
+    ///
+    /// ```
+    /// use weft_vm::{Driver, Pool, Vm};
+    ///
+    /// let (driver, pool) = (Driver::new(), Pool::new(4));
+    /// let mut vms: Vec<Vm> = (0..2).map(|_| Vm::new()).collect();
+    /// for vm in &mut vms {
+    ///     assert!(vm.set_driver(driver.clone()));
+    ///     vm.set_pool(pool.clone());
+    /// }
+    /// assert_eq!(driver.runtimes(), 2);
+    /// ```
+    pub fn set_driver(&mut self, driver: Driver) -> bool {
+        self.rt.sched.port.set_driver(driver)
     }
 
     fn set_method(&mut self, ty: TypeTag, name: &str, method: Method) {
@@ -512,12 +537,12 @@ impl Vm {
     /// `select` and `random()` repeat their choices; without one, tasks run
     /// in FIFO order and the choices differ from run to run.
     pub fn configure_scheduler(&mut self, seed: Option<u64>, virtual_time: bool) {
-        // The driver stays: interrupt handles and pools already given out
-        // keep reaching it.
-        let driver = std::mem::take(&mut self.rt.sched.driver);
+        // The driver's port stays: interrupt handles and pools already
+        // given out keep reaching it.
+        let port = std::mem::take(&mut self.rt.sched.port);
         let host = std::mem::take(&mut self.rt.sched.host);
         self.rt.sched = sched::Scheduler::new(seed, virtual_time);
-        self.rt.sched.driver = driver;
+        self.rt.sched.port = port;
         self.rt.sched.host = host;
         self.rt.rng = sched::SplitMix64::new(seed.unwrap_or_else(sched::entropy) ^ 0x853c_49e6_748f_ea9b);
     }

@@ -5,32 +5,68 @@
 //! kills the child; a `spawn_process` child belongs to the innermost
 //! nursery block around the call, else to the task that started it
 //! (`Ctx::own`), and is killed when that ends; a process handle that is
-//! collected or outlives the runtime kills it too; every child is reaped.
+//! collected or outlives the runtime kills it too. Every child is reaped
+//! the moment it exits, by the reactor's watch on its pidfd, whether or
+//! not a task waits for it; its status waits for `p.wait()`. Signals and
+//! reaping go through the pidfd, never the pid, which the OS may give to
+//! another process once the child is reaped.
 
 use super::os_reason;
 use super::stream::{End, Stream};
 use mio::unix::pipe::Receiver;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use weft_vm::{mio, Callable, Ctx, Direction, Handle, IoSource, MapRef, NativeResult, Object, Throw, Value, Vm};
 
 /// A child process and its three pipes (as streams, or nil).
 pub struct Process {
     what: String,
     pid: u32,
-    child: Child,
-    /// The pidfd, readable once the child has exited, and its place.
-    exit: Option<(OwnedFd, IoSource)>,
-    status: Option<i64>,
+    /// Kept for its pipes only: the child is signalled and reaped
+    /// through its pidfd, never by pid.
+    _child: Child,
+    exit: Arc<ExitWatch>,
+    /// The pidfd's place on the reactor, while the child may still exit.
+    exit_io: Option<IoSource>,
     pipes: [Value; 3],
+}
+
+/// A child's pidfd and its exit status once reaped, shared with the
+/// reactor's watch on the pidfd, which reaps the child the moment it
+/// exits, whether or not a task waits for it (no zombie lingers).
+struct ExitWatch {
+    pidfd: OwnedFd,
+    status: Mutex<Option<i64>>,
+}
+
+impl ExitWatch {
+    /// The exit status, reaping the child if it has exited (or, with
+    /// `block`, once it does). The lock makes one reaper of the watch and
+    /// the process handle.
+    fn reap(&self, block: bool) -> std::io::Result<Option<i64>> {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        if status.is_none() {
+            *status = weft_vm::pidfd_reap(self.pidfd.as_fd(), block)?;
+        }
+        Ok(*status)
+    }
+
+    /// SIGKILL and reap, unless it has exited.
+    fn kill(&self) -> std::io::Result<Option<i64>> {
+        if let Some(status) = self.reap(false)? {
+            return Ok(Some(status));
+        }
+        weft_vm::pidfd_kill(self.pidfd.as_fd())?;
+        self.reap(true)
+    }
 }
 
 impl Object for Process {
     fn describe(&self) -> String {
-        match self.status {
-            Some(status) => format!("{} (exited {status})", self.what),
-            None => format!("{} (pid {})", self.what, self.pid),
+        match self.exit.reap(false) {
+            Ok(Some(status)) => format!("{} (exited {status})", self.what),
+            _ => format!("{} (pid {})", self.what, self.pid),
         }
     }
 
@@ -59,46 +95,25 @@ impl Object for Process {
 }
 
 impl Process {
-    /// Records the exit status if the child has exited.
+    /// The exit status if the child has exited (reaping it if the watch
+    /// has not yet).
     fn poll_exit(&mut self) -> Result<Option<i64>, Throw> {
-        if self.status.is_none() {
-            match self.child.try_wait() {
-                Ok(Some(status)) => self.status = Some(status_code(status)),
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(Throw::new("IOError", format!("cannot wait for {}: {}", self.what, os_reason(&e))))
-                }
-            }
-        }
-        Ok(self.status)
+        self.exit
+            .reap(false)
+            .map_err(|e| Throw::new("IOError", format!("cannot wait for {}: {}", self.what, os_reason(&e))))
     }
 
     /// SIGKILL and reap: a no-op on a child that has exited, whose status
     /// stays what it exited with.
     fn kill(&mut self) {
-        if !matches!(self.poll_exit(), Ok(Some(_))) {
-            let _ = self.child.kill();
-            if let Ok(status) = self.child.wait() {
-                self.status = Some(status_code(status));
-            }
-        }
-        self.exit = None;
+        let _ = self.exit.kill();
+        self.exit_io = None;
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// The exit status, or `-signal` for a child a signal ended.
-fn status_code(status: std::process::ExitStatus) -> i64 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code as i64,
-        (None, Some(signal)) => -(signal as i64),
-        (None, None) => -1,
     }
 }
 
@@ -155,8 +170,9 @@ fn options(cx: &Ctx, opts: Option<MapRef>) -> Result<Options, Throw> {
 }
 
 /// Starts `cmd` with pipes for all three streams (stdin null if `stdin`
-/// is false) and wraps it in a process object.
-fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bool) -> NativeResult {
+/// is false) and wraps it in a process object; `exec` words a wait for
+/// it as `exec` runs it.
+fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bool, exec: bool) -> NativeResult {
     let who = cx.name().to_string();
     cx.capabilities().check_process(&who)?;
     let mut command = Command::new(&cmd);
@@ -167,26 +183,41 @@ fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bo
     }
     command.envs(opts.env.iter().map(|(k, v)| (k, v)));
     let what = format!("{cmd:?}");
-    let child = command.spawn().map_err(|e| Throw::new("IOError", format!("cannot run {what}: {}", os_reason(&e))))?;
+    let mut child =
+        command.spawn().map_err(|e| Throw::new("IOError", format!("cannot run {what}: {}", os_reason(&e))))?;
+    let pid = child.id();
+    let io_error = |e: std::io::Error| Throw::new("IOError", format!("cannot watch {what}: {}", os_reason(&e)));
+    let pidfd = match weft_vm::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io_error(e).into());
+        }
+    };
+    let exit = Arc::new(ExitWatch { pidfd, status: Mutex::new(None) });
     // Owned from here on: an error below drops it, which kills and reaps.
     let mut process =
-        Process { what: what.clone(), pid: child.id(), child, exit: None, status: None, pipes: [Value::Nil; 3] };
-    let io_error = |e: std::io::Error| Throw::new("IOError", format!("cannot watch {what}: {}", os_reason(&e)));
-    let pidfd = weft_vm::pidfd_open(process.pid).map_err(io_error)?;
-    let exit_source = cx.register_io(
-        &mut mio::unix::SourceFd(&pidfd.as_raw_fd()),
-        mio::Interest::READABLE,
-        &format!("exit of {what}"),
-    )?;
-    process.exit = Some((pidfd, exit_source));
-    if let Some(pipe) = process.child.stdin.take() {
+        Process { what: what.clone(), pid, _child: child, exit: exit.clone(), exit_io: None, pipes: [Value::Nil; 3] };
+    let wording = match exec {
+        true => format!("exec of {what}"),
+        false => format!("wait for process {what} (pid {pid})"),
+    };
+    let watch = exit.clone();
+    let exit_io =
+        cx.watch_io(&mut mio::unix::SourceFd(&exit.pidfd.as_raw_fd()), mio::Interest::READABLE, &wording, move || {
+            // An error leaves the child to whoever reaps next.
+            let _ = watch.reap(false);
+        })?;
+    process.exit_io = Some(exit_io);
+    if let Some(pipe) = process._child.stdin.take() {
         let mut pipe = mio::unix::pipe::Sender::from(pipe);
         pipe.set_nonblocking(true).map_err(io_error)?;
         let label = format!("stdin of {what}");
         let io = cx.register_io(&mut pipe, mio::Interest::WRITABLE, &label)?;
         process.pipes[0] = cx.new_object(Stream::new(label, End::PipeOut(pipe, io)))?;
     }
-    let outputs = [process.child.stdout.take().map(Receiver::from), process.child.stderr.take().map(Receiver::from)];
+    let outputs = [process._child.stdout.take().map(Receiver::from), process._child.stderr.take().map(Receiver::from)];
     for ((i, name), pipe) in [(1, "stdout"), (2, "stderr")].into_iter().zip(outputs) {
         if let Some(mut pipe) = pipe {
             pipe.set_nonblocking(true).map_err(io_error)?;
@@ -200,7 +231,7 @@ fn start(cx: &mut Ctx, cmd: String, args: Vec<String>, opts: &Options, stdin: bo
 
 fn spawn_process(cx: &mut Ctx, cmd: String, args: Option<Vec<String>>, opts: Option<MapRef>) -> NativeResult {
     let opts = options(cx, opts)?;
-    let p = start(cx, cmd, args.unwrap_or_default(), &opts, true)?;
+    let p = start(cx, cmd, args.unwrap_or_default(), &opts, true, false)?;
     cx.own(p)?;
     Ok(p)
 }
@@ -212,7 +243,7 @@ fn wait(cx: &mut Ctx, p: Value) -> NativeResult {
     if let Some(status) = process.poll_exit()? {
         return Ok(Value::Int(status));
     }
-    let Some((_, source)) = &process.exit else {
+    let Some(source) = &process.exit_io else {
         return Err(Throw::internal("wait: a running child has no exit watch").into());
     };
     let id = source.id();
@@ -245,7 +276,7 @@ pub fn install(vm: &mut Vm, exec_driver: Arc<OnceLock<Handle>>) {
         "exec",
         move |cx: &mut Ctx, cmd: String, args: Option<Vec<String>>, opts: Option<MapRef>| -> NativeResult {
             let checked = options(cx, opts)?;
-            let p = start(cx, cmd, args.unwrap_or_default(), &checked, checked.has_stdin)?;
+            let p = start(cx, cmd, args.unwrap_or_default(), &checked, checked.has_stdin, true)?;
             let Some(driver) = exec_driver.get() else {
                 return Err(Throw::internal("exec: the prelude is not loaded").into());
             };

@@ -382,9 +382,32 @@ impl Ctx<'_> {
         interest: mio::Interest,
         what: &str,
     ) -> Result<IoSource, Throw> {
-        self.reactor()?
-            .register(source, interest, what)
+        let (reactor, registry) = self.reactor()?;
+        reactor
+            .register(registry, source, interest, what, None)
             .map_err(|e| Throw::new("IOError", format!("cannot watch {what}: {e}")))
+    }
+
+    /// Registers an OS source as [`register_io`](Ctx::register_io) does,
+    /// and watches it: `on_ready` runs on every readiness event of the
+    /// source, whether or not a task waits on it, before any waiting task
+    /// is woken, on this runtime's thread when it next looks at its events
+    /// (at once if it is idle, whichever runtime sharing its driver
+    /// polled). A child's pidfd is watched so that the child is reaped the
+    /// moment it exits. `wait`
+    /// words a wait on the source whole, as reports show it
+    /// (`exec of "sleep"`).
+    pub fn watch_io(
+        &mut self,
+        source: &mut dyn mio::event::Source,
+        interest: mio::Interest,
+        wait: &str,
+        on_ready: impl FnMut() + Send + 'static,
+    ) -> Result<IoSource, Throw> {
+        let (reactor, registry) = self.reactor()?;
+        reactor
+            .register(registry, source, interest, wait, Some(Box::new(on_ready)))
+            .map_err(|e| Throw::new("IOError", format!("cannot watch {wait}: {e}")))
     }
 
     /// Parks the running task until `source` may be ready for
@@ -407,7 +430,7 @@ impl Ctx<'_> {
         abort: Option<Abort>,
     ) -> NativeResult {
         let (task, token) = (self.rt.sched.current, self.rt.sched.token());
-        self.reactor()?.wait(source, direction, sched::reactor::IoWaiter { task, token });
+        self.reactor()?.0.wait(source, direction, sched::reactor::IoWaiter { task, token });
         let reg = sched::Reg::Io(source.slot() as u32, direction);
         self.rt.sched.meta_mut(task).regs.push(reg);
         self.rt.sched.park(false);
@@ -476,8 +499,8 @@ impl Ctx<'_> {
         Err(self.resumption(keep, finished_without_finisher, None))
     }
 
-    fn reactor(&mut self) -> Result<&mut sched::reactor::Reactor, Throw> {
-        self.rt.sched.driver.reactor().map_err(|e| Throw::new("IOError", e.to_string()))
+    fn reactor(&mut self) -> Result<(&mut sched::reactor::Reactor, &mio::Registry), Throw> {
+        self.rt.sched.port.reactor().map_err(|e| Throw::new("IOError", e.to_string()))
     }
 
     fn resumption(&self, keep: Vec<Value>, then: Then, abort: Option<Abort>) -> Control {

@@ -386,16 +386,11 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
         // A select's `after` cases are timers: left out.
         Reg::Timer(_) => None,
         Reg::Nursery(_) => Some("its nursery's tasks to finish".to_string()),
-        Reg::Io(slot, direction) => {
-            let what = rt.sched.driver.reactor.as_ref().map_or_else(|| "a source".into(), |r| r.what(slot as usize));
-            let op = match direction {
-                crate::sched::reactor::Direction::Read => "read",
-                crate::sched::reactor::Direction::Write => "write",
-            };
-            Some(format!("{op} on {what}"))
-        }
+        Reg::Io(slot, direction) => Some(
+            rt.sched.port.reactor.as_ref().map_or_else(|| "a source".into(), |r| r.describe(slot as usize, direction)),
+        ),
         Reg::Job(key) => {
-            Some(rt.sched.driver.job_what(key).map_or_else(|| "blocking work".to_string(), |w| w.to_string()))
+            Some(rt.sched.port.job_what(key).map_or_else(|| "blocking work".to_string(), |w| w.to_string()))
         }
     };
     let regs = meta.regs.as_slice();

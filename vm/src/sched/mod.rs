@@ -275,7 +275,7 @@ pub struct Scheduler {
     /// Whether rounds of ready tasks run in a seeded random order.
     pub shuffle: bool,
     /// What waits when no task can run.
-    pub(crate) driver: driver::Driver,
+    pub(crate) port: driver::Port,
     seq: u64,
     /// The most tasks that may be alive at once.
     pub max_tasks: usize,
@@ -298,7 +298,7 @@ impl Scheduler {
             clock: Clock::new(virtual_time),
             rng: SplitMix64::new(seed.unwrap_or_else(entropy) ^ 0x9e37_79b9_7f4a_7c15),
             shuffle: seed.is_some(),
-            driver: driver::Driver::default(),
+            port: driver::Port::default(),
             seq: 0,
             max_tasks: 10_000_000,
             host: Default::default(),
@@ -482,11 +482,11 @@ impl Scheduler {
                 }
             }
             Reg::Io(slot, direction) => {
-                if let Some(reactor) = self.driver.reactor.as_mut() {
+                if let Some(reactor) = self.port.reactor.as_mut() {
                     reactor.abort(slot as usize, direction, id);
                 }
             }
-            Reg::Job(key) => self.driver.abort_job(key),
+            Reg::Job(key) => self.port.abort_job(key),
         }
     }
 
