@@ -486,3 +486,38 @@ fn host_ends_are_send_sync_and_clone() {
     check::<HostChannel<String>>();
     check::<HostChannel<Message>>();
 }
+
+#[test]
+fn a_host_send_wakes_an_idle_run_for() -> Result<(), Error> {
+    let (mut vm, out) = vm(false);
+    vm.set_background_spawns(true);
+    let (host, script_end) = vm.channel::<String>(1);
+    vm.set_global("ch", script_end)?;
+    vm.exec("spawn { print(\"got\", ch.recv()) }")?;
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        host.send("hello".to_string()).expect("sent");
+        host
+    });
+    let start = Instant::now();
+    // The task waits on the host: the loop sleeps until the send wakes
+    // it, and returns once no task is left.
+    assert!(!vm.run_for(Duration::from_secs(20)).expect("the loop runs"));
+    assert!(start.elapsed() < Duration::from_secs(10), "woken by the send, not the limit");
+    drop(sender.join().expect("the sender"));
+    assert_eq!(out.text(), "got hello\n");
+    Ok(())
+}
+
+#[test]
+fn a_task_dump_names_a_wait_on_a_host_channel() -> Result<(), Error> {
+    let (mut vm, _) = vm(false);
+    vm.set_background_spawns(true);
+    let (_host, script_end) = vm.channel::<i64>(1);
+    vm.set_global("ch", script_end)?;
+    vm.exec("spawn { ch.recv() }")?;
+    assert!(vm.run_until_idle().expect("the loop runs"), "the task may still be woken by the host");
+    let dump = vm.task_dump();
+    assert!(dump.contains("waiting on recv on channel shared with the host"), "{dump}");
+    Ok(())
+}

@@ -379,6 +379,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
 pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
     let chan_site = |ch: crate::value::Ref| match &rt.heap.chan(ch).made_at {
         Some(site) => format!(" made at {}", location(code, site)),
+        None if rt.heap.chan(ch).is_host() => " shared with the host".to_string(),
         None => String::new(),
     };
     let describe = |reg: &Reg| match *reg {
