@@ -521,3 +521,29 @@ fn a_task_dump_names_a_wait_on_a_host_channel() -> Result<(), Error> {
     assert!(dump.contains("waiting on recv on channel shared with the host"), "{dump}");
     Ok(())
 }
+
+#[test]
+fn a_host_channel_reads_as_a_channel_in_scripts() -> Result<(), Error> {
+    let (mut vm, out) = vm(false);
+    let (host, script_end) = vm.channel::<i64>(3);
+    vm.set_global("ch", script_end)?;
+    host.send(1)?;
+    vm.exec("print(type(ch), ch, ch.len(), ch.cap())\nch.close()\nprint(ch)")?;
+    assert_eq!(out.text(), "channel <channel 1/3> 1 3\n<channel 1/3 closed>\n");
+    Ok(())
+}
+
+#[test]
+fn a_script_end_is_an_argument_of_a_call_too() -> Result<(), Error> {
+    let (mut vm, _) = vm(false);
+    let (host, script_end) = vm.channel::<i64>(4);
+    vm.exec("fn drain(ch, n) { let t = 0\nfor _ in 0..n { t += ch.recv() }\nreturn t }")?;
+    for round in 1..=3 {
+        for i in 0..4 {
+            host.send(round * i)?;
+        }
+        // Kept by the host and passed by reference, call after call.
+        assert_eq!(vm.call::<i64>("drain", (&script_end, 4))?, round * 6);
+    }
+    Ok(())
+}
