@@ -54,6 +54,11 @@ struct State {
     /// Registrations of parked script tasks on the channel: while there
     /// are none, the host need not poke.
     script_waits: usize,
+    /// Host threads blocked in a receive, and in a send: while there are
+    /// none, nobody signals the condition variable (a signal is a system
+    /// call even with no one waiting).
+    host_receivers: usize,
+    host_senders: usize,
 }
 
 /// How a host thread tells one runtime that a host channel changed.
@@ -103,6 +108,8 @@ impl Shared {
                 cap,
                 closed: false,
                 script_waits: 0,
+                host_receivers: 0,
+                host_senders: 0,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -117,16 +124,28 @@ impl Shared {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn wait<'a>(&self, cv: &Condvar, st: MutexGuard<'a, State>, block: Block) -> Option<MutexGuard<'a, State>> {
+    /// Blocks on `cv` as `block` allows, counted in `waiting` meanwhile;
+    /// `None` if it may not block, or its time is already up.
+    fn wait<'a>(
+        &self,
+        cv: &Condvar,
+        mut st: MutexGuard<'a, State>,
+        block: Block,
+        waiting: fn(&mut State) -> &mut usize,
+    ) -> Option<MutexGuard<'a, State>> {
         let recover = |p: std::sync::PoisonError<_>| p.into_inner();
-        match block {
-            Block::No => None,
-            Block::Forever => Some(cv.wait(st).unwrap_or_else(recover)),
-            Block::Until(at) => {
-                let left = at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
-                Some(cv.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0)
-            }
-        }
+        let left = match block {
+            Block::No => return None,
+            Block::Forever => None,
+            Block::Until(at) => Some(at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?),
+        };
+        *waiting(&mut st) += 1;
+        let mut st = match left {
+            None => cv.wait(st).unwrap_or_else(recover),
+            Some(left) => cv.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0,
+        };
+        *waiting(&mut st) -= 1;
+        Some(st)
     }
 
     /// Tells every runtime to look at its host channels.
@@ -150,16 +169,18 @@ impl Shared {
             if st.queue.len() < st.cap {
                 break;
             }
-            st = match self.wait(&self.not_full, st, block) {
+            st = match self.wait(&self.not_full, st, block, |st| &mut st.host_senders) {
                 Some(st) => st,
                 None if matches!(block, Block::No) => return Err(ChannelError::Full),
                 None => return Err(ChannelError::Timeout),
             };
         }
         st.queue.push_back(m);
-        let poke = st.script_waits > 0;
+        let (poke, signal) = (st.script_waits > 0, st.host_receivers > 0);
         drop(st);
-        self.not_empty.notify_one();
+        if signal {
+            self.not_empty.notify_one();
+        }
         if poke {
             self.poke();
         }
@@ -170,9 +191,11 @@ impl Shared {
         let mut st = self.lock();
         loop {
             if let Some(m) = st.queue.pop_front() {
-                let poke = st.script_waits > 0;
+                let (poke, signal) = (st.script_waits > 0, st.host_senders > 0);
                 drop(st);
-                self.not_full.notify_one();
+                if signal {
+                    self.not_full.notify_one();
+                }
                 if poke {
                     self.poke();
                 }
@@ -181,7 +204,7 @@ impl Shared {
             if st.closed {
                 return Err(ChannelError::Closed);
             }
-            st = match self.wait(&self.not_empty, st, block) {
+            st = match self.wait(&self.not_empty, st, block, |st| &mut st.host_receivers) {
                 Some(st) => st,
                 None if matches!(block, Block::No) => return Err(ChannelError::Empty),
                 None => return Err(ChannelError::Timeout),
@@ -577,8 +600,11 @@ pub(crate) fn try_send(sched: &mut Scheduler, heap: &mut Heap, ch: Ref, v: Value
         return Ok(false);
     }
     st.queue.push_back(m);
+    let signal = st.host_receivers > 0;
     drop(st);
-    shared.not_empty.notify_one();
+    if signal {
+        shared.not_empty.notify_one();
+    }
     // A task of this runtime may wait to receive it.
     service(sched, heap, ch);
     Ok(true)
@@ -591,8 +617,11 @@ pub(crate) fn try_recv(sched: &mut Scheduler, heap: &mut Heap, ch: Ref) -> Resul
     let Some(m) = st.queue.pop_front() else {
         return if st.closed { Err(super::channel::closed_error()) } else { Ok(None) };
     };
+    let signal = st.host_senders > 0;
     drop(st);
-    shared.not_full.notify_one();
+    if signal {
+        shared.not_full.notify_one();
+    }
     // Room for a task of this runtime that waits to send.
     service(sched, heap, ch);
     Ok(Some(m.into_value(heap)))
@@ -631,8 +660,11 @@ pub(crate) fn service(sched: &mut Scheduler, heap: &mut Heap, ch: Ref) {
             }
             let Some((w, ())) = heap.chan_mut(ch).receivers.pop_live(|w| sched.is_pending(w)) else { break };
             let m = st.queue.pop_front().expect("checked above");
+            let signal = st.host_senders > 0;
             drop(st);
-            shared.not_full.notify_one();
+            if signal {
+                shared.not_full.notify_one();
+            }
             let v = m.into_value(heap);
             sched.wake(heap, w.task, w.token, w.via.resume(v));
             moved = true;
@@ -646,8 +678,11 @@ pub(crate) fn service(sched: &mut Scheduler, heap: &mut Heap, ch: Ref) {
             match Message::from_value(heap, v) {
                 Ok(m) => {
                     st.queue.push_back(m);
+                    let signal = st.host_receivers > 0;
                     drop(st);
-                    shared.not_empty.notify_one();
+                    if signal {
+                        shared.not_empty.notify_one();
+                    }
                     sched.wake(heap, w.task, w.token, w.via.resume(Value::Nil));
                     moved = true;
                 }
