@@ -547,3 +547,20 @@ fn a_script_end_is_an_argument_of_a_call_too() -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[test]
+fn a_loop_blocked_on_a_host_channel_ends_when_the_last_host_end_goes() -> Result<(), Error> {
+    let (mut vm, out) = vm(true);
+    let (host, script_end) = vm.channel::<i64>(1);
+    vm.set_global("ch", script_end)?;
+    let dropper = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        drop(host);
+    });
+    // Nothing is ever sent: the loop waits, not deadlocked, until the
+    // host end goes, then ends.
+    vm.exec("let n = 0\nfor v in ch { n += 1 }\nprint(\"ended after\", n)")?;
+    dropper.join().expect("the dropper");
+    assert_eq!(out.text(), "ended after 0\n");
+    Ok(())
+}

@@ -41,6 +41,12 @@ pub enum Message {
 
 impl Message {
     /// The name `type()` gives the value this message becomes.
+    ///
+    /// ```
+    /// use weft_vm::Message;
+    /// assert_eq!(Message::List(vec![]).type_name(), "list");
+    /// assert_eq!(Message::Str("x".into()).type_name(), "string");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         match self {
             Message::Nil => "nil",
@@ -391,4 +397,41 @@ tuple_messages! {
     A 0, B 1;
     A 0, B 1, C 2;
     A 0, B 1, C 2, D 3;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_become_values_and_back() {
+        let mut heap = Heap::new();
+        let m = Message::Map(vec![
+            (Message::Str("xs".into()), Message::List(vec![Message::Int(1), Message::Float(1.5), Message::Nil])),
+            (Message::Int(2), Message::Bool(true)),
+        ]);
+        let v = m.clone().into_value(&mut heap);
+        assert_eq!(Message::from_value(&heap, v), Ok(m));
+    }
+
+    #[test]
+    fn keys_a_map_cannot_hold_become_their_text() {
+        let mut heap = Heap::new();
+        let m = Message::Map(vec![(Message::Float(2.0), Message::Nil), (Message::Float(0.5), Message::Nil)]);
+        let v = m.into_value(&mut heap);
+        let back = Message::from_value(&heap, v);
+        let keys = vec![(Message::Int(2), Message::Nil), (Message::Str("0.5".into()), Message::Nil)];
+        assert_eq!(back, Ok(Message::Map(keys)));
+    }
+
+    #[test]
+    fn a_list_that_holds_itself_is_refused() {
+        let mut heap = Heap::new();
+        let r = heap.new_list(Vec::new());
+        heap.list_mut(r).push(Value::List(r));
+        assert_eq!(Message::from_value(&heap, Value::List(r)), Err("a value nested too deeply"));
+        let f = heap.new_cell(Value::Nil);
+        let holds_a_cell = heap.new_list(vec![Value::Cell(f)]);
+        assert_eq!(Message::from_value(&heap, Value::List(holds_a_cell)), Err("cell"));
+    }
 }

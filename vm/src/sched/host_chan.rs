@@ -341,7 +341,7 @@ impl<T> std::fmt::Debug for HostChannel<T> {
     }
 }
 
-impl<T: IntoMessage + FromMessage> HostChannel<T> {
+impl<T: IntoMessage> HostChannel<T> {
     /// Sends `v`, blocking this thread while the channel is full.
     /// `Err(Closed)` if the channel is (or gets) closed.
     ///
@@ -384,7 +384,9 @@ impl<T: IntoMessage + FromMessage> HostChannel<T> {
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), ChannelError> {
         self.shared.host_send(v.into_message(), Block::after(timeout))
     }
+}
 
+impl<T: FromMessage> HostChannel<T> {
     /// Receives the next message, blocking this thread while there is
     /// none: `Err(Closed)` once the channel is closed and drained.
     ///
@@ -514,6 +516,13 @@ pub struct ScriptEnd {
 
 impl ScriptEnd {
     /// The rooted handle of the channel value.
+    ///
+    /// ```
+    /// let mut vm = weft_vm::Vm::new();
+    /// let (_host, script_end) = vm.channel::<i64>(1);
+    /// let ch = vm.value(script_end.handle()).unwrap();
+    /// assert_eq!(ch.type_name(), "channel");
+    /// ```
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
