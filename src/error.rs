@@ -168,6 +168,32 @@ impl From<Throw> for Error {
     }
 }
 
+/// A host channel's error, as an error of the kind a script would see:
+/// `ChannelClosed`, `Timeout`, `TypeError`, or `ChannelFull` /
+/// `ChannelEmpty` for a `try_send` / `try_recv` that could not complete.
+///
+/// ```
+/// let mut vm = weft::Vm::new()?;
+/// let (ch, _script_end) = vm.channel::<i64>(1);
+/// ch.close();
+/// let error: weft::Error = ch.send(1).unwrap_err().into();
+/// assert_eq!(error.kind(), "ChannelClosed");
+/// # Ok::<(), weft::Error>(())
+/// ```
+impl From<weft_vm::ChannelError> for Error {
+    fn from(e: weft_vm::ChannelError) -> Error {
+        use weft_vm::ChannelError as E;
+        let kind = match e {
+            E::Closed => "ChannelClosed",
+            E::Full => "ChannelFull",
+            E::Empty => "ChannelEmpty",
+            E::Timeout => "Timeout",
+            E::WrongType { .. } => "TypeError",
+        };
+        Error::new(kind, e.to_string())
+    }
+}
+
 /// A host function's `Err(weft::Error)` raises a catchable error of the
 /// same kind and message at the call.
 impl From<Error> for Control {

@@ -75,9 +75,10 @@ pub use error::Error;
 pub use serde::Serde;
 pub use vm::{Blocking, IntoBlocking, Vm};
 pub use weft_vm::{
-    Callable, Capabilities, ChanRef, Control, Ctx, Driver, ErrorKind, Event, Failure, Finisher, FromValue, Grant,
-    Handle, Interrupt, IntoNative, IntoValue, ListRef, MapRef, NativeResult, NativeReturn, NurseryRef, Object, Pool,
-    RemoteWaker, RuntimeError, StrRef, TaskRef, Throw, TypeTag, Value,
+    Callable, Capabilities, ChanRef, ChannelError, Control, Ctx, Driver, ErrorKind, Event, Failure, Finisher,
+    FromMessage, FromValue, Grant, Handle, HostChannel, Interrupt, IntoMessage, IntoNative, IntoValue, ListRef, MapRef,
+    Message, NativeResult, NativeReturn, NurseryRef, Object, Pool, RemoteWaker, RuntimeError, ScriptEnd, StrRef,
+    TaskRef, Throw, TypeTag, Value,
 };
 
 /// The runtime crate, for what the embedding API does not wrap.

@@ -207,7 +207,8 @@ fn write_value(heap: &Heap, code: &Code, v: Value, out: &mut String, max: usize)
             }
             Value::Chan(r) => {
                 let c = heap.chan(r);
-                let _ = write!(out, "<channel {}/{}{}>", c.buf.len(), c.cap, if c.closed { " closed" } else { "" });
+                let closed = if c.is_closed() { " closed" } else { "" };
+                let _ = write!(out, "<channel {}/{}{closed}>", c.len(), c.cap());
             }
             Value::Nursery(_) => out.push_str("<nursery>"),
             Value::Object(r) => {

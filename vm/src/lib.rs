@@ -31,6 +31,7 @@ pub mod heap;
 mod host;
 mod host_loop;
 mod limits;
+mod message;
 mod native;
 mod object;
 mod report;
@@ -56,6 +57,7 @@ pub use handle::Handle;
 pub use heap::Heap;
 pub use host_loop::HostWaker;
 pub use load::{read_source, MAX_SOURCE_BYTES};
+pub use message::{FromMessage, IntoMessage, Message};
 pub use mio;
 pub use native::{
     Call, Callable, ChanRef, Control, Ctx, ErrorRef, Finisher, FromValue, IntoNative, IntoValue, ListMut, ListRef,
@@ -64,7 +66,8 @@ pub use native::{
 };
 pub use object::Object;
 pub use report::RuntimeError;
-pub use sched::driver::{Driver, Message, RemoteWaker};
+pub use sched::driver::{Driver, RemoteWaker};
+pub use sched::host_chan::{ChannelError, HostChannel, ScriptEnd};
 pub use sched::pool::Pool;
 pub use sched::reactor::{
     deepen_backlog, pidfd_kill, pidfd_open, pidfd_reap, raise_fd_limit, Direction, IoId, IoSource,

@@ -8,8 +8,14 @@
 //! wake's abort and dropped when it reaches the front or when the queue is
 //! compacted, so readiness is a counter and a queue stays within twice its
 //! live entries (see `sched/wait.rs`).
+//!
+//! A channel made by [`Vm::channel`](crate::Vm::channel) has a host end:
+//! its values live in a queue shared with host threads, and every
+//! operation here hands over to `host_chan.rs`, so that to a script it is
+//! a channel like any other.
 
 use crate::error::Throw;
+use crate::sched::host_chan::{self, HostLink};
 use crate::sched::{Resume, Via, WaitQueue, Waiter};
 use crate::trace::TraceEntry;
 use crate::value::{Ref, Value};
@@ -17,7 +23,7 @@ use crate::Runtime;
 use std::collections::VecDeque;
 
 /// What a waiter resumes with when the channel closes under it.
-fn closed(w: &Waiter) -> Resume {
+pub(crate) fn closed(w: &Waiter) -> Resume {
     match w.via {
         Via::Loop => Resume::LoopEnd,
         _ => Resume::Raise(closed_error()),
@@ -39,25 +45,42 @@ pub struct Channel {
     pub(crate) senders: WaitQueue<Value>,
     /// Where the channel was made, for deadlock reports.
     pub(crate) made_at: Option<TraceEntry>,
+    /// The queue shared with a host end, for a host channel (whose `buf`
+    /// then stays empty).
+    pub(crate) host: Option<HostLink>,
 }
 
 impl Channel {
     /// Values buffered.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        match &self.host {
+            Some(link) => link.len(),
+            None => self.buf.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
     /// How many values the buffer holds (0: a rendezvous).
     pub fn cap(&self) -> usize {
-        self.cap
+        match &self.host {
+            Some(link) => link.cap(),
+            None => self.cap,
+        }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed
+        match &self.host {
+            Some(link) => link.is_closed(),
+            None => self.closed,
+        }
+    }
+
+    /// Whether the channel has a host end.
+    pub fn is_host(&self) -> bool {
+        self.host.is_some()
     }
 
     /// Entries of the two queues of parked tasks, live and stale: what the
@@ -74,7 +97,13 @@ impl Channel {
             receivers: WaitQueue::default(),
             senders: WaitQueue::default(),
             made_at,
+            host: None,
         }
+    }
+
+    /// The script's side of a host channel.
+    pub(crate) fn new_host(link: HostLink) -> Channel {
+        Channel { host: Some(link), ..Channel::new(0, None) }
     }
 
     /// Every value the channel holds, for the collector.
@@ -91,6 +120,9 @@ impl Channel {
 /// Sends without blocking if a receiver waits or the buffer has room.
 /// Returns false when the sender must park.
 pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
+    if rt.heap.chan(ch).host.is_some() {
+        return host_chan::try_send(&mut rt.sched, &mut rt.heap, ch, v);
+    }
     if rt.heap.chan(ch).closed {
         return Err(Throw::new("ChannelClosed", "send on a closed channel"));
     }
@@ -117,6 +149,9 @@ pub fn try_send(rt: &mut Runtime, ch: Ref, v: Value) -> Result<bool, Throw> {
 
 /// Receives without blocking if a value is ready. `Ok(None)`: park.
 pub fn try_recv(rt: &mut Runtime, ch: Ref) -> Result<Option<Value>, Throw> {
+    if rt.heap.chan(ch).host.is_some() {
+        return host_chan::try_recv(&mut rt.sched, &mut rt.heap, ch);
+    }
     let sched = &rt.sched;
     let chan = rt.heap.chan_mut(ch);
     if let Some(v) = chan.buf.pop_front() {
@@ -140,18 +175,27 @@ pub fn try_recv(rt: &mut Runtime, ch: Ref) -> Result<Option<Value>, Throw> {
 /// Whether a receive would complete (or fail) at once.
 pub fn recv_ready(rt: &Runtime, ch: Ref) -> bool {
     let chan = rt.heap.chan(ch);
+    if chan.host.is_some() {
+        return host_chan::recv_ready(&rt.heap, ch);
+    }
     !chan.buf.is_empty() || chan.closed || chan.senders.has_live()
 }
 
 /// Whether a send would complete (or fail) at once.
 pub fn send_ready(rt: &Runtime, ch: Ref) -> bool {
     let chan = rt.heap.chan(ch);
+    if chan.host.is_some() {
+        return host_chan::send_ready(&rt.heap, ch);
+    }
     chan.closed || chan.buf.len() < chan.cap || chan.receivers.has_live()
 }
 
 /// Closes the channel: parked receivers and senders raise `ChannelClosed`
 /// (a `for` loop just ends). Closing twice does nothing.
 pub fn close(rt: &mut Runtime, ch: Ref) {
+    if rt.heap.chan(ch).host.is_some() {
+        return host_chan::close(&mut rt.sched, &mut rt.heap, ch);
+    }
     let chan = rt.heap.chan_mut(ch);
     if chan.closed {
         return;

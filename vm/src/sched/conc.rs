@@ -286,12 +286,20 @@ pub fn select(rt: &mut Runtime, operands: &[Value], kinds: i64) -> Result<Option
             ready.push(i);
         }
     }
-    if !ready.is_empty() {
-        let i = ready[rt.sched.rng.below(ready.len() as u64) as usize];
+    // A host thread may take what a host channel's case saw ready before
+    // the case runs: then another ready case is tried, and if none is
+    // left, the task parks as if none had been ready.
+    while !ready.is_empty() {
+        let i = ready.swap_remove(rt.sched.rng.below(ready.len() as u64) as usize);
         let value = match (kind(i), operands[2 * i]) {
-            (RECV, Value::Chan(ch)) => channel::try_recv(rt, ch)?.unwrap_or(Value::Nil),
+            (RECV, Value::Chan(ch)) => match channel::try_recv(rt, ch)? {
+                Some(v) => v,
+                None => continue,
+            },
             (SEND, Value::Chan(ch)) => {
-                channel::try_send(rt, ch, operands[2 * i + 1])?;
+                if !channel::try_send(rt, ch, operands[2 * i + 1])? {
+                    continue;
+                }
                 Value::Nil
             }
             (JOIN, Value::Task(t)) => join_result(rt, t)?,
@@ -371,6 +379,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
 pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -> String {
     let chan_site = |ch: crate::value::Ref| match &rt.heap.chan(ch).made_at {
         Some(site) => format!(" made at {}", location(code, site)),
+        None if rt.heap.chan(ch).is_host() => " shared with the host".to_string(),
         None => String::new(),
     };
     let describe = |reg: &Reg| match *reg {

@@ -24,7 +24,10 @@
 //! (`tests/io.rs` measures the CPU time of idle runtimes).
 //!
 //! The deadlock rule follows: no runnable task, no timer, and nothing
-//! outside pending (no I/O wait, no pool job, no remote waker).
+//! outside pending (no I/O wait, no pool job, no remote waker, no wait
+//! on a host channel whose host end lives). Host threads that change a
+//! host channel set a flag and wake the runtime; the runtime then matches
+//! the channels its tasks wait on with their queues (`host_chan.rs`).
 //!
 //! On the virtual clock, time jumps to the next timer when only timers
 //! can wake a task; while anything outside is pending, the clock moves
@@ -36,10 +39,11 @@
 
 use super::pool::Pool;
 use super::reactor::{IoWaiter, Reactor, Readiness};
-use super::{Resume, Scheduler, SharedWait, Slab, TaskId, Via};
+use super::{host_chan, Resume, Scheduler, SharedWait, Slab, TaskId, Via};
 use crate::heap::Heap;
+use crate::message::Message;
 use crate::native::Finisher;
-use crate::value::Value;
+use crate::value::{Ref, Value};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -302,29 +306,6 @@ impl Parker {
     }
 }
 
-/// A value that can cross threads: it owns its data and names nothing on
-/// the heap, and becomes a `Value` on the scheduler's thread.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Message {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-}
-
-impl Message {
-    fn into_value(self, heap: &mut Heap) -> Value {
-        match self {
-            Message::Nil => Value::Nil,
-            Message::Bool(b) => Value::Bool(b),
-            Message::Int(i) => Value::Int(i),
-            Message::Float(x) => Value::Float(x),
-            Message::Str(s) => heap.str_value(&s),
-        }
-    }
-}
-
 /// A wake that came from another thread, to deliver on this one.
 pub(crate) struct Delivery {
     task: TaskId,
@@ -446,6 +427,15 @@ pub(crate) struct Port {
     events: Vec<(usize, Readiness)>,
     /// Reused by every wait: the waiters they make ready.
     ready: Vec<IoWaiter>,
+    /// Set by a host thread that changed a host channel (see
+    /// `host_chan.rs`): the channels tasks wait on need a look.
+    host_dirty: Arc<AtomicBool>,
+    /// The host channels parked tasks are registered on, with their
+    /// shared state and the number of registrations. A task waiting on
+    /// one whose host end lives is waiting on the outside world.
+    host_chans: HashMap<Ref, (Arc<host_chan::Shared>, usize)>,
+    /// Reused by every look at them.
+    host_scratch: Vec<Ref>,
 }
 
 impl Default for Port {
@@ -477,6 +467,9 @@ impl Port {
             pool: None,
             events: Vec::new(),
             ready: Vec::new(),
+            host_dirty: Arc::default(),
+            host_chans: HashMap::new(),
+            host_scratch: Vec::new(),
         }
     }
 
@@ -500,7 +493,40 @@ impl Port {
         if !self.used {
             return io;
         }
-        self.pending.load(Ordering::Acquire) + self.inbox.len() + self.jobs.len() + io
+        let hosts = self.host_chans.values().filter(|(shared, _)| shared.host_alive()).count();
+        self.pending.load(Ordering::Acquire) + self.inbox.len() + self.jobs.len() + io + hosts
+    }
+
+    /// The flag host threads set when a host channel of this runtime
+    /// changed.
+    pub(crate) fn host_dirty(&self) -> Arc<AtomicBool> {
+        self.host_dirty.clone()
+    }
+
+    /// A task registered on host channel `ch` (`recv`: to receive).
+    pub(crate) fn watch(&mut self, ch: Ref, shared: &Arc<host_chan::Shared>, recv: bool) {
+        self.used = true;
+        self.host_chans.entry(ch).or_insert_with(|| (shared.clone(), 0)).1 += 1;
+        if shared.watched(recv) {
+            // Something came between the task's try and its park.
+            self.host_dirty.store(true, Ordering::Release);
+        }
+    }
+
+    /// Host channels that parked tasks are registered on.
+    pub(crate) fn host_channels(&self) -> usize {
+        self.host_chans.len()
+    }
+
+    /// A registration on host channel `ch` ended.
+    pub(crate) fn unwatch(&mut self, ch: Ref) {
+        if let Some((shared, regs)) = self.host_chans.get_mut(&ch) {
+            shared.unwatched();
+            *regs -= 1;
+            if *regs == 0 {
+                self.host_chans.remove(&ch);
+            }
+        }
     }
 
     /// The reactor's slots and the driver's registry, made on first use.
@@ -593,6 +619,26 @@ impl Scheduler {
         } else if self.port.used {
             self.take_inbox(heap);
         }
+        self.serve_host_channels(heap);
+    }
+
+    /// If a host thread changed a host channel, matches every host
+    /// channel that tasks wait on with its queue. True if it looked.
+    fn serve_host_channels(&mut self, heap: &mut Heap) -> bool {
+        if !self.port.host_dirty.load(Ordering::Acquire) || !self.port.host_dirty.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let mut chans = std::mem::take(&mut self.port.host_scratch);
+        chans.extend(self.port.host_chans.keys().copied());
+        for &ch in &chans {
+            // An earlier channel's wakes may have ended every wait on it.
+            if self.port.host_chans.contains_key(&ch) {
+                host_chan::service(self, heap, ch);
+            }
+        }
+        chans.clear();
+        self.port.host_scratch = chans;
+        true
     }
 
     fn deliver(&mut self, heap: &mut Heap, d: Delivery) {
@@ -645,6 +691,7 @@ impl Scheduler {
         self.port.events = events;
         self.port.ready = ready;
         self.take_inbox(heap);
+        self.serve_host_channels(heap);
     }
 
     /// Delivers what the inbox holds: wakes from other threads, and
@@ -671,6 +718,9 @@ impl Scheduler {
     /// from another thread, and delivers what came (the loop fires due
     /// timers). False when nothing can ever wake a task: a deadlock.
     pub fn idle(&mut self, heap: &mut Heap, interrupt: &AtomicBool) -> bool {
+        if self.serve_host_channels(heap) {
+            return true;
+        }
         let next = self.next_timer();
         let outside = self.port.pending() > 0;
         if next.is_none() && !outside {
@@ -701,6 +751,9 @@ impl Scheduler {
     /// when nothing but the host can wake anyone (a [`crate::HostWaker`]
     /// ends the wait). Returns at once if a virtual clock can jump.
     pub(crate) fn idle_for(&mut self, heap: &mut Heap, limit: Duration) {
+        if self.serve_host_channels(heap) {
+            return;
+        }
         let next = self.next_timer();
         let outside = self.port.pending() > 0;
         if self.clock.virtual_time && !outside {

@@ -26,6 +26,7 @@ mod cancel;
 pub(crate) mod channel;
 pub(crate) mod conc;
 pub mod driver;
+pub mod host_chan;
 pub mod owned;
 pub mod pool;
 pub mod reactor;
@@ -258,6 +259,8 @@ pub struct Stats {
     pub joiner_entries: usize,
     /// Host objects tied to a nursery block or a task.
     pub owned: usize,
+    /// Host channels that parked tasks are registered on.
+    pub host_channels: usize,
 }
 
 pub struct Scheduler {
@@ -323,6 +326,7 @@ impl Scheduler {
             timer_entries: self.timers.entries(),
             joiner_entries: self.tasks.iter().filter_map(|(_, m)| m.joiners.as_ref()).map(|q| q.len()).sum(),
             owned: self.owned_count(),
+            host_channels: self.port.host_channels(),
         }
     }
 
@@ -384,11 +388,19 @@ impl Scheduler {
         let token = waiter.token;
         let reg = match event {
             Event::Recv(ch) => {
-                heap.chan_mut(ch).receivers.push(waiter, ());
+                let chan = heap.chan_mut(ch);
+                chan.receivers.push(waiter, ());
+                if let Some(link) = &chan.host {
+                    self.port.watch(ch, &link.0, true);
+                }
                 Reg::Recv(ch)
             }
             Event::Send(ch, v) => {
-                heap.chan_mut(ch).senders.push(waiter, v);
+                let chan = heap.chan_mut(ch);
+                chan.senders.push(waiter, v);
+                if let Some(link) = &chan.host {
+                    self.port.watch(ch, &link.0, false);
+                }
                 Reg::Send(ch)
             }
             Event::Join(t) => {
@@ -466,8 +478,16 @@ impl Scheduler {
     fn abort(&mut self, heap: &mut Heap, id: TaskId, reg: Reg) {
         let tasks = &self.tasks;
         match reg {
-            Reg::Recv(ch) => heap.chan_mut(ch).receivers.aborted(|w| wait::pending(tasks, w)),
-            Reg::Send(ch) => heap.chan_mut(ch).senders.aborted(|w| wait::pending(tasks, w)),
+            Reg::Recv(ch) | Reg::Send(ch) => {
+                let chan = heap.chan_mut(ch);
+                match reg {
+                    Reg::Recv(_) => chan.receivers.aborted(|w| wait::pending(tasks, w)),
+                    _ => chan.senders.aborted(|w| wait::pending(tasks, w)),
+                }
+                if chan.host.is_some() {
+                    self.port.unwatch(ch);
+                }
+            }
             Reg::Join(t) => {
                 let target = heap.task(t).id;
                 if let Some(mut joiners) = self.tasks.get_mut(target).and_then(|m| m.joiners.take()) {
