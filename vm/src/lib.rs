@@ -135,6 +135,8 @@ pub struct Stats {
     pub sched: SchedStats,
     /// Bytes the heap holds, as its limit counts them.
     pub heap_bytes: usize,
+    /// Bytes copied and hashed so far to build strings with `+`.
+    pub concat_work: u64,
 }
 
 /// Why running a script stopped early.

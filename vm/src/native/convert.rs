@@ -408,6 +408,8 @@ impl<T: IntoValue> IntoValue for Vec<T> {
     }
 }
 
+/// The key for a string from [`Ctx::intern`]. A string a script made may
+/// be a long one that is not interned: key that with [`Ctx::key`].
 impl From<StrRef> for crate::Key {
     fn from(s: StrRef) -> crate::Key {
         crate::Key::Str(s.0)
