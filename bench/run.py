@@ -100,6 +100,35 @@ def expect_strings_maps(n, j):
     return f"{len_sum} {value_sum} {joined_len}\n"
 
 
+def expect_str_append(n):
+    # n pieces of 10 characters, the last ending in the digit (n - 1) % 10.
+    return f"{10 * n} {(n - 1) % 10}\n"
+
+
+def expect_map_remove(n):
+    # Removing 0..n-1 in order, each beside a lookup of the next key.
+    total = n * (n - 1) // 2 + (n - 1) * n // 2
+    order = list(range(n))
+    x = 1
+    for k in range(n - 1, -1, -1):
+        x = (x * 75 + 74) % 65537
+        j = x % (k + 1)
+        order[k], order[j] = order[j], order[k]
+    removed = set()
+    hits = 0
+    for k in order:
+        removed.add(k)
+        total += k
+        if (k + 1) % n not in removed:
+            hits += 1
+    return f"{total} {hits} 0\n"
+
+
+def expect_str_index(units, passes):
+    # "aé😀" repeated: three characters a unit, one of them the emoji.
+    return f"{3 * units} {units * passes}\n"
+
+
 def expect_closures(n):
     return f"{n * (n + 1) // 2}\n"
 
@@ -184,6 +213,10 @@ BENCHMARKS = [
     ("binary_trees", "interp", expect_binary_trees, [15], [6], None),
     ("nbody", "interp", expect_nbody, [500000], [1000], None),
     ("strings_maps", "interp", expect_strings_maps, [200000, 100000], [2000, 1000], None),
+    ("map_remove", "interp", expect_map_remove, [200000], [2000], None),
+    ("str_index", "interp", expect_str_index, [20000, 1], [200, 1], None),
+    ("str_append", "interp", expect_str_append, [100000], [1000], None),
+    ("str_append_concat", "interp", expect_str_append, [100000], [1000], None),
     ("closures", "interp", expect_closures, [1000000], [10000], None),
     ("sort", "interp", expect_sort, [300000], [3000], None),
     ("native_call", "interp", expect_native_call, [3000000], [30000], None),
@@ -254,8 +287,9 @@ def missing_reason(lang):
 
 
 # Lua twins that only Lua 5.4 runs: native_call's uses the two-argument
-# math.atan, which LuaJIT's and Luau's math.atan (one argument) are not.
-LUA54_ONLY = {"native_call"}
+# math.atan, which LuaJIT's and Luau's math.atan (one argument) are not;
+# str_index's uses Lua 5.4's utf8 library.
+LUA54_ONLY = {"native_call", "str_index"}
 
 
 def twin_path(name, lang):

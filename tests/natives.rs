@@ -71,9 +71,18 @@ fn typed_natives_convert_and_check_their_arguments() {
 
     let e = failure(&mut vm, "add(1, \"2\")");
     assert_eq!((e.kind.as_str(), e.message.as_str()), ("TypeError", "add: argument 2 must be an int, not string"));
-    let e = failure(&mut vm, "add(1)");
+    // A direct call with the wrong count is a compile error; through a
+    // value it is checked when it runs.
+    match vm.run_script("host.weft", "add(1)", Path::new(".")) {
+        Err(Failure::Compile { report, .. }) => {
+            assert!(report.contains("`add` takes 2 arguments but 1 was given"), "{report}");
+            assert!(report.contains("add(an int, an int)"), "{report}");
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+    let e = failure(&mut vm, "let f = add\nf(1)");
     assert_eq!((e.kind.as_str(), e.message.as_str()), ("ArityError", "add takes 2 arguments, but 1 was given"));
-    let e = failure(&mut vm, "scale()");
+    let e = failure(&mut vm, "let g = scale\ng()");
     assert_eq!(e.message, "scale takes 1 to 2 arguments, but 0 were given");
     // A method counts its arguments without the receiver.
     let e = failure(&mut vm, "[].insert(\"a\", 1)");

@@ -4,7 +4,7 @@
 //! once or parks the task with `cx.park(event)`, to be woken by the
 //! scheduler.
 
-use weft_vm::{fmt, Callable, ChanRef, Ctx, Event, Key, NativeResult, NurseryRef, TaskRef, Throw, TypeTag, Value, Vm};
+use weft_vm::{Callable, ChanRef, Ctx, Event, Key, NativeResult, NurseryRef, TaskRef, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     vm.register("chan", chan);
@@ -28,6 +28,8 @@ pub fn install(vm: &mut Vm) {
     });
     vm.register("context_set", |cx: &mut Ctx, k: Value, v: Value| {
         let k = context_key(cx, k)?;
+        // Stored: keyed by the string's interned equal, made if needed.
+        let k = cx.key(k.value()).unwrap_or(k);
         let map = cx.context_or_new();
         cx.map_mut(map).insert(k, v);
         Ok::<_, Throw>(())
@@ -77,7 +79,7 @@ fn seconds(cx: &Ctx, s: f64) -> Result<f64, Throw> {
 }
 
 fn context_key(cx: &Ctx, k: Value) -> Result<Key, Throw> {
-    fmt::key(k).ok_or_else(|| {
+    cx.heap().find_key(k).ok_or_else(|| {
         let name = cx.name();
         Throw::type_error(format!("{name}: a key must be nil, a bool, an int or a string, not {}", k.type_name()))
     })

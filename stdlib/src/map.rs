@@ -1,7 +1,7 @@
 //! Map methods: `len keys values items has get remove`. Maps keep their
 //! insertion order; removing a key keeps the order of the rest.
 
-use weft_vm::{fmt, Ctx, Key, MapRef, NativeResult, Throw, TypeTag, Value, Vm};
+use weft_vm::{Ctx, Key, MapRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     let map = TypeTag::Map;
@@ -27,9 +27,9 @@ pub fn install(vm: &mut Vm) {
     vm.register_method(map, "remove", remove);
 }
 
-/// The key for a value, or a `TypeError` naming the method.
+/// The key for a value, to look up, or a `TypeError` naming the method.
 fn key(cx: &Ctx, v: Value) -> Result<Key, Throw> {
-    fmt::key(v).ok_or_else(|| {
+    cx.heap().find_key(v).ok_or_else(|| {
         Throw::type_error(format!("{}: map keys are nil, bool, int or string, not {}", cx.name(), v.type_name()))
     })
 }

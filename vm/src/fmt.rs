@@ -299,7 +299,7 @@ fn equal_flat(heap: &Heap, a: Value, b: Value) -> bool {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => int_equals_float(x, y),
-        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::Str(x), Value::Str(y)) => heap.str_eq(x, y),
         (Value::List(x), Value::List(y)) | (Value::Map(x), Value::Map(y)) => x == y,
         (Value::Range(x), Value::Range(y)) => x == y || heap.range(x) == heap.range(y),
         (Value::Func(x), Value::Func(y)) | (Value::Error(x), Value::Error(y)) => x == y,
@@ -347,14 +347,14 @@ pub fn comparable(a: Value, b: Value) -> bool {
     )
 }
 
-/// A value as a map key: nil, bools, ints, strings, and integral floats
-/// (as the equal int, since `1 == 1.0`).
-pub fn key(v: Value) -> Option<Key> {
+/// A value other than a string as a map key: nil, bools, ints, and
+/// integral floats (as the equal int, since `1 == 1.0`). Strings are keyed
+/// by [`Heap::key`] and [`Heap::find_key`], which find their interned equal.
+pub fn key_of_scalar(v: Value) -> Option<Key> {
     match v {
         Value::Nil => Some(Key::Nil),
         Value::Bool(b) => Some(Key::Bool(b)),
         Value::Int(i) => Some(Key::Int(i)),
-        Value::Str(r) => Some(Key::Str(r)),
         Value::Float(x) if x.fract() == 0.0 && x.abs() < 9.2e18 => Some(Key::Int(x as i64)),
         _ => None,
     }

@@ -140,6 +140,8 @@ pub struct Stats {
     pub sched: SchedStats,
     /// Bytes the heap holds, as its limit counts them.
     pub heap_bytes: usize,
+    /// Bytes copied and hashed so far to build strings with `+`.
+    pub concat_work: u64,
 }
 
 /// Why running a script stopped early.
@@ -241,6 +243,8 @@ impl Vm {
     /// `fn(&mut Ctx, &[Value]) -> NativeResult`.
     pub fn register<M>(&mut self, name: &str, native: impl IntoNative<M>) {
         let slot = self.env.add_builtin(name);
+        let signature = native.signature().map(|params| weft_lang::compile::BuiltinSig::new(&params));
+        self.env.set_builtin_signature(name, signature);
         let index = self.add_native(name, false, native);
         self.set_global_slot(slot, Value::Native(index));
     }
@@ -267,6 +271,7 @@ impl Vm {
     /// ```
     pub fn register_local(&mut self, name: &str, native: impl Fn(&mut Ctx, &[Value]) -> NativeResult + 'static) {
         let slot = self.env.add_builtin(name);
+        self.env.set_builtin_signature(name, None);
         let index = self.push_native(name, false, native::into_local(native));
         self.set_global_slot(slot, Value::Native(index));
     }
@@ -282,6 +287,7 @@ impl Vm {
         }
         let map = Value::Map(self.rt.heap.new_map(table));
         let slot = self.env.add_builtin(name);
+        self.env.set_builtin_signature(name, None);
         self.set_global_slot(slot, map);
     }
 
@@ -300,6 +306,7 @@ impl Vm {
     pub fn register_value(&mut self, name: &str, value: Value) -> Result<(), Throw> {
         self.check_value(value)?;
         let slot = self.env.add_builtin(name);
+        self.env.set_builtin_signature(name, None);
         self.set_global_slot(slot, value);
         Ok(())
     }

@@ -48,7 +48,8 @@ pub enum Value {
     Int(i64) = TAG_INT,
     /// A 64-bit float.
     Float(f64) = TAG_FLOAT,
-    /// An interned string: equal strings have equal refs.
+    /// A string. Interned (equal strings have equal refs) unless it is a
+    /// long string made by `+`: compare with `Heap::str_eq`.
     Str(Ref) = TAG_STR,
     /// A list.
     List(Ref) = TAG_LIST,
@@ -174,8 +175,9 @@ impl Value {
     }
 }
 
-/// A map key: the hashable values. Strings are interned, so a key holds
-/// only the string's ref and hashing it never reads the heap.
+/// A map key: the hashable values. A string key is the interned string
+/// with its text (see `Heap::key`), so a key holds only the string's ref
+/// and hashing it never reads the heap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
     /// `nil`.
@@ -184,7 +186,7 @@ pub enum Key {
     Bool(bool),
     /// An int.
     Int(i64),
-    /// An interned string.
+    /// An interned string: make one with `Heap::key` or `Heap::intern`.
     Str(Ref),
 }
 

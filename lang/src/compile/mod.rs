@@ -34,6 +34,12 @@ const MAX_DEPTH: usize = 200;
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     builtins: HashMap<String, u32>,
+    /// The parameters of the builtins whose count is known: a direct call
+    /// to one of these, by a name nothing rebinds, is checked here.
+    signatures: HashMap<String, BuiltinSig>,
+    /// Builtins some compiled code assigns: from then on they may hold
+    /// anything, so calls to them are checked only at run time.
+    rebound: HashSet<String>,
     modules: HashMap<String, u32>,
     next_slot: u32,
 }
@@ -55,6 +61,24 @@ impl Env {
 
     pub fn builtin(&self, name: &str) -> Option<u32> {
         self.builtins.get(name).copied()
+    }
+
+    /// Records the parameters of builtin `name` (declared with
+    /// [`Env::add_builtin`]), or that they are not known.
+    pub fn set_builtin_signature(&mut self, name: &str, signature: Option<BuiltinSig>) {
+        match signature {
+            Some(sig) => self.signatures.insert(name.to_string(), sig),
+            None => self.signatures.remove(name),
+        };
+    }
+
+    /// The parameters of builtin `name`, unless they are unknown or some
+    /// compiled code assigns the name.
+    pub fn builtin_signature(&self, name: &str) -> Option<&BuiltinSig> {
+        if self.rebound.contains(name) {
+            return None;
+        }
+        self.signatures.get(name)
     }
 
     pub fn builtin_names(&self) -> impl Iterator<Item = &str> {
@@ -84,6 +108,30 @@ impl Env {
         let slot = self.new_slot();
         self.modules.insert(path.to_string(), slot);
         slot
+    }
+}
+
+/// The parameters of a builtin, as its native declares them: what each
+/// must be (for the report) and how many may be left out at the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltinSig {
+    /// Each parameter as what it must be ("an int"), in order.
+    pub params: Vec<String>,
+    /// How many arguments must be given: the rest may be left out.
+    pub required: usize,
+}
+
+impl BuiltinSig {
+    /// The signature of parameters given as (what each must be, whether
+    /// it may be left out): all up to the last required one are required.
+    pub fn new(params: &[(&str, bool)]) -> BuiltinSig {
+        let required = params.iter().rposition(|(_, optional)| !optional).map_or(0, |i| i + 1);
+        BuiltinSig { params: params.iter().map(|(what, _)| what.to_string()).collect(), required }
+    }
+
+    /// Whether a call with `argc` arguments is accepted.
+    pub fn accepts(&self, argc: usize) -> bool {
+        (self.required..=self.params.len()).contains(&argc)
     }
 }
 
@@ -303,6 +351,10 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
         let reassigned = &self.reassigned;
         self.top_fns.retain(|name, _| !reassigned.contains(*name));
+        // A builtin this file may assign is a builtin no file can check.
+        let rebound: Vec<String> =
+            self.reassigned.iter().filter(|name| self.env.builtin(name).is_some()).cloned().collect();
+        self.env.rebound.extend(rebound);
         // Top-level names are globals, visible throughout the file. In a
         // script, a `let` that no function refers to can only be used by the
         // top-level code after it: it lives in a register instead, which is

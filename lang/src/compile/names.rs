@@ -139,7 +139,10 @@ impl<'a> Compiler<'_, 'a> {
     /// the number of arguments, and that a local `fn` exists by then.
     pub(super) fn check_call(&mut self, callee: &Expr, argc: usize, span: Span) {
         let ExprKind::Name(ident) = &callee.kind else { return };
-        let Some((def, pending)) = self.known_fn(&ident.name) else { return };
+        let Some((def, pending)) = self.known_fn(&ident.name) else {
+            self.check_builtin_call(ident, argc, span);
+            return;
+        };
         if crate::parser::is_stand_in(def) {
             return;
         }
@@ -170,6 +173,46 @@ impl<'a> Compiler<'_, 'a> {
             Diagnostic::new(format!("`{name}` takes {arity} {} but {argc} {given} given", plural(arity)), span)
                 .with_label(format!("{argc} {} given here", plural(argc)))
                 .with_note(sig_span, format!("defined here: fn {name}({})", params.join(", "))),
+        );
+    }
+}
+
+impl<'e, 'a> Compiler<'e, 'a> {
+    /// Checks a direct call `name(args)` to a builtin whose parameters are
+    /// known, when the name reaches it: no local, parameter or top-level
+    /// name of this file shadows it, and no compiled code assigns it.
+    fn check_builtin_call(&mut self, ident: &Ident, argc: usize, span: Span) {
+        let name = &ident.name;
+        let shadowed = self.funcs.iter().any(|f| {
+            f.scopes.iter().any(|s| s.iter().any(|l| &l.name == name)) || f.upvals.iter().any(|(n, _)| n == name)
+        });
+        if shadowed || self.scope.get(name).is_some() || self.reassigned.contains(name) {
+            return;
+        }
+        let Some(sig) = self.env.builtin_signature(name) else { return };
+        if sig.accepts(argc) {
+            return;
+        }
+        let (required, total) = (sig.required, sig.params.len());
+        let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+        let takes = if required == total {
+            format!("{total} {}", plural(total))
+        } else if total == required + 1 {
+            format!("{required} or {total} arguments")
+        } else {
+            format!("{required} to {total} arguments")
+        };
+        let given = if argc == 1 { "was" } else { "were" };
+        let params: Vec<String> = sig
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, what)| if i < required { what.clone() } else { format!("[{what}]") })
+            .collect();
+        self.error(
+            Diagnostic::new(format!("`{name}` takes {takes} but {argc} {given} given"), span)
+                .with_label(format!("{argc} {} given here", plural(argc)))
+                .with_hint(format!("`{name}` is a builtin: {name}({})", params.join(", "))),
         );
     }
 }

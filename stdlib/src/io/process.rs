@@ -283,7 +283,7 @@ pub fn install(vm: &mut Vm, exec_driver: Arc<OnceLock<Handle>>) {
             let f = cx.value(driver)?;
             let stdin = match opts {
                 Some(m) => {
-                    let key = weft_vm::fmt::key(cx.string("stdin")).expect("a string is a key");
+                    let key = weft_vm::Key::from(cx.intern("stdin"));
                     cx.map(m).get(&key).copied().unwrap_or(Value::Nil)
                 }
                 None => Value::Nil,

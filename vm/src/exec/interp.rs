@@ -8,7 +8,6 @@
 //! both paths share: calls, returns, raising and traces.
 
 use crate::error::Throw;
-use crate::fmt::key;
 use crate::native::{Call, Control};
 use crate::ops;
 use crate::task::{Cont, Frame, Task};
@@ -219,7 +218,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         }
         macro_rules! equal {
             ($a:expr, $b:expr) => {
-                match equal_fast(&regs[$a], &regs[$b]) {
+                match equal_fast(&rt.heap, &regs[$a], &regs[$b]) {
                     Some(yes) => yes,
                     None => slow!(),
                 }
@@ -522,13 +521,13 @@ pub(crate) fn return_from(task: &mut Task, v: Value) -> Option<Halt> {
 #[cold]
 fn rarely() {}
 
-/// `==` for the cases that need no heap: numbers of one type, interned
-/// strings, nil and bools. `None` for the rest.
+/// `==` for the cases that need no walk: numbers of one type, strings
+/// (interned ones by ref), nil and bools. `None` for the rest.
 #[inline(always)]
-fn equal_fast(a: &Value, b: &Value) -> Option<bool> {
+fn equal_fast(heap: &crate::heap::Heap, a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x == y),
-        (Value::Str(x), Value::Str(y)) => Some(x == y),
+        (Value::Str(x), Value::Str(y)) => Some(heap.str_eq(*x, *y)),
         (Value::Float(x), Value::Float(y)) => Some(x == y),
         (Value::Nil, Value::Nil) => Some(true),
         (Value::Nil, _) | (_, Value::Nil) => Some(false),
@@ -818,7 +817,7 @@ pub(crate) fn get_index(rt: &mut Runtime, o: Value, i: Value) -> Result<Value, T
             None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), i)),
         },
         (Value::Map(m), k) => {
-            let Some(k) = key(k) else { return Err(bad_key(k)) };
+            let Some(k) = rt.heap.find_key(k) else { return Err(bad_key(k)) };
             match rt.heap.map(m).get(&k) {
                 Some(v) => Ok(*v),
                 None => Err(ops::missing_key(&rt.heap, rt.heap.map(m), k.value())),
@@ -848,7 +847,7 @@ pub(crate) fn set_index(rt: &mut Runtime, o: Value, i: Value, v: Value) -> Resul
     match (o, i) {
         (Value::Map(m), Value::Str(name)) => rt.heap.set_field(m, name, v),
         (Value::Map(m), _) => {
-            let Some(k) = key(i) else { return Err(bad_key(i)) };
+            let Some(k) = rt.heap.key(i) else { return Err(bad_key(i)) };
             rt.heap.map_insert(m, k, v).map(drop)
         }
         (Value::List(_), _) => Err(Throw::type_error(format!("list index must be an int, not {}", i.type_name()))),

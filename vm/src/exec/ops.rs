@@ -2,7 +2,7 @@
 //! paths; everything else (floats, strings, lists, errors) comes here.
 
 use crate::error::Throw;
-use crate::fmt::{comparable, compare, equal, key};
+use crate::fmt::{comparable, compare, equal};
 use crate::heap::Heap;
 use crate::value::Value;
 use weft_lang::ast::BinOp;
@@ -78,14 +78,7 @@ pub fn arith(heap: &mut Heap, op: BinOp, a: Value, b: Value) -> Result<Value, Th
         (BinOp::FloorDiv, Int(x), Int(y)) => int_floor_div(x, y).map(Int),
         (BinOp::Mod, Int(x), Int(y)) => int_mod(x, y).map(Int),
         (BinOp::Pow, Int(x), Int(y)) => int_pow(x, y),
-        (BinOp::Add, Value::Str(x), Value::Str(y)) => {
-            let len = heap.str(x).len() + heap.str(y).len();
-            heap.check_room(len, "a string of that length")?;
-            let mut s = String::with_capacity(len);
-            s.push_str(heap.str(x));
-            s.push_str(heap.str(y));
-            Ok(Value::Str(heap.intern_string(s)))
-        }
+        (BinOp::Add, Value::Str(x), Value::Str(y)) => Ok(Value::Str(heap.concat(x, y)?)),
         (BinOp::Add, Value::List(x), Value::List(y)) => {
             let len = heap.list(x).len() + heap.list(y).len();
             heap.check_room(len.saturating_mul(std::mem::size_of::<Value>()), "a list of that length")?;
@@ -161,7 +154,7 @@ pub fn less(heap: &Heap, a: Value, b: Value, or_equal: bool) -> Result<bool, Thr
 pub fn contains(heap: &Heap, a: Value, b: Value) -> Result<bool, Throw> {
     match b {
         Value::List(r) => Ok(heap.list(r).iter().any(|x| equal(heap, a, *x))),
-        Value::Map(r) => Ok(key(a).is_some_and(|k| heap.map(r).contains_key(&k))),
+        Value::Map(r) => Ok(heap.find_key(a).is_some_and(|k| heap.map(r).contains_key(&k))),
         Value::Str(r) => match a {
             Value::Str(s) => Ok(heap.str(r).contains(heap.str(s))),
             _ => Err(Throw::type_error(format!("'in <string>' needs a string on the left, not {}", a.type_name()))),

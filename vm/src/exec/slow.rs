@@ -14,7 +14,7 @@
 //! reloads its locals from the top frame afterwards.
 
 use crate::error::Throw;
-use crate::fmt::{display, equal, key};
+use crate::fmt::{display, equal};
 use crate::heap::Captures;
 use crate::interp::{
     bad_key, call_method, call_value, get_field, get_index, list_index, raise, range_bounds, set_index, stop, Called,
@@ -259,7 +259,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             for i in 0..count as usize {
                 let k = regs[start as usize + 2 * i];
                 let v = regs[start as usize + 2 * i + 1];
-                let Some(k) = key(k) else { raise!(bad_key(k)) };
+                let Some(k) = rt.heap.key(k) else { raise!(bad_key(k)) };
                 map.insert(k, v);
             }
             regs[dst] = Value::Map(rt.heap.new_map(map));
@@ -287,7 +287,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         Op::MapInsert { map, key: k, src } => {
             let Value::Map(r) = regs[map] else { unreachable!("a map literal") };
             let kv = regs[k];
-            let Some(k) = key(kv) else { raise!(bad_key(kv)) };
+            let Some(k) = rt.heap.key(kv) else { raise!(bad_key(kv)) };
             let v = regs[src];
             try_raise!(rt.heap.map_insert(r, k, v));
         }

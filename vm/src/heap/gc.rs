@@ -47,7 +47,8 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
                 o.data.trace(&mut held);
                 gray.extend(held.iter().filter_map(|v| v.as_ref()));
             }
-            Obj::Free { .. } | Obj::Str(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
+            Obj::Str(s) => gray.extend(s.buffer()),
+            Obj::Free { .. } | Obj::StrBuf(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
         }
     }
     heap.sweep()

@@ -7,12 +7,16 @@
 pub(crate) mod gc;
 pub(crate) mod handle;
 mod map;
+mod strbuf;
 
 use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
+use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
+use strbuf::MARK_EVERY;
+pub use strbuf::{StrBuf, StrView, LONG_STR};
 
 pub type FxBuild = rustc_hash::FxBuildHasher;
 pub use map::MapTable;
@@ -20,12 +24,16 @@ pub use map::MapTable;
 /// What one entry of a map's capacity costs, as the heap counts it.
 pub(crate) const MAP_ENTRY_BYTES: usize = 40;
 
-/// A string object. Strings are immutable and interned.
+/// A string object. Strings are immutable; those shorter than
+/// [`LONG_STR`] bytes, and those made whole rather than by `+`, are
+/// interned.
 pub struct StrObj {
     text: Text,
     /// The interner's hash, cut to 32 bits (the interner is fed the same
-    /// 32 bits when it rehashes), so that a string fits a small slot.
-    hash: u32,
+    /// 32 bits when it rehashes), so that a string fits a small slot. For
+    /// a view of a buffer it is computed when first needed, and 0 until
+    /// then.
+    hash: Cell<u32>,
     /// Where this string was last found as a key of a map: maps built the
     /// same way (records) keep a key at the same position, so field access
     /// tries there before it hashes.
@@ -52,6 +60,14 @@ enum Text {
         chars: u32,
         marked: Box<Marked>,
     },
+    /// A long string made by `+`: the first `len` bytes (`chars`
+    /// characters) of the buffer `buf`, an `Obj::StrBuf`. Not interned
+    /// unless it was used as a map key (see `Heap::key`).
+    View {
+        len: u32,
+        chars: u32,
+        buf: Ref,
+    },
 }
 
 /// Text with the byte offset of every `MARK_EVERY`th character.
@@ -63,10 +79,6 @@ struct Marked {
 
 /// The longest text kept inline, so that `Text` is 24 bytes.
 const INLINE_TEXT: usize = 22;
-
-/// How many characters apart the marks of a `Marked` text are: finding a
-/// character walks at most this many.
-const MARK_EVERY: usize = 64;
 
 impl StrObj {
     fn new(text: &str, hash: u32) -> StrObj {
@@ -84,62 +96,45 @@ impl StrObj {
                 (count, _) => Text::Heap { chars: count.unwrap_or(u32::MAX), text: text.into() },
             }
         };
-        StrObj { text, hash, field_hint: 0 }
+        StrObj { text, hash: Cell::new(hash), field_hint: 0 }
     }
 
+    /// The buffer this string views, if it views one.
+    pub(crate) fn buffer(&self) -> Option<Ref> {
+        match self.text {
+            Text::View { buf, .. } => Some(buf),
+            _ => None,
+        }
+    }
+
+    /// Whether this string views a buffer: then it may not be interned,
+    /// and its equals are found by content.
     #[inline]
-    pub fn text(&self) -> &str {
-        match &self.text {
-            // SAFETY: the bytes were copied from a `str`, whole.
-            Text::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
-            Text::Heap { text, .. } => text,
-            Text::Marked { marked, .. } => &marked.text,
-        }
+    fn is_view(&self) -> bool {
+        matches!(self.text, Text::View { .. })
     }
+}
 
-    /// Length in characters; equal to the byte length for ASCII text.
-    pub fn chars(&self) -> usize {
-        match &self.text {
-            Text::Heap { chars, .. } | Text::Marked { chars, .. } if *chars != u32::MAX => *chars as usize,
-            _ => self.text().chars().count(),
+/// The text of string `s`, whose buffer (if it views one) is in `slots`.
+#[inline]
+fn view_in<'a>(slots: &'a [Obj], s: &'a StrObj) -> StrView<'a> {
+    match &s.text {
+        // SAFETY: the bytes were copied from a `str`, whole.
+        Text::Inline { len, bytes } => {
+            StrView::new(unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) }, None, &[])
         }
-    }
-
-    pub fn is_ascii(&self) -> bool {
-        match &self.text {
-            Text::Inline { .. } => self.text().is_ascii(),
-            Text::Heap { text, .. } => self.chars() == text.len(),
-            Text::Marked { .. } => false,
-        }
-    }
-
-    /// The byte offset of character `i` (the length for `i` at the end):
-    /// O(1) for ASCII, a walk of at most `MARK_EVERY` characters for
-    /// other text.
-    pub fn byte_offset(&self, i: usize) -> usize {
-        let (text, from, skip) = match &self.text {
-            _ if self.is_ascii() => return i.min(self.text().len()),
-            Text::Marked { marked, .. } => {
-                let k = (i / MARK_EVERY).min(marked.marks.len() - 1);
-                (&*marked.text, marked.marks[k] as usize, i - k * MARK_EVERY)
+        Text::Heap { chars, text } => StrView::new(text, (*chars != u32::MAX).then_some(*chars as usize), &[]),
+        Text::Marked { chars, marked } => StrView::new(&marked.text, Some(*chars as usize), &marked.marks),
+        Text::View { len, chars, buf } => match &slots[buf.index()] {
+            Obj::StrBuf(b) => {
+                let (len, chars) = (*len as usize, *chars as usize);
+                // The marks of the characters before `chars`; the rest
+                // belong to longer strings on the same buffer.
+                let marks = &b.marks[..chars.div_ceil(MARK_EVERY).min(b.marks.len())];
+                StrView::new(&b.text[..len], Some(chars), marks)
             }
-            _ => (self.text(), 0, i),
-        };
-        text[from..].char_indices().nth(skip).map_or(text.len(), |(at, _)| from + at)
-    }
-
-    /// The index of the character starting at byte `at`, or of the one
-    /// `at` falls in.
-    pub fn char_index(&self, at: usize) -> usize {
-        match &self.text {
-            _ if self.is_ascii() => at,
-            Text::Marked { marked, .. } => {
-                let k = marked.marks.partition_point(|&m| m as usize <= at) - 1;
-                let from = marked.marks[k] as usize;
-                k * MARK_EVERY + marked.text[from..at].chars().count()
-            }
-            _ => self.text()[..at].chars().count(),
-        }
+            _ => corrupt("string buffer"),
+        },
     }
 }
 
@@ -217,6 +212,9 @@ pub enum Obj {
         next: Option<u32>,
     },
     Str(StrObj),
+    /// The text of long strings made by `+`, shared by the strings that
+    /// view it. No value names it.
+    StrBuf(Box<StrBuf>),
     List(Vec<Value>),
     // Boxed: a map is the largest object, and every slot is as large as it.
     Map(Box<MapTable>),
@@ -244,6 +242,11 @@ pub struct Heap {
     free: Option<u32>,
     interned: HashTable<Ref>,
     hasher: FxBuild,
+    /// Where `concat` copies the piece it appends, reused.
+    scratch: String,
+    /// Bytes `concat` has copied and hashed: the work of building strings
+    /// with `+`, which tests count to show it linear.
+    concat_work: u64,
     /// Bytes allocated since the last collection, roughly.
     pub(crate) debt: usize,
     /// Bytes that make the next collection due.
@@ -303,6 +306,8 @@ impl Heap {
             free: None,
             interned: HashTable::new(),
             hasher: FxBuild::default(),
+            scratch: String::new(),
+            concat_work: 0,
             debt: 0,
             threshold: if gc_stress() { 0 } else { MIN_THRESHOLD },
             live: 0,
@@ -435,22 +440,177 @@ impl Heap {
     /// The interned string with this text, made if needed.
     pub fn intern(&mut self, s: &str) -> Ref {
         let hash = self.hash_str(s);
-        let slots = &self.slots;
-        let found = self.interned.find(table_hash(hash), |r| match &slots[r.index()] {
-            Obj::Str(o) => o.text() == s,
-            _ => false,
-        });
-        if let Some(r) = found {
-            return *r;
+        if let Some(r) = self.find_interned(s, hash) {
+            return r;
         }
         let obj = StrObj::new(s, hash);
         let r = self.alloc(Obj::Str(obj), s.len());
+        self.add_interned(r, hash);
+        r
+    }
+
+    /// The interned string with text `s` (whose hash is `hash`), if any.
+    fn find_interned(&self, s: &str, hash: u32) -> Option<Ref> {
+        let slots = &self.slots;
+        let found = self.interned.find(table_hash(hash), |r| match &slots[r.index()] {
+            Obj::Str(o) => view_in(slots, o).text() == s,
+            _ => false,
+        });
+        found.copied()
+    }
+
+    fn add_interned(&mut self, r: Ref, hash: u32) {
         let slots = &self.slots;
         self.interned.insert_unique(table_hash(hash), r, |r| match &slots[r.index()] {
-            Obj::Str(o) => table_hash(o.hash),
+            Obj::Str(o) => table_hash(o.hash.get()),
             _ => 0,
         });
+    }
+
+    /// The hash of string `r`, computed once for a view of a buffer.
+    fn str_hash(&self, r: Ref) -> u32 {
+        let obj = self.str_raw(r);
+        match obj.hash.get() {
+            0 if obj.is_view() => {
+                let hash = self.hash_str(self.str(r));
+                obj.hash.set(hash);
+                hash
+            }
+            hash => hash,
+        }
+    }
+
+    /// `a + b` for two strings. Below [`LONG_STR`] bytes the result is
+    /// interned; longer, it views a buffer, which `a`'s own buffer is when
+    /// `a` ends where that buffer ends (the text is appended in place),
+    /// and a new copy otherwise.
+    pub fn concat(&mut self, a: Ref, b: Ref) -> Result<Ref, Throw> {
+        let (a_len, b_len) = (self.str(a).len(), self.str(b).len());
+        let len = a_len + b_len;
+        if len < LONG_STR || u32::try_from(len).is_err() {
+            self.check_room(len, "a string of that length")?;
+            // Copied once, then hashed to intern it.
+            self.concat_work += 2 * len as u64;
+            let mut s = String::with_capacity(len);
+            s.push_str(self.str(a));
+            s.push_str(self.str(b));
+            return Ok(self.intern_string(s));
+        }
+        // The piece is copied out first: it may view the very buffer it is
+        // appended to (`s + s`).
+        let mut piece = std::mem::take(&mut self.scratch);
+        piece.clear();
+        piece.push_str(self.str(b));
+        let piece_chars = self.str_obj(b).chars();
+        let buf = match self.str_raw(a).text {
+            Text::View { len, buf, .. } if self.buf(buf).text.len() == len as usize => buf,
+            _ => {
+                self.check_room(len, "a string of that length")?;
+                let a_text = self.str_obj(a);
+                let new = StrBuf::new(a_text.text(), a_text.chars(), len);
+                self.concat_work += a_len as u64;
+                let size = new.bytes();
+                self.alloc(Obj::StrBuf(Box::new(new)), size)
+            }
+        };
+        let before = self.buf(buf).bytes();
+        let spare = self.buf(buf).text.capacity() - a_len;
+        if spare < b_len {
+            // The buffer doubles, as a `String` does, and its text moves.
+            self.check_room(before.max(len), "a string of that length")?;
+            self.concat_work += a_len as u64;
+        }
+        // The piece is copied twice: out, then in.
+        self.concat_work += 2 * b_len as u64;
+        let grown = match self.get_mut(buf) {
+            Obj::StrBuf(text) => {
+                text.push(&piece, piece_chars);
+                text.bytes() - before
+            }
+            _ => corrupt("string buffer"),
+        };
+        self.grew(grown);
+        self.scratch = piece;
+        let chars = self.buf(buf).chars;
+        let view = StrObj { text: Text::View { len: len as u32, chars, buf }, hash: Cell::new(0), field_hint: 0 };
+        Ok(self.alloc(Obj::Str(view), 0))
+    }
+
+    /// Bytes copied and hashed by `+` on strings so far: the work of
+    /// building strings, which tests count to show it linear.
+    pub fn concat_work(&self) -> u64 {
+        self.concat_work
+    }
+
+    fn buf(&self, r: Ref) -> &StrBuf {
+        match self.get(r) {
+            Obj::StrBuf(b) => b,
+            _ => corrupt("string buffer"),
+        }
+    }
+
+    /// Whether strings `a` and `b` have the same text: the same ref, or,
+    /// when either views a buffer (not interned), the same bytes.
+    #[inline]
+    pub fn str_eq(&self, a: Ref, b: Ref) -> bool {
+        a == b || self.str_eq_by_content(a, b)
+    }
+
+    fn str_eq_by_content(&self, a: Ref, b: Ref) -> bool {
+        let (x, y) = (self.str_raw(a), self.str_raw(b));
+        if !x.is_view() && !y.is_view() {
+            // Both interned, and distinct.
+            return false;
+        }
+        let (hx, hy) = (x.hash.get(), y.hash.get());
+        if hx != 0 && hy != 0 && hx != hy {
+            return false;
+        }
+        self.str(a) == self.str(b)
+    }
+
+    /// The interned string equal to `r`: `r` itself unless it views a
+    /// buffer; then the interned one with its text, which `r` becomes when
+    /// there is none. Map keys are such strings, so that equal strings
+    /// are equal keys.
+    fn canonical(&mut self, r: Ref) -> Ref {
+        if !self.str_raw(r).is_view() {
+            return r;
+        }
+        let hash = self.str_hash(r);
+        if let Some(found) = self.find_interned(self.str(r), hash) {
+            return found;
+        }
+        self.add_interned(r, hash);
         r
+    }
+
+    /// As [`Heap::canonical`], without adding `r`: a string with no
+    /// interned equal is no map's key, so `r` itself is then as good.
+    fn find_canonical(&self, r: Ref) -> Ref {
+        if !self.str_raw(r).is_view() {
+            return r;
+        }
+        self.find_interned(self.str(r), self.str_hash(r)).unwrap_or(r)
+    }
+
+    /// A value as a map key, to store: nil, bools, ints, strings, and
+    /// integral floats (as the equal int, since `1 == 1.0`). A string is
+    /// keyed by its interned equal, made if needed.
+    pub fn key(&mut self, v: Value) -> Option<Key> {
+        match v {
+            Value::Str(r) => Some(Key::Str(self.canonical(r))),
+            _ => crate::fmt::key_of_scalar(v),
+        }
+    }
+
+    /// A value as a map key, to look up: as [`Heap::key`], but it adds
+    /// nothing to the interner.
+    pub fn find_key(&self, v: Value) -> Option<Key> {
+        match v {
+            Value::Str(r) => Some(Key::Str(self.find_canonical(r))),
+            _ => crate::fmt::key_of_scalar(v),
+        }
     }
 
     /// Like [`intern`](Self::intern) for an owned string.
@@ -613,16 +773,20 @@ impl Heap {
         &mut self.slots[r.index()]
     }
 
+    /// The text of string `r`.
     #[inline]
     pub fn str(&self, r: Ref) -> &str {
-        match self.get(r) {
-            Obj::Str(s) => s.text(),
-            _ => corrupt("string"),
-        }
+        self.str_obj(r).text()
+    }
+
+    /// String `r` with what finds its characters by index.
+    #[inline]
+    pub fn str_obj(&self, r: Ref) -> StrView<'_> {
+        view_in(&self.slots, self.str_raw(r))
     }
 
     #[inline]
-    pub fn str_obj(&self, r: Ref) -> &StrObj {
+    fn str_raw(&self, r: Ref) -> &StrObj {
         match self.get(r) {
             Obj::Str(s) => s,
             _ => corrupt("string"),
@@ -657,7 +821,7 @@ impl Heap {
     /// last found in a map (see [`Heap::find_field`]): no hashing.
     #[inline(always)]
     pub fn field_at_hint(&self, m: Ref, name: Ref) -> Option<&Value> {
-        let hint = self.str_obj(name).field_hint;
+        let hint = self.str_raw(name).field_hint;
         match self.map(m).get_index(hint as usize) {
             Some((&Key::Str(k), v)) if k == name => Some(v),
             _ => None,
@@ -667,7 +831,7 @@ impl Heap {
     /// As [`Heap::field_at_hint`], for writing.
     #[inline(always)]
     pub fn field_at_hint_mut(&mut self, m: Ref, name: Ref) -> Option<&mut Value> {
-        let hint = self.str_obj(name).field_hint;
+        let hint = self.str_raw(name).field_hint;
         match self.map_mut(m).get_index_mut(hint as usize) {
             Some((&Key::Str(k), v)) if k == name => Some(v),
             _ => None,
@@ -677,7 +841,7 @@ impl Heap {
     /// Looks field `name` of map `m` up by hash, and remembers its position
     /// for [`Heap::field_at_hint`].
     pub fn find_field(&mut self, m: Ref, name: Ref) -> Option<Value> {
-        let (at, _, &v) = self.map(m).get_full(&Key::Str(name))?;
+        let (at, _, &v) = self.map(m).get_full(&Key::Str(self.find_canonical(name)))?;
         self.remember_field(name, at);
         Some(v)
     }
@@ -685,7 +849,8 @@ impl Heap {
     /// Sets field `name` of map `m`, and remembers its position for
     /// [`Heap::field_at_hint`].
     pub fn set_field(&mut self, m: Ref, name: Ref, v: Value) -> Result<(), Throw> {
-        let at = self.map_insert(m, Key::Str(name), v)?;
+        let key = Key::Str(self.canonical(name));
+        let at = self.map_insert(m, key, v)?;
         self.remember_field(name, at);
         Ok(())
     }
@@ -792,7 +957,9 @@ impl Heap {
             let old = std::mem::replace(slot, Obj::Free { next: self.free });
             self.free = Some(i as u32);
             if let Obj::Str(s) = old {
-                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash), |r| r.0 == i as u32) {
+                // A view of a buffer is in the interner only if it was
+                // used as a key; its hash is then the one it was filed by.
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.0 == i as u32) {
                     entry.remove();
                 }
             }
@@ -827,7 +994,9 @@ fn size_of_obj(obj: &Obj) -> usize {
                 Text::Inline { .. } => 0,
                 Text::Heap { text, .. } => text.len(),
                 Text::Marked { marked, .. } => marked.text.len() + 4 * marked.marks.len(),
+                Text::View { .. } => 0,
             },
+            Obj::StrBuf(b) => b.bytes(),
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
             Obj::Map(m) => m.capacity() * MAP_ENTRY_BYTES,
             Obj::Func(c) => match &c.captures {
@@ -881,6 +1050,84 @@ mod tests {
             }
             assert_eq!(obj.byte_offset(starts.len() + 5), text.len(), "past the end is the end");
         }
+    }
+
+    /// `s + piece` over and over, as `s += piece` in a loop does.
+    fn built(heap: &mut Heap, piece: &str, times: usize) -> Ref {
+        let piece = heap.intern(piece);
+        let mut s = heap.intern("");
+        for _ in 0..times {
+            s = heap.concat(s, piece).expect("room");
+        }
+        s
+    }
+
+    #[test]
+    fn appending_shares_one_buffer_and_keeps_every_prefix() {
+        let mut heap = Heap::new();
+        let piece = heap.intern("aé");
+        let mut s = heap.intern("");
+        let mut all = Vec::new();
+        for _ in 0..200 {
+            s = heap.concat(s, piece).expect("room");
+            all.push(s);
+        }
+        for (i, &r) in all.iter().enumerate() {
+            let want = "aé".repeat(i + 1);
+            assert_eq!(heap.str(r), want, "prefix {i} unchanged");
+            let view = heap.str_obj(r);
+            assert_eq!(view.chars(), 2 * (i + 1));
+            for (k, (at, _)) in want.char_indices().enumerate() {
+                assert_eq!(view.byte_offset(k), at);
+                assert_eq!(view.char_index(at), k);
+            }
+        }
+        // One buffer for all the long ones: the strings past LONG_STR.
+        let bufs: std::collections::HashSet<Ref> = all.iter().filter_map(|&r| heap.str_raw(r).buffer()).collect();
+        assert_eq!(bufs.len(), 1);
+        // A string that no longer ends its buffer is copied, and both
+        // results keep their own text.
+        let middle = all[100];
+        let x = heap.intern("x");
+        let y = heap.intern("y");
+        let (mx, my) = (heap.concat(middle, x).expect("room"), heap.concat(middle, y).expect("room"));
+        assert_eq!(heap.str(mx), format!("{}x", "aé".repeat(101)));
+        assert_eq!(heap.str(my), format!("{}y", "aé".repeat(101)));
+        assert_ne!(heap.str_raw(mx).buffer(), heap.str_raw(my).buffer());
+        // `s + s` appends a copy of itself.
+        let twice = heap.concat(s, s).expect("room");
+        assert_eq!(heap.str(twice), "aé".repeat(400));
+    }
+
+    #[test]
+    fn long_strings_are_equal_and_one_key_by_content() {
+        let mut heap = Heap::new();
+        let whole = heap.intern(&"ab".repeat(100));
+        let by_twos = built(&mut heap, "ab", 100);
+        let by_fours = built(&mut heap, "abab", 50);
+        let other = built(&mut heap, "ba", 100);
+        assert_ne!(whole, by_twos);
+        assert!(heap.str_eq(whole, by_twos) && heap.str_eq(by_twos, by_fours) && heap.str_eq(by_fours, whole));
+        assert!(!heap.str_eq(by_twos, other));
+        let keys: Vec<Key> =
+            [by_twos, by_fours, whole].iter().map(|&r| heap.key(Value::Str(r)).expect("a key")).collect();
+        assert!(keys.iter().all(|&k| k == keys[0]), "{keys:?}");
+        assert_eq!(heap.find_key(Value::Str(by_fours)), Some(keys[0]));
+        // A string never used as a key is found as itself, and is no key.
+        assert_eq!(heap.find_key(Value::Str(other)), Some(Key::Str(other)));
+    }
+
+    #[test]
+    fn building_by_appending_is_linear() {
+        let work = |n: usize| {
+            let mut heap = Heap::new();
+            built(&mut heap, "x", n);
+            heap.concat_work()
+        };
+        let (small, large) = (work(10_000), work(100_000));
+        // Ten times the length, about ten times the work (a quadratic
+        // build would do a hundred times).
+        assert!(large < 12 * small, "{small} then {large}");
     }
 
     #[test]

@@ -83,6 +83,14 @@ pub trait IntoNative<Marker>: Send + Sync + 'static {
     /// The body the VM calls: the arguments checked and converted, then
     /// the function.
     fn into_native(self) -> Box<NativeBody>;
+
+    /// The parameters a script passes, each as what it must be and
+    /// whether it may be left out; `None` for a native over the raw
+    /// arguments, which counts them itself. The compiler checks direct
+    /// calls against it (see `weft_lang::compile::BuiltinSig`).
+    fn signature(&self) -> Option<Vec<(&'static str, bool)>> {
+        None
+    }
 }
 
 /// The marker of a native over the raw argument slice: variadic, checking
@@ -134,6 +142,10 @@ macro_rules! typed_natives {
                     self(cx, $($arg),*).into_result(cx)
                 })
             }
+
+            fn signature(&self) -> Option<Vec<(&'static str, bool)>> {
+                Some(vec![$(($arg::EXPECTED, $arg::OPTIONAL)),*])
+            }
         }
 
         impl<F, R, $($arg),*> IntoNative<Plain<($($arg,)*)>> for F
@@ -147,6 +159,10 @@ macro_rules! typed_natives {
                     convert_args!(cx, args; $($arg $i),*);
                     self($($arg),*).into_result(cx)
                 })
+            }
+
+            fn signature(&self) -> Option<Vec<(&'static str, bool)>> {
+                Some(vec![$(($arg::EXPECTED, $arg::OPTIONAL)),*])
             }
         }
     };
@@ -408,6 +424,8 @@ impl<T: IntoValue> IntoValue for Vec<T> {
     }
 }
 
+/// The key for a string from [`Ctx::intern`]. A string a script made may
+/// be a long one that is not interned: key that with [`Ctx::key`].
 impl From<StrRef> for crate::Key {
     fn from(s: StrRef) -> crate::Key {
         crate::Key::Str(s.0)

@@ -192,7 +192,7 @@ impl Ctx<'_> {
     }
 
     /// A string with its character count and ASCII flag.
-    pub fn str_obj(&self, s: StrRef) -> &crate::heap::StrObj {
+    pub fn str_obj(&self, s: StrRef) -> crate::heap::StrView<'_> {
         self.rt.heap.str_obj(s.0)
     }
 
@@ -245,6 +245,13 @@ impl Ctx<'_> {
     /// An interned string.
     pub fn intern(&mut self, s: &str) -> StrRef {
         StrRef(self.rt.heap.intern(s))
+    }
+
+    /// A value as a map key to store (see [`Heap::key`]): a string is
+    /// keyed by its interned equal, made if needed. `None` for a value
+    /// that cannot be a key. To look a key up, `cx.heap().find_key(v)`.
+    pub fn key(&mut self, v: Value) -> Option<crate::Key> {
+        self.rt.heap.key(v)
     }
 
     /// A new list value.
@@ -327,7 +334,11 @@ impl Ctx<'_> {
     /// Counts of the scheduler's and the heap's records, to watch for
     /// growth.
     pub fn stats(&self) -> crate::Stats {
-        crate::Stats { sched: self.rt.sched.stats(), heap_bytes: self.rt.heap.in_use() }
+        crate::Stats {
+            sched: self.rt.sched.stats(),
+            heap_bytes: self.rt.heap.in_use(),
+            concat_work: self.rt.heap.concat_work(),
+        }
     }
 
     /// Roots `v` until the handle is dropped: how a native keeps a value
