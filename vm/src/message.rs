@@ -79,7 +79,7 @@ impl Message {
                         Message::Bool(b) => Key::Bool(b),
                         Message::Int(i) => Key::Int(i),
                         Message::Str(s) => Key::Str(heap.intern(&s)),
-                        Message::Float(x) => match crate::fmt::key(Value::Float(x)) {
+                        Message::Float(x) => match crate::fmt::key_of_scalar(Value::Float(x)) {
                             Some(key) => key,
                             None => Key::Str(heap.intern(&x.to_string())),
                         },
