@@ -441,7 +441,8 @@ struct Options {
     markdown: bool,
 }
 
-const USAGE: &str = "usage: weft-bench-embed [--engine weft,mlua,rhai] [--rows call,...] [--runs N] [--calls N] [--iterations N] \
+const USAGE: &str =
+    "usage: weft-bench-embed [--engine weft,mlua,rhai] [--rows call,...] [--runs N] [--calls N] [--iterations N] \
 [--messages N] [--quick] [--markdown]";
 
 fn parse_options() -> Result<Options, String> {
@@ -604,8 +605,7 @@ fn print_markdown(options: &Options, results: &Results) {
         rule += "---:|";
     }
     println!("{header}\n{rule}");
-    let by_engine: BTreeMap<Engine, Vec<_>> =
-        options.engines.iter().map(|&e| (e, report_rows(results, e))).collect();
+    let by_engine: BTreeMap<Engine, Vec<_>> = options.engines.iter().map(|&e| (e, report_rows(results, e))).collect();
     for (i, (name, unit, _)) in report_rows(results, Engine::Weft).iter().enumerate() {
         let mut line = format!("| {name} | {unit} |");
         for engine in &options.engines {
