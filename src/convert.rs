@@ -92,67 +92,87 @@ impl IntoValue for Function {
 /// What [`Vm::call`](crate::Vm::call) calls: a global's name, or a
 /// [`Function`].
 pub trait Callee {
-    /// The function as a value, and its name for errors.
-    fn resolve(&self, vm: &weft_vm::Vm) -> Result<(Value, String), Error>;
+    /// The function as a value.
+    fn resolve(&self, vm: &weft_vm::Vm) -> Result<Value, Error>;
+    /// How an error names it: the global's name, or "a function". Only
+    /// errors ask, so that a call makes no string.
+    fn describe(&self) -> String;
 }
 
 impl Callee for &str {
-    fn resolve(&self, vm: &weft_vm::Vm) -> Result<(Value, String), Error> {
+    fn resolve(&self, vm: &weft_vm::Vm) -> Result<Value, Error> {
         match vm.global(self) {
-            Some(v) => Ok((v, self.to_string())),
+            Some(v) => Ok(v),
             None => Err(Error::new("ValueError", format!("call: there is no global named '{self}'"))),
         }
+    }
+    fn describe(&self) -> String {
+        self.to_string()
     }
 }
 
 impl Callee for String {
-    fn resolve(&self, vm: &weft_vm::Vm) -> Result<(Value, String), Error> {
+    fn resolve(&self, vm: &weft_vm::Vm) -> Result<Value, Error> {
         self.as_str().resolve(vm)
+    }
+    fn describe(&self) -> String {
+        self.clone()
     }
 }
 
 impl Callee for &Function {
-    fn resolve(&self, vm: &weft_vm::Vm) -> Result<(Value, String), Error> {
-        Ok((vm.value(&self.handle)?, "a function".to_string()))
+    fn resolve(&self, vm: &weft_vm::Vm) -> Result<Value, Error> {
+        Ok(vm.value(&self.handle)?)
+    }
+    fn describe(&self) -> String {
+        "a function".to_string()
     }
 }
 
 impl Callee for Function {
-    fn resolve(&self, vm: &weft_vm::Vm) -> Result<(Value, String), Error> {
+    fn resolve(&self, vm: &weft_vm::Vm) -> Result<Value, Error> {
         (&self).resolve(vm)
+    }
+    fn describe(&self) -> String {
+        (&self).describe()
     }
 }
 
 /// The arguments of a call from the host: a tuple of [`IntoValue`]
 /// values (`()`, `(x,)`, `(a, b)`, ... up to six), or a `Vec` of them.
 pub trait IntoArgs {
+    /// What the arguments become: an array for a tuple, so that a call
+    /// with a fixed number of arguments allocates nothing for them.
+    type Values: AsRef<[Value]>;
     /// The arguments as Weft values.
-    fn into_args(self, cx: &mut Ctx) -> Vec<Value>;
+    fn into_args(self, cx: &mut Ctx) -> Self::Values;
 }
 
 impl<T: IntoValue> IntoArgs for Vec<T> {
+    type Values = Vec<Value>;
     fn into_args(self, cx: &mut Ctx) -> Vec<Value> {
         self.into_iter().map(|v| v.into_value(cx)).collect()
     }
 }
 
 macro_rules! arg_tuples {
-    ($($($t:ident $i:tt),*;)*) => {$(
+    ($($n:literal: $($t:ident $i:tt),*;)*) => {$(
         impl<$($t: IntoValue),*> IntoArgs for ($($t,)*) {
+            type Values = [Value; $n];
             #[allow(unused_variables)]
-            fn into_args(self, cx: &mut Ctx) -> Vec<Value> {
-                vec![$(self.$i.into_value(cx)),*]
+            fn into_args(self, cx: &mut Ctx) -> [Value; $n] {
+                [$(self.$i.into_value(cx)),*]
             }
         }
     )*};
 }
 
 arg_tuples! {
-    ;
-    A 0;
-    A 0, B 1;
-    A 0, B 1, C 2;
-    A 0, B 1, C 2, D 3;
-    A 0, B 1, C 2, D 3, E 4;
-    A 0, B 1, C 2, D 3, E 4, F 5;
+    0: ;
+    1: A 0;
+    2: A 0, B 1;
+    3: A 0, B 1, C 2;
+    4: A 0, B 1, C 2, D 3;
+    5: A 0, B 1, C 2, D 3, E 4;
+    6: A 0, B 1, C 2, D 3, E 4, F 5;
 }

@@ -139,10 +139,18 @@ impl Vm {
     /// # Ok::<(), weft::Error>(())
     /// ```
     pub fn call<T: FromWeft>(&mut self, f: impl Callee, args: impl IntoArgs) -> Result<T, Error> {
-        let (f, name) = f.resolve(&self.core)?;
+        let callee = f.resolve(&self.core)?;
         let args = self.core.with_ctx(|cx| args.into_args(cx));
-        let v = self.core.call_value(f, &args)?;
-        convert(&mut self.core, &format!("call of {name}"), v)
+        let v = self.core.call_value(callee, args.as_ref())?;
+        // The error's wording is made only for an error: a call that
+        // succeeds builds no string.
+        match T::from_weft(v, &mut self.core) {
+            Some(t) => Ok(t),
+            None => {
+                let what = format!("call of {}", f.describe());
+                Err(Error::conversion(&what, T::expected(), self.core.type_name(v)))
+            }
+        }
     }
 
     /// The global `name` (a top-level name of the session, or a builtin)

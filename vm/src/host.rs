@@ -6,7 +6,6 @@
 //! of results) that the stdlib itself never needed.
 
 use crate::native::{Control, Ctx, FromValue, IntoValue};
-use crate::task::Task;
 use crate::value::{Key, Value};
 use crate::{Failure, Heap, Throw, Vm};
 use std::collections::{BTreeMap, HashMap};
@@ -41,7 +40,7 @@ impl Vm {
             return Err(crate::report::without_source(crate::ErrorKind::ValueError, message));
         }
         self.guarded(|vm| {
-            let mut task = Task::new();
+            let mut task = vm.main_task();
             task.stack.push(f);
             task.stack.extend_from_slice(args);
             task.start = Some(args.len() as u8);

@@ -186,6 +186,9 @@ pub struct Vm {
     prelude: Option<FileScope>,
     /// The top-level names of code run with `eval` and `run_file`.
     session: FileScope,
+    /// The last main task that finished, emptied: the next run or call
+    /// from the host starts in it, and allocates no registers or frames.
+    pub(crate) spare_task: Option<Box<Task>>,
 }
 
 impl Default for Vm {
@@ -223,6 +226,7 @@ impl Vm {
             broken: None,
             prelude: None,
             session: FileScope::new(),
+            spare_task: None,
         }
     }
 

@@ -105,6 +105,26 @@ impl Task {
         }
     }
 
+    /// Empties a finished task so that the next main task can reuse its
+    /// allocations; false if it grew too big to be worth keeping (a deep
+    /// recursion's registers), and should be dropped instead.
+    pub(crate) fn recycle(&mut self) -> bool {
+        const KEEP_REGISTERS: usize = 1 << 10;
+        const KEEP_FRAMES: usize = 1 << 6;
+        if self.stack.capacity() > KEEP_REGISTERS || self.frames.capacity() > KEEP_FRAMES || !self.conts.is_empty() {
+            return false;
+        }
+        self.stack.clear();
+        self.frames.clear();
+        self.handlers.clear();
+        self.trace.clear();
+        self.budget = BUDGET;
+        self.pending_failure = None;
+        self.park_slot = 0;
+        self.start = None;
+        true
+    }
+
     /// Bytes it holds: registers, frames, handlers and the trace.
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Task>()

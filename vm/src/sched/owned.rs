@@ -111,9 +111,8 @@ impl Scheduler {
         for nid in nurseries {
             self.end_nursery_owned(heap, nid);
         }
-        let tasks: Vec<TaskId> = self.tasks.iter().map(|(id, _)| id).collect();
-        for id in tasks {
-            if let Some(owned) = self.meta_mut(id).owned.take() {
+        for meta in self.tasks.values_mut() {
+            if let Some(owned) = meta.owned.take() {
                 owned.end(heap);
             }
         }

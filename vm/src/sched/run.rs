@@ -19,7 +19,7 @@ impl Vm {
             return Err(no_such_function(main));
         }
         let closure = self.rt.heap.new_closure(main, heap::Captures::None);
-        let mut task = Task::new();
+        let mut task = self.main_task();
         let regs = self.code.protos[main as usize].regs as usize;
         task.stack.resize(1 + regs, Value::Nil);
         task.stack[0] = Value::Func(closure);
@@ -27,10 +27,17 @@ impl Vm {
         self.run_as_main(task)
     }
 
+    /// An empty task to run as the main task: the last one's, reused, so
+    /// that a host calling a script function many times does not allocate
+    /// its registers and frames each time.
+    pub(crate) fn main_task(&mut self) -> Box<Task> {
+        self.spare_task.take().unwrap_or_else(|| Box::new(Task::new()))
+    }
+
     /// Runs `task` as the main task, with every task it spawns, to
     /// completion; the step limit counts from zero.
-    pub(crate) fn run_as_main(&mut self, task: Task) -> Result<Value, Failure> {
-        let id = self.rt.sched.add_task(Box::new(task), None, None);
+    pub(crate) fn run_as_main(&mut self, task: Box<Task>) -> Result<Value, Failure> {
+        let id = self.rt.sched.add_task(task, None, None);
         self.rt.sched.main = id;
         self.rt.steps.spent = 0;
         let result = self.schedule(id);
@@ -127,7 +134,12 @@ impl Vm {
                     let error = self.rt.heap.new_error("Limit", &self.rt.steps.message());
                     return Some(Err(Failure::Runtime(self.runtime_error(Value::Error(error), &task))));
                 }
-                Halt::Done(v) if id == main => return Some(Ok(v)),
+                Halt::Done(v) if id == main => {
+                    if task.recycle() {
+                        self.spare_task = Some(task);
+                    }
+                    return Some(Ok(v));
+                }
                 Halt::Done(v) => conc::finish(&mut self.rt, id, Ok(v)),
                 Halt::Failed(v) if id == main => return Some(Err(Failure::Runtime(self.runtime_error(v, &task)))),
                 Halt::Failed(v) => conc::finish(&mut self.rt, id, Err(v)),
