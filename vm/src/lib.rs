@@ -299,11 +299,20 @@ impl Vm {
         Ok(())
     }
 
+    /// Checks a value that comes from the host: it must name a live object
+    /// of its type (or a native of this VM). A `ValueError` otherwise; a
+    /// value kept past the collection that freed its object is called
+    /// stale, whatever now fills its slot.
     fn check_value(&self, v: Value) -> Result<(), Throw> {
         let native_ok = !matches!(v, Value::Native(n) if n as usize >= self.code.natives.len());
-        match native_ok && self.rt.heap.holds(v) {
-            true => Ok(()),
-            false => Err(Throw::value_error("the value names no live object: keep values in a Handle")),
+        if native_ok && self.rt.heap.holds(v) {
+            return Ok(());
+        }
+        match v.as_ref() {
+            Some(r) if self.rt.heap.is_stale(r) && r.index() < self.rt.heap.capacity() => Err(Throw::value_error(
+                format!("stale value: the {} it named was collected; keep values in a Handle", v.type_name()),
+            )),
+            _ => Err(Throw::value_error("the value names no live object: keep values in a Handle")),
         }
     }
 

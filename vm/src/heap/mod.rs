@@ -13,6 +13,7 @@ use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU32;
 
 pub type FxBuild = rustc_hash::FxBuildHasher;
 pub use map::MapTable;
@@ -213,8 +214,12 @@ pub struct TaskObj {
 }
 
 pub enum Obj {
+    /// A free slot: the next in the free list, and the generation the
+    /// slot's next object gets (as `generations` has it), kept here too
+    /// so that allocating reads one cache line, not two.
     Free {
         next: Option<u32>,
+        generation: NonZeroU32,
     },
     Str(StrObj),
     List(Vec<Value>),
@@ -241,6 +246,10 @@ pub struct Heap {
     slots: Vec<Obj>,
     /// One mark bit per slot, set while collecting.
     marks: Vec<u64>,
+    /// Each slot's generation, bumped when its object is freed (see
+    /// [`Ref`]): apart from the slots, which stay 40 bytes, and read only
+    /// when allocating, freeing and checking a value from the host.
+    generations: Vec<NonZeroU32>,
     free: Option<u32>,
     interned: HashTable<Ref>,
     hasher: FxBuild,
@@ -300,6 +309,7 @@ impl Heap {
         Heap {
             slots: Vec::new(),
             marks: Vec::new(),
+            generations: Vec::new(),
             free: None,
             interned: HashTable::new(),
             hasher: FxBuild::default(),
@@ -406,19 +416,27 @@ impl Heap {
         match self.free {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
-                self.free = match slot {
-                    Obj::Free { next } => *next,
-                    _ => None,
+                let generation = match slot {
+                    Obj::Free { next, generation } => {
+                        self.free = *next;
+                        *generation
+                    }
+                    // The free list only holds free slots.
+                    _ => {
+                        self.free = None;
+                        self.generations[i as usize]
+                    }
                 };
                 *slot = obj;
-                Ref(i)
+                Ref::new(i, generation)
             }
             None => {
                 self.slots.push(obj);
+                self.generations.push(NonZeroU32::MIN);
                 if self.slots.len() > self.marks.len() * 64 {
                     self.marks.push(0);
                 }
-                Ref(self.slots.len() as u32 - 1)
+                Ref::new(self.slots.len() as u32 - 1, NonZeroU32::MIN)
             }
         }
     }
@@ -584,23 +602,33 @@ impl Heap {
 
     /// Whether `v` names a live object of its own type (always, for values
     /// that name no object): a check for values that come from outside.
+    /// A value kept past the collection that freed its object is refused
+    /// even when a new object of the same type has taken its slot: the
+    /// slot's generation has moved on (see [`Heap::is_stale`]).
     pub fn holds(&self, v: Value) -> bool {
         let Some(r) = v.as_ref() else { return true };
         let Some(obj) = self.slots.get(r.index()) else { return false };
-        matches!(
-            (v, obj),
-            (Value::Str(_), Obj::Str(_))
-                | (Value::List(_), Obj::List(_))
-                | (Value::Map(_), Obj::Map(_))
-                | (Value::Range(_), Obj::Range { .. })
-                | (Value::Func(_), Obj::Func(_))
-                | (Value::Error(_), Obj::Error(_))
-                | (Value::Task(_), Obj::Task(_))
-                | (Value::Chan(_), Obj::Chan(_))
-                | (Value::Nursery(_), Obj::Nursery(_))
-                | (Value::Cell(_), Obj::Cell(_))
-                | (Value::Object(_), Obj::Object(_))
-        )
+        !self.is_stale(r)
+            && matches!(
+                (v, obj),
+                (Value::Str(_), Obj::Str(_))
+                    | (Value::List(_), Obj::List(_))
+                    | (Value::Map(_), Obj::Map(_))
+                    | (Value::Range(_), Obj::Range { .. })
+                    | (Value::Func(_), Obj::Func(_))
+                    | (Value::Error(_), Obj::Error(_))
+                    | (Value::Task(_), Obj::Task(_))
+                    | (Value::Chan(_), Obj::Chan(_))
+                    | (Value::Nursery(_), Obj::Nursery(_))
+                    | (Value::Cell(_), Obj::Cell(_))
+                    | (Value::Object(_), Obj::Object(_))
+            )
+    }
+
+    /// Whether `r` names an object that was collected: its slot has been
+    /// freed since `r` was made (and may hold another object now).
+    pub fn is_stale(&self, r: Ref) -> bool {
+        self.generations.get(r.index()).is_none_or(|&g| g != r.generation())
     }
 
     #[inline(always)]
@@ -789,10 +817,15 @@ impl Heap {
             if matches!(slot, Obj::Free { .. }) {
                 continue;
             }
-            let old = std::mem::replace(slot, Obj::Free { next: self.free });
+            // Refs kept past this collection no longer match the slot. A
+            // slot reused 2^32 times comes back to a generation it had:
+            // a stale ref that old would pass the check.
+            let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+            self.generations[i] = generation;
+            let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
             self.free = Some(i as u32);
             if let Obj::Str(s) = old {
-                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash), |r| r.0 == i as u32) {
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash), |r| r.index() == i) {
                     entry.remove();
                 }
             }
