@@ -21,6 +21,7 @@
 //!   functions natives.
 //! - `task.rs`, `error.rs`, `trace.rs`, `report.rs`: a task's registers
 //!   and frames, errors, trace entries, reports of uncaught errors.
+#![warn(missing_docs)]
 
 pub mod caps;
 mod code;
@@ -141,7 +142,12 @@ pub struct Stats {
 #[derive(Clone, Debug)]
 pub enum Failure {
     /// The code did not compile: each diagnostic rendered.
-    Compile { diagnostics: Vec<Diagnostic>, report: String },
+    Compile {
+        /// The errors, in source order.
+        diagnostics: Vec<Diagnostic>,
+        /// The errors rendered with their source lines, as the CLI prints them.
+        report: String,
+    },
     /// An uncaught error.
     Runtime(RuntimeError),
     /// `exit(status)`.

@@ -15,7 +15,8 @@ use hashbrown::HashTable;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU32;
 
-pub type FxBuild = rustc_hash::FxBuildHasher;
+/// The hasher of the interner and of maps' indexes.
+pub(crate) type FxBuild = rustc_hash::FxBuildHasher;
 pub use map::MapTable;
 
 /// What one entry of a map's capacity costs, as the heap counts it.
@@ -88,6 +89,7 @@ impl StrObj {
         StrObj { text, hash, field_hint: 0 }
     }
 
+    /// The text.
     #[inline]
     pub fn text(&self) -> &str {
         match &self.text {
@@ -106,6 +108,7 @@ impl StrObj {
         }
     }
 
+    /// Whether the text is all ASCII: then characters are bytes.
     pub fn is_ascii(&self) -> bool {
         match &self.text {
             Text::Inline { .. } => self.text().is_ascii(),
@@ -153,16 +156,19 @@ pub struct Closure {
 
 /// A closure's captured cells. Most closures capture one variable or none:
 /// those hold it inline, with no allocation of its own.
-pub enum Captures {
+pub(crate) enum Captures {
+    /// No captured variables.
     None,
+    /// One, inline.
     One(Value),
+    /// Two or more.
     Many(Box<[Value]>),
 }
 
 impl Captures {
     /// Capture `i`, which the compiler numbered.
     #[inline(always)]
-    pub fn get(&self, i: usize) -> Value {
+    pub(crate) fn get(&self, i: usize) -> Value {
         match self {
             Captures::One(v) if i == 0 => *v,
             Captures::Many(values) => values[i],
@@ -170,7 +176,8 @@ impl Captures {
         }
     }
 
-    pub fn as_slice(&self) -> &[Value] {
+    /// Every captured cell, for the collector.
+    pub(crate) fn as_slice(&self) -> &[Value] {
         match self {
             Captures::None => &[],
             Captures::One(v) => std::slice::from_ref(v),
@@ -181,7 +188,9 @@ impl Captures {
 
 /// An error value: `e.kind`, `e.message`, `e.trace`, `e.others`.
 pub struct ErrorObj {
+    /// `e.kind`: a string, the kind's name (`"ValueError"`).
     pub kind: Value,
+    /// `e.message`: usually a string, but any value `error()` was given.
     pub message: Value,
     /// Where it was thrown, innermost frame first; empty until thrown.
     pub trace: Vec<TraceEntry>,
@@ -200,20 +209,28 @@ pub struct ErrorObj {
 /// How a task ended, as its handle reports it.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome {
+    /// Not finished yet.
     Running,
+    /// Returned this value.
     Returned(Value),
+    /// Failed with this error.
     Failed(Value),
+    /// Was cancelled.
     Cancelled,
 }
 
 /// A task handle: the task's id in the scheduler and, once it has
 /// finished, how it ended.
 pub struct TaskObj {
+    /// The task's id in the scheduler.
     pub id: u32,
+    /// How it ended, once it has.
     pub outcome: Outcome,
 }
 
-pub enum Obj {
+/// A heap slot: a free slot, or an object of one of the types that live
+/// on the heap. Every slot is as large as the largest variant (40 bytes).
+pub(crate) enum Obj {
     /// A free slot: the next in the free list, and the generation the
     /// slot's next object gets (as `generations` has it), kept here too
     /// so that allocating reads one cache line, not two.
@@ -240,6 +257,10 @@ pub enum Obj {
     Object(Box<crate::object::HostObj>),
 }
 
+/// The heap of one VM: every object scripts and natives make, the string
+/// interner, and the accounting that schedules collections and enforces
+/// the memory limit. Objects are named by [`Ref`]s, checked (for values
+/// from outside) with [`Heap::holds`].
 pub struct Heap {
     /// The arena. Mark bits live apart, in `marks`, so that a slot is only
     /// as large as the largest object.
@@ -305,6 +326,8 @@ impl Default for Heap {
 }
 
 impl Heap {
+    /// An empty heap with no limit (collecting at every safe point under
+    /// `WEFT_GC_STRESS=1`).
     pub fn new() -> Heap {
         Heap {
             slots: Vec::new(),
@@ -476,27 +499,27 @@ impl Heap {
         self.intern(&s)
     }
 
-    pub fn str_value(&mut self, s: &str) -> Value {
+    pub(crate) fn str_value(&mut self, s: &str) -> Value {
         Value::Str(self.intern(s))
     }
 
     // ----- allocation ------------------------------------------------------
 
-    pub fn new_list(&mut self, items: Vec<Value>) -> Ref {
+    pub(crate) fn new_list(&mut self, items: Vec<Value>) -> Ref {
         let size = items.capacity() * std::mem::size_of::<Value>();
         self.alloc(Obj::List(items), size)
     }
 
-    pub fn new_map(&mut self, map: MapTable) -> Ref {
+    pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
         let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
         self.alloc(Obj::Map(Box::new(map)), size)
     }
 
-    pub fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
+    pub(crate) fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
         self.alloc(Obj::Range { start, end, inclusive }, 0)
     }
 
-    pub fn new_closure(&mut self, proto: u32, captures: Captures) -> Ref {
+    pub(crate) fn new_closure(&mut self, proto: u32, captures: Captures) -> Ref {
         let size = match &captures {
             Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
             _ => 0,
@@ -504,17 +527,17 @@ impl Heap {
         self.alloc(Obj::Func(Closure { proto, captures }), size)
     }
 
-    pub fn new_cell(&mut self, v: Value) -> Ref {
+    pub(crate) fn new_cell(&mut self, v: Value) -> Ref {
         self.alloc(Obj::Cell(v), 0)
     }
 
-    pub fn new_error(&mut self, kind: &str, message: &str) -> Ref {
+    pub(crate) fn new_error(&mut self, kind: &str, message: &str) -> Ref {
         let kind = Value::Str(self.intern(kind));
         let message = Value::Str(self.intern(message));
         self.new_error_value(kind, message)
     }
 
-    pub fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
+    pub(crate) fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
         let obj = ErrorObj {
             kind,
             message,
@@ -527,66 +550,66 @@ impl Heap {
         self.alloc(Obj::Error(Box::new(obj)), 64)
     }
 
-    pub fn new_task(&mut self, id: u32) -> Ref {
+    pub(crate) fn new_task(&mut self, id: u32) -> Ref {
         self.alloc(Obj::Task(TaskObj { id, outcome: Outcome::Running }), 0)
     }
 
-    pub fn new_chan(&mut self, chan: crate::channel::Channel) -> Ref {
+    pub(crate) fn new_chan(&mut self, chan: crate::channel::Channel) -> Ref {
         self.alloc(Obj::Chan(Box::new(chan)), 128)
     }
 
-    pub fn new_nursery(&mut self, id: u32) -> Ref {
+    pub(crate) fn new_nursery(&mut self, id: u32) -> Ref {
         self.alloc(Obj::Nursery(id), 0)
     }
 
-    pub fn task(&self, r: Ref) -> &TaskObj {
+    pub(crate) fn task(&self, r: Ref) -> &TaskObj {
         match self.get(r) {
             Obj::Task(t) => t,
             _ => corrupt("task"),
         }
     }
 
-    pub fn task_mut(&mut self, r: Ref) -> &mut TaskObj {
+    pub(crate) fn task_mut(&mut self, r: Ref) -> &mut TaskObj {
         match self.get_mut(r) {
             Obj::Task(t) => t,
             _ => corrupt("task"),
         }
     }
 
-    pub fn chan(&self, r: Ref) -> &crate::channel::Channel {
+    pub(crate) fn chan(&self, r: Ref) -> &crate::channel::Channel {
         match self.get(r) {
             Obj::Chan(c) => c,
             _ => corrupt("channel"),
         }
     }
 
-    pub fn chan_mut(&mut self, r: Ref) -> &mut crate::channel::Channel {
+    pub(crate) fn chan_mut(&mut self, r: Ref) -> &mut crate::channel::Channel {
         match self.get_mut(r) {
             Obj::Chan(c) => c,
             _ => corrupt("channel"),
         }
     }
 
-    pub fn new_object(&mut self, obj: crate::object::HostObj) -> Ref {
+    pub(crate) fn new_object(&mut self, obj: crate::object::HostObj) -> Ref {
         let bytes = obj.data.bytes();
         self.alloc(Obj::Object(Box::new(obj)), 32 + bytes)
     }
 
-    pub fn object(&self, r: Ref) -> &crate::object::HostObj {
+    pub(crate) fn object(&self, r: Ref) -> &crate::object::HostObj {
         match self.get(r) {
             Obj::Object(o) => o,
             _ => corrupt("object"),
         }
     }
 
-    pub fn object_mut(&mut self, r: Ref) -> &mut crate::object::HostObj {
+    pub(crate) fn object_mut(&mut self, r: Ref) -> &mut crate::object::HostObj {
         match self.get_mut(r) {
             Obj::Object(o) => o,
             _ => corrupt("object"),
         }
     }
 
-    pub fn nursery(&self, r: Ref) -> u32 {
+    pub(crate) fn nursery(&self, r: Ref) -> u32 {
         match self.get(r) {
             Obj::Nursery(id) => *id,
             _ => corrupt("nursery"),
@@ -632,15 +655,16 @@ impl Heap {
     }
 
     #[inline(always)]
-    pub fn get(&self, r: Ref) -> &Obj {
+    pub(crate) fn get(&self, r: Ref) -> &Obj {
         &self.slots[r.index()]
     }
 
     #[inline(always)]
-    pub fn get_mut(&mut self, r: Ref) -> &mut Obj {
+    pub(crate) fn get_mut(&mut self, r: Ref) -> &mut Obj {
         &mut self.slots[r.index()]
     }
 
+    /// The text of string `r`.
     #[inline]
     pub fn str(&self, r: Ref) -> &str {
         match self.get(r) {
@@ -649,6 +673,7 @@ impl Heap {
         }
     }
 
+    /// String `r`, with its length in characters and character offsets.
     #[inline]
     pub fn str_obj(&self, r: Ref) -> &StrObj {
         match self.get(r) {
@@ -657,6 +682,7 @@ impl Heap {
         }
     }
 
+    /// The items of list `r`.
     #[inline]
     pub fn list(&self, r: Ref) -> &Vec<Value> {
         match self.get(r) {
@@ -666,13 +692,14 @@ impl Heap {
     }
 
     #[inline]
-    pub fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
+    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
         match self.get_mut(r) {
             Obj::List(v) => v,
             _ => corrupt("list"),
         }
     }
 
+    /// The entries of map `r`.
     #[inline]
     pub fn map(&self, r: Ref) -> &MapTable {
         match self.get(r) {
@@ -741,7 +768,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn map_mut(&mut self, r: Ref) -> &mut MapTable {
+    pub(crate) fn map_mut(&mut self, r: Ref) -> &mut MapTable {
         match self.get_mut(r) {
             Obj::Map(m) => m,
             _ => corrupt("map"),
@@ -749,7 +776,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn closure(&self, r: Ref) -> &Closure {
+    pub(crate) fn closure(&self, r: Ref) -> &Closure {
         match self.get(r) {
             Obj::Func(c) => c,
             _ => corrupt("function"),
@@ -757,7 +784,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn cell(&self, r: Ref) -> Value {
+    pub(crate) fn cell(&self, r: Ref) -> Value {
         match self.get(r) {
             Obj::Cell(v) => *v,
             _ => corrupt("cell"),
@@ -765,13 +792,14 @@ impl Heap {
     }
 
     #[inline]
-    pub fn set_cell(&mut self, r: Ref, v: Value) {
+    pub(crate) fn set_cell(&mut self, r: Ref, v: Value) {
         match self.get_mut(r) {
             Obj::Cell(c) => *c = v,
             _ => corrupt("cell"),
         }
     }
 
+    /// Range `r` as its start, its end and whether the end is included.
     pub fn range(&self, r: Ref) -> (i64, i64, bool) {
         match self.get(r) {
             Obj::Range { start, end, inclusive } => (*start, *end, *inclusive),
@@ -779,14 +807,14 @@ impl Heap {
         }
     }
 
-    pub fn error(&self, r: Ref) -> &ErrorObj {
+    pub(crate) fn error(&self, r: Ref) -> &ErrorObj {
         match self.get(r) {
             Obj::Error(e) => e,
             _ => corrupt("error"),
         }
     }
 
-    pub fn error_mut(&mut self, r: Ref) -> &mut ErrorObj {
+    pub(crate) fn error_mut(&mut self, r: Ref) -> &mut ErrorObj {
         match self.get_mut(r) {
             Obj::Error(e) => e,
             _ => corrupt("error"),

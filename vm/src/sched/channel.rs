@@ -28,6 +28,9 @@ pub fn closed_error() -> Throw {
     Throw::new("ChannelClosed", "channel is closed")
 }
 
+/// A channel's state: its buffer, whether it is closed, and the tasks
+/// parked on it. Lives in a heap object; natives use it through
+/// [`Ctx`](crate::Ctx)'s channel operations.
 pub struct Channel {
     /// How many values the buffer holds (0: a rendezvous).
     pub(crate) cap: usize,
@@ -47,6 +50,7 @@ impl Channel {
         self.buf.len()
     }
 
+    /// Whether no values are buffered.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -56,6 +60,7 @@ impl Channel {
         self.cap
     }
 
+    /// Whether it was closed.
     pub fn is_closed(&self) -> bool {
         self.closed
     }

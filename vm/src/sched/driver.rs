@@ -39,10 +39,15 @@ const IDLE_SLICE: Duration = Duration::from_millis(50);
 /// the heap, and becomes a `Value` on the scheduler's thread.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
+    /// `nil`.
     Nil,
+    /// A bool.
     Bool(bool),
+    /// An int.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string, interned when it arrives.
     Str(String),
 }
 

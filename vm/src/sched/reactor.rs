@@ -29,7 +29,9 @@ const WAKER: mio::Token = mio::Token(0);
 /// Which way an operation waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Until the source is readable (or at its end, or failed).
     Read,
+    /// Until the source is writable.
     Write,
 }
 
