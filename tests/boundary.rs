@@ -1,6 +1,8 @@
 //! The embedding boundary holds: a bug inside the VM (here, a native that
 //! panics) comes back to the host as an `Internal` failure instead of
-//! unwinding through it, and a bad request from the host is an error.
+//! unwinding through it, and a bad request from the host is an error:
+//! a value kept past the collection that freed its object among them,
+//! even once a new object of the same type has taken its slot.
 
 use std::path::Path;
 use weft_vm::{Ctx, ErrorKind, Failure, NativeResult, Throw, Value, Vm};
@@ -49,4 +51,50 @@ fn running_a_function_that_was_never_loaded_is_an_error() {
     let mut vm = Vm::new();
     let e = runtime_error(vm.run_proto(12_345));
     assert_eq!(e.kind, "ValueError");
+}
+
+fn value_error(result: Result<(), Throw>) -> String {
+    match result {
+        Err(Throw::Error { kind: ErrorKind::ValueError, message }) => message,
+        other => panic!("expected a ValueError, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stale_value_is_refused_even_when_a_list_fills_its_slot_again() {
+    let mut vm = Vm::new();
+    let stale = vm.eval("make.weft", "[1, 2, 3]").expect("runs");
+    let Value::List(old) = stale else { panic!("expected a list, got {stale:?}") };
+    // Nothing roots the list: enough allocation for collections frees it.
+    let junk = "for i in 0..200000 { let junk = [i, [i]] }";
+    vm.run_script("junk.weft", junk, Path::new(".")).expect("runs");
+    // Make lists (no collection runs between host calls) until one takes
+    // the freed slot: the free list hands every freed slot out in turn.
+    let fresh = (0..10_000_000)
+        .map(|i| vm.with_ctx(|cx| cx.new_list(vec![Value::Int(i)])))
+        .find(|v| v.as_ref().map(|r| r.index()) == Some(old.index()))
+        .expect("the freed slot is reused");
+    assert!(matches!(fresh, Value::List(_)), "a list fills the slot again");
+    assert_ne!(format!("{fresh:?}"), format!("{stale:?}"), "the new ref is of a later generation");
+
+    // Every way in from the host refuses the stale value, in release too.
+    let message = value_error(vm.root(stale).map(drop));
+    assert!(message.starts_with("stale value: the list it named was collected"), "{message}");
+    value_error(vm.register_value("old", stale));
+    value_error(vm.set_global("old", stale));
+    assert_eq!(vm.convert::<Vec<i64>>(stale), None);
+    assert_eq!(vm.type_name(stale), "list");
+    vm.eval("f.weft", "fn first(xs) { return xs[0] }").expect("runs");
+    let first = vm.global("first").expect("defined");
+    match vm.call_value(first, &[stale]) {
+        Err(Failure::Runtime(e)) => {
+            assert_eq!(e.kind, "ValueError");
+            assert!(e.message.starts_with("stale value"), "{}", e.message);
+        }
+        other => panic!("expected a runtime failure, got {other:?}"),
+    }
+
+    // The new list is the one the slot holds, and it works.
+    assert_eq!(vm.convert::<Vec<i64>>(fresh).map(|xs| xs.len()), Some(1));
+    assert!(matches!(vm.call_value(first, &[fresh]), Ok(Value::Int(_))));
 }

@@ -8,7 +8,7 @@
 //! `start` and `end` (in characters, as strings index), `groups` and
 //! `named`. A bad pattern is a ValueError that points into the pattern.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use weft_vm::heap::MapTable;
 use weft_vm::{Ctx, IntoNative, Key, Object, Throw, Value, Vm};
 
@@ -27,8 +27,10 @@ impl Object for Regex {
 /// `re.test(p, line)` compiles `p` once.
 const CACHE_SIZE: usize = 32;
 
-/// The most recently used shorthand patterns, newest last.
-static CACHE: Mutex<Vec<regex::Regex>> = Mutex::new(Vec::new());
+/// The most recently used shorthand patterns, newest last: one cache per
+/// VM, shared by its shorthands (no VM's patterns reach another's).
+#[derive(Clone, Default)]
+struct Cache(Arc<Mutex<Vec<regex::Regex>>>);
 
 /// Compiles `pattern`, or explains where it is wrong.
 fn build(who: &str, pattern: &str) -> Result<regex::Regex, Throw> {
@@ -54,20 +56,23 @@ fn build(who: &str, pattern: &str) -> Result<regex::Regex, Throw> {
     })
 }
 
-/// A shorthand's pattern, from the cache or compiled and cached.
-fn cached(who: &str, pattern: &str) -> Result<regex::Regex, Throw> {
-    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(at) = cache.iter().position(|r| r.as_str() == pattern) {
-        let re = cache.remove(at);
+impl Cache {
+    /// A shorthand's pattern, from the cache or compiled and cached.
+    fn get(&self, who: &str, pattern: &str) -> Result<regex::Regex, Throw> {
+        // A panic while it was held cannot leave the list half changed.
+        let mut cache = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(at) = cache.iter().position(|r| r.as_str() == pattern) {
+            let re = cache.remove(at);
+            cache.push(re.clone());
+            return Ok(re);
+        }
+        let re = build(who, pattern)?;
+        if cache.len() == CACHE_SIZE {
+            cache.remove(0);
+        }
         cache.push(re.clone());
-        return Ok(re);
+        Ok(re)
     }
-    let re = build(who, pattern)?;
-    if cache.len() == CACHE_SIZE {
-        cache.remove(0);
-    }
-    cache.push(re.clone());
-    Ok(re)
 }
 
 /// The regex a method was called on.
@@ -163,39 +168,42 @@ fn compile(cx: &mut Ctx, pattern: String) -> Result<Value, Throw> {
 
 pub fn install(vm: &mut Vm) {
     vm.register_class::<Regex>("regex");
+    let cache = Cache::default();
+    let [test_cache, find_cache, find_all_cache, replace_cache, split_cache] = [(); 5].map(|()| cache.clone());
     vm.register_module(
         "re",
         vec![
             ("compile", compile.into_native()),
             (
                 "test",
-                (|p: String, s: String| -> Result<bool, Throw> { Ok(test(&cached("re.test", &p)?, &s)) }).into_native(),
+                (move |p: String, s: String| -> Result<bool, Throw> { Ok(test(&test_cache.get("re.test", &p)?, &s)) })
+                    .into_native(),
             ),
             (
                 "find",
-                (|cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
-                    Ok(find(cx, &cached("re.find", &p)?, &s))
+                (move |cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
+                    Ok(find(cx, &find_cache.get("re.find", &p)?, &s))
                 })
                 .into_native(),
             ),
             (
                 "find_all",
-                (|cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
-                    Ok(find_all(cx, &cached("re.find_all", &p)?, &s))
+                (move |cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
+                    Ok(find_all(cx, &find_all_cache.get("re.find_all", &p)?, &s))
                 })
                 .into_native(),
             ),
             (
                 "replace",
-                (|cx: &mut Ctx, p: String, s: String, with: String| -> Result<Value, Throw> {
-                    replace(cx, &cached("re.replace", &p)?, &s, &with)
+                (move |cx: &mut Ctx, p: String, s: String, with: String| -> Result<Value, Throw> {
+                    replace(cx, &replace_cache.get("re.replace", &p)?, &s, &with)
                 })
                 .into_native(),
             ),
             (
                 "split",
-                (|cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
-                    Ok(split(cx, &cached("re.split", &p)?, &s))
+                (move |cx: &mut Ctx, p: String, s: String| -> Result<Value, Throw> {
+                    Ok(split(cx, &split_cache.get("re.split", &p)?, &s))
                 })
                 .into_native(),
             ),

@@ -111,7 +111,12 @@ impl std::fmt::Display for ErrorKind {
 #[derive(Clone, Debug)]
 pub enum Throw {
     /// A runtime error of a kind with a message.
-    Error { kind: ErrorKind, message: String },
+    Error {
+        /// Its kind (`e.kind`).
+        kind: ErrorKind,
+        /// What went wrong (`e.message`).
+        message: String,
+    },
     /// A script value thrown with `throw` (an error object or anything else).
     Value(Value),
     /// The task was cancelled; the scope named absorbs the error (none

@@ -35,9 +35,10 @@ impl Vm {
             let message = format!("too many arguments ({}): at most {MAX_HOST_ARGS}", args.len());
             return Err(crate::report::without_source(crate::ErrorKind::ArityError, message));
         }
-        if std::iter::once(&f).chain(args).any(|&v| self.check_value(v).is_err()) {
-            let message = "an argument names no live object: keep values in a Handle".to_string();
-            return Err(crate::report::without_source(crate::ErrorKind::ValueError, message));
+        if let Some(Err(Throw::Error { kind, message })) =
+            std::iter::once(&f).chain(args).map(|&v| self.check_value(v)).find(Result::is_err)
+        {
+            return Err(crate::report::without_source(kind, message));
         }
         self.guarded(|vm| {
             let mut task = vm.main_task();
@@ -56,14 +57,20 @@ impl Vm {
         f(&mut cx)
     }
 
-    /// `v` as a `T`, or `None` if it is of another type.
+    /// `v` as a `T`, or `None` if it is of another type, or names no live
+    /// object (see [`Vm::root`]).
     pub fn convert<T: FromValue>(&self, v: Value) -> Option<T> {
+        self.check_value(v).ok()?;
         T::from_value(v, &self.rt.heap)
     }
 
-    /// The name `type(v)` gives: a host object's class, or the type.
+    /// The name `type(v)` gives: a host object's class, or the type (its
+    /// variant's name for a value that names no live object).
     pub fn type_name(&self, v: Value) -> &str {
-        self.code.type_name(&self.rt.heap, v)
+        match self.check_value(v) {
+            Ok(()) => self.code.type_name(&self.rt.heap, v),
+            Err(_) => v.type_name(),
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //!   functions natives.
 //! - `task.rs`, `error.rs`, `trace.rs`, `report.rs`: a task's registers
 //!   and frames, errors, trace entries, reports of uncaught errors.
+#![warn(missing_docs)]
 
 pub mod caps;
 mod code;
@@ -148,7 +149,12 @@ pub struct Stats {
 #[derive(Clone, Debug)]
 pub enum Failure {
     /// The code did not compile: each diagnostic rendered.
-    Compile { diagnostics: Vec<Diagnostic>, report: String },
+    Compile {
+        /// The errors, in source order.
+        diagnostics: Vec<Diagnostic>,
+        /// The errors rendered with their source lines, as the CLI prints them.
+        report: String,
+    },
     /// An uncaught error.
     Runtime(RuntimeError),
     /// `exit(status)`.
@@ -315,11 +321,20 @@ impl Vm {
         Ok(())
     }
 
+    /// Checks a value that comes from the host: it must name a live object
+    /// of its type (or a native of this VM). A `ValueError` otherwise; a
+    /// value kept past the collection that freed its object is called
+    /// stale, whatever now fills its slot.
     fn check_value(&self, v: Value) -> Result<(), Throw> {
         let native_ok = !matches!(v, Value::Native(n) if n as usize >= self.code.natives.len());
-        match native_ok && self.rt.heap.holds(v) {
-            true => Ok(()),
-            false => Err(Throw::value_error("the value names no live object: keep values in a Handle")),
+        if native_ok && self.rt.heap.holds(v) {
+            return Ok(());
+        }
+        match v.as_ref() {
+            Some(r) if self.rt.heap.is_stale(r) && r.index() < self.rt.heap.capacity() => Err(Throw::value_error(
+                format!("stale value: the {} it named was collected; keep values in a Handle", v.type_name()),
+            )),
+            _ => Err(Throw::value_error("the value names no live object: keep values in a Handle")),
         }
     }
 

@@ -26,6 +26,10 @@ pub struct Frame {
     pub(crate) pc: u32,
 }
 
+// Frames are pushed and popped on every call: a ref's generation must not
+// make them larger (an `Option<Ref>` is 8 bytes, as a bare slot was).
+const _: () = assert!(std::mem::size_of::<Frame>() == 24);
+
 /// An active `try`: where a throw goes.
 #[derive(Clone, Copy, Debug)]
 pub struct Handler {

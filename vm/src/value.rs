@@ -4,15 +4,62 @@
 //! `Value` holding a `Ref` is kept alive by the collector as long as it is
 //! reachable from a root.
 
-/// A handle to a heap object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use std::num::{NonZeroU32, NonZeroU64};
+
+/// A handle to a heap object: its slot in the arena, and the slot's
+/// generation when the object was made. The heap bumps a slot's
+/// generation when it frees the slot, so a `Ref` kept past the collection
+/// that freed its object no longer matches the slot, even once a new
+/// object of the same type fills it: values that come from the host are
+/// checked so ([`Heap::holds`](crate::heap::Heap::holds)). Refs held by
+/// scripts are roots and never go stale, so the interpreter never reads
+/// the generation.
+///
+/// One 64-bit word, the generation in the high half and the slot in the
+/// low: in a [`Value`] it sits where an int does, so a value is still 16
+/// bytes, and comparing two refs is one comparison. Generations are never
+/// zero, so an `Option<Ref>` (a call frame's closure) is 8 bytes too.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(transparent)]
-pub struct Ref(pub(crate) u32);
+pub struct Ref(NonZeroU64);
 
 impl Ref {
+    /// The ref of the object in slot `index`, made in generation `generation`.
+    #[inline(always)]
+    pub(crate) fn new(index: u32, generation: NonZeroU32) -> Ref {
+        let bits = (u64::from(generation.get()) << 32) | u64::from(index);
+        // Never zero (the generation, in the high half, is not), so the
+        // fallback is never taken.
+        Ref(NonZeroU64::new(bits).unwrap_or(NonZeroU64::MAX))
+    }
+
     /// The object's slot in the heap's arena.
+    #[inline(always)]
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.0.get() as u32 as usize
+    }
+
+    /// The generation of the slot the object was made in.
+    #[inline(always)]
+    pub(crate) fn generation(self) -> NonZeroU32 {
+        // Never zero: `new` put a generation there.
+        NonZeroU32::new((self.0.get() >> 32) as u32).unwrap_or(NonZeroU32::MIN)
+    }
+}
+
+impl std::fmt::Debug for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ref({}@{})", self.index(), self.generation())
+    }
+}
+
+impl std::hash::Hash for Ref {
+    /// Hashes the slot alone: two equal refs have the same slot, and two
+    /// live objects never share one, so the generation adds nothing (and
+    /// a map key costs one word to hash, as before generations).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u32(self.index() as u32);
     }
 }
 
@@ -34,8 +81,9 @@ const TAG_CELL: u8 = 14;
 const TAG_OBJECT: u8 = 15;
 
 /// A value. The layout is pinned (`repr(u8)`, every tag explicit) for
-/// `Value::copy`, which names the tags whose payload is one 32-bit
-/// field and copies any other variant whole.
+/// `Value::copy`, which names the tags whose payload is one 64-bit field
+/// (an int, a float, a [`Ref`]) or one 32-bit field (a native's index),
+/// and copies any other variant whole.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(u8)]
 pub enum Value {
@@ -138,8 +186,8 @@ impl Value {
         let (from, to) = (from.cast::<u8>(), to.cast::<u8>());
         // SAFETY: `Value` is `repr(u8)` with the tags pinned above: byte 0
         // is the tag, and each variant is a `repr(C)` struct of the tag and
-        // its payload, a bool at offset 1, an `i64` or `f64` at offset 8,
-        // a `u32` at offset 4 for the tags listed. Copying the tag and its
+        // its payload, a bool at offset 1, a native's `u32` at offset 4,
+        // an `i64`, an `f64` or a `Ref` (8 bytes, aligned to 8) at offset 8. Copying the tag and its
         // variant's payload makes a valid value; a variant not listed is
         // copied whole, which is slower but valid for any payload. The
         // loads are volatile so that the compiler cannot merge them back
@@ -150,14 +198,13 @@ impl Value {
             match tag {
                 TAG_NIL => {}
                 TAG_BOOL => to.add(1).write(std::ptr::read_volatile(from.add(1))),
-                TAG_INT | TAG_FLOAT => {
+                TAG_NATIVE => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
+                // Int, Float, and the refs: Str, List, Map, Range, Func,
+                // Error, Task, Chan, Nursery, Cell, Object (a test pins that
+                // these are the tags between, and a `Ref` is 8 bytes
+                // aligned to 8).
+                TAG_INT..=TAG_OBJECT => {
                     to.add(8).cast::<u64>().write(std::ptr::read_volatile(from.add(8).cast::<u64>()))
-                }
-                // Str, List, Map, Range, Func, Native, Error, Task, Chan,
-                // Nursery, Cell, Object: a test pins that these are the tags
-                // between.
-                TAG_STR..=TAG_OBJECT => {
-                    to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>()))
                 }
                 _ => to.cast::<Value>().write(from.cast::<Value>().read()),
             }
@@ -202,6 +249,13 @@ impl Key {
     }
 }
 
+// A generation in every ref must not make values larger: registers,
+// lists and maps are arrays of them.
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
+const _: () = assert!(std::mem::size_of::<Key>() == 16);
+const _: () = assert!(std::mem::size_of::<Ref>() == 8 && std::mem::align_of::<Ref>() == 8);
+const _: () = assert!(std::mem::size_of::<Option<Ref>>() == 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,14 +268,15 @@ mod tests {
 
     #[test]
     fn copies_keep_every_kind_of_value() {
-        let r = Ref(u32::MAX - 1);
+        let generation = |g| NonZeroU32::new(g).expect("not zero");
+        let r = Ref::new(u32::MAX - 1, generation(7));
         let values = [
             Value::Nil,
             Value::Bool(true),
             Value::Bool(false),
             Value::Int(-7),
             Value::Float(2.5),
-            Value::Str(Ref(3)),
+            Value::Str(Ref::new(3, generation(u32::MAX))),
             Value::List(r),
             Value::Map(r),
             Value::Range(r),
@@ -231,7 +286,7 @@ mod tests {
             Value::Task(r),
             Value::Chan(r),
             Value::Nursery(r),
-            Value::Cell(Ref(u32::MAX)),
+            Value::Cell(Ref::new(u32::MAX, generation(1))),
             Value::Object(r),
         ];
         for v in values {
@@ -262,6 +317,7 @@ mod tests {
             // SAFETY: both point to values.
             unsafe { Value::copy(&v, &mut out) };
             assert_eq!(format!("{v:?}"), format!("{out:?}"));
+            assert_eq!(v.as_ref(), out.as_ref(), "the generation is copied too");
         }
     }
 

@@ -34,41 +34,51 @@ pub(crate) fn set_method_slot(table: &mut Vec<Option<Method>>, id: u16, method: 
 /// The types that have method tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TypeTag {
+    /// Strings.
     String,
+    /// Lists.
     List,
+    /// Maps.
     Map,
+    /// Ranges.
     Range,
+    /// Error values.
     Error,
+    /// Channels.
     Chan,
+    /// Task handles.
     Task,
+    /// Nursery handles.
     Nursery,
 }
 
 /// Method tables, indexed by method symbol.
 #[derive(Default)]
 pub struct Methods {
-    pub string: Vec<Option<Method>>,
-    pub list: Vec<Option<Method>>,
-    pub map: Vec<Option<Method>>,
-    pub range: Vec<Option<Method>>,
-    pub error: Vec<Option<Method>>,
-    pub chan: Vec<Option<Method>>,
-    pub task: Vec<Option<Method>>,
-    pub nursery: Vec<Option<Method>>,
+    pub(crate) string: Vec<Option<Method>>,
+    pub(crate) list: Vec<Option<Method>>,
+    pub(crate) map: Vec<Option<Method>>,
+    pub(crate) range: Vec<Option<Method>>,
+    pub(crate) error: Vec<Option<Method>>,
+    pub(crate) chan: Vec<Option<Method>>,
+    pub(crate) task: Vec<Option<Method>>,
+    pub(crate) nursery: Vec<Option<Method>>,
     /// Empty: other types have no methods.
-    pub other: Vec<Option<Method>>,
+    pub(crate) other: Vec<Option<Method>>,
 }
 
 /// Method names, numbered once for the whole VM, so a method call is an
 /// index into a table instead of a hash lookup.
 #[derive(Default)]
 pub struct Symbols {
-    pub names: Vec<String>,
+    /// Each symbol's name, by id.
+    pub(crate) names: Vec<String>,
     ids: HashMap<String, u16>,
 }
 
 impl Symbols {
-    pub fn id(&mut self, name: &str) -> u16 {
+    /// The id of method name `name`, numbered if it is new.
+    pub(crate) fn id(&mut self, name: &str) -> u16 {
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
@@ -128,13 +138,16 @@ impl FnProto {
 
 /// A source file, kept for error reports.
 pub struct SourceFile {
-    pub name: String,
-    pub text: String,
+    /// The name reports give it.
+    pub(crate) name: String,
+    /// The source text.
+    pub(crate) text: String,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
-    pub fn new(name: &str, text: &str) -> SourceFile {
+    /// A file of this name and text, with its line starts found.
+    pub(crate) fn new(name: &str, text: &str) -> SourceFile {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceFile { name: name.to_string(), text: text.to_string(), line_starts }
@@ -158,11 +171,14 @@ pub struct Code {
     /// interpreter's unchecked register and code reads rest on it.
     pub(crate) protos: Vec<FnProto>,
     /// The prelude's file, whose frames traces leave out.
-    pub prelude_file: Option<u32>,
-    pub files: Vec<SourceFile>,
+    pub(crate) prelude_file: Option<u32>,
+    /// Every file loaded, by index: traces and spans name them so.
+    pub(crate) files: Vec<SourceFile>,
     pub(crate) natives: Vec<NativeDef>,
-    pub symbols: Symbols,
-    pub methods: Methods,
+    /// Method names, numbered.
+    pub(crate) symbols: Symbols,
+    /// The built-in types' method tables.
+    pub(crate) methods: Methods,
     /// Classes of host objects, by index.
     pub(crate) classes: Vec<crate::object::Class>,
 }

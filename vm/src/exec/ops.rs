@@ -7,6 +7,7 @@ use crate::heap::Heap;
 use crate::value::Value;
 use weft_lang::ast::BinOp;
 
+/// The `Overflow` error of `a op b` on ints.
 #[cold]
 pub fn overflow(op: &str, a: i64, b: i64) -> Throw {
     Throw::new("Overflow", format!("integer overflow in {a} {op} {b}"))
@@ -55,6 +56,8 @@ pub fn int_floor_div(a: i64, b: i64) -> Result<i64, Throw> {
     checked_floor_div(a, b).ok_or_else(|| overflow("//", a, b))
 }
 
+/// `a % b` on ints: the result has the sign of `b` (floored, as `//`);
+/// a `ZeroDivision` error for `b == 0`.
 pub fn int_mod(a: i64, b: i64) -> Result<i64, Throw> {
     checked_mod(a, b).ok_or_else(|| zero_division(BinOp::Mod))
 }

@@ -127,6 +127,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ref_kept_past_its_collection_is_stale_once_its_slot_is_reused() {
+        let mut heap = Heap::new();
+        let old = heap.new_list(vec![Value::Int(1)]);
+        assert!(heap.holds(Value::List(old)) && !heap.is_stale(old));
+        collect(&mut heap, []);
+        let new = heap.new_list(vec![Value::Int(2)]);
+        assert_eq!(new.index(), old.index(), "the freed slot is reused");
+        assert_ne!(new, old);
+        assert!(heap.is_stale(old) && !heap.holds(Value::List(old)));
+        assert!(heap.holds(Value::List(new)));
+        // Kept across further collections, the new list stays valid.
+        collect(&mut heap, [Value::List(new)]);
+        assert!(heap.holds(Value::List(new)) && heap.list(new)[0].as_f64() == Some(2.0));
+    }
+
+    #[test]
     fn freed_strings_leave_the_interner() {
         let mut heap = Heap::new();
         let s = heap.intern("temporary");

@@ -36,6 +36,7 @@ impl MapTable {
         self.live
     }
 
+    /// Whether it holds no keys.
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
@@ -63,6 +64,7 @@ impl MapTable {
         Some((at, key, value))
     }
 
+    /// Whether it holds `k`.
     pub fn contains_key(&self, k: &Key) -> bool {
         self.position(k).is_some()
     }
@@ -141,10 +143,12 @@ impl MapTable {
         Iter { entries: self.entries.iter(), left: self.live }
     }
 
+    /// The keys in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator + '_ {
         self.iter().map(|(k, _)| k)
     }
 
+    /// The values in order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + '_ {
         self.iter().map(|(_, v)| v)
     }

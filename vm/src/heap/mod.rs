@@ -15,10 +15,12 @@ use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU32;
 use strbuf::MARK_EVERY;
 pub use strbuf::{StrBuf, StrView, LONG_STR};
 
-pub type FxBuild = rustc_hash::FxBuildHasher;
+/// The hasher of the interner and of maps' indexes.
+pub(crate) type FxBuild = rustc_hash::FxBuildHasher;
 pub use map::MapTable;
 
 /// What one entry of a map's capacity costs, as the heap counts it.
@@ -147,16 +149,19 @@ pub struct Closure {
 
 /// A closure's captured cells. Most closures capture one variable or none:
 /// those hold it inline, with no allocation of its own.
-pub enum Captures {
+pub(crate) enum Captures {
+    /// No captured variables.
     None,
+    /// One, inline.
     One(Value),
+    /// Two or more.
     Many(Box<[Value]>),
 }
 
 impl Captures {
     /// Capture `i`, which the compiler numbered.
     #[inline(always)]
-    pub fn get(&self, i: usize) -> Value {
+    pub(crate) fn get(&self, i: usize) -> Value {
         match self {
             Captures::One(v) if i == 0 => *v,
             Captures::Many(values) => values[i],
@@ -164,7 +169,8 @@ impl Captures {
         }
     }
 
-    pub fn as_slice(&self) -> &[Value] {
+    /// Every captured cell, for the collector.
+    pub(crate) fn as_slice(&self) -> &[Value] {
         match self {
             Captures::None => &[],
             Captures::One(v) => std::slice::from_ref(v),
@@ -175,7 +181,9 @@ impl Captures {
 
 /// An error value: `e.kind`, `e.message`, `e.trace`, `e.others`.
 pub struct ErrorObj {
+    /// `e.kind`: a string, the kind's name (`"ValueError"`).
     pub kind: Value,
+    /// `e.message`: usually a string, but any value `error()` was given.
     pub message: Value,
     /// Where it was thrown, innermost frame first; empty until thrown.
     pub trace: Vec<TraceEntry>,
@@ -194,22 +202,34 @@ pub struct ErrorObj {
 /// How a task ended, as its handle reports it.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome {
+    /// Not finished yet.
     Running,
+    /// Returned this value.
     Returned(Value),
+    /// Failed with this error.
     Failed(Value),
+    /// Was cancelled.
     Cancelled,
 }
 
 /// A task handle: the task's id in the scheduler and, once it has
 /// finished, how it ended.
 pub struct TaskObj {
+    /// The task's id in the scheduler.
     pub id: u32,
+    /// How it ended, once it has.
     pub outcome: Outcome,
 }
 
-pub enum Obj {
+/// A heap slot: a free slot, or an object of one of the types that live
+/// on the heap. Every slot is as large as the largest variant (40 bytes).
+pub(crate) enum Obj {
+    /// A free slot: the next in the free list, and the generation the
+    /// slot's next object gets (as `generations` has it), kept here too
+    /// so that allocating reads one cache line, not two.
     Free {
         next: Option<u32>,
+        generation: NonZeroU32,
     },
     Str(StrObj),
     /// The text of long strings made by `+`, shared by the strings that
@@ -233,12 +253,20 @@ pub enum Obj {
     Object(Box<crate::object::HostObj>),
 }
 
+/// The heap of one VM: every object scripts and natives make, the string
+/// interner, and the accounting that schedules collections and enforces
+/// the memory limit. Objects are named by [`Ref`]s, checked (for values
+/// from outside) with [`Heap::holds`].
 pub struct Heap {
     /// The arena. Mark bits live apart, in `marks`, so that a slot is only
     /// as large as the largest object.
     slots: Vec<Obj>,
     /// One mark bit per slot, set while collecting.
     marks: Vec<u64>,
+    /// Each slot's generation, bumped when its object is freed (see
+    /// [`Ref`]): apart from the slots, which stay 40 bytes, and read only
+    /// when allocating, freeing and checking a value from the host.
+    generations: Vec<NonZeroU32>,
     free: Option<u32>,
     interned: HashTable<Ref>,
     hasher: FxBuild,
@@ -299,10 +327,13 @@ impl Default for Heap {
 }
 
 impl Heap {
+    /// An empty heap with no limit (collecting at every safe point under
+    /// `WEFT_GC_STRESS=1`).
     pub fn new() -> Heap {
         Heap {
             slots: Vec::new(),
             marks: Vec::new(),
+            generations: Vec::new(),
             free: None,
             interned: HashTable::new(),
             hasher: FxBuild::default(),
@@ -411,19 +442,27 @@ impl Heap {
         match self.free {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
-                self.free = match slot {
-                    Obj::Free { next } => *next,
-                    _ => None,
+                let generation = match slot {
+                    Obj::Free { next, generation } => {
+                        self.free = *next;
+                        *generation
+                    }
+                    // The free list only holds free slots.
+                    _ => {
+                        self.free = None;
+                        self.generations[i as usize]
+                    }
                 };
                 *slot = obj;
-                Ref(i)
+                Ref::new(i, generation)
             }
             None => {
                 self.slots.push(obj);
+                self.generations.push(NonZeroU32::MIN);
                 if self.slots.len() > self.marks.len() * 64 {
                     self.marks.push(0);
                 }
-                Ref(self.slots.len() as u32 - 1)
+                Ref::new(self.slots.len() as u32 - 1, NonZeroU32::MIN)
             }
         }
     }
@@ -618,27 +657,27 @@ impl Heap {
         self.intern(&s)
     }
 
-    pub fn str_value(&mut self, s: &str) -> Value {
+    pub(crate) fn str_value(&mut self, s: &str) -> Value {
         Value::Str(self.intern(s))
     }
 
     // ----- allocation ------------------------------------------------------
 
-    pub fn new_list(&mut self, items: Vec<Value>) -> Ref {
+    pub(crate) fn new_list(&mut self, items: Vec<Value>) -> Ref {
         let size = items.capacity() * std::mem::size_of::<Value>();
         self.alloc(Obj::List(items), size)
     }
 
-    pub fn new_map(&mut self, map: MapTable) -> Ref {
+    pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
         let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
         self.alloc(Obj::Map(Box::new(map)), size)
     }
 
-    pub fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
+    pub(crate) fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
         self.alloc(Obj::Range { start, end, inclusive }, 0)
     }
 
-    pub fn new_closure(&mut self, proto: u32, captures: Captures) -> Ref {
+    pub(crate) fn new_closure(&mut self, proto: u32, captures: Captures) -> Ref {
         let size = match &captures {
             Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
             _ => 0,
@@ -646,17 +685,17 @@ impl Heap {
         self.alloc(Obj::Func(Closure { proto, captures }), size)
     }
 
-    pub fn new_cell(&mut self, v: Value) -> Ref {
+    pub(crate) fn new_cell(&mut self, v: Value) -> Ref {
         self.alloc(Obj::Cell(v), 0)
     }
 
-    pub fn new_error(&mut self, kind: &str, message: &str) -> Ref {
+    pub(crate) fn new_error(&mut self, kind: &str, message: &str) -> Ref {
         let kind = Value::Str(self.intern(kind));
         let message = Value::Str(self.intern(message));
         self.new_error_value(kind, message)
     }
 
-    pub fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
+    pub(crate) fn new_error_value(&mut self, kind: Value, message: Value) -> Ref {
         let obj = ErrorObj {
             kind,
             message,
@@ -669,66 +708,66 @@ impl Heap {
         self.alloc(Obj::Error(Box::new(obj)), 64)
     }
 
-    pub fn new_task(&mut self, id: u32) -> Ref {
+    pub(crate) fn new_task(&mut self, id: u32) -> Ref {
         self.alloc(Obj::Task(TaskObj { id, outcome: Outcome::Running }), 0)
     }
 
-    pub fn new_chan(&mut self, chan: crate::channel::Channel) -> Ref {
+    pub(crate) fn new_chan(&mut self, chan: crate::channel::Channel) -> Ref {
         self.alloc(Obj::Chan(Box::new(chan)), 128)
     }
 
-    pub fn new_nursery(&mut self, id: u32) -> Ref {
+    pub(crate) fn new_nursery(&mut self, id: u32) -> Ref {
         self.alloc(Obj::Nursery(id), 0)
     }
 
-    pub fn task(&self, r: Ref) -> &TaskObj {
+    pub(crate) fn task(&self, r: Ref) -> &TaskObj {
         match self.get(r) {
             Obj::Task(t) => t,
             _ => corrupt("task"),
         }
     }
 
-    pub fn task_mut(&mut self, r: Ref) -> &mut TaskObj {
+    pub(crate) fn task_mut(&mut self, r: Ref) -> &mut TaskObj {
         match self.get_mut(r) {
             Obj::Task(t) => t,
             _ => corrupt("task"),
         }
     }
 
-    pub fn chan(&self, r: Ref) -> &crate::channel::Channel {
+    pub(crate) fn chan(&self, r: Ref) -> &crate::channel::Channel {
         match self.get(r) {
             Obj::Chan(c) => c,
             _ => corrupt("channel"),
         }
     }
 
-    pub fn chan_mut(&mut self, r: Ref) -> &mut crate::channel::Channel {
+    pub(crate) fn chan_mut(&mut self, r: Ref) -> &mut crate::channel::Channel {
         match self.get_mut(r) {
             Obj::Chan(c) => c,
             _ => corrupt("channel"),
         }
     }
 
-    pub fn new_object(&mut self, obj: crate::object::HostObj) -> Ref {
+    pub(crate) fn new_object(&mut self, obj: crate::object::HostObj) -> Ref {
         let bytes = obj.data.bytes();
         self.alloc(Obj::Object(Box::new(obj)), 32 + bytes)
     }
 
-    pub fn object(&self, r: Ref) -> &crate::object::HostObj {
+    pub(crate) fn object(&self, r: Ref) -> &crate::object::HostObj {
         match self.get(r) {
             Obj::Object(o) => o,
             _ => corrupt("object"),
         }
     }
 
-    pub fn object_mut(&mut self, r: Ref) -> &mut crate::object::HostObj {
+    pub(crate) fn object_mut(&mut self, r: Ref) -> &mut crate::object::HostObj {
         match self.get_mut(r) {
             Obj::Object(o) => o,
             _ => corrupt("object"),
         }
     }
 
-    pub fn nursery(&self, r: Ref) -> u32 {
+    pub(crate) fn nursery(&self, r: Ref) -> u32 {
         match self.get(r) {
             Obj::Nursery(id) => *id,
             _ => corrupt("nursery"),
@@ -744,32 +783,42 @@ impl Heap {
 
     /// Whether `v` names a live object of its own type (always, for values
     /// that name no object): a check for values that come from outside.
+    /// A value kept past the collection that freed its object is refused
+    /// even when a new object of the same type has taken its slot: the
+    /// slot's generation has moved on (see [`Heap::is_stale`]).
     pub fn holds(&self, v: Value) -> bool {
         let Some(r) = v.as_ref() else { return true };
         let Some(obj) = self.slots.get(r.index()) else { return false };
-        matches!(
-            (v, obj),
-            (Value::Str(_), Obj::Str(_))
-                | (Value::List(_), Obj::List(_))
-                | (Value::Map(_), Obj::Map(_))
-                | (Value::Range(_), Obj::Range { .. })
-                | (Value::Func(_), Obj::Func(_))
-                | (Value::Error(_), Obj::Error(_))
-                | (Value::Task(_), Obj::Task(_))
-                | (Value::Chan(_), Obj::Chan(_))
-                | (Value::Nursery(_), Obj::Nursery(_))
-                | (Value::Cell(_), Obj::Cell(_))
-                | (Value::Object(_), Obj::Object(_))
-        )
+        !self.is_stale(r)
+            && matches!(
+                (v, obj),
+                (Value::Str(_), Obj::Str(_))
+                    | (Value::List(_), Obj::List(_))
+                    | (Value::Map(_), Obj::Map(_))
+                    | (Value::Range(_), Obj::Range { .. })
+                    | (Value::Func(_), Obj::Func(_))
+                    | (Value::Error(_), Obj::Error(_))
+                    | (Value::Task(_), Obj::Task(_))
+                    | (Value::Chan(_), Obj::Chan(_))
+                    | (Value::Nursery(_), Obj::Nursery(_))
+                    | (Value::Cell(_), Obj::Cell(_))
+                    | (Value::Object(_), Obj::Object(_))
+            )
+    }
+
+    /// Whether `r` names an object that was collected: its slot has been
+    /// freed since `r` was made (and may hold another object now).
+    pub fn is_stale(&self, r: Ref) -> bool {
+        self.generations.get(r.index()).is_none_or(|&g| g != r.generation())
     }
 
     #[inline(always)]
-    pub fn get(&self, r: Ref) -> &Obj {
+    pub(crate) fn get(&self, r: Ref) -> &Obj {
         &self.slots[r.index()]
     }
 
     #[inline(always)]
-    pub fn get_mut(&mut self, r: Ref) -> &mut Obj {
+    pub(crate) fn get_mut(&mut self, r: Ref) -> &mut Obj {
         &mut self.slots[r.index()]
     }
 
@@ -785,6 +834,7 @@ impl Heap {
         view_in(&self.slots, self.str_raw(r))
     }
 
+    /// String `r`, with its length in characters and character offsets.
     #[inline]
     fn str_raw(&self, r: Ref) -> &StrObj {
         match self.get(r) {
@@ -793,6 +843,7 @@ impl Heap {
         }
     }
 
+    /// The items of list `r`.
     #[inline]
     pub fn list(&self, r: Ref) -> &Vec<Value> {
         match self.get(r) {
@@ -802,13 +853,14 @@ impl Heap {
     }
 
     #[inline]
-    pub fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
+    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
         match self.get_mut(r) {
             Obj::List(v) => v,
             _ => corrupt("list"),
         }
     }
 
+    /// The entries of map `r`.
     #[inline]
     pub fn map(&self, r: Ref) -> &MapTable {
         match self.get(r) {
@@ -878,7 +930,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn map_mut(&mut self, r: Ref) -> &mut MapTable {
+    pub(crate) fn map_mut(&mut self, r: Ref) -> &mut MapTable {
         match self.get_mut(r) {
             Obj::Map(m) => m,
             _ => corrupt("map"),
@@ -886,7 +938,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn closure(&self, r: Ref) -> &Closure {
+    pub(crate) fn closure(&self, r: Ref) -> &Closure {
         match self.get(r) {
             Obj::Func(c) => c,
             _ => corrupt("function"),
@@ -894,7 +946,7 @@ impl Heap {
     }
 
     #[inline]
-    pub fn cell(&self, r: Ref) -> Value {
+    pub(crate) fn cell(&self, r: Ref) -> Value {
         match self.get(r) {
             Obj::Cell(v) => *v,
             _ => corrupt("cell"),
@@ -902,13 +954,14 @@ impl Heap {
     }
 
     #[inline]
-    pub fn set_cell(&mut self, r: Ref, v: Value) {
+    pub(crate) fn set_cell(&mut self, r: Ref, v: Value) {
         match self.get_mut(r) {
             Obj::Cell(c) => *c = v,
             _ => corrupt("cell"),
         }
     }
 
+    /// Range `r` as its start, its end and whether the end is included.
     pub fn range(&self, r: Ref) -> (i64, i64, bool) {
         match self.get(r) {
             Obj::Range { start, end, inclusive } => (*start, *end, *inclusive),
@@ -916,14 +969,14 @@ impl Heap {
         }
     }
 
-    pub fn error(&self, r: Ref) -> &ErrorObj {
+    pub(crate) fn error(&self, r: Ref) -> &ErrorObj {
         match self.get(r) {
             Obj::Error(e) => e,
             _ => corrupt("error"),
         }
     }
 
-    pub fn error_mut(&mut self, r: Ref) -> &mut ErrorObj {
+    pub(crate) fn error_mut(&mut self, r: Ref) -> &mut ErrorObj {
         match self.get_mut(r) {
             Obj::Error(e) => e,
             _ => corrupt("error"),
@@ -954,12 +1007,17 @@ impl Heap {
             if matches!(slot, Obj::Free { .. }) {
                 continue;
             }
-            let old = std::mem::replace(slot, Obj::Free { next: self.free });
+            // Refs kept past this collection no longer match the slot. A
+            // slot reused 2^32 times comes back to a generation it had:
+            // a stale ref that old would pass the check.
+            let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+            self.generations[i] = generation;
+            let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
             self.free = Some(i as u32);
             if let Obj::Str(s) = old {
                 // A view of a buffer is in the interner only if it was
                 // used as a key; its hash is then the one it was filed by.
-                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.0 == i as u32) {
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
                     entry.remove();
                 }
             }

@@ -34,6 +34,9 @@ pub fn closed_error() -> Throw {
     Throw::new("ChannelClosed", "channel is closed")
 }
 
+/// A channel's state: its buffer, whether it is closed, and the tasks
+/// parked on it. Lives in a heap object; natives use it through
+/// [`Ctx`](crate::Ctx)'s channel operations.
 pub struct Channel {
     /// How many values the buffer holds (0: a rendezvous).
     pub(crate) cap: usize,
@@ -59,6 +62,7 @@ impl Channel {
         }
     }
 
+    /// Whether no values are buffered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -71,6 +75,7 @@ impl Channel {
         }
     }
 
+    /// Whether it was closed.
     pub fn is_closed(&self) -> bool {
         match &self.host {
             Some(link) => link.is_closed(),

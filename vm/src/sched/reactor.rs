@@ -43,7 +43,9 @@ pub(crate) fn split_token(token: mio::Token) -> Option<(u32, usize)> {
 /// Which way an operation waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
+    /// Until the source is readable (or at its end, or failed).
     Read,
+    /// Until the source is writable.
     Write,
 }
 
