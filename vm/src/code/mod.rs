@@ -182,6 +182,34 @@ impl Code {
         self.classes.iter().position(|c| c.type_id == type_id).map(|i| i as u32)
     }
 
+    /// What a trace calls native `n`: a method of a built-in type or of a
+    /// class by its owner and name (`list.map`), anything else by the name
+    /// it was registered under. Looked up only when a trace is made.
+    pub(crate) fn native_label(&self, n: u32) -> String {
+        let Some(def) = self.natives.get(n as usize) else { return "<native>".to_string() };
+        if def.method {
+            let m = &self.methods;
+            let types = [
+                ("string", &m.string),
+                ("list", &m.list),
+                ("map", &m.map),
+                ("range", &m.range),
+                ("error", &m.error),
+                ("chan", &m.chan),
+                ("task", &m.task),
+                ("nursery", &m.nursery),
+            ];
+            let classes = self.classes.iter().map(|c| (&*c.name, &c.methods));
+            let is_this = |slot: &Option<Method>| matches!(slot, Some(Method::Native(i)) if *i == n);
+            for (owner, table) in types.into_iter().chain(classes) {
+                if table.iter().any(is_this) {
+                    return format!("{owner}.{}", def.name);
+                }
+            }
+        }
+        def.name.to_string()
+    }
+
     /// `"name at file:line:col"` for a trace entry.
     pub fn trace_line(&self, t: &TraceEntry) -> String {
         match self.files.get(t.file as usize) {

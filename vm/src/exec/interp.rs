@@ -966,7 +966,7 @@ pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Cont
         Control::Park(crate::native::Parked(None)) => Some(Halt::Park),
         Control::Park(crate::native::Parked(Some(resumption))) => park_native(code, rt, task, *resumption),
         Control::Exit(status) => Some(Halt::Exit(status)),
-        Control::Call(call) => call_back(code, rt, task, *call),
+        Control::Call(call) => call_back(code, rt, task, call),
     }
 }
 
@@ -975,26 +975,56 @@ pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Cont
 /// going to the trampoline's register 0. The native's own result slot
 /// (`park_slot`) becomes the trampoline's return slot, so that what the
 /// continuation returns lands where the native's result would have.
-fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> Option<Halt> {
+fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Box<Call>) -> Option<Halt> {
     // A loop, not recursion, for a native whose callee is a native that
     // calls back at once, and so on.
     loop {
-        let Call { callee, args, keep, then, native } = call;
-        let base = match push_trampoline(code, rt, task, args.len()) {
+        let base = match push_trampoline(code, rt, task, call.args.len()) {
             Ok(base) => base,
             Err(throw) => return raise(code, rt, task, throw),
         };
-        task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then, abort: None });
-        task.stack[base + 1] = callee;
-        task.stack[base + 2..base + 2 + args.len()].copy_from_slice(&args);
-        match call_value(code, rt, task, callee, base + 1, args.len(), base) {
-            // The loop runs the function's frame, or, if it was a native
-            // that returned at once, the trampoline.
-            Ok(_) => return None,
-            Err(Control::Call(next)) => call = *next,
+        let keep = std::mem::take(&mut call.keep);
+        task.conts.push(Cont {
+            depth: task.frames.len() as u32,
+            native: call.native,
+            keep,
+            then: call.then,
+            abort: None,
+        });
+        match enter_callee(code, rt, task, call, base) {
+            Ok(halt) => return halt,
+            Err(Control::Call(next)) => call = next,
             Err(control) => return stop(code, rt, task, control),
         }
     }
+}
+
+/// Calls the function of `call` from the trampoline frame at `base`, just
+/// set up with its continuation, and keeps `call`'s box for the next call.
+fn enter_callee(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    call: Box<Call>,
+    base: usize,
+) -> Result<Option<Halt>, Control> {
+    let (callee, argc) = (call.callee, call.args.len());
+    task.stack[base] = Value::Nil;
+    task.stack[base + 1] = callee;
+    for (slot, &arg) in task.stack[base + 2..base + 2 + argc].iter_mut().zip(&call.args) {
+        *slot = arg;
+    }
+    rt.spare_call = Some(call);
+    call_value(code, rt, task, callee, base + 1, argc, base)?;
+    // The loop runs the function's frame, or, if it was a native that
+    // returned at once, the trampoline. The call counts against the
+    // task's budget as a script's call does, so a native looping over
+    // callbacks (`map` over a long list) is preempted, and meets
+    // cancellation, as a `for` loop is.
+    if crate::task::spend(&mut task.budget) {
+        return Ok(Some(Halt::Yield));
+    }
+    Ok(None)
 }
 
 /// A native parks and is to resume after the wait: a trampoline frame
@@ -1046,33 +1076,65 @@ pub(crate) fn resume_native(code: &Code, rt: &mut Runtime, task: &mut Task) -> O
 
 /// [`resume_native`], or, with a finisher (a pool job's), the finisher in
 /// place of the continuation's `then`.
+///
+/// The trampoline frame and its continuation stay in place while the
+/// native runs: if it calls again, as a native looping over callbacks
+/// does at every step, they are reused for that call, with the new
+/// `then` and kept values. Otherwise both are popped before its result
+/// is stored or its error raised, as if it had returned from the frame
+/// below.
 pub(crate) fn resume_native_with(
     code: &Code,
     rt: &mut Runtime,
     task: &mut Task,
     finish: Option<crate::native::Finisher>,
 ) -> Option<Halt> {
-    let depth = task.frames.len() as u32;
-    let frame = task.frames.pop().expect("the trampoline frame");
-    let cont = match task.conts.pop() {
-        Some(cont) if cont.depth == depth => cont,
-        _ => return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume")),
+    let depth = task.frames.len();
+    let Some(cont) = task.conts.last_mut().filter(|c| c.depth as usize == depth) else {
+        task.frames.pop();
+        return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume"));
     };
+    let frame = *task.frames.last().expect("the trampoline frame");
     let result = task.stack[frame.base as usize];
     task.park_slot = frame.ret;
-    let site = task.frames.last().map(|f| (f.proto, f.pc));
-    let mut keep = cont.keep;
+    let site = depth.checked_sub(2).map(|below| (task.frames[below].proto, task.frames[below].pc));
     let mut cx = Ctx { rt, code, site, native: cont.native };
     let outcome = match finish {
-        Some(finish) => finish(&mut cx, &mut keep),
-        None => (cont.then)(&mut cx, result, &mut keep),
+        Some(finish) => finish(&mut cx, &mut cont.keep),
+        None => (cont.then)(&mut cx, result, &mut cont.keep),
     };
     match outcome {
-        Ok(v) => {
-            task.stack[frame.ret as usize] = v;
-            None
+        Err(Control::Call(mut call)) => {
+            let base = frame.base as usize;
+            let top = base + 2 + call.args.len();
+            if task.stack.len() < top {
+                if let Err(throw) = grow(&mut rt.heap, &mut task.stack, top) {
+                    task.frames.pop();
+                    task.conts.pop();
+                    return raise(code, rt, task, throw);
+                }
+            }
+            let cont = task.conts.last_mut().expect("kept above");
+            cont.keep = std::mem::take(&mut call.keep);
+            (cont.then, cont.native, cont.abort) = (call.then, call.native, None);
+            task.frames.last_mut().expect("kept above").pc = 0;
+            match enter_callee(code, rt, task, call, base) {
+                Ok(halt) => halt,
+                Err(Control::Call(next)) => call_back(code, rt, task, next),
+                Err(control) => stop(code, rt, task, control),
+            }
         }
-        Err(control) => stop(code, rt, task, control),
+        outcome => {
+            task.frames.pop();
+            task.conts.pop();
+            match outcome {
+                Ok(v) => {
+                    task.stack[frame.ret as usize] = v;
+                    None
+                }
+                Err(control) => stop(code, rt, task, control),
+            }
+        }
     }
 }
 
@@ -1134,10 +1196,26 @@ const TRACE_INNER: usize = 10;
 const TRACE_OUTER: usize = 11;
 
 /// The current call stack, innermost first, its middle elided when deep.
-/// The prelude's frames are left out, as the prelude's own business: an
-/// error in a callback of `map` shows the callback and the `map` call.
+/// The prelude's frames are left out, as the prelude's own business. A
+/// native that called a function shows as one line under it, by name
+/// (`list.map (native)`): an error in a callback of `map` shows the
+/// callback, `map` and the `map` call. A trampoline on top of the stack
+/// is a native's own wait, which the caller's line already points at, and
+/// is left out too.
 fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
-    let entry = |f: &Frame| {
+    let frames = &task.frames;
+    let entry = |i: usize| {
+        let f = &frames[i];
+        if f.proto == crate::code::TRAMPOLINE {
+            let depth = i as u32 + 1;
+            let native = task.conts.iter().rev().find(|c| c.depth == depth).map_or(u32::MAX, |c| c.native);
+            // A file index no file has: the report prints the text alone.
+            return TraceEntry {
+                function: format!("{} (native)", code.native_label(native)).into(),
+                file: u32::MAX,
+                span: Default::default(),
+            };
+        }
         let proto = &code.protos[f.proto as usize];
         let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
         TraceEntry {
@@ -1146,21 +1224,21 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: proto.spans.get(at).copied().unwrap_or_default(),
         }
     };
-    let shown = |f: &&Frame| {
-        f.proto != crate::code::TRAMPOLINE && Some(code.protos[f.proto as usize].file) != code.prelude_file
+    let shown = |i: usize| match frames[i].proto {
+        crate::code::TRAMPOLINE => i + 1 < frames.len(),
+        proto => Some(code.protos[proto as usize].file) != code.prelude_file,
     };
-    let frames = &task.frames;
     if frames.len() <= TRACE_INNER + TRACE_OUTER {
-        let trace: Vec<TraceEntry> = frames.iter().rev().filter(shown).map(entry).collect();
+        let trace: Vec<TraceEntry> = (0..frames.len()).rev().filter(|&i| shown(i)).map(entry).collect();
         // Code of the prelude's own top level has nothing else to show.
-        return if trace.is_empty() { frames.iter().rev().map(entry).collect() } else { trace };
+        return if trace.is_empty() { (0..frames.len()).rev().map(entry).collect() } else { trace };
     }
     // Both ends, each found from its own side, so that a deep stack costs
     // only the frames shown.
-    let inner: Vec<usize> = (0..frames.len()).rev().filter(|&i| shown(&&frames[i])).take(TRACE_INNER).collect();
+    let inner: Vec<usize> = (0..frames.len()).rev().filter(|&i| shown(i)).take(TRACE_INNER).collect();
     let first_inner = inner.last().copied().unwrap_or(frames.len());
-    let outer: Vec<usize> = (0..first_inner).filter(|&i| shown(&&frames[i])).take(TRACE_OUTER).collect();
-    let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(&frames[i])).collect();
+    let outer: Vec<usize> = (0..first_inner).filter(|&i| shown(i)).take(TRACE_OUTER).collect();
+    let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(i)).collect();
     let elided = first_inner - outer.last().map_or(0, |&i| i + 1);
     if elided > 0 {
         // A file index no file has: the report prints the function text alone.
@@ -1170,7 +1248,7 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: Default::default(),
         });
     }
-    trace.extend(outer.iter().rev().map(|&i| entry(&frames[i])));
+    trace.extend(outer.iter().rev().map(|&i| entry(i)));
     trace
 }
 
