@@ -110,7 +110,8 @@ impl FnProto {
     /// made here, not compiled, so `Proto::check` never sees it; what the
     /// loop's unchecked reads need holds all the same: its one instruction
     /// names no register and is the last, and the slow path, where it always
-    /// goes, pops the frame before anything else runs.
+    /// goes, pops the frame, or sets its pc back to its one instruction for
+    /// the native's next call, before anything else runs.
     pub(crate) fn trampoline() -> FnProto {
         FnProto {
             name: "<native>".into(),
