@@ -146,7 +146,7 @@ print(each_slowly([1], fn(x) { return x }))
     assert!(e.trace.iter().all(|line| !line.contains("<native>")), "{:?}", e.trace);
     assert_eq!(e.trace.len(), 3, "{:?}", e.trace);
     assert!(e.trace[0].starts_with("<fn> at "), "{:?}", e.trace);
-    assert_eq!(e.trace[1], "each_slowly (native)");
+    assert_eq!(e.trace[1], "each_slowly (builtin)");
     assert!(e.trace[2].starts_with("<main> at "), "{:?}", e.trace);
 }
 

@@ -3,7 +3,7 @@
 //! the call's kept values (rooted while the key function runs), so the key
 //! function may block, yield, throw or be cancelled as anywhere else; a
 //! trace of an error it raises shows it under `list.sort_by_key
-//! (native)`. Once every key is known it sorts in Rust, comparing keys as
+//! (builtin)`. Once every key is known it sorts in Rust, comparing keys as
 //! `<` does: one call per item, where a sort in Weft made a call per
 //! comparison (see docs/performance.md).
 //!

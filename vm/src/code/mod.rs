@@ -183,32 +183,54 @@ impl Code {
         self.classes.iter().position(|c| c.type_id == type_id).map(|i| i as u32)
     }
 
+    /// The method tables of the built-in types, with the types' names.
+    fn type_tables(&self) -> [(&str, &Vec<Option<Method>>); 8] {
+        let m = &self.methods;
+        [
+            ("string", &m.string),
+            ("list", &m.list),
+            ("map", &m.map),
+            ("range", &m.range),
+            ("error", &m.error),
+            ("chan", &m.chan),
+            ("task", &m.task),
+            ("nursery", &m.nursery),
+        ]
+    }
+
     /// What a trace calls native `n`: a method of a built-in type or of a
-    /// class by its owner and name (`list.map`), anything else by the name
-    /// it was registered under. Looked up only when a trace is made.
+    /// class by its owner and name (`list.sort_by_key`), anything else by
+    /// the name it was registered under. Looked up only when a trace is
+    /// made.
     pub(crate) fn native_label(&self, n: u32) -> String {
         let Some(def) = self.natives.get(n as usize) else { return "<native>".to_string() };
         if def.method {
-            let m = &self.methods;
-            let types = [
-                ("string", &m.string),
-                ("list", &m.list),
-                ("map", &m.map),
-                ("range", &m.range),
-                ("error", &m.error),
-                ("chan", &m.chan),
-                ("task", &m.task),
-                ("nursery", &m.nursery),
-            ];
             let classes = self.classes.iter().map(|c| (&*c.name, &c.methods));
             let is_this = |slot: &Option<Method>| matches!(slot, Some(Method::Native(i)) if *i == n);
-            for (owner, table) in types.into_iter().chain(classes) {
+            for (owner, table) in self.type_tables().into_iter().chain(classes) {
                 if table.iter().any(is_this) {
                     return format!("{owner}.{}", def.name);
                 }
             }
         }
         def.name.to_string()
+    }
+
+    /// The prelude's functions that are methods of built-in types, each
+    /// with what a trace calls it (`list.map`), given the globals that
+    /// hold them.
+    pub(crate) fn script_methods(&self, globals: &[Value]) -> Vec<(crate::Ref, String)> {
+        let mut found = Vec::new();
+        for (owner, table) in self.type_tables() {
+            for (id, slot) in table.iter().enumerate() {
+                let Some(Method::Script(global)) = slot else { continue };
+                if let (Some(Value::Func(r)), Some(name)) = (globals.get(*global as usize), self.symbols.names.get(id))
+                {
+                    found.push((*r, format!("{owner}.{name}")));
+                }
+            }
+        }
+        found
     }
 
     /// `"name at file:line:col"` for a trace entry.

@@ -1143,7 +1143,7 @@ pub(crate) fn resume_native_with(
 #[cold]
 #[inline(never)]
 pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw) -> Option<Halt> {
-    let trace = trace_of(code, task);
+    let trace = trace_of(code, &rt.globals, task);
     let value = match throw {
         Throw::Cancelled(scope) => {
             let message = if scope.is_some() { "the task was cancelled" } else { "the joined task was cancelled" };
@@ -1196,26 +1196,46 @@ const TRACE_INNER: usize = 10;
 const TRACE_OUTER: usize = 11;
 
 /// The current call stack, innermost first, its middle elided when deep.
-/// The prelude's frames are left out, as the prelude's own business. A
-/// native that called a function shows as one line under it, by name
-/// (`list.map (native)`): an error in a callback of `map` shows the
-/// callback, `map` and the `map` call. A trampoline on top of the stack
-/// is a native's own wait, which the caller's line already points at, and
-/// is left out too.
-fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
+/// The prelude's frames are left out, as the prelude's own business, but
+/// a built-in method that called a function of the script shows as one
+/// line naming it, whether it is a native waiting in a trampoline frame
+/// or a method written in the prelude: an error in a callback of `map`
+/// shows the callback, `list.map (builtin)` and the `map` call. A
+/// builtin with no script frame above it (an error of its own, or a
+/// native's own wait) adds nothing to the line of its call, and is left
+/// out too.
+fn trace_of(code: &Code, globals: &[Value], task: &Task) -> Vec<TraceEntry> {
     let frames = &task.frames;
-    let entry = |i: usize| {
+    // Found the first time a prelude frame is met: most traces meet none.
+    let methods = std::cell::OnceCell::new();
+    // The builtin a frame stands for, if it stands for one.
+    let builtin = |i: usize| -> Option<String> {
         let f = &frames[i];
         if f.proto == crate::code::TRAMPOLINE {
             let depth = i as u32 + 1;
             let native = task.conts.iter().rev().find(|c| c.depth == depth).map_or(u32::MAX, |c| c.native);
-            // A file index no file has: the report prints the text alone.
-            return TraceEntry {
-                function: format!("{} (native)", code.native_label(native)).into(),
-                file: u32::MAX,
-                span: Default::default(),
-            };
+            return Some(code.native_label(native));
         }
+        let closure = f.closure?;
+        let methods = methods.get_or_init(|| code.script_methods(globals));
+        methods.iter().find(|(r, _)| *r == closure).map(|(_, name)| name.clone())
+    };
+    let is_script = |i: usize| {
+        let proto = frames[i].proto;
+        proto != crate::code::TRAMPOLINE && Some(code.protos[proto as usize].file) != code.prelude_file
+    };
+    let entry = |i: usize| {
+        if !is_script(i) {
+            if let Some(name) = builtin(i) {
+                // A file index no file has: the report prints the text alone.
+                return TraceEntry {
+                    function: format!("{name} (builtin)").into(),
+                    file: u32::MAX,
+                    span: Default::default(),
+                };
+            }
+        }
+        let f = &frames[i];
         let proto = &code.protos[f.proto as usize];
         let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
         TraceEntry {
@@ -1224,20 +1244,38 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: proto.spans.get(at).copied().unwrap_or_default(),
         }
     };
-    let shown = |i: usize| match frames[i].proto {
-        crate::code::TRAMPOLINE => i + 1 < frames.len(),
-        proto => Some(code.protos[proto as usize].file) != code.prelude_file,
+    // Frames shown, scanning from `top` down: script frames, and builtins
+    // under a script frame.
+    let shown_below = |top: usize, mut script_above: bool, limit: usize| {
+        let mut shown = Vec::new();
+        for i in (0..top).rev() {
+            if shown.len() == limit {
+                break;
+            }
+            if is_script(i) {
+                script_above = true;
+                shown.push(i);
+            } else if script_above && builtin(i).is_some() {
+                shown.push(i);
+            }
+        }
+        shown
     };
     if frames.len() <= TRACE_INNER + TRACE_OUTER {
-        let trace: Vec<TraceEntry> = (0..frames.len()).rev().filter(|&i| shown(i)).map(entry).collect();
+        let trace: Vec<TraceEntry> = shown_below(frames.len(), false, usize::MAX).into_iter().map(entry).collect();
         // Code of the prelude's own top level has nothing else to show.
         return if trace.is_empty() { (0..frames.len()).rev().map(entry).collect() } else { trace };
     }
     // Both ends, each found from its own side, so that a deep stack costs
-    // only the frames shown.
-    let inner: Vec<usize> = (0..frames.len()).rev().filter(|&i| shown(i)).take(TRACE_INNER).collect();
+    // only the frames shown. The innermost frame shown is a script's, so
+    // every frame below the inner end has one above it.
+    let inner = shown_below(frames.len(), false, TRACE_INNER);
     let first_inner = inner.last().copied().unwrap_or(frames.len());
-    let outer: Vec<usize> = (0..first_inner).filter(|&i| shown(i)).take(TRACE_OUTER).collect();
+    let script_above = !inner.is_empty();
+    let outer: Vec<usize> = (0..first_inner)
+        .filter(|&i| is_script(i) || (script_above && builtin(i).is_some()))
+        .take(TRACE_OUTER)
+        .collect();
     let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(i)).collect();
     let elided = first_inner - outer.last().map_or(0, |&i| i + 1);
     if elided > 0 {
