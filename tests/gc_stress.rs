@@ -9,10 +9,14 @@ mod common;
 
 /// Scripts too heavy to collect at every safe point: each allocates
 /// hundreds of megabytes, or many thousands of frames, on purpose, or
-/// holds a real-time bound over a thousand tasks.
+/// holds a real-time bound over a thousand tasks, or needs tens of
+/// thousands of calls from a native over a large heap (a collection after
+/// each).
 const HEAVY: &[&str] = &[
     "concurrency/many_tasks.weft",
+    "concurrency/sort_by_key_preempted.weft",
     "errors/out_of_memory.weft",
+    "errors/sort_by_key_stack_overflow.weft",
     "errors/stack_overflow_caught.weft",
     "errors/stack_overflow_through_finally.weft",
     "http/server_robust.weft",

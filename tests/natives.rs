@@ -148,12 +148,15 @@ try {
 print(each_slowly([1], fn(x) { return x }))
 "#;
     assert_eq!(run(&mut vm, &out, script), "Bad two\n1\n");
-    // Uncaught, the trace shows the callback and the script's call, and
-    // nothing of the trampoline.
+    // Uncaught, the trace shows the callback, the native by the name it
+    // was registered under, and the script's call.
     let e = failure(&mut vm, "each_slowly([1], fn(x) { throw error(\"Bad\", \"no\") })");
     assert_eq!(e.kind, "Bad");
     assert!(e.trace.iter().all(|line| !line.contains("<native>")), "{:?}", e.trace);
-    assert_eq!(e.trace.len(), 2, "{:?}", e.trace);
+    assert_eq!(e.trace.len(), 3, "{:?}", e.trace);
+    assert!(e.trace[0].starts_with("<fn> at "), "{:?}", e.trace);
+    assert_eq!(e.trace[1], "each_slowly (builtin)");
+    assert!(e.trace[2].starts_with("<main> at "), "{:?}", e.trace);
 }
 
 #[test]

@@ -14,7 +14,9 @@ mod json;
 mod list;
 mod map;
 mod math;
+mod merge_sort;
 mod re;
+mod sort_by_key;
 mod string;
 
 pub use json::to_value as json_to_value;
@@ -33,6 +35,7 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     json::install(vm);
     string::install(vm);
     list::install(vm);
+    sort_by_key::install(vm);
     map::install(vm);
     re::install(vm);
     let exec_driver = std::sync::Arc::new(std::sync::OnceLock::new());
@@ -47,7 +50,6 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
             (TypeTag::List, "reduce", "list_reduce"),
             (TypeTag::List, "each", "list_each"),
             (TypeTag::List, "sort_by", "list_sort_by"),
-            (TypeTag::List, "sort_by_key", "list_sort_by_key"),
         ],
     )?;
     if let Some(handle) = vm.prelude_value("process_exec").and_then(|f| vm.root(f).ok()) {

@@ -1,6 +1,7 @@
 //! List methods implemented natively. The ones that call back into Weft
 //! (`map`, `filter`, `reduce`, `each`, `sort_by`) live in the prelude so
-//! that their callbacks may block.
+//! that their callbacks may block; `sort_by_key` is a native over
+//! continuations, in `sort_by_key.rs`.
 
 use crate::string::{join_values, slice_bounds};
 use std::cmp::Ordering;

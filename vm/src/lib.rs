@@ -116,6 +116,9 @@ pub(crate) struct Runtime {
     /// Run every instruction through the slow path (`WEFT_SLOW_PATH=1`):
     /// an oracle for the fast cases of the interpreter loop.
     pub(crate) slow_only: bool,
+    /// The box of the last call a native made ([`Ctx::call`]), emptied
+    /// of values once the call was set up, for the next one to reuse.
+    pub(crate) spare_call: Option<Box<native::Call>>,
 }
 
 /// Interrupts a running script from another thread: see
@@ -225,6 +228,7 @@ impl Vm {
                 roots: Default::default(),
                 caps: caps::Capabilities::all(),
                 slow_only: std::env::var_os("WEFT_SLOW_PATH").is_some_and(|v| v == "1"),
+                spare_call: None,
             },
             env: Env::new(),
             color: false,

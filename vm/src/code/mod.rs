@@ -120,7 +120,8 @@ impl FnProto {
     /// made here, not compiled, so `Proto::check` never sees it; what the
     /// loop's unchecked reads need holds all the same: its one instruction
     /// names no register and is the last, and the slow path, where it always
-    /// goes, pops the frame before anything else runs.
+    /// goes, pops the frame, or sets its pc back to its one instruction for
+    /// the native's next call, before anything else runs.
     pub(crate) fn trampoline() -> FnProto {
         FnProto {
             name: "<native>".into(),
@@ -196,6 +197,56 @@ impl Code {
     pub(crate) fn class_of<T: 'static>(&self) -> Option<u32> {
         let type_id = std::any::TypeId::of::<T>();
         self.classes.iter().position(|c| c.type_id == type_id).map(|i| i as u32)
+    }
+
+    /// The method tables of the built-in types, with the types' names.
+    fn type_tables(&self) -> [(&str, &Vec<Option<Method>>); 8] {
+        let m = &self.methods;
+        [
+            ("string", &m.string),
+            ("list", &m.list),
+            ("map", &m.map),
+            ("range", &m.range),
+            ("error", &m.error),
+            ("chan", &m.chan),
+            ("task", &m.task),
+            ("nursery", &m.nursery),
+        ]
+    }
+
+    /// What a trace calls native `n`: a method of a built-in type or of a
+    /// class by its owner and name (`list.sort_by_key`), anything else by
+    /// the name it was registered under. Looked up only when a trace is
+    /// made.
+    pub(crate) fn native_label(&self, n: u32) -> String {
+        let Some(def) = self.natives.get(n as usize) else { return "<native>".to_string() };
+        if def.method {
+            let classes = self.classes.iter().map(|c| (&*c.name, &c.methods));
+            let is_this = |slot: &Option<Method>| matches!(slot, Some(Method::Native(i)) if *i == n);
+            for (owner, table) in self.type_tables().into_iter().chain(classes) {
+                if table.iter().any(is_this) {
+                    return format!("{owner}.{}", def.name);
+                }
+            }
+        }
+        def.name.to_string()
+    }
+
+    /// The prelude's functions that are methods of built-in types, each
+    /// with what a trace calls it (`list.map`), given the globals that
+    /// hold them.
+    pub(crate) fn script_methods(&self, globals: &[Value]) -> Vec<(crate::Ref, String)> {
+        let mut found = Vec::new();
+        for (owner, table) in self.type_tables() {
+            for (id, slot) in table.iter().enumerate() {
+                let Some(Method::Script(global)) = slot else { continue };
+                if let (Some(Value::Func(r)), Some(name)) = (globals.get(*global as usize), self.symbols.names.get(id))
+                {
+                    found.push((*r, format!("{owner}.{name}")));
+                }
+            }
+        }
+        found
     }
 
     /// `"name at file:line:col"` for a trace entry.

@@ -965,7 +965,7 @@ pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Cont
         Control::Park(crate::native::Parked(None)) => Some(Halt::Park),
         Control::Park(crate::native::Parked(Some(resumption))) => park_native(code, rt, task, *resumption),
         Control::Exit(status) => Some(Halt::Exit(status)),
-        Control::Call(call) => call_back(code, rt, task, *call),
+        Control::Call(call) => call_back(code, rt, task, call),
     }
 }
 
@@ -974,26 +974,56 @@ pub(crate) fn stop(code: &Code, rt: &mut Runtime, task: &mut Task, control: Cont
 /// going to the trampoline's register 0. The native's own result slot
 /// (`park_slot`) becomes the trampoline's return slot, so that what the
 /// continuation returns lands where the native's result would have.
-fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Call) -> Option<Halt> {
+fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Box<Call>) -> Option<Halt> {
     // A loop, not recursion, for a native whose callee is a native that
     // calls back at once, and so on.
     loop {
-        let Call { callee, args, keep, then, native } = call;
-        let base = match push_trampoline(code, rt, task, args.len()) {
+        let base = match push_trampoline(code, rt, task, call.args.len()) {
             Ok(base) => base,
             Err(throw) => return raise(code, rt, task, throw),
         };
-        task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then, abort: None });
-        task.stack[base + 1] = callee;
-        task.stack[base + 2..base + 2 + args.len()].copy_from_slice(&args);
-        match call_value(code, rt, task, callee, base + 1, args.len(), base) {
-            // The loop runs the function's frame, or, if it was a native
-            // that returned at once, the trampoline.
-            Ok(_) => return None,
-            Err(Control::Call(next)) => call = *next,
+        let keep = std::mem::take(&mut call.keep);
+        task.conts.push(Cont {
+            depth: task.frames.len() as u32,
+            native: call.native,
+            keep,
+            then: call.then,
+            abort: None,
+        });
+        match enter_callee(code, rt, task, call, base) {
+            Ok(halt) => return halt,
+            Err(Control::Call(next)) => call = next,
             Err(control) => return stop(code, rt, task, control),
         }
     }
+}
+
+/// Calls the function of `call` from the trampoline frame at `base`, just
+/// set up with its continuation, and keeps `call`'s box for the next call.
+fn enter_callee(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    call: Box<Call>,
+    base: usize,
+) -> Result<Option<Halt>, Control> {
+    let (callee, argc) = (call.callee, call.args.len());
+    task.stack[base] = Value::Nil;
+    task.stack[base + 1] = callee;
+    for (slot, &arg) in task.stack[base + 2..base + 2 + argc].iter_mut().zip(&call.args) {
+        *slot = arg;
+    }
+    rt.spare_call = Some(call);
+    call_value(code, rt, task, callee, base + 1, argc, base)?;
+    // The loop runs the function's frame, or, if it was a native that
+    // returned at once, the trampoline. The call counts against the
+    // task's budget as a script's call does, so a native looping over
+    // callbacks (`map` over a long list) is preempted, and meets
+    // cancellation, as a `for` loop is.
+    if crate::task::spend(&mut task.budget) {
+        return Ok(Some(Halt::Yield));
+    }
+    Ok(None)
 }
 
 /// A native parks and is to resume after the wait: a trampoline frame
@@ -1045,33 +1075,65 @@ pub(crate) fn resume_native(code: &Code, rt: &mut Runtime, task: &mut Task) -> O
 
 /// [`resume_native`], or, with a finisher (a pool job's), the finisher in
 /// place of the continuation's `then`.
+///
+/// The trampoline frame and its continuation stay in place while the
+/// native runs: if it calls again, as a native looping over callbacks
+/// does at every step, they are reused for that call, with the new
+/// `then` and kept values. Otherwise both are popped before its result
+/// is stored or its error raised, as if it had returned from the frame
+/// below.
 pub(crate) fn resume_native_with(
     code: &Code,
     rt: &mut Runtime,
     task: &mut Task,
     finish: Option<crate::native::Finisher>,
 ) -> Option<Halt> {
-    let depth = task.frames.len() as u32;
-    let frame = task.frames.pop().expect("the trampoline frame");
-    let cont = match task.conts.pop() {
-        Some(cont) if cont.depth == depth => cont,
-        _ => return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume")),
+    let depth = task.frames.len();
+    let Some(cont) = task.conts.last_mut().filter(|c| c.depth as usize == depth) else {
+        task.frames.pop();
+        return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume"));
     };
+    let frame = *task.frames.last().expect("the trampoline frame");
     let result = task.stack[frame.base as usize];
     task.park_slot = frame.ret;
-    let site = task.frames.last().map(|f| (f.proto, f.pc));
-    let mut keep = cont.keep;
+    let site = depth.checked_sub(2).map(|below| (task.frames[below].proto, task.frames[below].pc));
     let mut cx = Ctx { rt, code, site, native: cont.native };
     let outcome = match finish {
-        Some(finish) => finish(&mut cx, &mut keep),
-        None => (cont.then)(&mut cx, result, &mut keep),
+        Some(finish) => finish(&mut cx, &mut cont.keep),
+        None => (cont.then)(&mut cx, result, &mut cont.keep),
     };
     match outcome {
-        Ok(v) => {
-            task.stack[frame.ret as usize] = v;
-            None
+        Err(Control::Call(mut call)) => {
+            let base = frame.base as usize;
+            let top = base + 2 + call.args.len();
+            if task.stack.len() < top {
+                if let Err(throw) = grow(&mut rt.heap, &mut task.stack, top) {
+                    task.frames.pop();
+                    task.conts.pop();
+                    return raise(code, rt, task, throw);
+                }
+            }
+            let cont = task.conts.last_mut().expect("kept above");
+            cont.keep = std::mem::take(&mut call.keep);
+            (cont.then, cont.native, cont.abort) = (call.then, call.native, None);
+            task.frames.last_mut().expect("kept above").pc = 0;
+            match enter_callee(code, rt, task, call, base) {
+                Ok(halt) => halt,
+                Err(Control::Call(next)) => call_back(code, rt, task, next),
+                Err(control) => stop(code, rt, task, control),
+            }
         }
-        Err(control) => stop(code, rt, task, control),
+        outcome => {
+            task.frames.pop();
+            task.conts.pop();
+            match outcome {
+                Ok(v) => {
+                    task.stack[frame.ret as usize] = v;
+                    None
+                }
+                Err(control) => stop(code, rt, task, control),
+            }
+        }
     }
 }
 
@@ -1080,7 +1142,7 @@ pub(crate) fn resume_native_with(
 #[cold]
 #[inline(never)]
 pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw) -> Option<Halt> {
-    let trace = trace_of(code, task);
+    let trace = trace_of(code, &rt.globals, task);
     let value = match throw {
         Throw::Cancelled(scope) => {
             let message = if scope.is_some() { "the task was cancelled" } else { "the joined task was cancelled" };
@@ -1133,10 +1195,46 @@ const TRACE_INNER: usize = 10;
 const TRACE_OUTER: usize = 11;
 
 /// The current call stack, innermost first, its middle elided when deep.
-/// The prelude's frames are left out, as the prelude's own business: an
-/// error in a callback of `map` shows the callback and the `map` call.
-fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
-    let entry = |f: &Frame| {
+/// The prelude's frames are left out, as the prelude's own business, but
+/// a built-in method that called a function of the script shows as one
+/// line naming it, whether it is a native waiting in a trampoline frame
+/// or a method written in the prelude: an error in a callback of `map`
+/// shows the callback, `list.map (builtin)` and the `map` call. A
+/// builtin with no script frame above it (an error of its own, or a
+/// native's own wait) adds nothing to the line of its call, and is left
+/// out too.
+fn trace_of(code: &Code, globals: &[Value], task: &Task) -> Vec<TraceEntry> {
+    let frames = &task.frames;
+    // Found the first time a prelude frame is met: most traces meet none.
+    let methods = std::cell::OnceCell::new();
+    // The builtin a frame stands for, if it stands for one.
+    let builtin = |i: usize| -> Option<String> {
+        let f = &frames[i];
+        if f.proto == crate::code::TRAMPOLINE {
+            let depth = i as u32 + 1;
+            let native = task.conts.iter().rev().find(|c| c.depth == depth).map_or(u32::MAX, |c| c.native);
+            return Some(code.native_label(native));
+        }
+        let closure = f.closure?;
+        let methods = methods.get_or_init(|| code.script_methods(globals));
+        methods.iter().find(|(r, _)| *r == closure).map(|(_, name)| name.clone())
+    };
+    let is_script = |i: usize| {
+        let proto = frames[i].proto;
+        proto != crate::code::TRAMPOLINE && Some(code.protos[proto as usize].file) != code.prelude_file
+    };
+    let entry = |i: usize| {
+        if !is_script(i) {
+            if let Some(name) = builtin(i) {
+                // A file index no file has: the report prints the text alone.
+                return TraceEntry {
+                    function: format!("{name} (builtin)").into(),
+                    file: u32::MAX,
+                    span: Default::default(),
+                };
+            }
+        }
+        let f = &frames[i];
         let proto = &code.protos[f.proto as usize];
         let at = (f.pc as usize).saturating_sub(1).min(proto.spans.len().saturating_sub(1));
         TraceEntry {
@@ -1145,21 +1243,39 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: proto.spans.get(at).copied().unwrap_or_default(),
         }
     };
-    let shown = |f: &&Frame| {
-        f.proto != crate::code::TRAMPOLINE && Some(code.protos[f.proto as usize].file) != code.prelude_file
+    // Frames shown, scanning from `top` down: script frames, and builtins
+    // under a script frame.
+    let shown_below = |top: usize, mut script_above: bool, limit: usize| {
+        let mut shown = Vec::new();
+        for i in (0..top).rev() {
+            if shown.len() == limit {
+                break;
+            }
+            if is_script(i) {
+                script_above = true;
+                shown.push(i);
+            } else if script_above && builtin(i).is_some() {
+                shown.push(i);
+            }
+        }
+        shown
     };
-    let frames = &task.frames;
     if frames.len() <= TRACE_INNER + TRACE_OUTER {
-        let trace: Vec<TraceEntry> = frames.iter().rev().filter(shown).map(entry).collect();
+        let trace: Vec<TraceEntry> = shown_below(frames.len(), false, usize::MAX).into_iter().map(entry).collect();
         // Code of the prelude's own top level has nothing else to show.
-        return if trace.is_empty() { frames.iter().rev().map(entry).collect() } else { trace };
+        return if trace.is_empty() { (0..frames.len()).rev().map(entry).collect() } else { trace };
     }
     // Both ends, each found from its own side, so that a deep stack costs
-    // only the frames shown.
-    let inner: Vec<usize> = (0..frames.len()).rev().filter(|&i| shown(&&frames[i])).take(TRACE_INNER).collect();
+    // only the frames shown. The innermost frame shown is a script's, so
+    // every frame below the inner end has one above it.
+    let inner = shown_below(frames.len(), false, TRACE_INNER);
     let first_inner = inner.last().copied().unwrap_or(frames.len());
-    let outer: Vec<usize> = (0..first_inner).filter(|&i| shown(&&frames[i])).take(TRACE_OUTER).collect();
-    let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(&frames[i])).collect();
+    let script_above = !inner.is_empty();
+    let outer: Vec<usize> = (0..first_inner)
+        .filter(|&i| is_script(i) || (script_above && builtin(i).is_some()))
+        .take(TRACE_OUTER)
+        .collect();
+    let mut trace: Vec<TraceEntry> = inner.iter().map(|&i| entry(i)).collect();
     let elided = first_inner - outer.last().map_or(0, |&i| i + 1);
     if elided > 0 {
         // A file index no file has: the report prints the function text alone.
@@ -1169,7 +1285,7 @@ fn trace_of(code: &Code, task: &Task) -> Vec<TraceEntry> {
             span: Default::default(),
         });
     }
-    trace.extend(outer.iter().rev().map(|&i| entry(&frames[i])));
+    trace.extend(outer.iter().rev().map(|&i| entry(i)));
     trace
 }
 

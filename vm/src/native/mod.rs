@@ -545,8 +545,26 @@ impl Ctx<'_> {
     /// assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 18);
     /// ```
     pub fn call(&mut self, f: impl Into<Value>, args: &[Value], keep: Vec<Value>, then: Then) -> NativeResult {
-        let call = Call { callee: f.into(), args: args.to_vec(), keep, then, native: self.native };
-        Err(Control::Call(Box::new(call)))
+        let (callee, native) = (f.into(), self.native);
+        // The box of the last call that ran, reused: a native looping over
+        // callbacks allocates nothing per call.
+        let call = match self.rt.spare_call.take() {
+            Some(mut call) => {
+                call.callee = callee;
+                call.args.clear();
+                // Item by item: one or two values, where a copy of
+                // unknown length would call `memcpy`.
+                for &arg in args {
+                    call.args.push(arg);
+                }
+                call.keep = keep;
+                call.then = then;
+                call.native = native;
+                call
+            }
+            None => Box::new(Call { callee, args: args.to_vec(), keep, then, native }),
+        };
+        Err(Control::Call(call))
     }
 
     // Channels, tasks and nurseries.
