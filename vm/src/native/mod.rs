@@ -230,9 +230,34 @@ impl Ctx<'_> {
         fmt::repr_short(&self.rt.heap, self.code, v)
     }
 
-    /// `a op b` as the language's operator computes it.
+    /// `a op b` as the language's operator computes it, for every binary
+    /// operator: arithmetic, comparisons, `==`, `!=` and `in`.
+    ///
+    /// ```
+    /// use weft_lang::ast::BinOp;
+    /// use weft_vm::Value;
+    /// let mut vm = weft_vm::Vm::new();
+    /// vm.register("apply", |cx: &mut weft_vm::Ctx, a: Value, b: Value| {
+    ///     let sum = cx.arith(BinOp::Add, a, b)?;
+    ///     let less = cx.arith(BinOp::Lt, a, b)?;
+    ///     Ok::<_, weft_vm::Throw>(cx.new_list(vec![sum, less]))
+    /// });
+    /// let pair = vm.eval("<doc>", "apply(1, 2.5)").unwrap();
+    /// assert_eq!(vm.repr(pair), "[3.5, true]");
+    /// ```
     pub fn arith(&mut self, op: weft_lang::ast::BinOp, a: Value, b: Value) -> Result<Value, Throw> {
-        crate::ops::arith(&mut self.rt.heap, op, a, b)
+        use weft_lang::ast::BinOp;
+        let heap = &mut self.rt.heap;
+        Ok(match op {
+            BinOp::Eq => Value::Bool(fmt::equal(heap, a, b)),
+            BinOp::Ne => Value::Bool(!fmt::equal(heap, a, b)),
+            BinOp::Lt => Value::Bool(crate::ops::less(heap, a, b, false)?),
+            BinOp::Le => Value::Bool(crate::ops::less(heap, a, b, true)?),
+            BinOp::Gt => Value::Bool(crate::ops::less(heap, b, a, false)?),
+            BinOp::Ge => Value::Bool(crate::ops::less(heap, b, a, true)?),
+            BinOp::In => Value::Bool(crate::ops::contains(heap, a, b)?),
+            _ => crate::ops::arith(heap, op, a, b)?,
+        })
     }
 
     // Making and changing values.
