@@ -134,9 +134,15 @@ impl<'a> Compiler<'_, 'a> {
             ExprKind::Call(f, args) => {
                 self.check_call(f, args.len(), span);
                 let base = self.call_base(dst);
-                self.expr(f, base);
+                let builtin = self.builtin_callee(f, args.len());
+                if builtin.is_none() {
+                    self.expr(f, base);
+                }
                 self.args(args, span);
-                self.emit(Op::Call { base, argc: args.len() as u8 }, span);
+                match builtin {
+                    Some((builtin, slot)) => self.emit(builtin.op(base, slot), span),
+                    None => self.emit(Op::Call { base, argc: args.len() as u8 }, span),
+                }
                 if base != dst {
                     self.emit(Op::Move { dst, src: base }, span);
                 }
@@ -273,6 +279,21 @@ impl<'a> Compiler<'_, 'a> {
             let r = self.alloc(a.span);
             self.expr(a, r);
         }
+    }
+
+    /// The builtin a call of `argc` arguments reaches through a global, if
+    /// that call has an instruction of its own (see [`Builtin`]): a name
+    /// that no local, capture or script global of the same name hides is
+    /// still checked at run time, as a script may assign the global.
+    fn builtin_callee(&mut self, callee: &Expr, argc: usize) -> Option<(Builtin, u32)> {
+        let ExprKind::Name(ident) = &callee.kind else { return None };
+        let builtin = Builtin::for_call(&ident.name, argc)?;
+        let depth = self.funcs.len() - 1;
+        if self.resolve_in(depth, &ident.name).is_some() {
+            return None;
+        }
+        let slot = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name))?;
+        Some((builtin, slot))
     }
 
     /// A register at the top of the frame to call from: `dst` itself when it
