@@ -355,3 +355,18 @@ fn local_natives_drop_on_their_own_thread() {
     drop(vm);
     assert_eq!(std::rc::Rc::strong_count(&counter), 1);
 }
+
+#[test]
+fn a_host_native_named_like_a_builtin_is_called_as_any_native() {
+    // `sqrt(x)` compiles to the builtin's own instruction, which computes
+    // the standard `sqrt` only while the global holds it: a host's own
+    // `sqrt`, registered after the standard library, is called instead.
+    let (mut vm, out) = vm();
+    let text = run(&mut vm, &out, "print(sqrt(16.0), len([1, 2]), max(1, 2))");
+    assert_eq!(text, "4.0 2 2\n");
+    vm.register("sqrt", |x: f64| x * 10.0);
+    vm.register("len", |_: Value| 7i64);
+    vm.register("max", |a: i64, b: i64| a - b);
+    let text = run(&mut vm, &out, "print(sqrt(16.0), len([1, 2]), max(1, 2))");
+    assert_eq!(text, "4.0 2 2\n160.0 7 -1\n");
+}

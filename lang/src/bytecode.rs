@@ -441,6 +441,54 @@ define_ops! {
         base: reg(Reg),
         argc: count(u8),
     },
+    /// `R[dst] = sqrt(R[x])` when global `slot` still holds the standard
+    /// `sqrt` and `R[x]` is a number; otherwise `R[dst] = G[slot]` and an
+    /// ordinary `Call { base: dst, argc: 1 }`. The compiler puts `x` at
+    /// `dst + 1`, where the call's argument goes. See [`Builtin`].
+    CallSqrt {
+        dst: reg(Reg),
+        x: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = abs(R[x])`, as `CallSqrt`.
+    CallAbs {
+        dst: reg(Reg),
+        x: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = floor(R[x])`, as `CallSqrt`.
+    CallFloor {
+        dst: reg(Reg),
+        x: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = ceil(R[x])`, as `CallSqrt`.
+    CallCeil {
+        dst: reg(Reg),
+        x: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = len(R[x])`, as `CallSqrt`.
+    CallLen {
+        dst: reg(Reg),
+        x: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = min(R[a], R[b])`, as `CallSqrt` with two arguments
+    /// (`a = dst + 1`, `b = dst + 2`).
+    CallMin {
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
+        slot: global(u32),
+    },
+    /// `R[dst] = max(R[a], R[b])`, as `CallMin`.
+    CallMax {
+        dst: reg(Reg),
+        a: reg(Reg),
+        b: reg(Reg),
+        slot: global(u32),
+    },
     /// Calls method `name` (an index into [`Proto::methods`], a global method
     /// symbol once loaded) on the receiver `R[base + 1]` with the `argc`
     /// arguments after it; `R[base]` is scratch and receives the result.
@@ -572,6 +620,87 @@ impl Op {
     }
 }
 
+/// A builtin that calls compile to an instruction of its own (as Luau's
+/// "fastcall"): `sqrt(x)`, where `sqrt` is a global, becomes
+/// `CallSqrt`, which computes the answer in the interpreter loop when the
+/// global still holds the standard library's `sqrt` (one load and compare)
+/// and the argument has the usual type, and otherwise makes the ordinary
+/// call, with the same result and the same errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Sqrt,
+    Abs,
+    Floor,
+    Ceil,
+    Len,
+    Min,
+    Max,
+}
+
+impl Builtin {
+    /// Every builtin with an instruction, in the order of their indexes.
+    pub const ALL: [Builtin; 7] =
+        [Builtin::Sqrt, Builtin::Abs, Builtin::Floor, Builtin::Ceil, Builtin::Len, Builtin::Min, Builtin::Max];
+
+    /// The global name it is called by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Sqrt => "sqrt",
+            Builtin::Abs => "abs",
+            Builtin::Floor => "floor",
+            Builtin::Ceil => "ceil",
+            Builtin::Len => "len",
+            Builtin::Min => "min",
+            Builtin::Max => "max",
+        }
+    }
+
+    /// The builtin called `name` with `argc` arguments, if that call has
+    /// an instruction (`min` and `max` with two).
+    pub fn for_call(name: &str, argc: usize) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name && b.argc() == argc)
+    }
+
+    /// How many arguments its instruction takes.
+    pub fn argc(self) -> usize {
+        match self {
+            Builtin::Min | Builtin::Max => 2,
+            _ => 1,
+        }
+    }
+
+    /// The instruction calling it through global `slot`, its result in
+    /// `dst` and its arguments in the registers after `dst`.
+    pub fn op(self, dst: Reg, slot: u32) -> Op {
+        let (x, y) = (dst + 1, dst + 2);
+        match self {
+            Builtin::Sqrt => Op::CallSqrt { dst, x, slot },
+            Builtin::Abs => Op::CallAbs { dst, x, slot },
+            Builtin::Floor => Op::CallFloor { dst, x, slot },
+            Builtin::Ceil => Op::CallCeil { dst, x, slot },
+            Builtin::Len => Op::CallLen { dst, x, slot },
+            Builtin::Min => Op::CallMin { dst, a: x, b: y, slot },
+            Builtin::Max => Op::CallMax { dst, a: x, b: y, slot },
+        }
+    }
+}
+
+impl Op {
+    /// For a builtin's instruction: the ordinary call it stands for, as
+    /// `(dst, argc, slot)`: `R[dst] = G[slot]`, then `Call { base: dst, argc }`.
+    pub fn builtin_call(self) -> Option<(Reg, u8, u32)> {
+        match self {
+            Op::CallSqrt { dst, slot, .. }
+            | Op::CallAbs { dst, slot, .. }
+            | Op::CallFloor { dst, slot, .. }
+            | Op::CallCeil { dst, slot, .. }
+            | Op::CallLen { dst, slot, .. } => Some((dst, 1, slot)),
+            Op::CallMin { dst, slot, .. } | Op::CallMax { dst, slot, .. } => Some((dst, 2, slot)),
+            _ => None,
+        }
+    }
+}
+
 impl Proto {
     /// Checks that every register an instruction names lies inside the
     /// frame, that spans match instructions, and that execution cannot
@@ -604,6 +733,15 @@ impl Proto {
                 };
                 if f.value < 0 || f.value as usize >= limit {
                     return Err(format!("{}: instruction {pc} has {} {} out of range", self.name, f.name, f.value));
+                }
+            }
+            // A builtin's arguments sit where its ordinary call reads them.
+            if let Some((dst, argc, _)) = op.builtin_call() {
+                let args = fields.iter().filter(|f| f.kind == Operand::Reg).skip(1);
+                if args.enumerate().any(|(i, f)| f.value != dst as i64 + 1 + i as i64)
+                    || argc as usize != fields.len() - 2
+                {
+                    return Err(format!("{}: instruction {pc} has its arguments out of place", self.name));
                 }
             }
             if let Some(offset) = op.jump_offset() {
@@ -710,5 +848,12 @@ mod tests {
         assert!(proto(Op::NewList { dst: 0, start: 2, count: 3 }, 4).check().is_err(), "the run leaves the frame");
         assert!(proto(Op::Jump { offset: 5 }, 1).check().is_err());
         assert!(proto(Op::ResumeNative, 1).check().is_err(), "the VM's own");
+        assert!(proto(Op::CallSqrt { dst: 0, x: 1, slot: 0 }, 2).check().is_ok());
+        assert!(proto(Op::CallSqrt { dst: 0, x: 0, slot: 0 }, 2).check().is_err(), "the argument out of place");
+        assert!(proto(Op::CallMin { dst: 1, a: 2, b: 3, slot: 0 }, 4).check().is_ok());
+        assert!(proto(Op::CallMax { dst: 1, a: 2, b: 2, slot: 0 }, 4).check().is_err(), "the arguments out of place");
+        assert_eq!(Builtin::for_call("min", 2), Some(Builtin::Min));
+        assert_eq!(Builtin::for_call("min", 3), None, "min of three is an ordinary call");
+        assert_eq!(Builtin::Len.op(4, 7).builtin_call(), Some((4, 1, 7)));
     }
 }

@@ -11,7 +11,8 @@ pub fn install(vm: &mut Vm) {
     vm.register("int", int);
     vm.register("float", float);
     vm.register("type", |cx: &mut Ctx, v: Value| cx.type_name(v).to_string());
-    vm.register("len", len);
+    // `len` of a list or a map runs in the loop (see `Builtin::Len`).
+    vm.register_builtin(weft_lang::bytecode::Builtin::Len, len);
     vm.register("assert", assert);
     vm.register("error", error);
     vm.register("args", |cx: &mut Ctx| cx.script_args().to_vec());
@@ -116,10 +117,9 @@ pub fn float_to_int(name: &str, x: f64) -> Result<Value, Throw> {
     if x.is_nan() {
         return Err(Throw::value_error(format!("{name}: cannot convert nan to int")));
     }
-    if (-9.223372036854776e18..9.223372036854776e18).contains(&x) {
-        Ok(Value::Int(x as i64))
-    } else {
-        Err(Throw::new("Overflow", format!("{name}: {} does not fit in an int", fmt::float_repr(x))))
+    match weft_vm::ops::float_int(x) {
+        Some(i) => Ok(Value::Int(i)),
+        None => Err(Throw::new("Overflow", format!("{name}: {} does not fit in an int", fmt::float_repr(x)))),
     }
 }
 

@@ -6,17 +6,20 @@
 use crate::core::float_to_int;
 use std::cmp::Ordering;
 use weft_lang::ast::BinOp;
+use weft_lang::bytecode::Builtin;
 use weft_vm::{fmt, Ctx, NativeResult, Throw, Value, Vm};
 
+/// `abs min max floor ceil sqrt` have instructions of their own (see
+/// [`Builtin`]), which compute what these natives do for ints and floats.
 pub fn install(vm: &mut Vm) {
-    vm.register("abs", abs);
-    vm.register("min", |cx: &mut Ctx, args: &[Value]| extreme(cx, args, Ordering::Less));
-    vm.register("max", |cx: &mut Ctx, args: &[Value]| extreme(cx, args, Ordering::Greater));
-    vm.register("floor", |cx: &mut Ctx, x: Value| rounded(cx, x, f64::floor));
-    vm.register("ceil", |cx: &mut Ctx, x: Value| rounded(cx, x, f64::ceil));
+    vm.register_builtin(Builtin::Abs, abs);
+    vm.register_builtin(Builtin::Min, |cx: &mut Ctx, args: &[Value]| extreme(cx, args, Ordering::Less));
+    vm.register_builtin(Builtin::Max, |cx: &mut Ctx, args: &[Value]| extreme(cx, args, Ordering::Greater));
+    vm.register_builtin(Builtin::Floor, |cx: &mut Ctx, x: Value| rounded(cx, x, f64::floor));
+    vm.register_builtin(Builtin::Ceil, |cx: &mut Ctx, x: Value| rounded(cx, x, f64::ceil));
     // Half away from zero: `round(2.5)` is 3, `round(-2.5)` is -3.
     vm.register("round", |cx: &mut Ctx, x: Value| rounded(cx, x, f64::round));
-    vm.register("sqrt", |x: f64| x.sqrt());
+    vm.register_builtin(Builtin::Sqrt, |x: f64| x.sqrt());
     vm.register("sin", |x: f64| x.sin());
     vm.register("cos", |x: f64| x.cos());
     vm.register("tan", |x: f64| x.tan());

@@ -263,6 +263,21 @@ impl Vm {
         self.set_global_slot(slot, Value::Native(index));
     }
 
+    /// Registers the global native that `builtin`'s own instruction stands
+    /// for (see [`Builtin`](weft_lang::bytecode::Builtin)): a call such as
+    /// `sqrt(x)` runs in the interpreter loop while the global holds this
+    /// native and the arguments have the common types, and calls `native`
+    /// otherwise. `native` must compute what the instruction computes in
+    /// those cases; the standard library registers these, and a host that
+    /// registers its own `sqrt` with [`Vm::register`] gets ordinary calls.
+    pub fn register_builtin<M>(&mut self, builtin: weft_lang::bytecode::Builtin, native: impl IntoNative<M>) {
+        let name = builtin.name();
+        let slot = self.env.add_builtin(name);
+        let index = self.add_native(name, false, native);
+        self.code.builtins.set(builtin, index);
+        self.set_global_slot(slot, Value::Native(index));
+    }
+
     /// Registers a global native that need not be `Send` or `Sync` (it may
     /// hold an `Rc` or a `RefCell`), over the raw arguments. It runs only on
     /// the thread that registers it: called on another (after the VM moved

@@ -134,9 +134,15 @@ impl<'a> Compiler<'_, 'a> {
             ExprKind::Call(f, args) => {
                 self.check_call(f, args.len(), span);
                 let base = self.call_base(dst);
-                self.expr(f, base);
+                let builtin = self.builtin_callee(f, args);
+                if builtin.is_none() {
+                    self.expr(f, base);
+                }
                 self.args(args, span);
-                self.emit(Op::Call { base, argc: args.len() as u8 }, span);
+                match builtin {
+                    Some((builtin, slot)) => self.emit(builtin.op(base, slot), span),
+                    None => self.emit(Op::Call { base, argc: args.len() as u8 }, span),
+                }
                 if base != dst {
                     self.emit(Op::Move { dst, src: base }, span);
                 }
@@ -273,6 +279,27 @@ impl<'a> Compiler<'_, 'a> {
             let r = self.alloc(a.span);
             self.expr(a, r);
         }
+    }
+
+    /// The builtin a call with `args` reaches through a global, if
+    /// that call has an instruction of its own (see [`Builtin`]): a name
+    /// that no local, capture or script global of the same name hides is
+    /// still checked at run time, as a script may assign the global.
+    fn builtin_callee(&mut self, callee: &Expr, args: &[Expr]) -> Option<(Builtin, u32)> {
+        let ExprKind::Name(ident) = &callee.kind else { return None };
+        let builtin = Builtin::for_call(&ident.name, args.len())?;
+        // The instruction reads the global after the arguments, where the
+        // call reads it before: only arguments that cannot assign it may
+        // be reordered so.
+        if !args.iter().all(runs_no_code) {
+            return None;
+        }
+        let depth = self.funcs.len() - 1;
+        if self.resolve_in(depth, &ident.name).is_some() {
+            return None;
+        }
+        let slot = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name))?;
+        Some((builtin, slot))
     }
 
     /// A register at the top of the frame to call from: `dst` itself when it
@@ -414,4 +441,30 @@ impl<'a> Compiler<'_, 'a> {
             }
         }
     }
+}
+
+/// Whether evaluating `e` runs no function, so cannot assign a global:
+/// names, literals, operators, fields and items. Walked with a stack of its
+/// own, as long operator chains may be deeper than Rust's stack allows.
+fn runs_no_code(e: &Expr) -> bool {
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match &e.kind {
+            ExprKind::Nil
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Name(_) => {}
+            ExprKind::Neg(a) | ExprKind::Not(a) | ExprKind::Field(a, _) => todo.push(a),
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
+                todo.push(a);
+                todo.push(b);
+            }
+            ExprKind::List(items) => todo.extend(items),
+            ExprKind::Map(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+            _ => return false,
+        }
+    }
+    true
 }

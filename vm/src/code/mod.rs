@@ -9,7 +9,7 @@ use crate::native::NativeDef;
 use crate::trace::TraceEntry;
 use crate::Value;
 use std::collections::HashMap;
-use weft_lang::bytecode::{Capture, Op};
+use weft_lang::bytecode::{Builtin, Capture, Op};
 use weft_lang::Span;
 
 /// How a method of a built-in type is implemented.
@@ -182,6 +182,33 @@ pub struct Code {
     pub(crate) methods: Methods,
     /// Classes of host objects, by index.
     pub(crate) classes: Vec<crate::object::Class>,
+    /// The natives that the builtins' own instructions stand for.
+    pub(crate) builtins: BuiltinNatives,
+}
+
+/// For each [`Builtin`], the index of the native its instruction computes
+/// in the loop: the instruction takes its fast path only while the global
+/// it names holds exactly this native. `u32::MAX` (no native) until the
+/// standard library registers it with [`Vm::register_builtin`](crate::Vm::register_builtin).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BuiltinNatives([u32; Builtin::ALL.len()]);
+
+impl Default for BuiltinNatives {
+    fn default() -> Self {
+        BuiltinNatives([u32::MAX; Builtin::ALL.len()])
+    }
+}
+
+impl BuiltinNatives {
+    /// The native behind `builtin`'s instruction.
+    #[inline(always)]
+    pub(crate) fn get(&self, builtin: Builtin) -> u32 {
+        self.0[builtin as usize]
+    }
+
+    pub(crate) fn set(&mut self, builtin: Builtin, native: u32) {
+        self.0[builtin as usize] = native;
+    }
 }
 
 impl Code {

@@ -15,7 +15,7 @@ use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
-use weft_lang::bytecode::{Op, Reg};
+use weft_lang::bytecode::{Builtin, Op, Reg};
 
 /// Why `run` returned.
 #[derive(Debug)]
@@ -215,6 +215,40 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     },
                 }
             }};
+        }
+        // A builtin's instruction goes on only while its global holds the
+        // native it stands for; otherwise the slow path makes the call.
+        macro_rules! builtin {
+            ($builtin:ident, $slot:expr) => {
+                if !matches!(rt.globals[$slot as usize], Value::Native(n) if n == code.builtins.get(Builtin::$builtin)) {
+                    slow!()
+                }
+            };
+        }
+        // `min` and `max` of two ints or two floats: the first unless the
+        // second beats it (so nan keeps the first), as the natives do.
+        macro_rules! extreme {
+            ($dst:expr, $a:expr, $b:expr, $op:tt) => {{
+                let second = match (&regs[$a], &regs[$b]) {
+                    (Value::Int(i), Value::Int(j)) => j $op i,
+                    (Value::Float(x), Value::Float(y)) => y $op x,
+                    _ => slow!(),
+                };
+                regs[$dst] = if second { regs[$b] } else { regs[$a] };
+            }};
+        }
+        // `floor` and `ceil`: ints as they are, floats rounded to an int.
+        macro_rules! rounded {
+            ($dst:expr, $x:expr, $round:expr) => {
+                regs[$dst] = match &regs[$x] {
+                    &Value::Int(i) => Value::Int(i),
+                    &Value::Float(f) => match ops::float_int($round(f)) {
+                        Some(i) => Value::Int(i),
+                        None => slow!(),
+                    },
+                    _ => slow!(),
+                }
+            };
         }
         macro_rules! equal {
             ($a:expr, $b:expr) => {
@@ -454,6 +488,47 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         _ => slow!(),
                     }
+                }
+                Op::CallSqrt { dst, x, slot } => {
+                    builtin!(Sqrt, slot);
+                    let Some(f) = regs[x].as_f64() else { slow!() };
+                    regs[dst] = Value::Float(f.sqrt());
+                }
+                Op::CallAbs { dst, x, slot } => {
+                    builtin!(Abs, slot);
+                    regs[dst] = match &regs[x] {
+                        Value::Int(i) => match i.checked_abs() {
+                            Some(v) => Value::Int(v),
+                            None => slow!(),
+                        },
+                        Value::Float(f) => Value::Float(f.abs()),
+                        _ => slow!(),
+                    }
+                }
+                Op::CallFloor { dst, x, slot } => {
+                    builtin!(Floor, slot);
+                    rounded!(dst, x, f64::floor)
+                }
+                Op::CallCeil { dst, x, slot } => {
+                    builtin!(Ceil, slot);
+                    rounded!(dst, x, f64::ceil)
+                }
+                Op::CallLen { dst, x, slot } => {
+                    builtin!(Len, slot);
+                    let n = match regs[x] {
+                        Value::List(r) => rt.heap.list(r).len(),
+                        Value::Map(r) => rt.heap.map(r).len(),
+                        _ => slow!(),
+                    };
+                    regs[dst] = Value::Int(n as i64);
+                }
+                Op::CallMin { dst, a, b, slot } => {
+                    builtin!(Min, slot);
+                    extreme!(dst, a, b, <)
+                }
+                Op::CallMax { dst, a, b, slot } => {
+                    builtin!(Max, slot);
+                    extreme!(dst, a, b, >)
                 }
                 Op::Return { src } => return_value!(Some(src)),
                 Op::ReturnNil => return_value!(None::<Reg>),

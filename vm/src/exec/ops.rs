@@ -27,6 +27,13 @@ fn zero_division(op: BinOp) -> Throw {
     Throw::new("ZeroDivision", format!("{what} by zero"))
 }
 
+/// `x` as an int when it lies within an int's range (a whole float from
+/// `floor`, `ceil` or `round`); `None` for nan and out-of-range values.
+#[inline(always)]
+pub fn float_int(x: f64) -> Option<i64> {
+    (-9.223372036854776e18..9.223372036854776e18).contains(&x).then_some(x as i64)
+}
+
 /// `a // b` for ints, rounding toward negative infinity, or `None` when
 /// it raises (a zero divisor, or `i64::MIN // -1`). Inline for the
 /// interpreter's fast path.

@@ -377,6 +377,19 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                 Err(control) => return stop(code, rt, task, control),
             }
         }
+        // A builtin's instruction that the loop did not finish: the
+        // ordinary call it stands for.
+        Op::CallSqrt { .. }
+        | Op::CallAbs { .. }
+        | Op::CallFloor { .. }
+        | Op::CallCeil { .. }
+        | Op::CallLen { .. }
+        | Op::CallMin { .. }
+        | Op::CallMax { .. } => {
+            let Some((dst, argc, slot)) = op.builtin_call() else { unreachable!("a builtin's instruction") };
+            regs[dst] = rt.globals[slot as usize];
+            return exec(code, rt, task, Op::Call { base: dst, argc }, pc);
+        }
         Op::CallMethod { base: b, argc, name } => {
             match call_method(code, rt, task, base + b as usize, argc as usize, name) {
                 Ok(_) => gc_point!(),
