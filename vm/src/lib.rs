@@ -273,6 +273,8 @@ impl Vm {
     pub fn register_builtin<M>(&mut self, builtin: weft_lang::bytecode::Builtin, native: impl IntoNative<M>) {
         let name = builtin.name();
         let slot = self.env.add_builtin(name);
+        let signature = native.signature().map(|params| weft_lang::compile::BuiltinSig::new(&params));
+        self.env.set_builtin_signature(name, signature);
         let index = self.add_native(name, false, native);
         self.code.builtins.set(builtin, index);
         self.set_global_slot(slot, Value::Native(index));
