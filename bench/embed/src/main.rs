@@ -15,7 +15,7 @@
 //!   over a bounded channel, and N from the script to a host thread. mlua
 //!   and Rhai use a crossbeam channel reached through registered natives,
 //!   the way a host of those engines does it; Weft uses its host channels
-//!   (the `host-channel` feature, off by default).
+//!   (`vm.channel::<i64>(capacity)`).
 //!
 //! The call and loop rows are timed in the thread's CPU time, the channel
 //! rows (two threads) by the wall clock. Every run checks the script's
@@ -177,24 +177,8 @@ fn inline_loop(n) {
         }
     }
 
-    /// The channel rows need Weft's host channels, which the build leaves
-    /// out unless the `host-channel` feature is on.
-    #[cfg(not(feature = "host-channel"))]
-    fn channels(_: &str, _: i64) -> Result<Option<Duration>, String> {
-        Ok(None)
-    }
-
-    /// The channel rows over Weft's host channels. This expects the API
-    /// as it was specified while it was being written:
-    ///
-    /// - `vm.channel::<T>(capacity)` returns `(host_end, script_end)`;
-    /// - the host end is `Send`, and its `send(v)` and `recv()` block the
-    ///   calling host thread (not the VM) and return a `Result` whose
-    ///   error is `Debug` (`recv` giving the value);
-    /// - the script end is a value a global can hold:
-    ///   `vm.set_global("jobs", script_end)`, after which the script uses
-    ///   it as any channel (`jobs.recv()`, `results.send(x)`).
-    #[cfg(feature = "host-channel")]
+    /// The channel rows over Weft's host channels: the host end's `send`
+    /// and `recv` block the host thread, never the VM's other tasks.
     fn channels(row: &str, n: i64) -> Result<Option<Duration>, String> {
         let mut vm = weft::Vm::new().map_err(err)?;
         let (host_end, script_end) = vm.channel::<i64>(CAPACITY);
