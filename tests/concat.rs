@@ -5,24 +5,12 @@
 //! hundred times. Pieces of one byte and of several non-ASCII characters,
 //! and appends to a string that stopped ending its buffer, are all counted.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use weft_vm::{Ctx, Value, Vm};
 
-/// A `Write` the test can read back.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
 
 /// Runs `body` with `N` bound to `n` and returns the work `+` did and the
 /// last line the script printed.
@@ -36,7 +24,7 @@ fn work(body: &str, n: usize) -> (u64, String) {
     if let Err(failure) = vm.run_script("concat.weft", &script, Path::new(".")) {
         panic!("the script failed: {failure:?}");
     }
-    let text = String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    let text = out.text();
     let mut lines = text.lines().rev();
     let work = lines.next().expect("the work line").parse().expect("a count");
     (work, lines.next().unwrap_or_default().to_string())

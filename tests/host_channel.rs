@@ -7,30 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use weft::{ChannelError, Error, HostChannel, Message, Vm};
 
-/// A `Write` the test can read back.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Output {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("not poisoned").clone()).expect("utf-8")
-    }
-}
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
 
 fn vm(virtual_time: bool) -> (Vm, Output) {
     let out = Output::default();

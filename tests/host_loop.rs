@@ -3,35 +3,17 @@
 //! errors of background tasks, task dumps. Real-time tests use generous
 //! bounds.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use weft_vm::{Failure, Value, Vm};
 
-/// What a VM printed, readable from the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
 
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-fn vm() -> (Vm, Captured) {
+fn vm() -> (Vm, Output) {
     let mut vm = Vm::new();
     weft_stdlib::install(&mut vm).expect("the standard library loads");
-    let out = Captured::default();
+    let out = Output::default();
     vm.set_output(Box::new(out.clone()));
     vm.set_background_spawns(true);
     (vm, out)
@@ -172,7 +154,7 @@ fn an_interrupted_entry_cancels_its_tasks_and_their_finally_blocks_run() {
 #[test]
 fn a_requested_dump_is_written_while_a_script_runs_and_the_script_goes_on() {
     let (mut vm, out) = vm();
-    let err = Captured::default();
+    let err = Output::default();
     vm.set_error_output(Box::new(err.clone()));
     let waker = vm.host_waker();
     let thread = std::thread::spawn(move || {

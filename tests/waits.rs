@@ -9,9 +9,8 @@
 //! timer heap's entries, the joiner queues' entries and the bytes counted
 //! against the heap limit, and the script keeps the largest of each.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use weft_vm::{ChanRef, Ctx, Message, NativeResult, Throw, Value, Vm};
 
 /// The largest of each count over a run: queue entries, timer entries,
@@ -30,19 +29,9 @@ fn probe(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     Ok(cx.new_list(counts))
 }
 
-/// A `Write` the test can read back.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
 
 fn vm_with_output(virtual_time: bool) -> (Vm, Output) {
     let mut vm = Vm::new();
@@ -64,7 +53,7 @@ fn peaks(body: &str, n: usize, virtual_time: bool) -> Peaks {
     if let Err(failure) = vm.run_script("probe.weft", &script, Path::new(".")) {
         panic!("the probe failed: {failure:?}");
     }
-    let text = String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    let text = out.text();
     let line = text.lines().last().expect("the peaks line");
     let numbers: Vec<i64> = line.split(' ').map(|n| n.parse().expect("a count")).collect();
     numbers.try_into().expect("four counts")
@@ -221,7 +210,7 @@ try {
 }
 ";
     vm.run_script("remote.weft", script, Path::new(".")).expect("the script runs");
-    let text = String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    let text = out.text();
     assert_eq!(text, "42\nTimeout\n");
     // The second thread reports after its late claim; wait for it however
     // slow the machine is.
@@ -237,7 +226,7 @@ fn a_remote_wait_is_not_a_deadlock() {
     let (mut vm, out) = vm_with_output(true);
     vm.register("wait_remote", wait_remote_quietly);
     vm.run_script("remote.weft", "print(wait_remote(100))", Path::new(".")).expect("no deadlock");
-    let text = String::from_utf8(out.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    let text = out.text();
     assert_eq!(text, "42\n");
 }
 
