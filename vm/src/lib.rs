@@ -90,7 +90,7 @@ pub(crate) struct Runtime {
     pub(crate) globals: Vec<Value>,
     /// Where `print` writes. Buffered; flushed at exit and before errors.
     /// `Send`, so that a VM can move to another thread.
-    pub(crate) out: Box<dyn Write + Send>,
+    pub(crate) out: Output,
     /// Where `eprint` writes: stderr, unbuffered.
     pub(crate) err_out: Box<dyn Write + Send>,
     /// The script's arguments, for `args()`.
@@ -169,6 +169,42 @@ pub enum Failure {
 /// Where `print` goes by default: line by line on a terminal, so output
 /// appears as it is printed; in large blocks into a pipe or file, flushed
 /// whenever every task waits and at exit.
+/// The script's output. Flushed only when something was written since the
+/// last flush: every run ends with a flush, and a host that calls a small
+/// function many times should not pay a lock of stdout per call.
+pub(crate) struct Output {
+    sink: Box<dyn Write + Send>,
+    unflushed: bool,
+}
+
+impl Output {
+    fn new(sink: Box<dyn Write + Send>) -> Output {
+        Output { sink, unflushed: false }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.unflushed = true;
+        self.sink.write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.unflushed = true;
+        self.sink.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.unflushed) {
+            return Ok(());
+        }
+        let flushed = self.sink.flush();
+        // A failed flush may have left bytes behind: try again next time.
+        self.unflushed = flushed.is_err();
+        flushed
+    }
+}
+
 fn stdout_writer() -> Box<dyn Write + Send> {
     use std::io::IsTerminal;
     if std::io::stdout().is_terminal() {
@@ -216,7 +252,7 @@ impl Vm {
             rt: Runtime {
                 heap: Heap::with_limit(heap::default_limit()),
                 globals: Vec::new(),
-                out: stdout_writer(),
+                out: Output::new(stdout_writer()),
                 err_out: Box::new(std::io::stderr()),
                 args: Vec::new(),
                 max_frames: 100_000,
@@ -439,7 +475,9 @@ impl Vm {
 
     /// Sends what `print` writes to `out` instead of stdout.
     pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
-        self.rt.out = out;
+        // What the old output holds goes out before it is replaced.
+        let _ = self.rt.out.flush();
+        self.rt.out = Output::new(out);
     }
 
     /// Sends what `eprint` writes to `out` instead of stderr.
