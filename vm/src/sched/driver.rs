@@ -619,7 +619,6 @@ impl Scheduler {
         } else if self.port.used {
             self.take_inbox(heap);
         }
-        self.serve_host_channels(heap);
     }
 
     /// If a host thread changed a host channel, matches every host
@@ -691,11 +690,11 @@ impl Scheduler {
         self.port.events = events;
         self.port.ready = ready;
         self.take_inbox(heap);
-        self.serve_host_channels(heap);
     }
 
     /// Delivers what the inbox holds: wakes from other threads, and
-    /// readiness that another runtime's poll handed over.
+    /// readiness that another runtime's poll handed over; then serves the
+    /// host channels, if a host thread changed one.
     fn take_inbox(&mut self, heap: &mut Heap) {
         let mut ready = std::mem::take(&mut self.port.ready);
         while let Ok(post) = self.port.inbox.try_recv() {
@@ -712,6 +711,7 @@ impl Scheduler {
             }
         }
         self.port.ready = ready;
+        self.serve_host_channels(heap);
     }
 
     /// With no task ready: waits for the next timer, readiness, or a wake
