@@ -234,6 +234,9 @@ pub struct Vm {
     /// The last main task that finished, emptied: the next run or call
     /// from the host starts in it, and allocates no registers or frames.
     pub(crate) spare_task: Option<Box<Task>>,
+    /// Calls from the host that ran directly, outside a run of the
+    /// scheduler (see [`Vm::direct_calls`]).
+    pub(crate) direct_calls: u64,
 }
 
 impl Default for Vm {
@@ -273,6 +276,7 @@ impl Vm {
             prelude: None,
             session: FileScope::new(),
             spare_task: None,
+            direct_calls: 0,
         }
     }
 

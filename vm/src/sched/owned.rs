@@ -75,6 +75,7 @@ impl Scheduler {
 
     /// Ties host object `v` to the running task's current owner.
     pub(crate) fn own(&mut self, heap: &mut Heap, v: Value) {
+        self.attach();
         match self.current_owner() {
             Owner::Nursery(n) => self.nurseries.get_mut(n).expect("an open nursery").owned.push(heap, v),
             Owner::Task(t) => self.meta_mut(t).owned.get_or_insert_default().push(heap, v),

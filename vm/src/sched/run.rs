@@ -41,6 +41,56 @@ impl Vm {
         self.rt.sched.main = id;
         self.rt.steps.spent = 0;
         let result = self.schedule(id);
+        self.end_main(id, result)
+    }
+
+    /// Whether a call from the host may run directly (`call_directly`)
+    /// rather than as a run of the scheduler: nothing else would run
+    /// before it or alongside it. Due timers and deliveries from other
+    /// threads are taken first, as the scheduler's first round would: a
+    /// task they wake is ready, and then the call takes the full run, in
+    /// which that task has its turn in the same order as before.
+    pub(crate) fn may_call_directly(&mut self) -> bool {
+        let flag = &self.rt.interrupt;
+        if flag.load(Ordering::Relaxed) || self.rt.sched.host.dump_requested() {
+            return false;
+        }
+        if self.rt.sched.runq.is_empty() {
+            self.rt.sched.fire_timers(&mut self.rt.heap);
+            self.rt.sched.take_deliveries(&mut self.rt.heap);
+        }
+        self.rt.sched.runq.is_empty()
+    }
+
+    /// Runs `task`, a call from the host, directly: the interpreter runs
+    /// it with no scheduling record, no cancel scope and no turn of the
+    /// scheduler loop, so that a function that only computes costs about
+    /// what the interpreter takes. The first thing it does that needs the
+    /// scheduler (a wait, a spawn, a nursery or a cancel scope, a budget
+    /// spent with the chance of another task being ready) gives it its
+    /// record (`Scheduler::attach`), and the scheduler runs it on from
+    /// there as the main task of an ordinary run. The caller checked
+    /// [`may_call_directly`](Vm::may_call_directly) first.
+    pub(crate) fn call_directly(&mut self, task: Box<Task>) -> Result<Value, Failure> {
+        self.rt.sched.current = sched::DETACHED;
+        self.rt.sched.main = sched::DETACHED;
+        self.rt.steps.spent = 0;
+        let result = match self.run_slices(task, sched::Resume::Nothing, sched::DETACHED, false) {
+            Some(end) => {
+                if self.rt.sched.main == sched::DETACHED {
+                    self.direct_calls += 1;
+                }
+                end
+            }
+            // It has its record now, and is in the run queue or parked.
+            None => self.schedule(self.rt.sched.main),
+        };
+        self.end_main(self.rt.sched.main, result)
+    }
+
+    /// What ends every run of a main task `id` (which may have no record,
+    /// if it ran directly), however it ended.
+    fn end_main(&mut self, id: sched::TaskId, result: Result<Value, Failure>) -> Result<Value, Failure> {
         // However the run ended, every owner ends with it: no child
         // process outlives the script. A session's background tasks and
         // its own top level keep theirs until the session ends.
@@ -113,17 +163,39 @@ impl Vm {
     ) -> Option<Result<Value, Failure>> {
         let meta = self.rt.sched.tasks.get_mut(id)?;
         let mut task = meta.task.take()?;
-        let mut resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
+        let resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
         self.rt.sched.current = id;
         if self.rt.steps.exceeded() {
             task.budget = 1;
         }
+        self.run_slices(task, resume, main, interrupted)
+    }
+
+    /// Runs the running task, taken out of its record (or one running
+    /// directly, with none: `main` is then [`sched::DETACHED`]), from
+    /// `resume` until it parks, yields or ends; see `run_task`. A task
+    /// running directly gets its record here if it yields, and in the
+    /// operations that need it otherwise; `None` means it has one and
+    /// the scheduler has it.
+    fn run_slices(
+        &mut self,
+        mut task: Box<Task>,
+        mut resume: sched::Resume,
+        mut main: sched::TaskId,
+        interrupted: bool,
+    ) -> Option<Result<Value, Failure>> {
         loop {
             let before = task.budget;
             let halt = match self.resume(&mut task, resume) {
                 Some(halt) => halt,
                 None => interp::run(&self.code, &mut self.rt, &mut task),
             };
+            // A direct call that got its record while it ran is the main
+            // task under that record's id.
+            let mut id = self.rt.sched.current;
+            if main == sched::DETACHED {
+                main = self.rt.sched.main;
+            }
             self.rt.steps.charge(before, &mut task, matches!(halt, Halt::Yield));
             resume = sched::Resume::Nothing;
             match halt {
@@ -158,6 +230,12 @@ impl Vm {
                     // run carries on at once, so that when collections
                     // happen never changes the order tasks run in.
                     let preempted = matches!(halt, Halt::Yield);
+                    if preempted && id == sched::DETACHED {
+                        // Another task may be ready now (a timer came due,
+                        // another thread delivered): the scheduler decides.
+                        self.rt.sched.attach();
+                        id = self.rt.sched.current;
+                    }
                     if self.rt.heap.gc_due() {
                         self.collect(&mut [&mut task]);
                     }
