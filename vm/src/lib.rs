@@ -237,6 +237,9 @@ pub struct Vm {
     /// Calls from the host that ran directly, outside a run of the
     /// scheduler (see [`Vm::direct_calls`]).
     pub(crate) direct_calls: u64,
+    /// The result of the direct call winding up (see `Vm::call_directly`);
+    /// nil otherwise.
+    pub(crate) direct_result: Value,
 }
 
 impl Default for Vm {
@@ -277,6 +280,7 @@ impl Vm {
             session: FileScope::new(),
             spare_task: None,
             direct_calls: 0,
+            direct_result: Value::Nil,
         }
     }
 

@@ -107,6 +107,10 @@ impl Scheduler {
     /// The run ended: every owner still alive ends with it, the session
     /// included.
     pub(crate) fn end_all_owned(&mut self, heap: &mut Heap) {
+        // What a host call that ran directly leaves: nothing to look at.
+        if self.host.owned.items.is_empty() && self.tasks.len() == 0 && self.nurseries.len() == 0 {
+            return;
+        }
         std::mem::take(&mut self.host.owned).end(heap);
         let nurseries: Vec<NurseryId> = self.nurseries.iter().map(|(id, _)| id).collect();
         for nid in nurseries {
