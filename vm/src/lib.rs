@@ -390,11 +390,18 @@ impl Vm {
     /// of its type (or a native of this VM). A `ValueError` otherwise; a
     /// value kept past the collection that freed its object is called
     /// stale, whatever now fills its slot.
+    #[inline]
     fn check_value(&self, v: Value) -> Result<(), Throw> {
         let native_ok = !matches!(v, Value::Native(n) if n as usize >= self.code.natives.len());
         if native_ok && self.rt.heap.holds(v) {
             return Ok(());
         }
+        self.refuse_value(v)
+    }
+
+    /// Why `v`, which [`check_value`](Vm::check_value) refused, is refused.
+    #[cold]
+    fn refuse_value(&self, v: Value) -> Result<(), Throw> {
         match v.as_ref() {
             Some(r) if self.rt.heap.is_stale(r) && r.index() < self.rt.heap.capacity() => Err(Throw::value_error(
                 format!("stale value: the {} it named was collected; keep values in a Handle", v.type_name()),

@@ -341,6 +341,9 @@ mod tests {
             unsafe { Value::copy(&v, &mut out) };
             assert_eq!(format!("{v:?}"), format!("{out:?}"));
             assert_eq!(v.as_ref(), out.as_ref(), "the generation is copied too");
+            let loaded = Value::load(&v);
+            assert_eq!(format!("{v:?}"), format!("{loaded:?}"));
+            assert_eq!(v.as_ref(), loaded.as_ref());
         }
     }
 

@@ -130,6 +130,10 @@ impl Vm {
             self.rt.sched.end_all_owned(&mut self.rt.heap);
         }
         let _ = self.rt.out.flush();
+        if id == sched::DETACHED {
+            // It ran directly, start to end: it has no record.
+            return;
+        }
         // The main task's record goes with it: a session runs many, and
         // task dumps list only live tasks. A main task still parked (a
         // background task called `exit()`) first drops what its wait
