@@ -52,10 +52,9 @@ impl Vm {
             task.stack.push(f);
             task.stack.extend_from_slice(args);
             task.start = Some(args.len() as u8);
-            if vm.may_call_directly() {
-                vm.call_directly(task)
-            } else {
-                vm.run_as_main(task)
+            match vm.host_call_start() {
+                crate::sched::HostCallStart::Direct => vm.call_directly(task),
+                crate::sched::HostCallStart::Run { ahead } => vm.run_as_main(task, ahead),
             }
         })
     }

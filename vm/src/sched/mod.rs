@@ -34,6 +34,7 @@ mod run;
 pub mod timer;
 pub mod wait;
 
+pub(crate) use run::HostCallStart;
 pub use timer::{Clock, TimerKey, TimerKind};
 pub use wait::{Event, Reg, Regs, SharedWait, Via, WaitQueue, Waiter};
 

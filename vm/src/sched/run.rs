@@ -11,6 +11,14 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use weft_lang::bytecode::Op;
 
+/// How a call from the host starts: see [`Vm::host_call_start`].
+pub(crate) enum HostCallStart {
+    /// On the interpreter, with no scheduling record.
+    Direct,
+    /// As a run of the scheduler; `ahead` of the tasks in the run queue.
+    Run { ahead: bool },
+}
+
 impl Vm {
     /// Runs a loaded top-level function as the main task, with every task
     /// it spawns, to completion (see `Vm::run_proto`).
@@ -24,7 +32,7 @@ impl Vm {
         task.stack.resize(1 + regs, Value::Nil);
         task.stack[0] = Value::Func(closure);
         task.frames.push(task::Frame { proto: main, closure: Some(closure), pc: 0, base: 1, ret: 0 });
-        self.run_as_main(task)
+        self.run_as_main(task, false)
     }
 
     /// An empty task to run as the main task: the last one's, reused, so
@@ -35,9 +43,16 @@ impl Vm {
     }
 
     /// Runs `task` as the main task, with every task it spawns, to
-    /// completion; the step limit counts from zero.
-    pub(crate) fn run_as_main(&mut self, task: Box<Task>) -> Result<Value, Failure> {
+    /// completion; the step limit counts from zero. `ahead` puts it before
+    /// the tasks in the run queue: timers and deliveries taken for this
+    /// run (by [`host_call_start`](Vm::host_call_start)) woke them,
+    /// and the run's first round would have queued them after it.
+    pub(crate) fn run_as_main(&mut self, task: Box<Task>, ahead: bool) -> Result<Value, Failure> {
         let id = self.rt.sched.add_task(task, None, None);
+        if ahead {
+            self.rt.sched.runq.pop_back();
+            self.rt.sched.runq.push_front(id);
+        }
         self.rt.sched.main = id;
         self.rt.steps.spent = 0;
         let result = self.schedule(id);
@@ -45,22 +60,24 @@ impl Vm {
         result
     }
 
-    /// Whether a call from the host may run directly (`call_directly`)
-    /// rather than as a run of the scheduler: nothing else would run
-    /// before it or alongside it. Due timers and deliveries from other
-    /// threads are taken first, as the scheduler's first round would: a
-    /// task they wake is ready, and then the call takes the full run, in
-    /// which that task has its turn in the same order as before.
-    pub(crate) fn may_call_directly(&mut self) -> bool {
+    /// How a call from the host starts: directly (`call_directly`) when
+    /// nothing else would run before it or alongside it, or else as a run
+    /// of the scheduler. Due timers and deliveries from other threads are
+    /// taken first, as the scheduler's first round would take them: a
+    /// task they wake is ready, and the call then takes the full run with
+    /// its main task ahead of that task, where the round would have put it.
+    pub(crate) fn host_call_start(&mut self) -> HostCallStart {
         let flag = &self.rt.interrupt;
-        if flag.load(Ordering::Relaxed) || self.rt.sched.host.dump_requested() {
-            return false;
+        if flag.load(Ordering::Relaxed) || self.rt.sched.host.dump_requested() || !self.rt.sched.runq.is_empty() {
+            return HostCallStart::Run { ahead: false };
         }
+        self.rt.sched.fire_timers(&mut self.rt.heap);
+        self.rt.sched.take_deliveries(&mut self.rt.heap);
         if self.rt.sched.runq.is_empty() {
-            self.rt.sched.fire_timers(&mut self.rt.heap);
-            self.rt.sched.take_deliveries(&mut self.rt.heap);
+            HostCallStart::Direct
+        } else {
+            HostCallStart::Run { ahead: true }
         }
-        self.rt.sched.runq.is_empty()
     }
 
     /// Runs `task`, a call from the host, directly: the interpreter runs
@@ -70,8 +87,8 @@ impl Vm {
     /// scheduler (a wait, a spawn, a nursery or a cancel scope, a budget
     /// spent with the chance of another task being ready) gives it its
     /// record (`Scheduler::attach`), and the scheduler runs it on from
-    /// there as the main task of an ordinary run. The caller checked
-    /// [`may_call_directly`](Vm::may_call_directly) first.
+    /// there as the main task of an ordinary run. The caller asked
+    /// [`host_call_start`](Vm::host_call_start) first.
     pub(crate) fn call_directly(&mut self, mut task: Box<Task>) -> Result<Value, Failure> {
         self.rt.sched.current = sched::DETACHED;
         self.rt.sched.main = sched::DETACHED;
