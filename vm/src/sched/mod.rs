@@ -21,6 +21,12 @@
 //!   tasks runs in an order shuffled by the seeded generator, so one seed
 //!   repeats one interleaving and others explore more
 //!   (`tests/cli.rs`: `seeds_choose_interleavings`).
+//! - A call from the host that runs directly has no record (`current` is
+//!   [`DETACHED`]) until something needs one; everything that reads or
+//!   changes the running task's record calls [`Scheduler::attach`] first,
+//!   and the task then goes on as the main task of an ordinary run, in the
+//!   same order among the others (`tests/host_call.rs`; `sched/run.rs`:
+//!   `attaching_makes_the_running_task_the_main_one_with_its_own_scope`).
 
 mod cancel;
 pub(crate) mod channel;

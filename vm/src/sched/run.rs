@@ -1,6 +1,8 @@
 //! The event loop: runs tasks from the run queue until the main task
 //! finishes, applies what each woken task resumes with, and, when every
-//! task waits, moves the clock or reports a deadlock.
+//! task waits, moves the clock or reports a deadlock. A call from the
+//! host that finds no other task ready starts outside it, directly on the
+//! interpreter (`Vm::call_directly`), and joins it only if it must.
 
 use crate::interp::{self, Halt};
 use crate::sched;
