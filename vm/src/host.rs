@@ -19,6 +19,13 @@ impl Vm {
     /// the run lasts until it returns, with every task it started. The
     /// step limit counts from zero, as for each [`eval`](Vm::eval).
     ///
+    /// When no other task is ready, the call runs directly: the
+    /// interpreter runs `f` on a reused register window with no run of
+    /// the scheduler, until `f` returns or first needs the scheduler (it
+    /// waits, spawns, opens a nursery, runs a whole time slice), and from
+    /// there on the scheduler runs it as the main task of an ordinary
+    /// run. What a script sees is the same either way.
+    ///
     /// ```
     /// let mut vm = weft_vm::Vm::new();
     /// vm.eval("<setup>", "fn add(a, b) { return a + b }").unwrap();
@@ -45,8 +52,26 @@ impl Vm {
             task.stack.push(f);
             task.stack.extend_from_slice(args);
             task.start = Some(args.len() as u8);
-            vm.run_as_main(task)
+            match vm.host_call_start() {
+                crate::sched::HostCallStart::Direct => vm.call_directly(task),
+                crate::sched::HostCallStart::Run { ahead } => vm.run_as_main(task, ahead),
+            }
         })
+    }
+
+    /// How many calls from the host ([`call_value`](Vm::call_value)) ran
+    /// directly from start to end, never needing the scheduler: for tests
+    /// and diagnostics of a host's calls.
+    ///
+    /// ```
+    /// let mut vm = weft_vm::Vm::new();
+    /// vm.eval("<setup>", "fn add(a, b) { return a + b }").unwrap();
+    /// let add = vm.global("add").unwrap();
+    /// vm.call_value(add, &[weft_vm::Value::Int(1), weft_vm::Value::Int(2)]).unwrap();
+    /// assert_eq!(vm.direct_calls(), 1);
+    /// ```
+    pub fn direct_calls(&self) -> u64 {
+        self.direct_calls
     }
 
     /// Runs `f` with a context outside any native, to make values (with

@@ -62,6 +62,12 @@ impl HostState {
     pub(crate) fn is_session(&self) -> bool {
         self.background
     }
+
+    /// Whether a [`HostWaker`] asked for a task dump that no round has
+    /// written yet.
+    pub(crate) fn dump_requested(&self) -> bool {
+        self.dump.load(Ordering::Relaxed)
+    }
 }
 
 /// Ends a [`Vm::run_for`] early, or asks for a task dump, from any thread.

@@ -234,6 +234,12 @@ pub struct Vm {
     /// The last main task that finished, emptied: the next run or call
     /// from the host starts in it, and allocates no registers or frames.
     pub(crate) spare_task: Option<Box<Task>>,
+    /// Calls from the host that ran directly, outside a run of the
+    /// scheduler (see [`Vm::direct_calls`]).
+    pub(crate) direct_calls: u64,
+    /// The result of the direct call winding up (see `Vm::call_directly`);
+    /// nil otherwise.
+    pub(crate) direct_result: Value,
 }
 
 impl Default for Vm {
@@ -273,6 +279,8 @@ impl Vm {
             prelude: None,
             session: FileScope::new(),
             spare_task: None,
+            direct_calls: 0,
+            direct_result: Value::Nil,
         }
     }
 
@@ -382,11 +390,18 @@ impl Vm {
     /// of its type (or a native of this VM). A `ValueError` otherwise; a
     /// value kept past the collection that freed its object is called
     /// stale, whatever now fills its slot.
+    #[inline]
     fn check_value(&self, v: Value) -> Result<(), Throw> {
         let native_ok = !matches!(v, Value::Native(n) if n as usize >= self.code.natives.len());
         if native_ok && self.rt.heap.holds(v) {
             return Ok(());
         }
+        self.refuse_value(v)
+    }
+
+    /// Why `v`, which [`check_value`](Vm::check_value) refused, is refused.
+    #[cold]
+    fn refuse_value(&self, v: Value) -> Result<(), Throw> {
         match v.as_ref() {
             Some(r) if self.rt.heap.is_stale(r) && r.index() < self.rt.heap.capacity() => Err(Throw::value_error(
                 format!("stale value: the {} it named was collected; keep values in a Handle", v.type_name()),

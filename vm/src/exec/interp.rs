@@ -145,7 +145,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 let done = task.frames.pop().expect("running");
                 pop_handlers(task);
                 let Some(&caller) = task.frames.last() else {
-                    return Halt::Done(from.map_or(Value::Nil, |from| task.stack[from]));
+                    // Read as it was just written: see `Value::load`.
+                    return Halt::Done(from.map_or(Value::Nil, |from| Value::load(&task.stack[from])));
                 };
                 let to = done.ret as usize;
                 match from {

@@ -79,15 +79,14 @@ impl RootTable {
                 (roots.slots.len() - 1) as u32
             }
         };
-        Handle { index, table: self.clone() }
+        Handle { index, value: v, table: self.clone() }
     }
 
-    /// The value `h` holds, if `h` belongs to this table.
+    /// The value `h` holds, if `h` belongs to this table. Read from the
+    /// handle, without a lock: a slot's value never changes while its
+    /// handle lives.
     pub(crate) fn get(&self, h: &Handle) -> Option<Value> {
-        if !Arc::ptr_eq(&self.0, &h.table.0) {
-            return None;
-        }
-        self.lock().slots.get(h.index as usize).copied().flatten()
+        Arc::ptr_eq(&self.0, &h.table.0).then_some(h.value)
     }
 }
 
@@ -98,14 +97,16 @@ impl RootTable {
 /// another VM refuses it.
 pub struct Handle {
     index: u32,
+    /// The value its slot holds, kept here too so that reading it takes
+    /// no lock of the shared table.
+    value: Value,
     table: RootTable,
 }
 
 impl Clone for Handle {
     /// Another root of the same value.
     fn clone(&self) -> Handle {
-        let v = self.table.get(self).unwrap_or_default();
-        self.table.root(v)
+        self.table.root(self.value)
     }
 }
 

@@ -465,6 +465,7 @@ impl Ctx<'_> {
         then: Then,
         abort: Option<Abort>,
     ) -> NativeResult {
+        self.rt.sched.attach();
         let (task, token) = (self.rt.sched.current, self.rt.sched.token());
         self.reactor()?.0.wait(source, direction, sched::reactor::IoWaiter { task, token });
         let reg = sched::Reg::Io(source.slot() as u32, direction);
@@ -733,7 +734,8 @@ impl Ctx<'_> {
     /// The running task's context map (`context_get`/`context_set`), if
     /// it has one.
     pub fn context(&self) -> Option<MapRef> {
-        match self.rt.sched.meta(self.rt.sched.current).context {
+        // A task without a record yet has set no context.
+        match self.rt.sched.tasks.get(self.rt.sched.current).map_or(Value::Nil, |meta| meta.context) {
             Value::Map(m) => Some(MapRef(m)),
             _ => None,
         }
@@ -745,6 +747,7 @@ impl Ctx<'_> {
             return m;
         }
         let m = self.rt.heap.new_map(Default::default());
+        self.rt.sched.attach();
         let current = self.rt.sched.current;
         self.rt.sched.meta_mut(current).context = Value::Map(m);
         MapRef(m)

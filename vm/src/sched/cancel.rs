@@ -130,8 +130,11 @@ impl Scheduler {
 
     /// The outermost cancelled scope that reaches task `id`, if any: the
     /// scope that absorbs the `Cancelled` it must raise.
+    /// A task without a record yet (see [`super::DETACHED`]) has no scope
+    /// that anything could have cancelled.
     pub fn cancelled(&self, id: TaskId) -> Option<ScopeId> {
-        self.scopes.get(self.scope_of(id)).and_then(|s| s.reached_by)
+        let scope = *self.tasks.get(id)?.scopes.last()?;
+        self.scopes.get(scope).and_then(|s| s.reached_by)
     }
 
     /// Recomputes `reached_by` for `scope` from its parent, and for its
@@ -202,6 +205,7 @@ impl Scheduler {
 
     /// Opens a cancel scope in the running task.
     pub fn push_scope(&mut self, shield: bool) -> ScopeId {
+        self.attach();
         let id = self.current;
         let parent = self.scope_of(id);
         let scope = self.new_scope(id, Some(parent), shield);
@@ -211,6 +215,7 @@ impl Scheduler {
 
     /// Leaves the running task's innermost scope.
     pub fn pop_scope(&mut self) -> Option<(ScopeId, Scope)> {
+        self.attach();
         let id = self.current;
         let meta = self.meta_mut(id);
         if meta.scopes.len() <= 1 {

@@ -66,6 +66,9 @@ pub fn spawn(
     if args.len() > 200 {
         return Err(Throw::new("ArityError", "too many arguments to spawn"));
     }
+    // The spawning task counts against the task limit, and its context
+    // is copied: it needs its record.
+    rt.sched.attach();
     if rt.sched.tasks.len() >= rt.sched.max_tasks {
         return Err(crate::limits::task_limit(rt.sched.max_tasks));
     }

@@ -565,6 +565,7 @@ impl Scheduler {
     /// Marks the running task's wait as one that another thread may end,
     /// and hands out the right to end it.
     pub fn remote_waker(&mut self, via: Via) -> RemoteWaker {
+        self.attach();
         let (task, token) = (self.current, self.token());
         let cell = SharedWait::new();
         self.meta_mut(task).shared = Some(cell.clone());
@@ -590,6 +591,7 @@ impl Scheduler {
         what: &str,
         work: Box<dyn FnOnce() -> Finisher + Send>,
     ) -> Option<u32> {
+        self.attach();
         let (task, token) = (self.current, self.token());
         self.port.used = true;
         let key = self.port.jobs.insert(JobWait { task, token, what: what.into() });

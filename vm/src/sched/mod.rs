@@ -21,6 +21,12 @@
 //!   tasks runs in an order shuffled by the seeded generator, so one seed
 //!   repeats one interleaving and others explore more
 //!   (`tests/cli.rs`: `seeds_choose_interleavings`).
+//! - A call from the host that runs directly has no record (`current` is
+//!   [`DETACHED`]) until something needs one; everything that reads or
+//!   changes the running task's record calls [`Scheduler::attach`] first,
+//!   and the task then goes on as the main task of an ordinary run, in the
+//!   same order among the others (`tests/host_call.rs`; `sched/run.rs`:
+//!   `attaching_makes_the_running_task_the_main_one_with_its_own_scope`).
 
 mod cancel;
 pub(crate) mod channel;
@@ -34,6 +40,7 @@ mod run;
 pub mod timer;
 pub mod wait;
 
+pub(crate) use run::HostCallStart;
 pub use timer::{Clock, TimerKey, TimerKind};
 pub use wait::{Event, Reg, Regs, SharedWait, Via, WaitQueue, Waiter};
 
@@ -46,6 +53,13 @@ use std::collections::VecDeque;
 use timer::Timers;
 
 pub type TaskId = u32;
+
+/// The running task while it has no scheduling record: a call from the
+/// host that runs directly, outside any run of the scheduler (see
+/// `Vm::call_directly`). The first operation that needs the record
+/// ([`Scheduler::attach`]) gives it one; until then it cannot be parked,
+/// cancelled or waited for, and no other task knows it.
+pub(crate) const DETACHED: TaskId = TaskId::MAX - 1;
 pub type ScopeId = u32;
 pub type NurseryId = u32;
 
@@ -355,9 +369,41 @@ impl Scheduler {
         scope_parent: Option<ScopeId>,
         nursery: Option<NurseryId>,
     ) -> TaskId {
+        let id = self.new_record(Some(task), scope_parent, nursery);
+        self.runq.push_back(id);
+        id
+    }
+
+    /// Gives the running task a scheduling record if it runs without one
+    /// (a direct call from the host: see [`DETACHED`]), making it the main
+    /// task, running, with its own root scope, as `Vm::run_as_main` would
+    /// have. Every operation that reads or changes the running task's
+    /// record calls this first; it costs a comparison once attached.
+    #[inline]
+    pub(crate) fn attach(&mut self) {
+        if self.current == DETACHED {
+            self.attach_direct_call();
+        }
+    }
+
+    #[cold]
+    fn attach_direct_call(&mut self) {
+        // `task` stays `None`: the task is out of its record while it runs.
+        let id = self.new_record(None, None, None);
+        self.current = id;
+        self.main = id;
+    }
+
+    /// A runnable task's record with its own scope, in no queue yet.
+    fn new_record(
+        &mut self,
+        task: Option<Box<Task>>,
+        scope_parent: Option<ScopeId>,
+        nursery: Option<NurseryId>,
+    ) -> TaskId {
         let token = self.next_serial();
         let id = self.tasks.insert(TaskMeta {
-            task: Some(task),
+            task,
             state: State::Runnable,
             token,
             resume: Resume::Nothing,
@@ -375,11 +421,11 @@ impl Scheduler {
         });
         let scope = self.new_scope(id, scope_parent, false);
         self.meta_mut(id).scopes.push(scope);
-        self.runq.push_back(id);
         id
     }
 
-    /// The running task's current wait token.
+    /// The running task's current wait token. A task that has no record
+    /// yet must get one first ([`Scheduler::attach`]): every wait does.
     pub fn token(&self) -> u64 {
         self.meta(self.current).token
     }
@@ -387,6 +433,7 @@ impl Scheduler {
     /// Registers the running task on `event`, as one case of the wait it
     /// is about to park in; `via` says how a queue wakes it.
     pub fn register(&mut self, heap: &mut Heap, event: Event, via: Via) {
+        self.attach();
         let task = self.current;
         let waiter = Waiter { task, token: self.token(), via };
         let token = waiter.token;
@@ -423,6 +470,7 @@ impl Scheduler {
     /// Parks the running task on what it registered (the interpreter stops
     /// it next). `selecting` marks a `select`, for reports.
     pub fn park(&mut self, selecting: bool) {
+        self.attach();
         let id = self.current;
         let meta = self.meta_mut(id);
         meta.state = State::Parked;
@@ -431,6 +479,7 @@ impl Scheduler {
 
     /// Parks the running task until nursery `nid`'s tasks have finished.
     pub fn park_on_nursery(&mut self, nid: NurseryId) {
+        self.attach();
         let id = self.current;
         let token = self.token();
         if let Some(n) = self.nurseries.get_mut(nid) {

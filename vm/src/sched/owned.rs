@@ -75,6 +75,7 @@ impl Scheduler {
 
     /// Ties host object `v` to the running task's current owner.
     pub(crate) fn own(&mut self, heap: &mut Heap, v: Value) {
+        self.attach();
         match self.current_owner() {
             Owner::Nursery(n) => self.nurseries.get_mut(n).expect("an open nursery").owned.push(heap, v),
             Owner::Task(t) => self.meta_mut(t).owned.get_or_insert_default().push(heap, v),
@@ -106,6 +107,10 @@ impl Scheduler {
     /// The run ended: every owner still alive ends with it, the session
     /// included.
     pub(crate) fn end_all_owned(&mut self, heap: &mut Heap) {
+        // What a host call that ran directly leaves: nothing to look at.
+        if self.host.owned.items.is_empty() && self.tasks.len() == 0 && self.nurseries.len() == 0 {
+            return;
+        }
         std::mem::take(&mut self.host.owned).end(heap);
         let nurseries: Vec<NurseryId> = self.nurseries.iter().map(|(id, _)| id).collect();
         for nid in nurseries {
