@@ -71,7 +71,34 @@ macro_rules! define_ops {
             $($(#[$doc])* $op $({ $($field: $ty),* })?,)*
         }
 
+        /// Which instruction an [`Op`] is, without its operands: a small
+        /// number per variant, in table order, for counting and tables.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum OpKind {
+            $($op,)*
+        }
+
+        impl OpKind {
+            /// Every kind, in table order: `OpKind::ALL[k as usize] == k`.
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$op,)*];
+
+            /// The instruction's name, as the disassembler prints it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$op => stringify!($op),)*
+                }
+            }
+        }
+
         impl Op {
+            /// Which instruction this is.
+            #[inline]
+            pub fn kind(self) -> OpKind {
+                match self {
+                    $(Op::$op { .. } => OpKind::$op,)*
+                }
+            }
+
             /// The instruction's name, as the disassembler prints it.
             pub fn name(self) -> &'static str {
                 match self {

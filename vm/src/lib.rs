@@ -46,6 +46,8 @@ pub use code::disasm;
 use code::load;
 pub use exec::interp::ITER_METHOD;
 pub use exec::ops;
+#[cfg(feature = "op-pairs")]
+pub use exec::op_pairs;
 use exec::{interp, slow};
 use heap::handle;
 use sched::{channel, conc};

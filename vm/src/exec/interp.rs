@@ -263,6 +263,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             // SAFETY: see `ip`.
             op = unsafe { *ip };
             ip = unsafe { ip.add(1) };
+            #[cfg(feature = "op-pairs")]
+            crate::op_pairs::note(op);
             match op {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
                 Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
