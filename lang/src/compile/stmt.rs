@@ -315,9 +315,17 @@ impl<'a> Compiler<'_, 'a> {
                 self.emit(Op::JumpIfNotLt { a: i, b: end, offset: 0 }, iter.span);
             }
             start = self.here();
-            let var = self.alloc(first.span);
-            self.emit(Op::Move { dst: var, src: i }, first.span);
-            self.bind_loop_var(first, var);
+            // A variable the body never assigns (nor captures) is the
+            // counter itself: nothing but `ForLoop` can change it.
+            let mut assigned = HashSet::new();
+            assigned_names_block(body, &mut assigned);
+            if assigned.contains(&first.name) || self.func().captured.contains(&first.name) {
+                let var = self.alloc(first.span);
+                self.emit(Op::Move { dst: var, src: i }, first.span);
+                self.bind_loop_var(first, var);
+            } else {
+                self.declare_local(&first.name, i, false);
+            }
             self.enter_loop();
             self.block(body);
             let lp = self.leave_loop();
