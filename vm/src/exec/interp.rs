@@ -358,6 +358,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::ModI { dst, a, imm } => {
                     regs[dst] = match &regs[a] {
+                        Value::Int(i) if imm > 0 => Value::Int(ops::mod_positive(*i, imm as i64)),
                         // `imm` is never 0.
                         Value::Int(i) => match ops::checked_mod(*i, imm as i64) {
                             Some(v) => Value::Int(v),
