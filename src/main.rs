@@ -21,5 +21,9 @@ fn main() {
         }),
         Err(_) => weft::cli::main(),
     };
+    #[cfg(feature = "op-pairs")]
+    if let Err(e) = weft_vm::op_pairs::write() {
+        eprintln!("error: writing the instruction pair counts: {e}");
+    }
     std::process::exit(status);
 }

@@ -71,7 +71,34 @@ macro_rules! define_ops {
             $($(#[$doc])* $op $({ $($field: $ty),* })?,)*
         }
 
+        /// Which instruction an [`Op`] is, without its operands: a small
+        /// number per variant, in table order, for counting and tables.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum OpKind {
+            $($op,)*
+        }
+
+        impl OpKind {
+            /// Every kind, in table order: `OpKind::ALL[k as usize] == k`.
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$op,)*];
+
+            /// The instruction's name, as the disassembler prints it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$op => stringify!($op),)*
+                }
+            }
+        }
+
         impl Op {
+            /// Which instruction this is.
+            #[inline]
+            pub fn kind(self) -> OpKind {
+                match self {
+                    $(Op::$op { .. } => OpKind::$op,)*
+                }
+            }
+
             /// The instruction's name, as the disassembler prints it.
             pub fn name(self) -> &'static str {
                 match self {
@@ -365,6 +392,43 @@ define_ops! {
     JumpIfEq {
         a: reg(Reg),
         b: reg(Reg),
+        offset: jump(i32),
+    },
+    /// `if R[a] < R[b] { pc += offset }`: the test at the bottom of a
+    /// rotated `while` loop, whose taken jump is the back edge. Every
+    /// conditional jump that goes backward spends budget as `Loop` does.
+    JumpIfLt {
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
+    },
+    /// `if R[a] <= R[b] { pc += offset }`, as `JumpIfLt`.
+    JumpIfLe {
+        a: reg(Reg),
+        b: reg(Reg),
+        offset: jump(i32),
+    },
+    /// Jumps if `R[a] < imm`, as `JumpIfLt`.
+    JumpIfLtI {
+        a: reg(Reg),
+        imm: imm(i16),
+        offset: jump(i32),
+    },
+    /// Jumps if `R[a] > imm`, as `JumpIfLt`.
+    JumpIfGtI {
+        a: reg(Reg),
+        imm: imm(i16),
+        offset: jump(i32),
+    },
+    /// The step and back edge of a counted `for` over a range literal,
+    /// whose counter `R[a]` and end `R[a + 1]` `ForPrep` checked are ints:
+    /// `R[a] += 1; if R[a] < R[a + 1] { pc += offset }` (with `inclusive`:
+    /// `if R[a] != R[a + 1] { R[a] += 1; pc += offset }`, so that `..=`
+    /// ending at the largest int does not overflow). The jump spends
+    /// budget as `Loop` does.
+    ForLoop {
+        a: reg(Reg),
+        inclusive: flag(bool),
         offset: jump(i32),
     },
 
@@ -744,6 +808,12 @@ impl Proto {
                     return Err(format!("{}: instruction {pc} has its arguments out of place", self.name));
                 }
             }
+            // A counted loop's end is in the register after its counter.
+            if let Op::ForPrep { a } | Op::ForLoop { a, .. } = op {
+                if *a as usize + 1 >= self.regs as usize {
+                    return Err(format!("{}: instruction {pc} has its loop's end out of range", self.name));
+                }
+            }
             if let Some(offset) = op.jump_offset() {
                 let target = pc as i64 + 1 + offset as i64;
                 if !(0..len).contains(&target) {
@@ -852,6 +922,11 @@ mod tests {
         assert!(proto(Op::CallSqrt { dst: 0, x: 0, slot: 0 }, 2).check().is_err(), "the argument out of place");
         assert!(proto(Op::CallMin { dst: 1, a: 2, b: 3, slot: 0 }, 4).check().is_ok());
         assert!(proto(Op::CallMax { dst: 1, a: 2, b: 2, slot: 0 }, 4).check().is_err(), "the arguments out of place");
+        assert!(proto(Op::ForLoop { a: 0, inclusive: false, offset: -1 }, 2).check().is_ok());
+        assert!(proto(Op::ForLoop { a: 1, inclusive: false, offset: -1 }, 2).check().is_err(), "the end outside");
+        assert!(proto(Op::ForPrep { a: 1 }, 2).check().is_err(), "the end outside");
+        assert!(proto(Op::JumpIfLt { a: 0, b: 1, offset: -2 }, 2).check().is_err(), "a jump before the code");
+        assert!(proto(Op::JumpIfLtI { a: 0, imm: 3, offset: -1 }, 1).check().is_ok());
         assert_eq!(Builtin::for_call("min", 2), Some(Builtin::Min));
         assert_eq!(Builtin::for_call("min", 3), None, "min of three is an ordinary call");
         assert_eq!(Builtin::Len.op(4, 7).builtin_call(), Some((4, 1, 7)));

@@ -45,6 +45,8 @@ pub mod value;
 pub use code::disasm;
 use code::load;
 pub use exec::interp::ITER_METHOD;
+#[cfg(feature = "op-pairs")]
+pub use exec::op_pairs;
 pub use exec::ops;
 use exec::{interp, slow};
 use heap::handle;

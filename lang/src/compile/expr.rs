@@ -361,7 +361,7 @@ impl<'a> Compiler<'_, 'a> {
         let jumps = match (&cond.kind, when) {
             (
                 ExprKind::Binary(op @ (BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne), a, b),
-                false,
+                when,
             ) => {
                 // A comparison with a small int constant compares with an
                 // immediate: `if n < 2` is one instruction.
@@ -375,10 +375,11 @@ impl<'a> Compiler<'_, 'a> {
                 if let Some((x, imm, less_than)) = immediate {
                     let rx = self.expr_any(x);
                     let at = self.code_len();
-                    let op = if less_than {
-                        Op::JumpIfNotLtI { a: rx, imm, offset: 0 }
-                    } else {
-                        Op::JumpIfNotGtI { a: rx, imm, offset: 0 }
+                    let op = match (less_than, when) {
+                        (true, false) => Op::JumpIfNotLtI { a: rx, imm, offset: 0 },
+                        (false, false) => Op::JumpIfNotGtI { a: rx, imm, offset: 0 },
+                        (true, true) => Op::JumpIfLtI { a: rx, imm, offset: 0 },
+                        (false, true) => Op::JumpIfGtI { a: rx, imm, offset: 0 },
                     };
                     self.emit(op, span);
                     self.free_to(mark);
@@ -387,13 +388,20 @@ impl<'a> Compiler<'_, 'a> {
                 let ra = self.expr_any(a);
                 let rb = self.expr_any(b);
                 let at = self.code_len();
-                let op = match op {
-                    BinOp::Lt => Op::JumpIfNotLt { a: ra, b: rb, offset: 0 },
-                    BinOp::Le => Op::JumpIfNotLe { a: ra, b: rb, offset: 0 },
-                    BinOp::Gt => Op::JumpIfNotLt { a: rb, b: ra, offset: 0 },
-                    BinOp::Ge => Op::JumpIfNotLe { a: rb, b: ra, offset: 0 },
-                    BinOp::Eq => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
-                    _ => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
+                let op = match (op, when) {
+                    (BinOp::Lt, false) => Op::JumpIfNotLt { a: ra, b: rb, offset: 0 },
+                    (BinOp::Le, false) => Op::JumpIfNotLe { a: ra, b: rb, offset: 0 },
+                    (BinOp::Gt, false) => Op::JumpIfNotLt { a: rb, b: ra, offset: 0 },
+                    (BinOp::Ge, false) => Op::JumpIfNotLe { a: rb, b: ra, offset: 0 },
+                    (BinOp::Eq, false) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
+                    (_, false) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
+                    // Jumping when it holds: the test at the bottom of a loop.
+                    (BinOp::Lt, true) => Op::JumpIfLt { a: ra, b: rb, offset: 0 },
+                    (BinOp::Le, true) => Op::JumpIfLe { a: ra, b: rb, offset: 0 },
+                    (BinOp::Gt, true) => Op::JumpIfLt { a: rb, b: ra, offset: 0 },
+                    (BinOp::Ge, true) => Op::JumpIfLe { a: rb, b: ra, offset: 0 },
+                    (BinOp::Eq, true) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
+                    (_, true) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
                 };
                 self.emit(op, span);
                 vec![at]
@@ -415,6 +423,14 @@ impl<'a> Compiler<'_, 'a> {
                 while let Some(b) = operands.pop() {
                     jumps.extend(self.cond_jump(b, when));
                 }
+                jumps
+            }
+            // `a and b` jumps when both hold: past the jump if `a` does
+            // not, else when `b` does (and `a or b` the other way round).
+            (ExprKind::And(a, b), true) | (ExprKind::Or(a, b), false) => {
+                let skip = self.cond_jump(a, !when);
+                let jumps = self.cond_jump(b, when);
+                self.patch_all(skip);
                 jumps
             }
             _ => {

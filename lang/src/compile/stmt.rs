@@ -103,15 +103,29 @@ impl<'a> Compiler<'_, 'a> {
                     this.stmt(other)
                 }
             }),
-            Stmt::While { cond, body } => {
+            Stmt::While { cond, body } if matches!(cond.kind, ExprKind::Bool(true)) => {
+                // `while true` tests nothing.
                 let start = self.here();
-                let exits = self.cond_jump(cond, false);
                 self.enter_loop();
                 self.block(body);
                 let lp = self.leave_loop();
                 self.patch_all_to(lp.continues, start);
                 self.emit_loop(start, cond.span);
-                self.patch_all(exits);
+                self.patch_all(lp.breaks);
+            }
+            Stmt::While { cond, body } => {
+                // Rotated: the test is at the bottom, and its taken jump is
+                // the back edge, so an iteration runs one jump, not two.
+                let entry = self.emit_jump(cond.span);
+                let start = self.here();
+                self.enter_loop();
+                self.block(body);
+                let lp = self.leave_loop();
+                let test = self.here();
+                self.patch_to(entry, test);
+                self.patch_all_to(lp.continues, test);
+                let back = self.cond_jump(cond, true);
+                self.patch_all_to(back, start);
                 self.patch_all(lp.breaks);
             }
             Stmt::For { first, second, iter, body } => self.for_loop(first, second.as_ref(), iter, body),
@@ -293,32 +307,33 @@ impl<'a> Compiler<'_, 'a> {
             self.expr(lo, i);
             self.expr(hi, end);
             self.emit(Op::ForPrep { a: i }, iter.span);
-            start = self.here();
+            // The test on entry only; `ForLoop` steps, tests and jumps back.
             exit_jump = self.code_len();
             if *inclusive {
                 self.emit(Op::JumpIfNotLe { a: i, b: end, offset: 0 }, iter.span);
             } else {
                 self.emit(Op::JumpIfNotLt { a: i, b: end, offset: 0 }, iter.span);
             }
-            let var = self.alloc(first.span);
-            self.emit(Op::Move { dst: var, src: i }, first.span);
-            self.bind_loop_var(first, var);
+            start = self.here();
+            // A variable the body never assigns (nor captures) is the
+            // counter itself: nothing but `ForLoop` can change it.
+            let mut assigned = HashSet::new();
+            assigned_names_block(body, &mut assigned);
+            if assigned.contains(&first.name) || self.func().captured.contains(&first.name) {
+                let var = self.alloc(first.span);
+                self.emit(Op::Move { dst: var, src: i }, first.span);
+                self.bind_loop_var(first, var);
+            } else {
+                self.declare_local(&first.name, i, false);
+            }
             self.enter_loop();
             self.block(body);
             let lp = self.leave_loop();
             let step = self.here();
             self.patch_all_to(lp.continues, step);
-            // `..=` ends on its last item before stepping, which could
-            // overflow at i64::MAX.
-            let last = inclusive.then(|| {
-                let at = self.code_len();
-                self.emit(Op::JumpIfEq { a: i, b: end, offset: 0 }, iter.span);
-                at
-            });
-            self.emit(Op::AddI { dst: i, a: i, imm: 1 }, iter.span);
-            self.emit_loop(start, iter.span);
+            let offset = start as i32 - (self.code_len() as i32 + 1);
+            self.emit(Op::ForLoop { a: i, inclusive: *inclusive, offset }, iter.span);
             self.patch(exit_jump);
-            self.patch_all(last.into_iter().collect());
             self.patch_all(lp.breaks);
         } else {
             let base = self.alloc(iter.span);

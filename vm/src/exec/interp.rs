@@ -119,7 +119,31 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             ($cond:expr, $offset:expr) => {
                 if $cond {
                     rarely();
-                    jump!($offset)
+                    jump!($offset);
+                    if $offset < 0 {
+                        back_edge!($offset)
+                    }
+                }
+            };
+        }
+        // The test at the bottom of a rotated loop: taken is the common way.
+        macro_rules! loop_if {
+            ($cond:expr, $offset:expr) => {
+                if $cond {
+                    jump!($offset);
+                    if $offset < 0 {
+                        back_edge!($offset)
+                    }
+                }
+            };
+        }
+        // Every backward jump, just taken, spends budget here: a task may
+        // be preempted and the collector may run.
+        macro_rules! back_edge {
+            ($offset:expr) => {
+                if crate::task::spend(&mut task.budget) {
+                    save_pc!();
+                    return Halt::Yield;
                 }
             };
         }
@@ -264,6 +288,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             // SAFETY: see `ip`.
             op = unsafe { *ip };
             ip = unsafe { ip.add(1) };
+            #[cfg(feature = "op-pairs")]
+            crate::op_pairs::note(op);
             match op {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
                 Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
@@ -333,6 +359,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::ModI { dst, a, imm } => {
                     regs[dst] = match &regs[a] {
+                        Value::Int(i) if imm > 0 => Value::Int(ops::mod_positive(*i, imm as i64)),
                         // `imm` is never 0.
                         Value::Int(i) => match ops::checked_mod(*i, imm as i64) {
                             Some(v) => Value::Int(v),
@@ -360,9 +387,14 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
                     jump!(offset);
-                    if crate::task::spend(&mut task.budget) {
-                        save_pc!();
-                        return Halt::Yield;
+                    back_edge!(offset)
+                }
+                Op::ForLoop { a, inclusive, offset } => {
+                    let (&Value::Int(i), &Value::Int(end)) = (&regs[a], &regs.0[a as usize + 1]) else { slow!() };
+                    if !(inclusive && i == end) {
+                        let Some(next) = i.checked_add(1) else { slow!() };
+                        regs[a] = Value::Int(next);
+                        loop_if!(inclusive || next < end, offset)
                     }
                 }
                 Op::JumpIfFalse { cond, offset } => {
@@ -395,6 +427,28 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::JumpIfNotEq { a, b, offset } => {
                     jump_if!(!equal!(a, b), offset)
+                }
+                Op::JumpIfLt { a, b, offset } => {
+                    loop_if!(less!(a, b, <), offset)
+                }
+                Op::JumpIfLe { a, b, offset } => {
+                    loop_if!(less!(a, b, <=), offset)
+                }
+                Op::JumpIfLtI { a, imm, offset } => {
+                    let yes = match &regs[a] {
+                        Value::Int(i) => *i < imm as i64,
+                        Value::Float(x) => *x < imm as f64,
+                        _ => slow!(),
+                    };
+                    loop_if!(yes, offset)
+                }
+                Op::JumpIfGtI { a, imm, offset } => {
+                    let yes = match &regs[a] {
+                        Value::Int(i) => *i > imm as i64,
+                        Value::Float(x) => *x > imm as f64,
+                        _ => slow!(),
+                    };
+                    loop_if!(yes, offset)
                 }
                 Op::JumpIfEq { a, b, offset } => {
                     jump_if!(equal!(a, b), offset)

@@ -3,5 +3,7 @@
 //! (`slow.rs`), and the operators' semantics both share (`ops.rs`).
 
 pub(crate) mod interp;
+#[cfg(feature = "op-pairs")]
+pub mod op_pairs;
 pub mod ops;
 pub(crate) mod slow;

@@ -70,10 +70,14 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }};
     }
+    // A backward jump spends budget, as in the loop.
     macro_rules! jump {
-        ($offset:expr) => {
-            task.frames.last_mut().expect("running").pc = (pc as isize + $offset as isize) as u32
-        };
+        ($offset:expr) => {{
+            task.frames.last_mut().expect("running").pc = (pc as isize + $offset as isize) as u32;
+            if $offset < 0 && crate::task::spend(&mut task.budget) {
+                return Some(Halt::Yield);
+            }
+        }};
     }
 
     match op {
@@ -105,12 +109,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         },
         Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
         Op::Jump { offset } => jump!(offset),
-        Op::Loop { offset } => {
-            jump!(offset);
-            if crate::task::spend(&mut task.budget) {
-                return Some(Halt::Yield);
-            }
-        }
+        Op::Loop { offset } => jump!(offset),
         Op::JumpIfFalse { cond, offset } => {
             if !regs[cond].truthy() {
                 jump!(offset)
@@ -240,6 +239,37 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::JumpIfNotEq { a, b, offset } => {
             if !equal(&rt.heap, regs[a], regs[b]) {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfLt { a, b, offset } | Op::JumpIfLe { a, b, offset } => {
+            let or_equal = matches!(op, Op::JumpIfLe { .. });
+            let yes = match (&regs[a], &regs[b]) {
+                (Value::Int(i), Value::Int(j)) => i < j || (or_equal && i == j),
+                (Value::Float(i), Value::Float(j)) => i < j || (or_equal && i == j),
+                (&x, &y) => try_raise!(less(&rt.heap, x, y, or_equal)),
+            };
+            if yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfLtI { a, imm, offset } => {
+            let yes = match &regs[a] {
+                Value::Int(i) => *i < imm as i64,
+                Value::Float(x) => *x < imm as f64,
+                &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
+            };
+            if yes {
+                jump!(offset)
+            }
+        }
+        Op::JumpIfGtI { a, imm, offset } => {
+            let yes = match &regs[a] {
+                Value::Int(i) => *i > imm as i64,
+                Value::Float(x) => *x > imm as f64,
+                &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
+            };
+            if yes {
                 jump!(offset)
             }
         }
@@ -528,6 +558,19 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             let (lo, hi) = (regs[a], regs[a as usize + 1]);
             if !matches!((lo, hi), (Value::Int(_), Value::Int(_))) {
                 raise!(range_bounds(lo, hi));
+            }
+        }
+        Op::ForLoop { a, inclusive, offset } => {
+            let (lo, hi) = (regs[a], regs[a as usize + 1]);
+            let (Value::Int(i), Value::Int(end)) = (lo, hi) else { raise!(range_bounds(lo, hi)) };
+            if !(inclusive && i == end) {
+                let Some(next) = i.checked_add(1) else {
+                    raise!(Throw::internal("a counted loop stepped past the largest int"))
+                };
+                regs[a] = Value::Int(next);
+                if inclusive || next < end {
+                    jump!(offset)
+                }
             }
         }
         Op::Spawn { base: b, argc, nursery } => {
