@@ -359,7 +359,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
                     jump!(offset);
-                    if crate::task::spend(&mut task.budget) {
+                    // The body jumped over, `-offset` (at least 1: loaded
+                    // code only loops backward).
+                    if crate::task::spend(&mut task.budget, -offset) {
                         save_pc!();
                         return Halt::Yield;
                     }
@@ -476,7 +478,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         task.frames.as_mut_ptr().add(depth).write(callee);
                         task.frames.set_len(depth + 1);
                     }
-                    if crate::task::spend(&mut task.budget) {
+                    if crate::task::spend(&mut task.budget, target.code.len() as i32) {
                         return Halt::Yield;
                     }
                     enter!(callee, target);
@@ -1095,7 +1097,8 @@ fn enter_callee(
     // task's budget as a script's call does, so a native looping over
     // callbacks (`map` over a long list) is preempted, and meets
     // cancellation, as a `for` loop is.
-    if crate::task::spend(&mut task.budget) {
+    let cost = crate::task::call_cost(code, task);
+    if crate::task::spend(&mut task.budget, cost) {
         return Ok(Some(Halt::Yield));
     }
     Ok(None)

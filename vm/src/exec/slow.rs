@@ -107,7 +107,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         Op::Jump { offset } => jump!(offset),
         Op::Loop { offset } => {
             jump!(offset);
-            if crate::task::spend(&mut task.budget) {
+            if crate::task::spend(&mut task.budget, -offset) {
                 return Some(Halt::Yield);
             }
         }
@@ -366,7 +366,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
-                    if crate::task::spend(&mut task.budget) {
+                    let cost = crate::task::call_cost(code, task);
+                    if crate::task::spend(&mut task.budget, cost) {
                         return Some(Halt::Yield);
                     }
                     // The call may have grown the task's registers: they

@@ -35,11 +35,11 @@ impl Vm {
     }
 
     /// Runs `task` as the main task, with every task it spawns, to
-    /// completion; the step limit counts from zero.
+    /// completion; the instruction limit counts from zero.
     pub(crate) fn run_as_main(&mut self, task: Box<Task>) -> Result<Value, Failure> {
         let id = self.rt.sched.add_task(task, None, None);
         self.rt.sched.main = id;
-        self.rt.steps.spent = 0;
+        self.rt.instructions.spent = 0;
         let result = self.schedule(id);
         // However the run ended, every owner ends with it: no child
         // process outlives the script. A session's background tasks and
@@ -115,7 +115,7 @@ impl Vm {
         let mut task = meta.task.take()?;
         let mut resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
         self.rt.sched.current = id;
-        if self.rt.steps.exceeded() {
+        if self.rt.instructions.exceeded() {
             task.budget = 1;
         }
         loop {
@@ -124,14 +124,14 @@ impl Vm {
                 Some(halt) => halt,
                 None => interp::run(&self.code, &mut self.rt, &mut task),
             };
-            self.rt.steps.charge(before, &mut task, matches!(halt, Halt::Yield));
+            self.rt.instructions.charge(before, &mut task);
             resume = sched::Resume::Nothing;
             match halt {
                 Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Some(Err(Failure::Interrupted)),
-                // Past the step limit a run ends with the limit's error,
+                // Past the instruction limit a run ends with the limit's error,
                 // whatever the script caught.
-                Halt::Done(_) if id == main && self.rt.steps.exceeded() => {
-                    let error = self.rt.heap.new_error("Limit", &self.rt.steps.message());
+                Halt::Done(_) if id == main && self.rt.instructions.exceeded() => {
+                    let error = self.rt.heap.new_error("Limit", &self.rt.instructions.message());
                     return Some(Err(Failure::Runtime(self.runtime_error(Value::Error(error), &task))));
                 }
                 Halt::Done(v) if id == main => {
@@ -168,7 +168,9 @@ impl Vm {
                     let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
                     resume = match cancelled {
                         Some(scope) => sched::Resume::Raise(Throw::Cancelled(Some(scope))),
-                        None if preempted && self.rt.steps.exceeded() => sched::Resume::Raise(self.rt.steps.error()),
+                        None if preempted && self.rt.instructions.exceeded() => {
+                            sched::Resume::Raise(self.rt.instructions.error())
+                        }
                         None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
