@@ -18,6 +18,13 @@ impl Vm {
         if main as usize >= self.code.protos.len() {
             return Err(no_such_function(main));
         }
+        // Only what a top level is can run as one: the trampoline, or a
+        // function that takes arguments or captures variables, would find
+        // its frame without what its code reads.
+        let proto = &self.code.protos[main as usize];
+        if main == crate::code::TRAMPOLINE || proto.arity != 0 || !proto.captures.is_empty() {
+            return Err(not_top_level(main));
+        }
         let closure = self.rt.heap.new_closure(main, heap::Captures::None);
         let mut task = self.main_task();
         let regs = self.code.protos[main as usize].regs as usize;
@@ -289,6 +296,13 @@ impl Vm {
 }
 
 /// A host asked to run a function that was never loaded.
+fn not_top_level(main: u32) -> Failure {
+    crate::report::without_source(
+        crate::ErrorKind::ValueError,
+        format!("function {main} takes arguments or captures variables: it cannot run as a top level"),
+    )
+}
+
 fn no_such_function(main: u32) -> Failure {
     crate::report::without_source(crate::ErrorKind::ValueError, format!("no loaded function has index {main}"))
 }
