@@ -6,14 +6,13 @@
 //!
 //! Instructions are counted by the budget the scheduler already keeps to
 //! share time between tasks (see `task::spend`): a loop's back edge
-//! charges the length of the body it jumps over, a call the length of the
-//! function called. The count is then within a small factor of the
-//! instructions run (docs/embedding.md says how), at no cost to the hot
-//! loop beyond the budget's own subtraction and comparison. A slice's
-//! instructions are charged to the run when the slice ends (the budget
-//! runs out, or the task parks or finishes), so a run can go at most one
-//! time slice (`task::BUDGET` instructions) and one loop body or function
-//! past the limit before it stops.
+//! charges the length of the body it jumps over, a call 2. The count of a
+//! loop is then close to the instructions it ran (docs/embedding.md says
+//! how close), at no cost to the hot loop beyond the budget's own
+//! subtraction and comparison. A slice's instructions are charged to the
+//! run when the slice ends (the budget runs out, or the task parks or
+//! finishes), so a run can go at most one time slice (`task::BUDGET`
+//! instructions) and one loop body past the limit before it stops.
 
 use crate::task::{Task, BUDGET};
 use crate::{Throw, Vm};
@@ -75,7 +74,7 @@ pub(crate) fn task_limit(max: usize) -> Throw {
 impl Vm {
     /// Caps the instructions each run may run, as the scheduler's budget
     /// counts them (a loop's back edge charges its body's length, a call
-    /// the called function's length; see docs/embedding.md): each
+    /// 2; see docs/embedding.md): each
     /// [`eval`](Vm::eval), [`run_file`](Vm::run_file),
     /// [`run_script`](Vm::run_script) or call from the host counts from
     /// zero. Past it the running code gets a `Limit` error, which `catch`

@@ -478,7 +478,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         task.frames.as_mut_ptr().add(depth).write(callee);
                         task.frames.set_len(depth + 1);
                     }
-                    if crate::task::spend(&mut task.budget, target.code.len() as i32) {
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
                         return Halt::Yield;
                     }
                     enter!(callee, target);
@@ -1097,8 +1097,7 @@ fn enter_callee(
     // task's budget as a script's call does, so a native looping over
     // callbacks (`map` over a long list) is preempted, and meets
     // cancellation, as a `for` loop is.
-    let cost = crate::task::call_cost(code, task);
-    if crate::task::spend(&mut task.budget, cost) {
+    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
         return Ok(Some(Halt::Yield));
     }
     Ok(None)

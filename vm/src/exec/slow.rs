@@ -366,8 +366,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
-                    let cost = crate::task::call_cost(code, task);
-                    if crate::task::spend(&mut task.budget, cost) {
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
                         return Some(Halt::Yield);
                     }
                     // The call may have grown the task's registers: they
