@@ -18,7 +18,7 @@ fn price(kind, cents, quantity) {
 "#;
 
 pub fn main() -> Result<(), weft::Error> {
-    let mut vm = weft::Vm::builder().max_steps(1_000_000).build()?;
+    let mut vm = weft::Vm::builder().max_instructions(1_000_000).build()?;
     vm.exec(PLUGIN)?;
     // Keep the function: no name lookup per call, and valid across every
     // collection the calls cause.

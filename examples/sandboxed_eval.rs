@@ -22,7 +22,7 @@ pub fn main() -> Result<(), weft::Error> {
         let mut vm = weft::Vm::builder()
             .sandbox()
             .max_heap(16 << 20)
-            .max_steps(1_000_000)
+            .max_instructions(1_000_000)
             .max_call_depth(200)
             .max_tasks(100)
             .virtual_time(true)

@@ -18,7 +18,7 @@ use weft_vm::{Capabilities, Driver, Pool};
 /// let mut vm = Vm::builder()
 ///     .capabilities(Capabilities::none())
 ///     .max_heap(64 << 20)
-///     .max_steps(10_000_000)
+///     .max_instructions(10_000_000)
 ///     .max_call_depth(1_000)
 ///     .max_tasks(100)
 ///     .seed(7)
@@ -34,7 +34,7 @@ pub struct Builder {
     /// A capability spec that did not parse: `build` reports it.
     bad_allow: Option<String>,
     max_heap: Option<usize>,
-    max_steps: Option<u64>,
+    max_instructions: Option<u64>,
     max_call_depth: Option<usize>,
     max_tasks: Option<usize>,
     seed: Option<u64>,
@@ -53,7 +53,7 @@ impl Default for Builder {
             caps: Capabilities::all(),
             bad_allow: None,
             max_heap: None,
-            max_steps: None,
+            max_instructions: None,
             max_call_depth: None,
             max_tasks: None,
             seed: None,
@@ -119,19 +119,20 @@ impl Builder {
         self
     }
 
-    /// Caps the steps (loop iterations and calls) of each run: each
-    /// `eval`, `exec`, `run_file` or `call` counts from zero. Past it the
-    /// script gets a `Limit` error, and the run ends with it even if the
-    /// script catches it. See [`Vm::set_max_steps`](weft_vm::Vm::set_max_steps).
+    /// Caps the instructions of each run (counted at loop back edges and
+    /// calls, as docs/embedding.md describes): each `eval`, `exec`,
+    /// `run_file` or `call` counts from zero. Past it the script gets a
+    /// `Limit` error, and the run ends with it even if the script catches
+    /// it. See [`Vm::set_max_instructions`](weft_vm::Vm::set_max_instructions).
     ///
     /// ```
-    /// let mut vm = weft::Vm::builder().max_steps(100_000).build()?;
+    /// let mut vm = weft::Vm::builder().max_instructions(100_000).build()?;
     /// let error = vm.exec("while true { try { while true {} } catch e {} }").unwrap_err();
     /// assert_eq!(error.kind(), "Limit");
     /// # Ok::<(), weft::Error>(())
     /// ```
-    pub fn max_steps(mut self, steps: u64) -> Builder {
-        self.max_steps = Some(steps);
+    pub fn max_instructions(mut self, instructions: u64) -> Builder {
+        self.max_instructions = Some(instructions);
         self
     }
 
@@ -286,8 +287,8 @@ impl Builder {
         if let Some(bytes) = self.max_heap {
             vm.set_heap_limit(bytes);
         }
-        if let Some(steps) = self.max_steps {
-            vm.set_max_steps(steps);
+        if let Some(instructions) = self.max_instructions {
+            vm.set_max_instructions(instructions);
         }
         if let Some(frames) = self.max_call_depth {
             vm.set_max_frames(frames);

@@ -6,7 +6,7 @@
 //! with capabilities and limits chosen. docs/embedding.md is the guide.
 //!
 //! ```
-//! let mut vm = weft::Vm::builder().max_steps(1_000_000).build()?;
+//! let mut vm = weft::Vm::builder().max_instructions(10_000_000).build()?;
 //! vm.register("add", |a: i64, b: i64| a + b);
 //! vm.exec("fn sum(xs) { let t = 0\nfor x in xs { t = add(t, x) }\nreturn t }")?;
 //! assert_eq!(vm.call::<i64>("sum", (vec![1, 2, 3],))?, 6);

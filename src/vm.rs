@@ -25,6 +25,12 @@ pub struct Vm {
     core: weft_vm::Vm,
 }
 
+// A host may move a VM to a worker thread.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Vm>();
+};
+
 impl std::ops::Deref for Vm {
     type Target = weft_vm::Vm;
     fn deref(&self) -> &weft_vm::Vm {

@@ -53,6 +53,26 @@ fn running_a_function_that_was_never_loaded_is_an_error() {
     assert_eq!(e.kind, "ValueError");
 }
 
+#[test]
+fn only_a_top_level_function_runs_as_one() {
+    // Every function loaded, run as a top level: the trampoline, a
+    // function taking arguments and one capturing a variable are refused
+    // with a ValueError, never an internal error.
+    let mut vm = Vm::new();
+    let script = "fn add(a, b) { return a + b }\nfn counter() { let n = 0\nreturn fn() { n += 1\nreturn n } }";
+    vm.run_script("host.weft", script, Path::new(".")).unwrap();
+    let mut refused = 0;
+    for index in 0..8 {
+        match vm.run_proto(index) {
+            Ok(_) => {}
+            Err(Failure::Runtime(e)) if e.kind == "ValueError" => refused += 1,
+            Err(other) => panic!("function {index}: {other:?}"),
+        }
+    }
+    // The trampoline, `add`, the closure in `counter`, and the indexes past the last.
+    assert!(refused >= 3, "{refused} refused");
+}
+
 fn value_error(result: Result<(), Throw>) -> String {
     match result {
         Err(Throw::Error { kind: ErrorKind::ValueError, message }) => message,

@@ -10,7 +10,7 @@ fn sandboxed() -> Vm {
     Vm::builder()
         .capabilities(Capabilities::none())
         .max_heap(32 << 20)
-        .max_steps(2_000_000)
+        .max_instructions(20_000_000)
         .max_call_depth(500)
         .max_tasks(200)
         .build()
@@ -29,15 +29,15 @@ fn expect_error(vm: &mut Vm, code: &str, kind: &str, within: Duration) -> weft::
 }
 
 #[test]
-fn an_infinite_loop_meets_the_step_limit() {
+fn an_infinite_loop_meets_the_instruction_limit() {
     let mut vm = sandboxed();
     let error = expect_error(&mut vm, "while true {}", "Limit", Duration::from_secs(10));
-    assert!(error.message().contains("max_steps"), "names the limit: {error}");
-    assert!(vm.steps_taken() < 1_000_000, "counting starts again for each run");
+    assert!(error.message().contains("max_instructions"), "names the limit: {error}");
+    assert!(vm.instructions_counted() < 1_000_000, "counting starts again for each run");
 }
 
 #[test]
-fn a_loop_that_catches_every_error_still_ends_at_the_step_limit() {
+fn a_loop_that_catches_every_error_still_ends_at_the_instruction_limit() {
     let mut vm = sandboxed();
     let code = "let caught = 0\nwhile true {\n  try { while true {} } catch e { caught += 1 }\n}";
     expect_error(&mut vm, code, "Limit", Duration::from_secs(10));
@@ -50,7 +50,7 @@ fn a_loop_that_catches_every_error_still_ends_at_the_step_limit() {
 }
 
 #[test]
-fn the_step_limit_is_catchable_where_it_is_hit() {
+fn the_instruction_limit_is_catchable_where_it_is_hit() {
     let mut vm = sandboxed();
     let code = "let seen = nil\ntry { while true {} } catch e { seen = e.kind }\nseen";
     let error = vm.eval::<String>(code).unwrap_err();
@@ -80,17 +80,52 @@ fn deep_recursion_meets_the_call_depth_limit() {
     assert!(error.message().contains("500"), "names the limit: {error}");
 }
 
+/// The time slice, in instructions: how far past the limit a run may go
+/// before the limit is checked (`weft_vm::task::BUDGET`).
+const SLICE: u64 = 20_000;
+
+#[test]
+fn a_cap_stops_a_loop_after_that_many_instructions() {
+    let cap = 1_000_000;
+    let mut vm = Vm::builder().max_instructions(cap).build().unwrap();
+    // The loop's body is 4 instructions (`weft disasm`: AddI, Move,
+    // SetGlobal, Loop; `while true` has no test): with no branch in the
+    // body, the count is exact, but for the call of `spin`, which charges
+    // two.
+    let code = "let last = 0\nfn spin() {\n  let n = 0\n  while true {\n    n += 1\n    last = n\n  }\n}\nspin()";
+    let error = vm.exec(code).unwrap_err();
+    assert_eq!(error.kind(), "Limit", "{error}");
+    let iterations = vm.get_global::<i64>("last").unwrap() as u64;
+    let counted = vm.instructions_counted();
+    assert_eq!(counted, 4 * iterations + 2, "{iterations} iterations");
+    assert!(counted > cap && counted <= cap + SLICE, "{counted} counted for a cap of {cap}");
+}
+
+#[test]
+fn calls_count() {
+    // No loop at all: `f` is called 10,001 times, each call charging two
+    // instructions (the call and the return).
+    let recurse = "fn f(n) {\n  if n == 0 { return 0 }\n  return f(n - 1)\n}\n";
+    let mut vm = Vm::new().unwrap();
+    vm.exec(&format!("{recurse}f(10000)")).unwrap();
+    assert_eq!(vm.instructions_counted(), 10_001 * 2);
+    // So recursion alone meets the limit, long before its stack would.
+    let mut vm = Vm::builder().max_instructions(50_000).build().unwrap();
+    let error = vm.exec(&format!("{recurse}f(90000)")).unwrap_err();
+    assert_eq!(error.kind(), "Limit", "{error}");
+}
+
 #[test]
 fn a_million_spawns_meet_the_task_limit() {
     let mut vm = sandboxed();
     let code = "for i in 0..1000000 { spawn sleep(1000) }";
     let error = expect_error(&mut vm, code, "Limit", Duration::from_secs(10));
     assert!(error.message().contains("max_tasks"), "names the limit: {error}");
-    // Spawning and catching the refusal ends at the step limit instead.
-    let mut vm = Vm::builder().sandbox().max_tasks(200).max_steps(100_000).build().unwrap();
+    // Spawning and catching the refusal ends at the instruction limit instead.
+    let mut vm = Vm::builder().sandbox().max_tasks(200).max_instructions(100_000).build().unwrap();
     let code = "while true { try { spawn sleep(1000) } catch e {} }";
     let error = expect_error(&mut vm, code, "Limit", Duration::from_secs(20));
-    assert!(error.message().contains("max_steps"), "{error}");
+    assert!(error.message().contains("max_instructions"), "{error}");
 }
 
 #[test]
@@ -118,7 +153,7 @@ fn a_fork_bomb_of_processes_is_held_by_the_task_limit() {
         eprintln!("skipped: no `sleep` program to start");
         return;
     }
-    let mut vm = Vm::builder().sandbox().allow("process").max_tasks(20).max_steps(5_000_000).build().unwrap();
+    let mut vm = Vm::builder().sandbox().allow("process").max_tasks(20).max_instructions(5_000_000).build().unwrap();
     let code = "while true { spawn { spawn_process(\"sleep\", [\"30\"]).wait() } }";
     let error = expect_error(&mut vm, code, "Limit", Duration::from_secs(20));
     assert!(error.message().contains("max_tasks"), "{error}");
@@ -137,5 +172,5 @@ fn a_limit_error_renders_the_cli_report() {
         sandboxed().exec("while true {}")?;
         Ok(())
     }
-    assert!(host().unwrap_err().to_string().contains("max_steps"));
+    assert!(host().unwrap_err().to_string().contains("max_instructions"));
 }

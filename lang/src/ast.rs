@@ -190,3 +190,102 @@ pub fn unassignable(target: &Expr) -> Option<&Expr> {
         _ => Some(target),
     }
 }
+
+// ----- dropping deep trees -------------------------------------------------------
+//
+// An operator chain (`1 + 1 + ...`), a prefix or postfix chain, or an
+// `else if` chain builds a tree as deep as the chain is long, with no
+// bracket to bound it. The derived drop would recurse once per level and
+// overflow an ordinary thread's stack, so `Expr` and `Stmt` take their
+// children apart with a stack of pending nodes instead. Bracketed nesting
+// (blocks, functions) is bounded by the lexer and may recurse.
+
+/// The part of a tree still to be dropped.
+enum Pending {
+    Expr(ExprKind),
+    Stmt(Stmt),
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        if !has_deep_children(&self.kind) {
+            return;
+        }
+        let mut todo = vec![Pending::Expr(std::mem::replace(&mut self.kind, ExprKind::Nil))];
+        drop_pending(&mut todo);
+    }
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        let Stmt::If { otherwise: Some(next), .. } = self else { return };
+        let next = std::mem::replace(&mut **next, Stmt::Break(Span::default()));
+        drop_pending(&mut vec![Pending::Stmt(next)]);
+    }
+}
+
+/// Whether dropping `kind` as is would recurse into another expression
+/// or an `if` statement.
+fn has_deep_children(kind: &ExprKind) -> bool {
+    match kind {
+        ExprKind::Nil
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_)
+        | ExprKind::Func(_) => false,
+        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(|x| has_deep_children(&x.kind)),
+        _ => true,
+    }
+}
+
+/// Drops every node in `todo`, moving each one's children out (leaving
+/// leaves in their place) onto `todo` first, so that no drop recurses.
+fn drop_pending(todo: &mut Vec<Pending>) {
+    fn take(e: &mut Expr, todo: &mut Vec<Pending>) {
+        if has_deep_children(&e.kind) {
+            todo.push(Pending::Expr(std::mem::replace(&mut e.kind, ExprKind::Nil)));
+        }
+    }
+    while let Some(node) = todo.pop() {
+        match node {
+            Pending::Expr(mut kind) => match &mut kind {
+                ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter_mut().for_each(|x| take(x, todo)),
+                ExprKind::Map(kvs) => kvs.iter_mut().for_each(|(k, v)| {
+                    take(k, todo);
+                    take(v, todo);
+                }),
+                ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => take(x, todo),
+                ExprKind::Binary(_, a, b)
+                | ExprKind::And(a, b)
+                | ExprKind::Or(a, b)
+                | ExprKind::Index(a, b)
+                | ExprKind::Range { start: a, end: b, .. } => {
+                    take(a, todo);
+                    take(b, todo);
+                }
+                ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
+                    take(f, todo);
+                    args.iter_mut().for_each(|a| take(a, todo));
+                }
+                ExprKind::If(s) => todo.push(Pending::Stmt(std::mem::replace(&mut **s, Stmt::Break(Span::default())))),
+                ExprKind::Nil
+                | ExprKind::Bool(_)
+                | ExprKind::Int(_)
+                | ExprKind::Float(_)
+                | ExprKind::Str(_)
+                | ExprKind::Name(_)
+                | ExprKind::Func(_) => {}
+            },
+            Pending::Stmt(mut stmt) => {
+                if let Stmt::If { cond, otherwise, .. } = &mut stmt {
+                    take(cond, todo);
+                    if let Some(next) = otherwise {
+                        todo.push(Pending::Stmt(std::mem::replace(&mut **next, Stmt::Break(Span::default()))));
+                    }
+                }
+            }
+        }
+    }
+}

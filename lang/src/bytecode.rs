@@ -820,6 +820,11 @@ impl Proto {
                     return Err(format!("{}: instruction {pc} jumps to {target}, outside 0..{len}", self.name));
                 }
             }
+            // A back edge charges the distance it jumps to the task's
+            // budget: it must jump back, or a loop would never be preempted.
+            if matches!(op, Op::Loop { offset } if *offset >= 0) {
+                return Err(format!("{}: instruction {pc} loops forward", self.name));
+            }
         }
         match self.code.last() {
             Some(Op::Return { .. } | Op::ReturnNil | Op::Jump { .. } | Op::Loop { .. } | Op::Throw { .. }) => Ok(()),

@@ -22,9 +22,9 @@ use std::fmt;
 pub const MAX_NESTING: usize = 256;
 
 /// The most tokens one statement may have. An operator chain builds a
-/// syntax tree as deep as it is long, and later passes walk trees
-/// recursively; this bound (about half a million operators) keeps any
-/// input well inside the stack, as `MAX_NESTING` does for brackets.
+/// syntax tree as deep as it is long; the passes over the tree walk it
+/// with explicit stacks (or refuse past a depth), so this bound (about
+/// half a million operators) only keeps one statement's tree to a sane size.
 pub const MAX_STATEMENT_TOKENS: usize = 1_000_000;
 
 #[derive(Logos, Clone, Copy, Debug, PartialEq)]

@@ -17,7 +17,7 @@ impl Vm {
     /// Calls `f` (a script function or a native) with `args` as the main
     /// task of a run: it may block, spawn tasks and wait for them, and
     /// the run lasts until it returns, with every task it started. The
-    /// step limit counts from zero, as for each [`eval`](Vm::eval).
+    /// instruction limit counts from zero, as for each [`eval`](Vm::eval).
     ///
     /// When no other task is ready, the call runs directly: the
     /// interpreter runs `f` on a reused register window with no run of

@@ -99,8 +99,8 @@ pub(crate) struct Runtime {
     pub(crate) args: Vec<String>,
     /// The deepest a call stack may grow before `StackOverflow`.
     pub(crate) max_frames: usize,
-    /// The steps a run may take, and has taken.
-    pub(crate) steps: limits::StepLimit,
+    /// The instructions a run may run, and has been charged.
+    pub(crate) instructions: limits::InstructionLimit,
     /// The generator behind `random()`.
     pub(crate) rng: sched::SplitMix64,
     /// (global slot, top-level function) of each module loaded, at most one
@@ -264,7 +264,7 @@ impl Vm {
                 err_out: Box::new(std::io::stderr()),
                 args: Vec::new(),
                 max_frames: 100_000,
-                steps: Default::default(),
+                instructions: Default::default(),
                 rng: sched::SplitMix64::new(sched::entropy() ^ 0x853c_49e6_748f_ea9b),
                 loading: Vec::new(),
                 sched: sched::Scheduler::new(None, false),

@@ -1,48 +1,54 @@
-//! Sandbox limits a host sets on a VM: the steps a run may take, the
-//! depth of a call stack and the tasks alive at once. (The heap's limit
-//! lives with the heap.) Each one, when hit, raises a catchable error
-//! naming it; the step limit also ends the run, whatever catches it.
+//! Sandbox limits a host sets on a VM: the instructions a run may run,
+//! the depth of a call stack and the tasks alive at once. (The heap's
+//! limit lives with the heap.) Each one, when hit, raises a catchable
+//! error naming it; the instruction limit also ends the run, whatever
+//! catches it.
 //!
-//! Steps are what the scheduler already counts to share time between
-//! tasks: a loop's back edge or a call, each followed by straight-line
-//! code of bounded length. They are charged when a task's time slice
-//! ends (the interpreter's budget runs out, or the task parks or
-//! finishes), so the hot loop pays nothing for the limit; a run can go at
-//! most one time slice (10,000 steps) past it before
-//! it stops.
+//! Instructions are counted by the budget the scheduler already keeps to
+//! share time between tasks (see `task::spend`): a loop's back edge
+//! charges the length of the body it jumps over, a call 2. The count of a
+//! loop is then close to the instructions it ran (docs/embedding.md says
+//! how close), at no cost to the hot loop beyond the budget's own
+//! subtraction and comparison. A slice's instructions are charged to the
+//! run when the slice ends (the budget runs out, or the task parks or
+//! finishes), so a run can go at most one time slice (`task::BUDGET`
+//! instructions) and one loop body past the limit before it stops.
 
-use crate::task::Task;
+use crate::task::{Task, BUDGET};
 use crate::{Throw, Vm};
 
-/// The step limit and what the current run has spent of it.
+/// The instruction limit and what the current run has spent of it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct StepLimit {
-    /// Steps a run may take; `u64::MAX` for no limit.
+pub(crate) struct InstructionLimit {
+    /// Instructions a run may run; `u64::MAX` for no limit.
     pub(crate) max: u64,
-    /// Steps the current run has taken.
+    /// Instructions the current run has been charged.
     pub(crate) spent: u64,
 }
 
-impl Default for StepLimit {
+impl Default for InstructionLimit {
     fn default() -> Self {
-        StepLimit { max: u64::MAX, spent: 0 }
+        InstructionLimit { max: u64::MAX, spent: 0 }
     }
 }
 
-impl StepLimit {
+impl InstructionLimit {
     /// Whether the run has gone past its limit.
     #[inline]
     pub(crate) fn exceeded(&self) -> bool {
         self.spent > self.max
     }
 
-    /// Charges the steps of one slice of `task`: it began with `before`
-    /// steps of budget left, and `yielded` says whether it ran out (the
-    /// interpreter then refilled it).
+    /// Charges the instructions of one slice of `task`, which began with
+    /// `before` instructions of budget left, and refills a spent budget:
+    /// the one place a budget is refilled.
     #[inline]
-    pub(crate) fn charge(&mut self, before: u32, task: &mut Task, yielded: bool) {
-        let used = if yielded { before } else { before.saturating_sub(task.budget) };
-        self.spent = self.spent.saturating_add(used as u64);
+    pub(crate) fn charge(&mut self, before: i32, task: &mut Task) {
+        let used = i64::from(before) - i64::from(task.budget);
+        self.spent = self.spent.saturating_add(used.max(0) as u64);
+        if task.budget <= 0 {
+            task.budget = BUDGET;
+        }
         if self.exceeded() {
             // Past the limit, every back edge and call is a preemption
             // point, so that code catching the error cannot go on looping.
@@ -56,7 +62,7 @@ impl StepLimit {
     }
 
     pub(crate) fn message(&self) -> String {
-        format!("the step limit of {} (loop iterations and calls) was reached: max_steps", self.max)
+        format!("the instruction limit of {} was reached: max_instructions", self.max)
     }
 }
 
@@ -66,14 +72,16 @@ pub(crate) fn task_limit(max: usize) -> Throw {
 }
 
 impl Vm {
-    /// Caps the steps (loop iterations and calls) each run may take:
-    /// each [`eval`](Vm::eval), [`run_file`](Vm::run_file),
+    /// Caps the instructions each run may run, as the scheduler's budget
+    /// counts them (a loop's back edge charges its body's length, a call
+    /// 2; see docs/embedding.md): each
+    /// [`eval`](Vm::eval), [`run_file`](Vm::run_file),
     /// [`run_script`](Vm::run_script) or call from the host counts from
     /// zero. Past it the running code gets a `Limit` error, which `catch`
     /// may see, but the run then ends with that error whatever the script
     /// does.
-    pub fn set_max_steps(&mut self, steps: u64) {
-        self.rt.steps.max = steps;
+    pub fn set_max_instructions(&mut self, instructions: u64) {
+        self.rt.instructions.max = instructions;
     }
 
     /// Caps how deep a call stack may grow before `StackOverflow`
@@ -88,9 +96,9 @@ impl Vm {
         self.rt.sched.max_tasks = tasks.max(1);
     }
 
-    /// Steps the last (or current) run has taken, as
-    /// [`set_max_steps`](Vm::set_max_steps) counts them.
-    pub fn steps_taken(&self) -> u64 {
-        self.rt.steps.spent
+    /// Instructions the last (or current) run has been charged, as
+    /// [`set_max_instructions`](Vm::set_max_instructions) counts them.
+    pub fn instructions_counted(&self) -> u64 {
+        self.rt.instructions.spent
     }
 }

@@ -42,29 +42,39 @@ pub struct Handler {
     pub(crate) slot: u32,
 }
 
-/// Instructions a task runs before it yields to the scheduler.
-pub const BUDGET: u32 = 10_000;
+/// Instructions a task runs (as [`spend`] counts them) before it yields
+/// to the scheduler: its time slice.
+pub const BUDGET: i32 = 20_000;
 
-/// Spends one unit of a task's budget (a back edge or a call): true when
-/// it is used up and has been refilled, and the task must yield. A
-/// function of the field, not of the task, so the loop may call it while
-/// it holds the task's registers.
+/// Charges `cost` instructions to a task's budget: true when it is spent,
+/// and the task must yield (the scheduler refills it, see
+/// `limits::InstructionLimit::charge`). Instructions are charged where
+/// control goes back, so the straight-line code of a loop is counted
+/// without a cost per instruction: a loop's back edge charges the body it
+/// jumps over (the jump's distance). A call charges [`CALL_COST`]. One
+/// subtraction and one comparison. A function of the field, not of the
+/// task, so the loop may call it while it holds the task's registers.
 #[inline(always)]
-pub(crate) fn spend(budget: &mut u32) -> bool {
-    *budget -= 1;
-    if *budget == 0 {
-        *budget = BUDGET;
-        return true;
-    }
-    false
+pub(crate) fn spend(budget: &mut i32, cost: i32) -> bool {
+    *budget -= cost;
+    *budget <= 0
 }
+
+/// What a call of a Weft function charges (from a script or a native): the
+/// two instructions every call runs, the call and the callee's return.
+/// The rest of the callee's code outside its loops is not counted: reading
+/// its length at every call would cost, and would preempt deep recursion
+/// far more often than loops. With a slice of [`BUDGET`], a task makes
+/// 10,000 calls between preemptions, as many as it always did.
+pub(crate) const CALL_COST: i32 = 2;
 
 pub struct Task {
     pub(crate) stack: Vec<Value>,
     pub(crate) frames: Vec<Frame>,
     pub(crate) handlers: Vec<Handler>,
-    /// Back edges and calls left before the task yields.
-    pub(crate) budget: u32,
+    /// Instructions left before the task yields (see [`spend`]); zero or
+    /// less once spent, until the scheduler refills it.
+    pub(crate) budget: i32,
     /// The trace of the last throw, for thrown values that are not errors.
     pub(crate) trace: Vec<TraceEntry>,
     /// An error raised from outside the loop that nothing caught.

@@ -58,66 +58,129 @@ pub(super) fn stmt_span(stmt: &Stmt) -> Span {
     }
 }
 
+// ----- walking the tree ------------------------------------------------------
+//
+// The analyses below walk with a stack of pending nodes, not by recursion:
+// an operator chain or an `else if` chain is as deep as it is long, and a
+// host may compile on a thread with an ordinary stack.
+
+/// A node of the syntax tree that may hold expressions.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Expr(&'a Expr),
+    Stmt(&'a Stmt),
+    /// A function's body (where names used belong to a nested function).
+    Fn(&'a FnDef),
+}
+
+/// Calls `push` on each child of `node`.
+fn children<'a>(node: Node<'a>, mut push: impl FnMut(Node<'a>)) {
+    let block = |b: &'a Block, push: &mut dyn FnMut(Node<'a>)| b.stmts.iter().for_each(|s| push(Node::Stmt(s)));
+    match node {
+        Node::Fn(def) => match &def.body {
+            FnBody::Block(b) => block(b, &mut push),
+            FnBody::Expr(e) => push(Node::Expr(e)),
+        },
+        Node::Expr(e) => match &e.kind {
+            ExprKind::Func(def) => push(Node::Fn(def)),
+            ExprKind::If(s) => push(Node::Stmt(s)),
+            ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| push(Node::Expr(x))),
+            ExprKind::Map(kvs) => kvs.iter().for_each(|(k, v)| {
+                push(Node::Expr(k));
+                push(Node::Expr(v));
+            }),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => push(Node::Expr(x)),
+            ExprKind::Binary(_, a, b)
+            | ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Index(a, b)
+            | ExprKind::Range { start: a, end: b, .. } => {
+                push(Node::Expr(a));
+                push(Node::Expr(b));
+            }
+            ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
+                push(Node::Expr(f));
+                args.iter().for_each(|a| push(Node::Expr(a)));
+            }
+            ExprKind::Nil
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Name(_) => {}
+        },
+        Node::Stmt(s) => match s {
+            Stmt::Let { value, .. } | Stmt::Return(value, _) => value.iter().for_each(|v| push(Node::Expr(v))),
+            Stmt::LetPattern { value: e, .. } | Stmt::Expr(e) | Stmt::Throw(e, _) => push(Node::Expr(e)),
+            Stmt::Assign { target, value, .. } => {
+                push(Node::Expr(target));
+                push(Node::Expr(value));
+            }
+            Stmt::If { cond, then, otherwise } => {
+                push(Node::Expr(cond));
+                block(then, &mut push);
+                otherwise.iter().for_each(|o| push(Node::Stmt(o)));
+            }
+            Stmt::While { cond: e, body }
+            | Stmt::For { iter: e, body, .. }
+            | Stmt::Timeout { seconds: e, body, .. } => {
+                push(Node::Expr(e));
+                block(body, &mut push);
+            }
+            Stmt::Fn(def) => push(Node::Fn(def)),
+            Stmt::Try { body, catch, finally, .. } => {
+                block(body, &mut push);
+                catch.iter().for_each(|(_, c)| block(c, &mut push));
+                finally.iter().for_each(|f| block(f, &mut push));
+            }
+            Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => block(b, &mut push),
+            Stmt::Select { cases, .. } => {
+                for c in cases {
+                    match c {
+                        SelectCase::Recv { chan: e, body, .. }
+                        | SelectCase::Join { task: e, body, .. }
+                        | SelectCase::After { seconds: e, body } => {
+                            push(Node::Expr(e));
+                            block(body, &mut push);
+                        }
+                        SelectCase::Send { chan, value, body } => {
+                            push(Node::Expr(chan));
+                            push(Node::Expr(value));
+                            block(body, &mut push);
+                        }
+                        SelectCase::Default { body, .. } => block(body, &mut push),
+                    }
+                }
+            }
+            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
+        },
+    }
+}
+
 // ----- implicit nurseries ----------------------------------------------------
 //
 // A function whose body has a plain `spawn` outside any `nursery` block gets
 // a nursery of its own around its body. These walk one function's code: not
 // into nested functions, nor into explicit nursery blocks.
 
-pub(super) fn spawns_block(b: &Block) -> bool {
-    b.stmts.iter().any(spawns_stmt)
-}
-
 pub(super) fn spawns_stmt(s: &Stmt) -> bool {
-    match s {
-        Stmt::Let { value, .. } => value.as_ref().is_some_and(spawns_expr),
-        Stmt::LetPattern { value, .. } => spawns_expr(value),
-        Stmt::Assign { target, value, .. } => spawns_expr(target) || spawns_expr(value),
-        Stmt::Expr(e) | Stmt::Throw(e, _) => spawns_expr(e),
-        Stmt::Return(v, _) => v.as_ref().is_some_and(spawns_expr),
-        Stmt::If { cond, then, otherwise } => {
-            spawns_expr(cond) || spawns_block(then) || otherwise.as_deref().is_some_and(spawns_stmt)
-        }
-        Stmt::While { cond, body } => spawns_expr(cond) || spawns_block(body),
-        Stmt::For { iter, body, .. } => spawns_expr(iter) || spawns_block(body),
-        Stmt::Try { body, catch, finally, .. } => {
-            spawns_block(body)
-                || catch.as_ref().is_some_and(|(_, c)| spawns_block(c))
-                || finally.as_ref().is_some_and(spawns_block)
-        }
-        Stmt::Block(b) | Stmt::Shield { body: b, .. } => spawns_block(b),
-        Stmt::Timeout { seconds, body, .. } => spawns_expr(seconds) || spawns_block(body),
-        Stmt::Select { cases, .. } => cases.iter().any(|c| match c {
-            SelectCase::Recv { chan, body, .. } => spawns_expr(chan) || spawns_block(body),
-            SelectCase::Send { chan, value, body } => spawns_expr(chan) || spawns_expr(value) || spawns_block(body),
-            SelectCase::Join { task, body, .. } => spawns_expr(task) || spawns_block(body),
-            SelectCase::After { seconds, body } => spawns_expr(seconds) || spawns_block(body),
-            SelectCase::Default { body, .. } => spawns_block(body),
-        }),
-        Stmt::Nursery { .. } | Stmt::Fn(_) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => false,
-    }
+    spawns(Node::Stmt(s))
 }
 
 pub(super) fn spawns_expr(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Spawn(_) => true,
-        ExprKind::If(s) => spawns_stmt(s),
-        ExprKind::Func(_) => false,
-        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(spawns_expr),
-        ExprKind::Map(kvs) => kvs.iter().any(|(k, v)| spawns_expr(k) || spawns_expr(v)),
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => spawns_expr(x),
-        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
-            spawns_expr(a) || spawns_expr(b)
+    spawns(Node::Expr(e))
+}
+
+fn spawns(root: Node) -> bool {
+    let mut todo = vec![root];
+    while let Some(node) = todo.pop() {
+        match node {
+            Node::Expr(Expr { kind: ExprKind::Spawn(_), .. }) => return true,
+            Node::Fn(_) | Node::Stmt(Stmt::Nursery { .. }) => {}
+            _ => children(node, |n| todo.push(n)),
         }
-        ExprKind::Range { start, end, .. } => spawns_expr(start) || spawns_expr(end),
-        ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => spawns_expr(f) || args.iter().any(spawns_expr),
-        ExprKind::Nil
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Name(_) => false,
     }
+    false
 }
 
 // ----- capture analysis ------------------------------------------------------
@@ -127,140 +190,29 @@ pub(super) fn spawns_expr(e: &Expr) -> bool {
 // the same name is then kept in a cell. Shadowing can make this
 // over-approximate, which costs a cell but never correctness.
 
-pub(super) fn nested_names_block(b: &Block, inside: bool, out: &mut HashSet<String>) {
-    for s in &b.stmts {
-        nested_names_stmt(s, inside, out);
-    }
-}
-
 pub(super) fn nested_names_stmt(s: &Stmt, inside: bool, out: &mut HashSet<String>) {
-    let name = |i: &Ident, out: &mut HashSet<String>| {
-        if inside {
-            out.insert(i.name.clone());
-        }
-    };
-    match s {
-        Stmt::Let { value, .. } => {
-            if let Some(v) = value {
-                nested_names_expr(v, inside, out)
-            }
-        }
-        Stmt::LetPattern { value, .. } => nested_names_expr(value, inside, out),
-        Stmt::Assign { target, value, .. } => {
-            nested_names_expr(target, inside, out);
-            nested_names_expr(value, inside, out);
-        }
-        Stmt::Expr(e) | Stmt::Throw(e, _) => nested_names_expr(e, inside, out),
-        Stmt::If { cond, then, otherwise } => {
-            nested_names_expr(cond, inside, out);
-            nested_names_block(then, inside, out);
-            if let Some(o) = otherwise {
-                nested_names_stmt(o, inside, out);
-            }
-        }
-        Stmt::While { cond, body } => {
-            nested_names_expr(cond, inside, out);
-            nested_names_block(body, inside, out);
-        }
-        Stmt::For { iter, body, .. } => {
-            nested_names_expr(iter, inside, out);
-            nested_names_block(body, inside, out);
-        }
-        Stmt::Return(v, _) => {
-            if let Some(v) = v {
-                nested_names_expr(v, inside, out)
-            }
-        }
-        Stmt::Fn(def) => {
-            // A named local function refers to itself through its own name.
-            if let Some(n) = &def.name {
-                name(n, out);
-            }
-            nested_names_fn(def, out);
-        }
-        Stmt::Try { body, catch, finally, .. } => {
-            nested_names_block(body, inside, out);
-            if let Some((_, c)) = catch {
-                nested_names_block(c, inside, out);
-            }
-            if let Some(f) = finally {
-                nested_names_block(f, inside, out);
-            }
-        }
-        Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => {
-            nested_names_block(b, inside, out)
-        }
-        Stmt::Timeout { seconds, body, .. } => {
-            nested_names_expr(seconds, inside, out);
-            nested_names_block(body, inside, out);
-        }
-        Stmt::Select { cases, .. } => {
-            for c in cases {
-                match c {
-                    SelectCase::Recv { chan, body, .. } => {
-                        nested_names_expr(chan, inside, out);
-                        nested_names_block(body, inside, out);
-                    }
-                    SelectCase::Send { chan, value, body } => {
-                        nested_names_expr(chan, inside, out);
-                        nested_names_expr(value, inside, out);
-                        nested_names_block(body, inside, out);
-                    }
-                    SelectCase::Join { task, body, .. } => {
-                        nested_names_expr(task, inside, out);
-                        nested_names_block(body, inside, out);
-                    }
-                    SelectCase::After { seconds, body } => {
-                        nested_names_expr(seconds, inside, out);
-                        nested_names_block(body, inside, out);
-                    }
-                    SelectCase::Default { body, .. } => nested_names_block(body, inside, out),
-                }
-            }
-        }
-        Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
-    }
-}
-
-pub(super) fn nested_names_fn(def: &FnDef, out: &mut HashSet<String>) {
-    match &def.body {
-        FnBody::Block(b) => nested_names_block(b, true, out),
-        FnBody::Expr(e) => nested_names_expr(e, true, out),
-    }
+    nested_names(Node::Stmt(s), inside, out)
 }
 
 pub(super) fn nested_names_expr(e: &Expr, inside: bool, out: &mut HashSet<String>) {
-    match &e.kind {
-        ExprKind::Name(i) => {
-            if inside {
+    nested_names(Node::Expr(e), inside, out)
+}
+
+fn nested_names(root: Node, inside: bool, out: &mut HashSet<String>) {
+    let mut todo = vec![(root, inside)];
+    while let Some((node, inside)) = todo.pop() {
+        match node {
+            Node::Expr(Expr { kind: ExprKind::Name(i), .. }) if inside => {
                 out.insert(i.name.clone());
             }
-        }
-        ExprKind::Func(def) => nested_names_fn(def, out),
-        ExprKind::If(s) => nested_names_stmt(s, inside, out),
-        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| nested_names_expr(x, inside, out)),
-        ExprKind::Map(kvs) => {
-            for (k, v) in kvs {
-                nested_names_expr(k, inside, out);
-                nested_names_expr(v, inside, out);
+            // A named local function refers to itself through its own name.
+            Node::Stmt(Stmt::Fn(def)) if inside => {
+                out.extend(def.name.iter().map(|n| n.name.clone()));
             }
+            _ => {}
         }
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => {
-            nested_names_expr(x, inside, out)
-        }
-        ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
-            nested_names_expr(a, inside, out);
-            nested_names_expr(b, inside, out);
-        }
-        ExprKind::Range { start, end, .. } => {
-            nested_names_expr(start, inside, out);
-            nested_names_expr(end, inside, out);
-        }
-        ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
-            nested_names_expr(f, inside, out);
-            args.iter().for_each(|a| nested_names_expr(a, inside, out));
-        }
-        ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
+        let inside = inside || matches!(node, Node::Fn(_));
+        children(node, |n| todo.push((n, inside)));
     }
 }
 
@@ -276,100 +228,26 @@ pub(super) fn assigned_names_block(b: &Block, out: &mut HashSet<String>) {
 }
 
 pub(super) fn assigned_names_stmt(s: &Stmt, out: &mut HashSet<String>) {
-    match s {
-        Stmt::Let { value, .. } => value.iter().for_each(|v| assigned_names_expr(v, out)),
-        Stmt::LetPattern { value, .. } => assigned_names_expr(value, out),
-        Stmt::Assign { target, value, .. } => {
+    let mut todo = vec![Node::Stmt(s)];
+    while let Some(node) = todo.pop() {
+        if let Node::Stmt(Stmt::Assign { target, .. }) = node {
             assigned_targets(target, out);
-            assigned_names_expr(target, out);
-            assigned_names_expr(value, out);
         }
-        Stmt::Expr(e) | Stmt::Throw(e, _) => assigned_names_expr(e, out),
-        Stmt::Return(v, _) => v.iter().for_each(|v| assigned_names_expr(v, out)),
-        Stmt::If { cond, then, otherwise } => {
-            assigned_names_expr(cond, out);
-            assigned_names_block(then, out);
-            otherwise.iter().for_each(|o| assigned_names_stmt(o, out));
-        }
-        Stmt::While { cond: e, body } | Stmt::For { iter: e, body, .. } | Stmt::Timeout { seconds: e, body, .. } => {
-            assigned_names_expr(e, out);
-            assigned_names_block(body, out);
-        }
-        Stmt::Fn(def) => assigned_names_fn(def, out),
-        Stmt::Try { body, catch, finally, .. } => {
-            assigned_names_block(body, out);
-            catch.iter().for_each(|(_, c)| assigned_names_block(c, out));
-            finally.iter().for_each(|f| assigned_names_block(f, out));
-        }
-        Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => assigned_names_block(b, out),
-        Stmt::Select { cases, .. } => {
-            for c in cases {
-                match c {
-                    SelectCase::Recv { chan: e, body, .. }
-                    | SelectCase::Join { task: e, body, .. }
-                    | SelectCase::After { seconds: e, body } => {
-                        assigned_names_expr(e, out);
-                        assigned_names_block(body, out);
-                    }
-                    SelectCase::Send { chan, value, body } => {
-                        assigned_names_expr(chan, out);
-                        assigned_names_expr(value, out);
-                        assigned_names_block(body, out);
-                    }
-                    SelectCase::Default { body, .. } => assigned_names_block(body, out),
-                }
-            }
-        }
-        Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
+        children(node, |n| todo.push(n));
     }
 }
 
+/// The names an assignment's target writes: a name, or the names in a
+/// list of targets.
 fn assigned_targets(target: &Expr, out: &mut HashSet<String>) {
-    match &target.kind {
-        ExprKind::Name(i) => {
-            out.insert(i.name.clone());
-        }
-        ExprKind::List(items) => items.iter().for_each(|t| assigned_targets(t, out)),
-        _ => {}
-    }
-}
-
-fn assigned_names_fn(def: &FnDef, out: &mut HashSet<String>) {
-    match &def.body {
-        FnBody::Block(b) => assigned_names_block(b, out),
-        FnBody::Expr(e) => assigned_names_expr(e, out),
-    }
-}
-
-pub(super) fn assigned_names_expr(e: &Expr, out: &mut HashSet<String>) {
-    match &e.kind {
-        ExprKind::Func(def) => assigned_names_fn(def, out),
-        ExprKind::If(s) => assigned_names_stmt(s, out),
-        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| assigned_names_expr(x, out)),
-        ExprKind::Map(kvs) => {
-            for (k, v) in kvs {
-                assigned_names_expr(k, out);
-                assigned_names_expr(v, out);
+    let mut todo = vec![target];
+    while let Some(target) = todo.pop() {
+        match &target.kind {
+            ExprKind::Name(i) => {
+                out.insert(i.name.clone());
             }
+            ExprKind::List(items) => todo.extend(items),
+            _ => {}
         }
-        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => assigned_names_expr(x, out),
-        ExprKind::Binary(_, a, b)
-        | ExprKind::And(a, b)
-        | ExprKind::Or(a, b)
-        | ExprKind::Index(a, b)
-        | ExprKind::Range { start: a, end: b, .. } => {
-            assigned_names_expr(a, out);
-            assigned_names_expr(b, out);
-        }
-        ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
-            assigned_names_expr(f, out);
-            args.iter().for_each(|a| assigned_names_expr(a, out));
-        }
-        ExprKind::Nil
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Name(_) => {}
     }
 }

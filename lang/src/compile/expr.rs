@@ -406,9 +406,16 @@ impl<'a> Compiler<'_, 'a> {
                 self.emit(op, span);
                 vec![at]
             }
-            (ExprKind::Not(inner), _) => {
+            (ExprKind::Not(_), _) => {
+                // `not not ... x` flips the sense once per `not`: stripped
+                // in a loop, as such a chain may be longer than the stack.
+                let (mut inner, mut when) = (cond, when);
+                while let ExprKind::Not(x) = &inner.kind {
+                    inner = x;
+                    when = !when;
+                }
                 self.free_to(mark);
-                return self.cond_jump(inner, !when);
+                return self.cond_jump(inner, when);
             }
             // A chain of the same operator, `a and b and c`, jumps out at
             // any operand: its left spine is walked in a loop.

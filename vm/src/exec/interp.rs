@@ -140,8 +140,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // Every backward jump, just taken, spends budget here: a task may
         // be preempted and the collector may run.
         macro_rules! back_edge {
+            // The code jumped back over, `-offset` (at least 1: loaded code
+            // only takes these jumps backward), is what the iteration ran.
             ($offset:expr) => {
-                if crate::task::spend(&mut task.budget) {
+                if crate::task::spend(&mut task.budget, -($offset)) {
                     save_pc!();
                     return Halt::Yield;
                 }
@@ -531,7 +533,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         task.frames.as_mut_ptr().add(depth).write(callee);
                         task.frames.set_len(depth + 1);
                     }
-                    if crate::task::spend(&mut task.budget) {
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
                         return Halt::Yield;
                     }
                     enter!(callee, target);
@@ -1150,7 +1152,7 @@ fn enter_callee(
     // task's budget as a script's call does, so a native looping over
     // callbacks (`map` over a long list) is preempted, and meets
     // cancellation, as a `for` loop is.
-    if crate::task::spend(&mut task.budget) {
+    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
         return Ok(Some(Halt::Yield));
     }
     Ok(None)

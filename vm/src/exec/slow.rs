@@ -74,7 +74,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
     macro_rules! jump {
         ($offset:expr) => {{
             task.frames.last_mut().expect("running").pc = (pc as isize + $offset as isize) as u32;
-            if $offset < 0 && crate::task::spend(&mut task.budget) {
+            // A backward jump spends the code it jumps back over.
+            if $offset < 0 && crate::task::spend(&mut task.budget, -($offset as i32)) {
                 return Some(Halt::Yield);
             }
         }};
@@ -396,7 +397,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
             match call_value(code, rt, task, callee, at, argc as usize, at) {
                 Ok(Called::Pushed) => {
-                    if crate::task::spend(&mut task.budget) {
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
                         return Some(Halt::Yield);
                     }
                     // The call may have grown the task's registers: they

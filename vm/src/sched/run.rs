@@ -28,6 +28,13 @@ impl Vm {
         if main as usize >= self.code.protos.len() {
             return Err(no_such_function(main));
         }
+        // Only what a top level is can run as one: the trampoline, or a
+        // function that takes arguments or captures variables, would find
+        // its frame without what its code reads.
+        let proto = &self.code.protos[main as usize];
+        if main == crate::code::TRAMPOLINE || proto.arity != 0 || !proto.captures.is_empty() {
+            return Err(not_top_level(main));
+        }
         let closure = self.rt.heap.new_closure(main, heap::Captures::None);
         let mut task = self.main_task();
         let regs = self.code.protos[main as usize].regs as usize;
@@ -45,7 +52,7 @@ impl Vm {
     }
 
     /// Runs `task` as the main task, with every task it spawns, to
-    /// completion; the step limit counts from zero. `ahead` puts it before
+    /// completion; the instruction limit counts from zero. `ahead` puts it before
     /// the tasks in the run queue: timers and deliveries taken for this
     /// run (by [`host_call_start`](Vm::host_call_start)) woke them,
     /// and the run's first round would have queued them after it.
@@ -56,7 +63,7 @@ impl Vm {
             self.rt.sched.runq.push_front(id);
         }
         self.rt.sched.main = id;
-        self.rt.steps.spent = 0;
+        self.rt.instructions.spent = 0;
         let result = self.schedule(id);
         self.end_main(id);
         result
@@ -94,14 +101,14 @@ impl Vm {
     pub(crate) fn call_directly(&mut self, mut task: Box<Task>) -> Result<Value, Failure> {
         self.rt.sched.current = sched::DETACHED;
         self.rt.sched.main = sched::DETACHED;
-        self.rt.steps.spent = 0;
+        self.rt.instructions.spent = 0;
         let before = task.budget;
         let halt = match self.resume(&mut task, sched::Resume::Nothing) {
             Some(halt) => halt,
             None => interp::run(&self.code, &mut self.rt, &mut task),
         };
         // The common case, in full: the function returned within its first
-        // slice and never needed its record. (Steps are charged as
+        // slice and never needed its record. (Instructions are charged as
         // `run_slices` charges them; past the limit, it reports.)
         let mut before = before;
         if let Halt::Done(v) = &halt {
@@ -111,8 +118,8 @@ impl Vm {
                 // time it is read again, whole, the writes have landed and
                 // the read does not wait on them.
                 self.direct_result = Value::load(v);
-                self.rt.steps.charge(before, &mut task, false);
-                if !self.rt.steps.exceeded() {
+                self.rt.instructions.charge(before, &mut task);
+                if !self.rt.instructions.exceeded() {
                     if task.recycle() {
                         self.spare_task = Some(task);
                     }
@@ -219,7 +226,7 @@ impl Vm {
         let mut task = meta.task.take()?;
         let resume = std::mem::replace(&mut meta.resume, sched::Resume::Nothing);
         self.rt.sched.current = id;
-        if self.rt.steps.exceeded() {
+        if self.rt.instructions.exceeded() {
             task.budget = 1;
         }
         self.run_slices(task, resume, main, interrupted, None)
@@ -238,7 +245,7 @@ impl Vm {
         mut resume: sched::Resume,
         mut main: sched::TaskId,
         interrupted: bool,
-        mut first: Option<(Halt, u32)>,
+        mut first: Option<(Halt, i32)>,
     ) -> Option<Result<Value, Failure>> {
         loop {
             let (halt, before) = match first.take() {
@@ -257,14 +264,14 @@ impl Vm {
             if main == sched::DETACHED {
                 main = self.rt.sched.main;
             }
-            self.rt.steps.charge(before, &mut task, matches!(halt, Halt::Yield));
+            self.rt.instructions.charge(before, &mut task);
             resume = sched::Resume::Nothing;
             match halt {
                 Halt::Done(_) | Halt::Failed(_) if id == main && interrupted => return Some(Err(Failure::Interrupted)),
-                // Past the step limit a run ends with the limit's error,
+                // Past the instruction limit a run ends with the limit's error,
                 // whatever the script caught.
-                Halt::Done(_) if id == main && self.rt.steps.exceeded() => {
-                    let error = self.rt.heap.new_error("Limit", &self.rt.steps.message());
+                Halt::Done(_) if id == main && self.rt.instructions.exceeded() => {
+                    let error = self.rt.heap.new_error("Limit", &self.rt.instructions.message());
                     return Some(Err(Failure::Runtime(self.runtime_error(Value::Error(error), &task))));
                 }
                 Halt::Done(v) if id == main => {
@@ -307,7 +314,9 @@ impl Vm {
                     let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
                     resume = match cancelled {
                         Some(scope) => sched::Resume::Raise(Throw::Cancelled(Some(scope))),
-                        None if preempted && self.rt.steps.exceeded() => sched::Resume::Raise(self.rt.steps.error()),
+                        None if preempted && self.rt.instructions.exceeded() => {
+                            sched::Resume::Raise(self.rt.instructions.error())
+                        }
                         None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
@@ -426,6 +435,13 @@ impl Vm {
 }
 
 /// A host asked to run a function that was never loaded.
+fn not_top_level(main: u32) -> Failure {
+    crate::report::without_source(
+        crate::ErrorKind::ValueError,
+        format!("function {main} takes arguments or captures variables: it cannot run as a top level"),
+    )
+}
+
 fn no_such_function(main: u32) -> Failure {
     crate::report::without_source(crate::ErrorKind::ValueError, format!("no loaded function has index {main}"))
 }
