@@ -67,6 +67,23 @@ impl Error {
         &self.0.kind
     }
 
+    /// The kind as an [`ErrorKind`](crate::ErrorKind), for a host that
+    /// matches on it: a kind the runtime does not define (a script's own,
+    /// `"CompileError"`, `"Exit"`, `"Interrupted"`) is `ErrorKind::Other`.
+    ///
+    /// ```
+    /// use weft::ErrorKind;
+    /// let mut vm = weft::Vm::builder().max_call_depth(50).build()?;
+    /// let error = vm.exec("fn f() { return f() }\nf()").unwrap_err();
+    /// assert_eq!(error.error_kind(), ErrorKind::StackOverflow);
+    /// let error = vm.exec("throw error(\"Custom\", \"mine\")").unwrap_err();
+    /// assert_eq!(error.error_kind(), ErrorKind::Other("Custom".into()));
+    /// # Ok::<(), weft::Error>(())
+    /// ```
+    pub fn error_kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::from(self.kind())
+    }
+
     /// The message, without the kind.
     pub fn message(&self) -> &str {
         &self.0.message
