@@ -29,11 +29,15 @@ const MAX_REGISTER_LETS: usize = 120;
 /// How deep expressions and statements may nest before the compiler refuses.
 const MAX_DEPTH: usize = 200;
 
+/// Global names to what they hold. FxHash, not SipHash: the names are the
+/// program's own, and a host looks one up on every call by name.
+type NameMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
+
 /// The global names shared by every file: builtins, and the slots handed
 /// out to files' top-level names and to cached modules.
 #[derive(Clone, Debug, Default)]
 pub struct Env {
-    builtins: HashMap<String, u32>,
+    builtins: NameMap<u32>,
     /// The parameters of the builtins whose count is known: a direct call
     /// to one of these, by a name nothing rebinds, is checked here.
     signatures: HashMap<String, BuiltinSig>,
@@ -138,7 +142,7 @@ impl BuiltinSig {
 /// The top-level names of one file (kept between REPL entries).
 #[derive(Clone, Debug, Default)]
 pub struct FileScope {
-    names: HashMap<String, u32>,
+    names: NameMap<u32>,
     order: Vec<String>,
 }
 
