@@ -11,6 +11,10 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 use weft::{Error, Function, Value, Vm};
 
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
+
 /// The system allocator, counting each thread's allocations.
 struct Counting;
 
@@ -359,25 +363,14 @@ fn a_long_direct_call_is_interrupted_from_another_thread() -> Result<(), Error> 
 
 #[test]
 fn exit_and_output_from_a_direct_call() -> Result<(), Error> {
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    #[derive(Clone)]
-    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut vm = Vm::builder().output(std::io::BufWriter::new(Shared(out.clone()))).build()?;
+    let out = Output::default();
+    let mut vm = Vm::builder().output(std::io::BufWriter::new(out.clone())).build()?;
     vm.exec("fn say(x) { print(\"said\", x)\nreturn x }\nfn quit(n) { exit(n) }")?;
     let before = vm.direct_calls();
     assert_eq!(vm.call::<i64>("say", (3,))?, 3);
     assert_eq!(vm.direct_calls(), before + 1);
     // The call's output is out when it returns.
-    assert_eq!(String::from_utf8_lossy(&out.lock().expect("not poisoned")), "said 3\n");
+    assert_eq!(out.text(), "said 3\n");
     let error = vm.call::<()>("quit", (4,)).unwrap_err();
     assert_eq!(error.exit_status(), Some(4));
     assert_eq!(vm.call::<i64>("say", (5,))?, 5);
