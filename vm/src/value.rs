@@ -4,6 +4,7 @@
 //! `Value` holding a `Ref` is kept alive by the collector as long as it is
 //! reachable from a root.
 
+use std::mem::MaybeUninit;
 use std::num::{NonZeroU32, NonZeroU64};
 
 /// A handle to a heap object: its slot in the arena, and the slot's
@@ -63,29 +64,30 @@ impl std::hash::Hash for Ref {
     }
 }
 
-const TAG_NIL: u8 = 0;
-const TAG_BOOL: u8 = 1;
-const TAG_INT: u8 = 2;
-const TAG_FLOAT: u8 = 3;
-const TAG_STR: u8 = 4;
-const TAG_LIST: u8 = 5;
-const TAG_MAP: u8 = 6;
-const TAG_RANGE: u8 = 7;
-const TAG_FUNC: u8 = 8;
-const TAG_NATIVE: u8 = 9;
-const TAG_ERROR: u8 = 10;
-const TAG_TASK: u8 = 11;
-const TAG_CHAN: u8 = 12;
-const TAG_NURSERY: u8 = 13;
-const TAG_CELL: u8 = 14;
-const TAG_OBJECT: u8 = 15;
+const TAG_NIL: u64 = 0;
+const TAG_BOOL: u64 = 1;
+const TAG_INT: u64 = 2;
+const TAG_FLOAT: u64 = 3;
+const TAG_STR: u64 = 4;
+const TAG_LIST: u64 = 5;
+const TAG_MAP: u64 = 6;
+const TAG_RANGE: u64 = 7;
+const TAG_FUNC: u64 = 8;
+const TAG_NATIVE: u64 = 9;
+const TAG_ERROR: u64 = 10;
+const TAG_TASK: u64 = 11;
+const TAG_CHAN: u64 = 12;
+const TAG_NURSERY: u64 = 13;
+const TAG_CELL: u64 = 14;
+const TAG_OBJECT: u64 = 15;
 
-/// A value. The layout is pinned (`repr(u8)`, every tag explicit) for
-/// `Value::copy`, which names the tags whose payload is one 64-bit field
-/// (an int, a float, a [`Ref`]) or one 32-bit field (a native's index),
-/// and copies any other variant whole.
+/// A value: a 64-bit tag, then an 8-byte payload. The layout is pinned
+/// (`repr(u64)`, every tag explicit) for `Value::copy`, which copies a
+/// value as those two words. A whole-word tag costs no room (the payload
+/// is aligned to 8 anyway) and lets every value be written, read and
+/// copied as two 8-byte words, with no branch on the tag.
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(u8)]
+#[repr(u64)]
 pub enum Value {
     /// `nil`, the default.
     #[default]
@@ -173,64 +175,41 @@ impl Value {
         }
     }
 
-    /// Copies the value at `from` to `to` as its tag and its payload, each
-    /// with a load of its own size. Values are written that way (a 1-byte
-    /// tag, then the payload), and a whole 16-byte load of a value just
-    /// written so misses the CPU's store forwarding and stalls; so do the
-    /// compiler's own copies of this enum, which move the padding too.
+    /// Copies the value at `from` to `to` as its two words, tag and
+    /// payload, each with an 8-byte load. Values are written that way (the
+    /// tag word, then the payload), and one 16-byte load of a value just
+    /// written so misses the CPU's store forwarding and stalls, as the
+    /// compiler's own copies of this enum would.
     ///
     /// # Safety
     /// `from` must point to a valid value and `to` to writable memory for one.
     #[inline(always)]
     pub(crate) unsafe fn copy(from: *const Value, to: *mut Value) {
-        let (from, to) = (from.cast::<u8>(), to.cast::<u8>());
-        // SAFETY: `Value` is `repr(u8)` with the tags pinned above: byte 0
-        // is the tag, and each variant is a `repr(C)` struct of the tag and
-        // its payload, a bool at offset 1, a native's `u32` at offset 4,
-        // an `i64`, an `f64` or a `Ref` (8 bytes, aligned to 8) at offset 8. Copying the tag and its
-        // variant's payload makes a valid value; a variant not listed is
-        // copied whole, which is slower but valid for any payload. The
-        // loads are volatile so that the compiler cannot merge them back
-        // into one wide copy.
+        let (from, to) = (from.cast::<MaybeUninit<u64>>(), to.cast::<MaybeUninit<u64>>());
+        // SAFETY: `Value` is `repr(u64)`: each variant is a `repr(C)`
+        // struct of a `u64` tag and its payload, which lies in the next 8
+        // bytes (a `Ref`, an `i64` and an `f64` fill them; a bool or a
+        // native's `u32` is at their start). Copying both words as they
+        // are, uninitialized payload bytes included (`MaybeUninit`),
+        // copies the value. The loads are volatile so that the compiler
+        // cannot merge them back into one wide load.
         unsafe {
-            let tag = std::ptr::read_volatile(from);
-            to.write(tag);
-            match tag {
-                TAG_NIL => {}
-                TAG_BOOL => to.add(1).write(std::ptr::read_volatile(from.add(1))),
-                TAG_NATIVE => to.add(4).cast::<u32>().write(std::ptr::read_volatile(from.add(4).cast::<u32>())),
-                // Int, Float, and the refs: Str, List, Map, Range, Func,
-                // Error, Task, Chan, Nursery, Cell, Object (a test pins that
-                // these are the tags between, and a `Ref` is 8 bytes
-                // aligned to 8).
-                TAG_INT..=TAG_OBJECT => {
-                    to.add(8).cast::<u64>().write(std::ptr::read_volatile(from.add(8).cast::<u64>()))
-                }
-                _ => to.cast::<Value>().write(from.cast::<Value>().read()),
-            }
+            to.write(std::ptr::read_volatile(from));
+            to.add(1).write(std::ptr::read_volatile(from.add(1)));
         }
     }
 
-    /// The value `from` refers to, read as its tag and then its payload,
-    /// each with a load of its own size, as [`Value::copy`] reads: for a
-    /// value just written that way (by the instruction before), which a
-    /// plain copy would read with one 16-byte load and stall on. Ints and
-    /// floats, what a call from the host most often returns, are read so;
-    /// other values are copied whole.
+    /// The value `from` refers to, read as [`Value::copy`] reads it, a word
+    /// at a time: for a value just written (by the instruction before),
+    /// which a plain copy would read with one 16-byte load and stall on.
     #[inline(always)]
     pub(crate) fn load(from: &Value) -> Value {
-        let p = (from as *const Value).cast::<u8>();
-        // SAFETY: `p` points to a valid value (it comes from a reference).
-        // Byte 0 is the tag, and an int's or a float's payload is the
-        // 8 bytes at offset 8 (see `copy`), so each read is in bounds and
-        // reads what the variant holds. Volatile, so that the compiler
-        // cannot merge them back into one wide load.
+        let mut to = MaybeUninit::<Value>::uninit();
+        // SAFETY: `from` is a valid value and `to` has room for one; once
+        // `copy` has copied both words, `to` holds the value.
         unsafe {
-            match std::ptr::read_volatile(p) {
-                TAG_INT => Value::Int(std::ptr::read_volatile(p.add(8).cast::<i64>())),
-                TAG_FLOAT => Value::Float(std::ptr::read_volatile(p.add(8).cast::<f64>())),
-                _ => *from,
-            }
+            Value::copy(from, to.as_mut_ptr());
+            to.assume_init()
         }
     }
 
@@ -333,8 +312,8 @@ mod tests {
                 Value::Cell(_) => TAG_CELL,
                 Value::Object(_) => TAG_OBJECT,
             };
-            // SAFETY: byte 0 of a `repr(u8)` enum is its tag.
-            let tag = unsafe { *(&v as *const Value).cast::<u8>() };
+            // SAFETY: the first word of a `repr(u64)` enum is its tag.
+            let tag = unsafe { *(&v as *const Value).cast::<u64>() };
             assert_eq!(tag, expected, "{v:?}");
             let mut out = Value::Int(0);
             // SAFETY: both point to values.
