@@ -107,11 +107,11 @@ macro_rules! define_ops {
             }
 
             /// Every operand, in declaration order (at most four).
-            pub fn fields(self) -> [Option<Field>; 4] {
+            pub fn fields(self) -> [Option<Field>; 6] {
                 #[allow(unused_mut, unused_variables, unused_assignments)]
                 match self {
                     $(Op::$op $({ $($field),* })? => {
-                        let mut fields = [None; 4];
+                        let mut fields = [None; 6];
                         let mut n = 0;
                         $($(
                             fields[n] = Some(Field { name: stringify!($field), kind: operand!($kind), value: $field as i64 });
@@ -505,6 +505,19 @@ define_ops! {
         base: reg(Reg),
         argc: count(u8),
     },
+    /// `R[dst] = R[func](R[a], R[b], R[c])`, with the first `argc` (1 to 3)
+    /// of `a`, `b`, `c` as its arguments: a call whose arguments are locals
+    /// already in registers, which it reads where they are instead of
+    /// copying them next to the function first. The callee's frame starts
+    /// above the caller's registers.
+    CallRegs {
+        dst: reg(Reg),
+        func: reg(Reg),
+        argc: count(u8),
+        a: reg(Reg),
+        b: reg(Reg),
+        c: reg(Reg),
+    },
     /// `R[dst] = sqrt(R[x])` when global `slot` still holds the standard
     /// `sqrt` and `R[x]` is a number; otherwise `R[dst] = G[slot]` and an
     /// ordinary `Call { base: dst, argc: 1 }`. The compiler puts `x` at
@@ -668,8 +681,8 @@ impl Op {
     /// The registers this instruction names directly, as single operands
     /// (not the runs that start at a `Range` operand). The interpreter
     /// reads these without bounds checks once [`Proto::check`] has passed.
-    pub fn operands(self) -> [Option<Reg>; 3] {
-        let mut regs = [None; 3];
+    pub fn operands(self) -> [Option<Reg>; 5] {
+        let mut regs = [None; 5];
         let singles = self.fields().into_iter().flatten().filter(|f| f.kind == Operand::Reg);
         for (slot, f) in regs.iter_mut().zip(singles) {
             *slot = Some(f.value as Reg);
@@ -767,7 +780,7 @@ impl Op {
 
 impl Proto {
     /// Checks that every register an instruction names lies inside the
-    /// frame, that spans match instructions, and that execution cannot
+    /// frame, and so do the parameters, that spans match instructions, and that execution cannot
     /// leave the code (every jump lands inside it, and the last instruction
     /// never falls through). The compiler guarantees all of this; the
     /// interpreter's unchecked register reads and instruction fetches rely
@@ -775,6 +788,10 @@ impl Proto {
     pub fn check(&self) -> Result<(), String> {
         if self.spans.len() != self.code.len() {
             return Err(format!("{}: {} spans for {} instructions", self.name, self.spans.len(), self.code.len()));
+        }
+        // A call writes the arguments into the callee's first registers.
+        if self.arity > self.regs {
+            return Err(format!("{}: {} parameters but {} registers", self.name, self.arity, self.regs));
         }
         let len = self.code.len() as i64;
         for (pc, op) in self.code.iter().enumerate() {
@@ -806,6 +823,12 @@ impl Proto {
                     || argc as usize != fields.len() - 2
                 {
                     return Err(format!("{}: instruction {pc} has its arguments out of place", self.name));
+                }
+            }
+            // A call of registers takes one to three of them.
+            if let Op::CallRegs { argc, .. } = op {
+                if !(1..=3).contains(argc) {
+                    return Err(format!("{}: instruction {pc} calls with {argc} registers", self.name));
                 }
             }
             // A counted loop's end is in the register after its counter.
@@ -891,14 +914,14 @@ mod tests {
         let op = Op::IterNext { base: 3, dst: 5, pair: true, offset: -4 };
         let kinds: Vec<Operand> = op.fields().into_iter().flatten().map(|f| f.kind).collect();
         assert_eq!(kinds, [Operand::Reg, Operand::Reg, Operand::Flag, Operand::Jump]);
-        assert_eq!(op.operands(), [Some(3), Some(5), None]);
+        assert_eq!(op.operands(), [Some(3), Some(5), None, None, None]);
         assert_eq!(op.jump_offset(), Some(-4));
         let mut jump = Op::Jump { offset: 0 };
         *jump.offset_mut().expect("a jump") = 9;
         assert_eq!(jump, Op::Jump { offset: 9 });
         assert_eq!(Op::Add { dst: 0, a: 1, b: 2 }.jump_offset(), None);
         // A run's first register is not a single operand.
-        assert_eq!(Op::NewList { dst: 1, start: 2, count: 3 }.operands(), [Some(1), None, None]);
+        assert_eq!(Op::NewList { dst: 1, start: 2, count: 3 }.operands(), [Some(1), None, None, None, None]);
     }
 
     /// A one-instruction function, ended by a return.
@@ -927,6 +950,12 @@ mod tests {
         assert!(proto(Op::CallSqrt { dst: 0, x: 0, slot: 0 }, 2).check().is_err(), "the argument out of place");
         assert!(proto(Op::CallMin { dst: 1, a: 2, b: 3, slot: 0 }, 4).check().is_ok());
         assert!(proto(Op::CallMax { dst: 1, a: 2, b: 2, slot: 0 }, 4).check().is_err(), "the arguments out of place");
+        assert!(Proto { arity: 2, ..proto(Op::ReturnNil, 1) }.check().is_err(), "parameters outside the frame");
+        let call = |argc, c| Op::CallRegs { dst: 0, func: 1, argc, a: 2, b: 2, c };
+        assert!(proto(call(3, 3), 4).check().is_ok());
+        assert!(proto(call(1, 4), 4).check().is_err(), "an unused register outside the frame");
+        assert!(proto(call(4, 3), 4).check().is_err(), "four arguments");
+        assert!(proto(call(0, 3), 4).check().is_err(), "no arguments");
         assert!(proto(Op::ForLoop { a: 0, inclusive: false, offset: -1 }, 2).check().is_ok());
         assert!(proto(Op::ForLoop { a: 1, inclusive: false, offset: -1 }, 2).check().is_err(), "the end outside");
         assert!(proto(Op::ForPrep { a: 1 }, 2).check().is_err(), "the end outside");

@@ -538,6 +538,57 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     }
                     enter!(callee, target);
                 }
+                Op::CallRegs { dst, func, argc, a, b, c } => {
+                    let Value::Func(r) = regs[func] else { slow!() };
+                    let proto_index = rt.heap.closure(r).proto;
+                    let target = &code.protos[proto_index as usize];
+                    // The callee's registers start above the caller's.
+                    let new_base = base + regs.0.len();
+                    let top = new_base + target.regs as usize;
+                    let depth = task.frames.len();
+                    // Errors and growth are slow.
+                    if target.arity != argc
+                        || depth >= rt.max_frames
+                        || depth == task.frames.capacity()
+                        || task.stack.len() < top
+                    {
+                        slow!()
+                    }
+                    save_pc!();
+                    let callee = Frame {
+                        proto: proto_index,
+                        closure: Some(r),
+                        pc: 0,
+                        base: new_base as u32,
+                        ret: (base + dst as usize) as u32,
+                    };
+                    // SAFETY: as for `Call`.
+                    unsafe {
+                        task.frames.as_mut_ptr().add(depth).write(callee);
+                        task.frames.set_len(depth + 1);
+                    }
+                    let stack = task.stack.as_mut_ptr();
+                    // SAFETY: `a`, `b` and `c` are registers of the caller's
+                    // window (checked at load time), which lies inside the
+                    // stack, not resized since it was made; the arguments go
+                    // to the callee's first `argc` registers, and `argc` is
+                    // its arity, at most its register count (checked at load
+                    // time), so they end at `top` or before, inside the
+                    // stack (checked above).
+                    unsafe {
+                        Value::copy(stack.add(base + a as usize), stack.add(new_base));
+                        if argc > 1 {
+                            Value::copy(stack.add(base + b as usize), stack.add(new_base + 1));
+                            if argc > 2 {
+                                Value::copy(stack.add(base + c as usize), stack.add(new_base + 2));
+                            }
+                        }
+                    }
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
+                        return Halt::Yield;
+                    }
+                    enter!(callee, target);
+                }
                 Op::CallMethod { base: b, argc, name } => {
                     match method_table(code, regs[b as usize + 1]).get(name as usize) {
                         Some(Some(Method::Native(n))) => {
@@ -756,7 +807,7 @@ checked_index!(usize, std::ops::Range<usize>, std::ops::RangeFrom<usize>);
 /// count against the heap limit, so a deep recursion in many tasks meets
 /// `OutOfMemory`, not the system's refusal.
 #[cold]
-fn grow(heap: &mut crate::heap::Heap, stack: &mut Vec<Value>, top: usize) -> Result<(), Throw> {
+pub(crate) fn grow(heap: &mut crate::heap::Heap, stack: &mut Vec<Value>, top: usize) -> Result<(), Throw> {
     let before = stack.capacity();
     let len = if top <= before { top } else { top.max(stack.len() * 2).max(16) };
     let grown = len.saturating_sub(before) * std::mem::size_of::<Value>();

@@ -70,6 +70,24 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }};
     }
+    // Calls `$callee` with the `$argc` values after stack slot `$at`, its
+    // result going to slot `$ret`.
+    macro_rules! call {
+        ($callee:expr, $at:expr, $argc:expr, $ret:expr) => {
+            match call_value(code, rt, task, $callee, $at, $argc, $ret) {
+                Ok(Called::Pushed) => {
+                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
+                        return Some(Halt::Yield);
+                    }
+                    // The call may have grown the task's registers: they
+                    // count against the heap limit at the next collection.
+                    gc_point!();
+                }
+                Ok(Called::Returned) => gc_point!(),
+                Err(control) => return stop(code, rt, task, control),
+            }
+        };
+    }
     // A backward jump spends budget, as in the loop.
     macro_rules! jump {
         ($offset:expr) => {{
@@ -395,18 +413,22 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             if !matches!(callee, Value::Func(_) | Value::Native(_)) {
                 raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
             }
-            match call_value(code, rt, task, callee, at, argc as usize, at) {
-                Ok(Called::Pushed) => {
-                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
-                        return Some(Halt::Yield);
-                    }
-                    // The call may have grown the task's registers: they
-                    // count against the heap limit at the next collection.
-                    gc_point!();
-                }
-                Ok(Called::Returned) => gc_point!(),
-                Err(control) => return stop(code, rt, task, control),
+            call!(callee, at, argc as usize, at)
+        }
+        Op::CallRegs { dst, func, argc, a, b, c } => {
+            let (callee, args, argc) = (regs[func], [regs[a], regs[b], regs[c]], argc as usize);
+            if !matches!(callee, Value::Func(_) | Value::Native(_)) {
+                raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
             }
+            // The ordinary call's layout, above this frame's registers:
+            // the function, then its arguments.
+            let at = base + proto.regs as usize;
+            if task.stack.len() < at + 1 + argc {
+                try_raise!(crate::interp::grow(&mut rt.heap, &mut task.stack, at + 1 + argc));
+            }
+            task.stack[at] = callee;
+            task.stack[at + 1..at + 1 + argc].copy_from_slice(&args[..argc]);
+            call!(callee, at, argc, base + dst as usize)
         }
         // A builtin's instruction that the loop did not finish: the
         // ordinary call it stands for.
