@@ -388,20 +388,23 @@ impl<'a> Compiler<'_, 'a> {
                 let ra = self.expr_any(a);
                 let rb = self.expr_any(b);
                 let at = self.code_len();
-                let op = match (op, when) {
-                    (BinOp::Lt, false) => Op::JumpIfNotLt { a: ra, b: rb, offset: 0 },
-                    (BinOp::Le, false) => Op::JumpIfNotLe { a: ra, b: rb, offset: 0 },
-                    (BinOp::Gt, false) => Op::JumpIfNotLt { a: rb, b: ra, offset: 0 },
-                    (BinOp::Ge, false) => Op::JumpIfNotLe { a: rb, b: ra, offset: 0 },
-                    (BinOp::Eq, false) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
-                    (_, false) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
-                    // Jumping when it holds: the test at the bottom of a loop.
-                    (BinOp::Lt, true) => Op::JumpIfLt { a: ra, b: rb, offset: 0 },
-                    (BinOp::Le, true) => Op::JumpIfLe { a: ra, b: rb, offset: 0 },
-                    (BinOp::Gt, true) => Op::JumpIfLt { a: rb, b: ra, offset: 0 },
-                    (BinOp::Ge, true) => Op::JumpIfLe { a: rb, b: ra, offset: 0 },
-                    (BinOp::Eq, true) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
-                    (_, true) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
+                // `a > b` is `b < a`, `a >= b` is `b <= a` and `a != b` is
+                // `a == b` in the other sense: three tests, each jumping when
+                // it fails (an `if`) or when it holds (the test at the bottom
+                // of a loop).
+                let (test, a, b, when) = match *op {
+                    BinOp::Gt => (BinOp::Lt, rb, ra, when),
+                    BinOp::Ge => (BinOp::Le, rb, ra, when),
+                    BinOp::Ne => (BinOp::Eq, ra, rb, !when),
+                    test => (test, ra, rb, when),
+                };
+                let op = match (test, when) {
+                    (BinOp::Lt, false) => Op::JumpIfNotLt { a, b, offset: 0 },
+                    (BinOp::Lt, true) => Op::JumpIfLt { a, b, offset: 0 },
+                    (BinOp::Le, false) => Op::JumpIfNotLe { a, b, offset: 0 },
+                    (BinOp::Le, true) => Op::JumpIfLe { a, b, offset: 0 },
+                    (_, false) => Op::JumpIfNotEq { a, b, offset: 0 },
+                    (_, true) => Op::JumpIfEq { a, b, offset: 0 },
                 };
                 self.emit(op, span);
                 vec![at]
