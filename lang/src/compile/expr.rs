@@ -470,25 +470,27 @@ impl<'a> Compiler<'_, 'a> {
 }
 
 /// Whether evaluating `e` runs no function, so cannot assign a global:
-/// names, literals, operators, fields and items. Walked with a stack of its
-/// own, as long operator chains may be deeper than Rust's stack allows.
+/// names, literals, operators, fields and items.
 fn runs_no_code(e: &Expr) -> bool {
-    let mut todo = vec![e];
-    while let Some(e) = todo.pop() {
+    let mut todo = vec![Node::Expr(e)];
+    while let Some(node) = todo.pop() {
+        let Node::Expr(e) = node else { return false };
         match &e.kind {
             ExprKind::Nil
             | ExprKind::Bool(_)
             | ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
-            | ExprKind::Name(_) => {}
-            ExprKind::Neg(a) | ExprKind::Not(a) | ExprKind::Field(a, _) => todo.push(a),
-            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
-                todo.push(a);
-                todo.push(b);
-            }
-            ExprKind::List(items) => todo.extend(items),
-            ExprKind::Map(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+            | ExprKind::Name(_)
+            | ExprKind::Neg(_)
+            | ExprKind::Not(_)
+            | ExprKind::Field(..)
+            | ExprKind::Binary(..)
+            | ExprKind::And(..)
+            | ExprKind::Or(..)
+            | ExprKind::Index(..)
+            | ExprKind::List(_)
+            | ExprKind::Map(_) => node.children(|n| todo.push(n)),
             _ => return false,
         }
     }
