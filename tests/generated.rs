@@ -7,13 +7,23 @@
 //!   the capacities, the sleeps and the number of producers and consumers;
 //! - every `finally` runs when a `timeout` or a failing sibling cancels its
 //!   task, and the failure reaches the parent;
-//! - the same seed gives the same output, byte for byte.
+//! - the same seed gives the same output, byte for byte;
+//! - a host's `vm.call` of the program made a function prints and ends as
+//!   the program run by the scheduler does. Such a call runs directly,
+//!   with no scheduling record, until something needs one
+//!   (`Scheduler::attach`): a wait, a spawn or a cancel scope that missed
+//!   it would show here as another output or an `Internal` error.
 //!
 //! The generator is seeded, so a failure names the seed that makes the
 //! program again (`WEFT_GEN_SEED=N cargo test --test generated` runs one).
 
 use std::fmt::Write;
 use std::process::Command;
+use weft::{Error, Value, Vm};
+
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
 
 /// How many programs a run makes and checks.
 const PROGRAMS: u64 = 300;
@@ -332,16 +342,35 @@ fn run(path: &std::path::Path, seed: u64) -> (Option<i32>, String, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-#[test]
-fn generated_programs_keep_their_invariants() {
-    let seeds: Vec<u64> = match std::env::var("WEFT_GEN_SEED") {
+/// The seeds of the programs a run makes: `WEFT_GEN_SEED`, or them all.
+fn seeds() -> Vec<u64> {
+    match std::env::var("WEFT_GEN_SEED") {
         Ok(seed) => vec![seed.parse().expect("WEFT_GEN_SEED is a number")],
         Err(_) => (1..=PROGRAMS).collect(),
-    };
+    }
+}
+
+/// In a VM with virtual time and `seed`, defines `main` as the body of
+/// `program`, then starts it with `start`: what it printed, and how it
+/// ended (an error's kind and message).
+fn main_in_vm(
+    program: &str,
+    seed: u64,
+    start: impl FnOnce(&mut Vm) -> Result<(), Error>,
+) -> (String, Result<(), String>) {
+    let out = Output::default();
+    let mut vm = Vm::builder().virtual_time(true).seed(seed).output(out.clone()).build().expect("a VM");
+    vm.exec(&format!("fn main() {{\n{program}}}\n")).expect("main is defined");
+    let ended = start(&mut vm).map_err(|e| format!("{}: {}", e.kind(), e.message()));
+    (out.text(), ended)
+}
+
+#[test]
+fn generated_programs_keep_their_invariants() {
     let dir = std::env::temp_dir().join(format!("weft-generated-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
     let mut failures = Vec::new();
-    for seed in seeds {
+    for seed in seeds() {
         let program = Gen { rng: Rng(seed), vars: Vec::new() }.program();
         let path = dir.join(format!("gen_{seed}.weft"));
         std::fs::write(&path, &program).expect("the program is written");
@@ -356,6 +385,38 @@ fn generated_programs_keep_their_invariants() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{} of the generated programs failed:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn generated_programs_called_by_the_host_end_as_when_run() {
+    let mut failures = Vec::new();
+    let mut direct = 0;
+    for seed in seeds() {
+        let program = Gen { rng: Rng(seed), vars: Vec::new() }.program();
+        let run = main_in_vm(&program, seed, |vm| vm.exec("main()"));
+        let mut ran_directly = false;
+        let called = main_in_vm(&program, seed, |vm| {
+            let before = vm.direct_calls();
+            let ended = vm.call::<Value>("main", ()).map(drop);
+            ran_directly = vm.direct_calls() > before;
+            ended
+        });
+        direct += usize::from(ran_directly);
+        if run.1.is_err() || !run.0.ends_with("done\n") {
+            failures.push(format!("seed {seed} failed as a function ({:?}):\n{}", run.1, run.0));
+        } else if called != run {
+            failures.push(format!(
+                "seed {seed}: called by the host {:?}\n{}\n--- run by the scheduler {:?}\n{}\n--- program ---\n{program}",
+                called.1, called.0, run.1, run.0
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} of the generated programs differ:\n{}", failures.len(), failures.join("\n\n"));
+    // Programs of arithmetic alone never need the scheduler: the calls of
+    // those run directly from start to end, and the others attach midway.
+    if std::env::var("WEFT_GEN_SEED").is_err() {
+        assert!(direct > 0, "no call ran directly from start to end");
+    }
 }
 
 #[test]

@@ -7,33 +7,25 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use weft_vm::{Callable, Ctx, Failure, ListRef, NativeResult, Throw, Value, Vm};
 
+#[path = "common/output.rs"]
+mod output;
+use output::Output;
+
 /// A VM with the standard library and `print` captured.
-fn vm() -> (Vm, Arc<Mutex<Vec<u8>>>) {
+fn vm() -> (Vm, Output) {
     let mut vm = Vm::new();
     weft_stdlib::install(&mut vm).expect("the standard library loads");
     vm.configure_scheduler(Some(3), true);
-    let out = Arc::new(Mutex::new(Vec::new()));
-    vm.set_output(Box::new(Shared(out.clone())));
+    let out = Output::default();
+    vm.set_output(Box::new(out.clone()));
     (vm, out)
 }
 
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Shared {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn run(vm: &mut Vm, out: &Arc<Mutex<Vec<u8>>>, script: &str) -> String {
+fn run(vm: &mut Vm, out: &Output, script: &str) -> String {
     if let Err(failure) = vm.run_script("host.weft", script, Path::new(".")) {
         panic!("the script failed: {failure:?}");
     }
-    String::from_utf8(out.lock().expect("not poisoned").clone()).expect("utf-8")
+    out.text()
 }
 
 fn failure(vm: &mut Vm, script: &str) -> weft_vm::RuntimeError {

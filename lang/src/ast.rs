@@ -191,101 +191,324 @@ pub fn unassignable(target: &Expr) -> Option<&Expr> {
     }
 }
 
-// ----- dropping deep trees -------------------------------------------------------
+// ----- walking the tree ------------------------------------------------------
 //
-// An operator chain (`1 + 1 + ...`), a prefix or postfix chain, or an
-// `else if` chain builds a tree as deep as the chain is long, with no
-// bracket to bound it. The derived drop would recurse once per level and
-// overflow an ordinary thread's stack, so `Expr` and `Stmt` take their
-// children apart with a stack of pending nodes instead. Bracketed nesting
-// (blocks, functions) is bounded by the lexer and may recurse.
+// The one list of each node's children. Every walk of the tree (the
+// compiler's analyses, dropping) goes through it, so a new kind of node is
+// added in one place; the matches below name every kind, with no catch-all,
+// so leaving one out does not compile. The walks keep a stack of pending
+// nodes instead of recursing: an operator, prefix, postfix or `else if`
+// chain is as deep as it is long, and a host may compile on a thread with
+// an ordinary stack.
 
-/// The part of a tree still to be dropped.
-enum Pending {
-    Expr(ExprKind),
-    Stmt(Stmt),
+/// A node of the syntax tree that may hold others, as the walks see it.
+#[derive(Clone, Copy, Debug)]
+pub enum Node<'a> {
+    Expr(&'a Expr),
+    Stmt(&'a Stmt),
+    /// A function's definition, whose body belongs to another function.
+    Fn(&'a FnDef),
 }
 
-impl Drop for Expr {
-    fn drop(&mut self) {
-        if !has_deep_children(&self.kind) {
-            return;
-        }
-        let mut todo = vec![Pending::Expr(std::mem::replace(&mut self.kind, ExprKind::Nil))];
-        drop_pending(&mut todo);
-    }
+/// A [`Node`] that may be changed.
+#[derive(Debug)]
+pub enum NodeMut<'a> {
+    Expr(&'a mut Expr),
+    Stmt(&'a mut Stmt),
+    Fn(&'a mut FnDef),
 }
 
-impl Drop for Stmt {
-    fn drop(&mut self) {
-        let Stmt::If { otherwise: Some(next), .. } = self else { return };
-        let next = std::mem::replace(&mut **next, Stmt::Break(Span::default()));
-        drop_pending(&mut vec![Pending::Stmt(next)]);
-    }
-}
-
-/// Whether dropping `kind` as is would recurse into another expression
-/// or an `if` statement.
-fn has_deep_children(kind: &ExprKind) -> bool {
-    match kind {
-        ExprKind::Nil
-        | ExprKind::Bool(_)
-        | ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Name(_)
-        | ExprKind::Func(_) => false,
-        ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().any(|x| has_deep_children(&x.kind)),
-        _ => true,
-    }
-}
-
-/// Drops every node in `todo`, moving each one's children out (leaving
-/// leaves in their place) onto `todo` first, so that no drop recurses.
-fn drop_pending(todo: &mut Vec<Pending>) {
-    fn take(e: &mut Expr, todo: &mut Vec<Pending>) {
-        if has_deep_children(&e.kind) {
-            todo.push(Pending::Expr(std::mem::replace(&mut e.kind, ExprKind::Nil)));
-        }
-    }
-    while let Some(node) = todo.pop() {
-        match node {
-            Pending::Expr(mut kind) => match &mut kind {
-                ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter_mut().for_each(|x| take(x, todo)),
-                ExprKind::Map(kvs) => kvs.iter_mut().for_each(|(k, v)| {
-                    take(k, todo);
-                    take(v, todo);
-                }),
-                ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => take(x, todo),
+/// Calls `$visit` on each child of `$node`, a `$Node` (`Node` or, with
+/// `mut`, `NodeMut`): the one list of children both are made from.
+macro_rules! each_child {
+    ($Node:ident, $node:expr, $visit:ident $(, $mut:tt)?) => {
+        match $node {
+            $Node::Fn(def) => match &$($mut)? def.body {
+                FnBody::Block(b) => {
+                    for s in &$($mut)? b.stmts {
+                        $visit($Node::Stmt(s));
+                    }
+                }
+                FnBody::Expr(e) => $visit($Node::Expr(e)),
+            },
+            $Node::Expr(e) => match &$($mut)? e.kind {
+                ExprKind::Func(def) => $visit($Node::Fn(def)),
+                ExprKind::If(s) => $visit($Node::Stmt(s)),
+                ExprKind::Interp(xs) | ExprKind::List(xs) => {
+                    for x in xs {
+                        $visit($Node::Expr(x));
+                    }
+                }
+                ExprKind::Map(kvs) => {
+                    for (k, v) in kvs {
+                        $visit($Node::Expr(k));
+                        $visit($Node::Expr(v));
+                    }
+                }
+                ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => {
+                    $visit($Node::Expr(x))
+                }
                 ExprKind::Binary(_, a, b)
                 | ExprKind::And(a, b)
                 | ExprKind::Or(a, b)
                 | ExprKind::Index(a, b)
                 | ExprKind::Range { start: a, end: b, .. } => {
-                    take(a, todo);
-                    take(b, todo);
+                    $visit($Node::Expr(a));
+                    $visit($Node::Expr(b));
                 }
                 ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
-                    take(f, todo);
-                    args.iter_mut().for_each(|a| take(a, todo));
+                    $visit($Node::Expr(f));
+                    for a in args {
+                        $visit($Node::Expr(a));
+                    }
                 }
-                ExprKind::If(s) => todo.push(Pending::Stmt(std::mem::replace(&mut **s, Stmt::Break(Span::default())))),
                 ExprKind::Nil
                 | ExprKind::Bool(_)
                 | ExprKind::Int(_)
                 | ExprKind::Float(_)
                 | ExprKind::Str(_)
-                | ExprKind::Name(_)
-                | ExprKind::Func(_) => {}
+                | ExprKind::Name(_) => {}
             },
-            Pending::Stmt(mut stmt) => {
-                if let Stmt::If { cond, otherwise, .. } = &mut stmt {
-                    take(cond, todo);
-                    if let Some(next) = otherwise {
-                        todo.push(Pending::Stmt(std::mem::replace(&mut **next, Stmt::Break(Span::default()))));
+            $Node::Stmt(s) => {
+                // The statements of the blocks a statement holds.
+                let mut blocks: [Option<&$($mut)? Block>; 3] = [None, None, None];
+                match s {
+                    Stmt::Let { value, .. } | Stmt::Return(value, _) => {
+                        if let Some(v) = value {
+                            $visit($Node::Expr(v));
+                        }
+                    }
+                    Stmt::LetPattern { value: e, .. } | Stmt::Expr(e) | Stmt::Throw(e, _) => $visit($Node::Expr(e)),
+                    Stmt::Assign { target, value, .. } => {
+                        $visit($Node::Expr(target));
+                        $visit($Node::Expr(value));
+                    }
+                    Stmt::If { cond, then, otherwise } => {
+                        $visit($Node::Expr(cond));
+                        blocks[0] = Some(then);
+                        if let Some(o) = otherwise {
+                            $visit($Node::Stmt(o));
+                        }
+                    }
+                    Stmt::While { cond: e, body }
+                    | Stmt::For { iter: e, body, .. }
+                    | Stmt::Timeout { seconds: e, body, .. } => {
+                        $visit($Node::Expr(e));
+                        blocks[0] = Some(body);
+                    }
+                    Stmt::Fn(def) => $visit($Node::Fn(def)),
+                    Stmt::Try { body, catch, finally, .. } => {
+                        blocks[0] = Some(body);
+                        if let Some((_, c)) = catch {
+                            blocks[1] = Some(c);
+                        }
+                        if let Some(f) = finally {
+                            blocks[2] = Some(f);
+                        }
+                    }
+                    Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => {
+                        blocks[0] = Some(b)
+                    }
+                    Stmt::Select { cases, .. } => {
+                        for c in cases {
+                            match c {
+                                SelectCase::Recv { chan: e, body, .. }
+                                | SelectCase::Join { task: e, body, .. }
+                                | SelectCase::After { seconds: e, body } => {
+                                    $visit($Node::Expr(e));
+                                    for s in &$($mut)? body.stmts {
+                                        $visit($Node::Stmt(s));
+                                    }
+                                }
+                                SelectCase::Send { chan, value, body } => {
+                                    $visit($Node::Expr(chan));
+                                    $visit($Node::Expr(value));
+                                    for s in &$($mut)? body.stmts {
+                                        $visit($Node::Stmt(s));
+                                    }
+                                }
+                                SelectCase::Default { body, .. } => {
+                                    for s in &$($mut)? body.stmts {
+                                        $visit($Node::Stmt(s));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
+                }
+                for b in blocks.into_iter().flatten() {
+                    for s in &$($mut)? b.stmts {
+                        $visit($Node::Stmt(s));
                     }
                 }
             }
         }
+    };
+}
+
+impl<'a> Node<'a> {
+    /// Calls `visit` on each child of this node: the expressions and
+    /// statements it holds directly, and the definition of a function it
+    /// defines (not that function's body, which is the definition's).
+    pub fn children(self, mut visit: impl FnMut(Node<'a>)) {
+        each_child!(Node, self, visit)
+    }
+
+    /// Whether this node holds no other.
+    pub fn is_leaf(self) -> bool {
+        let mut leaf = true;
+        self.children(|_| leaf = false);
+        leaf
+    }
+}
+
+impl<'a> NodeMut<'a> {
+    /// Calls `visit` on each child of this node, as [`Node::children`].
+    pub fn children(self, mut visit: impl FnMut(NodeMut<'a>)) {
+        each_child!(NodeMut, self, visit, mut)
+    }
+
+    /// The node, read-only.
+    pub fn as_node(&self) -> Node<'_> {
+        match self {
+            NodeMut::Expr(e) => Node::Expr(e),
+            NodeMut::Stmt(s) => Node::Stmt(s),
+            NodeMut::Fn(def) => Node::Fn(def),
+        }
+    }
+}
+
+// ----- dropping deep trees -------------------------------------------------------
+//
+// The derived drop would recurse once per level of the tree, and overflow
+// an ordinary thread's stack on a long chain. So `Expr` and `Stmt` take
+// their descendants apart first, with a stack of pending nodes, until the
+// drop of each node finds only leaves below it.
+
+/// A node taken out of the tree, to be dropped.
+enum Owned {
+    Expr(Expr),
+    Stmt(Stmt),
+    Fn(FnDef),
+}
+
+impl Owned {
+    /// Moves `node` out of the tree, leaving a leaf in its place.
+    fn take(node: NodeMut) -> Owned {
+        match node {
+            NodeMut::Expr(e) => {
+                let leaf = Expr { kind: ExprKind::Nil, span: e.span };
+                Owned::Expr(std::mem::replace(e, leaf))
+            }
+            NodeMut::Stmt(s) => Owned::Stmt(std::mem::replace(s, Stmt::Break(Span::default()))),
+            NodeMut::Fn(def) => {
+                let span = def.span;
+                let leaf = FnDef {
+                    name: None,
+                    params: Vec::new(),
+                    body: FnBody::Block(Block { stmts: Vec::new(), span }),
+                    span,
+                };
+                Owned::Fn(std::mem::replace(def, leaf))
+            }
+        }
+    }
+
+    fn as_mut(&mut self) -> NodeMut<'_> {
+        match self {
+            Owned::Expr(e) => NodeMut::Expr(e),
+            Owned::Stmt(s) => NodeMut::Stmt(s),
+            Owned::Fn(def) => NodeMut::Fn(def),
+        }
+    }
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        drop_descendants(NodeMut::Expr(self));
+    }
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        drop_descendants(NodeMut::Stmt(self));
+    }
+}
+
+/// Drops what lies below `node`'s children, unless that is nothing, so
+/// that the drop of `node` that follows recurses one level at most.
+fn drop_descendants(node: NodeMut) {
+    let mut deep = false;
+    node.as_node().children(|child| deep = deep || !child.is_leaf());
+    if !deep {
+        return;
+    }
+    // Each node taken out has its children that hold others taken out in
+    // turn before it is dropped, so its drop finds only leaves below it.
+    let mut todo = Vec::new();
+    let take_inner_children = |node: NodeMut, todo: &mut Vec<Owned>| {
+        node.children(|child| {
+            if !child.as_node().is_leaf() {
+                todo.push(Owned::take(child));
+            }
+        })
+    };
+    take_inner_children(node, &mut todo);
+    while let Some(mut next) = todo.pop() {
+        take_inner_children(next.as_mut(), &mut todo);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr(kind: ExprKind) -> Expr {
+        Expr { kind, span: Span::default() }
+    }
+
+    /// `fn() { if c { } else { return [-(<inner>)] } }`: a function, a
+    /// statement, a list and an operator on each level, so that a deep
+    /// tree of them goes through every kind of node the drop takes apart.
+    fn level(inner: Expr) -> Expr {
+        let list = expr(ExprKind::List(vec![expr(ExprKind::Neg(Box::new(inner)))]));
+        let ret = Stmt::Return(Some(list), Span::default());
+        let block = |stmts| Block { stmts, span: Span::default() };
+        let stmt = Stmt::If {
+            cond: expr(ExprKind::Bool(true)),
+            then: block(Vec::new()),
+            otherwise: Some(Box::new(Stmt::Block(block(vec![ret])))),
+        };
+        let def =
+            FnDef { name: None, params: Vec::new(), body: FnBody::Block(block(vec![stmt])), span: Span::default() };
+        expr(ExprKind::Func(Box::new(def)))
+    }
+
+    #[test]
+    fn a_deep_tree_drops_on_a_small_stack() {
+        let walked = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut tree = expr(ExprKind::Nil);
+                for _ in 0..50_000 {
+                    tree = level(tree);
+                }
+                let mut count = 0;
+                let mut todo = vec![Node::Expr(&tree)];
+                while let Some(node) = todo.pop() {
+                    count += 1;
+                    node.children(|n| todo.push(n));
+                }
+                drop(tree);
+                count
+            })
+            .expect("a thread")
+            .join()
+            .expect("no stack overflow");
+        // Each level: the function, its definition, the `if`, its
+        // condition, the block, the `return`, the list and the operator;
+        // and the `nil` at the bottom.
+        assert_eq!(walked, 50_000 * 8 + 1);
     }
 }

@@ -1,6 +1,8 @@
 //! Questions asked of the syntax tree before or while compiling it: where a
 //! name lives, small constants, which blocks spawn (implicit nurseries),
-//! which locals nested functions capture.
+//! which locals nested functions capture. The walks take each node's
+//! children from [`Node::children`] onto a stack of their own, as an
+//! operator or `else if` chain may be deeper than Rust's stack allows.
 
 use super::*;
 
@@ -58,105 +60,6 @@ pub(super) fn stmt_span(stmt: &Stmt) -> Span {
     }
 }
 
-// ----- walking the tree ------------------------------------------------------
-//
-// The analyses below walk with a stack of pending nodes, not by recursion:
-// an operator chain or an `else if` chain is as deep as it is long, and a
-// host may compile on a thread with an ordinary stack.
-
-/// A node of the syntax tree that may hold expressions.
-#[derive(Clone, Copy)]
-enum Node<'a> {
-    Expr(&'a Expr),
-    Stmt(&'a Stmt),
-    /// A function's body (where names used belong to a nested function).
-    Fn(&'a FnDef),
-}
-
-/// Calls `push` on each child of `node`.
-fn children<'a>(node: Node<'a>, mut push: impl FnMut(Node<'a>)) {
-    let block = |b: &'a Block, push: &mut dyn FnMut(Node<'a>)| b.stmts.iter().for_each(|s| push(Node::Stmt(s)));
-    match node {
-        Node::Fn(def) => match &def.body {
-            FnBody::Block(b) => block(b, &mut push),
-            FnBody::Expr(e) => push(Node::Expr(e)),
-        },
-        Node::Expr(e) => match &e.kind {
-            ExprKind::Func(def) => push(Node::Fn(def)),
-            ExprKind::If(s) => push(Node::Stmt(s)),
-            ExprKind::Interp(xs) | ExprKind::List(xs) => xs.iter().for_each(|x| push(Node::Expr(x))),
-            ExprKind::Map(kvs) => kvs.iter().for_each(|(k, v)| {
-                push(Node::Expr(k));
-                push(Node::Expr(v));
-            }),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Spawn(x) | ExprKind::Field(x, _) => push(Node::Expr(x)),
-            ExprKind::Binary(_, a, b)
-            | ExprKind::And(a, b)
-            | ExprKind::Or(a, b)
-            | ExprKind::Index(a, b)
-            | ExprKind::Range { start: a, end: b, .. } => {
-                push(Node::Expr(a));
-                push(Node::Expr(b));
-            }
-            ExprKind::Call(f, args) | ExprKind::Method(f, _, args) => {
-                push(Node::Expr(f));
-                args.iter().for_each(|a| push(Node::Expr(a)));
-            }
-            ExprKind::Nil
-            | ExprKind::Bool(_)
-            | ExprKind::Int(_)
-            | ExprKind::Float(_)
-            | ExprKind::Str(_)
-            | ExprKind::Name(_) => {}
-        },
-        Node::Stmt(s) => match s {
-            Stmt::Let { value, .. } | Stmt::Return(value, _) => value.iter().for_each(|v| push(Node::Expr(v))),
-            Stmt::LetPattern { value: e, .. } | Stmt::Expr(e) | Stmt::Throw(e, _) => push(Node::Expr(e)),
-            Stmt::Assign { target, value, .. } => {
-                push(Node::Expr(target));
-                push(Node::Expr(value));
-            }
-            Stmt::If { cond, then, otherwise } => {
-                push(Node::Expr(cond));
-                block(then, &mut push);
-                otherwise.iter().for_each(|o| push(Node::Stmt(o)));
-            }
-            Stmt::While { cond: e, body }
-            | Stmt::For { iter: e, body, .. }
-            | Stmt::Timeout { seconds: e, body, .. } => {
-                push(Node::Expr(e));
-                block(body, &mut push);
-            }
-            Stmt::Fn(def) => push(Node::Fn(def)),
-            Stmt::Try { body, catch, finally, .. } => {
-                block(body, &mut push);
-                catch.iter().for_each(|(_, c)| block(c, &mut push));
-                finally.iter().for_each(|f| block(f, &mut push));
-            }
-            Stmt::Block(b) | Stmt::Nursery { body: b, .. } | Stmt::Shield { body: b, .. } => block(b, &mut push),
-            Stmt::Select { cases, .. } => {
-                for c in cases {
-                    match c {
-                        SelectCase::Recv { chan: e, body, .. }
-                        | SelectCase::Join { task: e, body, .. }
-                        | SelectCase::After { seconds: e, body } => {
-                            push(Node::Expr(e));
-                            block(body, &mut push);
-                        }
-                        SelectCase::Send { chan, value, body } => {
-                            push(Node::Expr(chan));
-                            push(Node::Expr(value));
-                            block(body, &mut push);
-                        }
-                        SelectCase::Default { body, .. } => block(body, &mut push),
-                    }
-                }
-            }
-            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Import { .. } => {}
-        },
-    }
-}
-
 // ----- implicit nurseries ----------------------------------------------------
 //
 // A function whose body has a plain `spawn` outside any `nursery` block gets
@@ -177,7 +80,7 @@ fn spawns(root: Node) -> bool {
         match node {
             Node::Expr(Expr { kind: ExprKind::Spawn(_), .. }) => return true,
             Node::Fn(_) | Node::Stmt(Stmt::Nursery { .. }) => {}
-            _ => children(node, |n| todo.push(n)),
+            _ => node.children(|n| todo.push(n)),
         }
     }
     false
@@ -212,7 +115,7 @@ fn nested_names(root: Node, inside: bool, out: &mut HashSet<String>) {
             _ => {}
         }
         let inside = inside || matches!(node, Node::Fn(_));
-        children(node, |n| todo.push((n, inside)));
+        node.children(|n| todo.push((n, inside)));
     }
 }
 
@@ -233,7 +136,7 @@ pub(super) fn assigned_names_stmt(s: &Stmt, out: &mut HashSet<String>) {
         if let Node::Stmt(Stmt::Assign { target, .. }) = node {
             assigned_targets(target, out);
         }
-        children(node, |n| todo.push(n));
+        node.children(|n| todo.push(n));
     }
 }
 

@@ -430,20 +430,23 @@ impl<'a> Compiler<'_, 'a> {
                 let ra = self.expr_any(a);
                 let rb = self.expr_any(b);
                 let at = self.code_len();
-                let op = match (op, when) {
-                    (BinOp::Lt, false) => Op::JumpIfNotLt { a: ra, b: rb, offset: 0 },
-                    (BinOp::Le, false) => Op::JumpIfNotLe { a: ra, b: rb, offset: 0 },
-                    (BinOp::Gt, false) => Op::JumpIfNotLt { a: rb, b: ra, offset: 0 },
-                    (BinOp::Ge, false) => Op::JumpIfNotLe { a: rb, b: ra, offset: 0 },
-                    (BinOp::Eq, false) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
-                    (_, false) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
-                    // Jumping when it holds: the test at the bottom of a loop.
-                    (BinOp::Lt, true) => Op::JumpIfLt { a: ra, b: rb, offset: 0 },
-                    (BinOp::Le, true) => Op::JumpIfLe { a: ra, b: rb, offset: 0 },
-                    (BinOp::Gt, true) => Op::JumpIfLt { a: rb, b: ra, offset: 0 },
-                    (BinOp::Ge, true) => Op::JumpIfLe { a: rb, b: ra, offset: 0 },
-                    (BinOp::Eq, true) => Op::JumpIfEq { a: ra, b: rb, offset: 0 },
-                    (_, true) => Op::JumpIfNotEq { a: ra, b: rb, offset: 0 },
+                // `a > b` is `b < a`, `a >= b` is `b <= a` and `a != b` is
+                // `a == b` in the other sense: three tests, each jumping when
+                // it fails (an `if`) or when it holds (the test at the bottom
+                // of a loop).
+                let (test, a, b, when) = match *op {
+                    BinOp::Gt => (BinOp::Lt, rb, ra, when),
+                    BinOp::Ge => (BinOp::Le, rb, ra, when),
+                    BinOp::Ne => (BinOp::Eq, ra, rb, !when),
+                    test => (test, ra, rb, when),
+                };
+                let op = match (test, when) {
+                    (BinOp::Lt, false) => Op::JumpIfNotLt { a, b, offset: 0 },
+                    (BinOp::Lt, true) => Op::JumpIfLt { a, b, offset: 0 },
+                    (BinOp::Le, false) => Op::JumpIfNotLe { a, b, offset: 0 },
+                    (BinOp::Le, true) => Op::JumpIfLe { a, b, offset: 0 },
+                    (_, false) => Op::JumpIfNotEq { a, b, offset: 0 },
+                    (_, true) => Op::JumpIfEq { a, b, offset: 0 },
                 };
                 self.emit(op, span);
                 vec![at]
@@ -509,25 +512,27 @@ impl<'a> Compiler<'_, 'a> {
 }
 
 /// Whether evaluating `e` runs no function, so cannot assign a global:
-/// names, literals, operators, fields and items. Walked with a stack of its
-/// own, as long operator chains may be deeper than Rust's stack allows.
+/// names, literals, operators, fields and items.
 fn runs_no_code(e: &Expr) -> bool {
-    let mut todo = vec![e];
-    while let Some(e) = todo.pop() {
+    let mut todo = vec![Node::Expr(e)];
+    while let Some(node) = todo.pop() {
+        let Node::Expr(e) = node else { return false };
         match &e.kind {
             ExprKind::Nil
             | ExprKind::Bool(_)
             | ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
-            | ExprKind::Name(_) => {}
-            ExprKind::Neg(a) | ExprKind::Not(a) | ExprKind::Field(a, _) => todo.push(a),
-            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Index(a, b) => {
-                todo.push(a);
-                todo.push(b);
-            }
-            ExprKind::List(items) => todo.extend(items),
-            ExprKind::Map(pairs) => todo.extend(pairs.iter().flat_map(|(k, v)| [k, v])),
+            | ExprKind::Name(_)
+            | ExprKind::Neg(_)
+            | ExprKind::Not(_)
+            | ExprKind::Field(..)
+            | ExprKind::Binary(..)
+            | ExprKind::And(..)
+            | ExprKind::Or(..)
+            | ExprKind::Index(..)
+            | ExprKind::List(_)
+            | ExprKind::Map(_) => node.children(|n| todo.push(n)),
             _ => return false,
         }
     }

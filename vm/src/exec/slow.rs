@@ -216,84 +216,45 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::In { dst, a, b } => regs[dst] = Value::Bool(try_raise!(contains(&rt.heap, regs[a], regs[b]))),
 
-        Op::JumpIfNotLt { a, b, offset } => {
-            let yes = match (&regs[a], &regs[b]) {
-                (Value::Int(i), Value::Int(j)) => i < j,
-                (Value::Float(i), Value::Float(j)) => i < j,
-                (&x, &y) => try_raise!(less(&rt.heap, x, y, false)),
-            };
-            if !yes {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfNotLe { a, b, offset } => {
-            let yes = match (&regs[a], &regs[b]) {
-                (Value::Int(i), Value::Int(j)) => i <= j,
-                (Value::Float(i), Value::Float(j)) => i <= j,
-                (&x, &y) => try_raise!(less(&rt.heap, x, y, true)),
-            };
-            if !yes {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfNotLtI { a, imm, offset } => {
-            let yes = match &regs[a] {
-                Value::Int(i) => *i < imm as i64,
-                Value::Float(x) => *x < imm as f64,
-                &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
-            };
-            if !yes {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfNotGtI { a, imm, offset } => {
-            let yes = match &regs[a] {
-                Value::Int(i) => *i > imm as i64,
-                Value::Float(x) => *x > imm as f64,
-                &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
-            };
-            if !yes {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfNotEq { a, b, offset } => {
-            if !equal(&rt.heap, regs[a], regs[b]) {
-                jump!(offset)
-            }
-        }
-        Op::JumpIfLt { a, b, offset } | Op::JumpIfLe { a, b, offset } => {
-            let or_equal = matches!(op, Op::JumpIfLe { .. });
+        // Each comparison jump has a twin of the opposite sense: the
+        // `JumpIfNot*` one ends an `if` or a loop's test at the top, the
+        // other a loop's test at the bottom. The pair shares one arm.
+        Op::JumpIfNotLt { a, b, offset }
+        | Op::JumpIfNotLe { a, b, offset }
+        | Op::JumpIfLt { a, b, offset }
+        | Op::JumpIfLe { a, b, offset } => {
+            let or_equal = matches!(op, Op::JumpIfNotLe { .. } | Op::JumpIfLe { .. });
             let yes = match (&regs[a], &regs[b]) {
                 (Value::Int(i), Value::Int(j)) => i < j || (or_equal && i == j),
                 (Value::Float(i), Value::Float(j)) => i < j || (or_equal && i == j),
                 (&x, &y) => try_raise!(less(&rt.heap, x, y, or_equal)),
             };
-            if yes {
+            if yes == matches!(op, Op::JumpIfLt { .. } | Op::JumpIfLe { .. }) {
                 jump!(offset)
             }
         }
-        Op::JumpIfLtI { a, imm, offset } => {
+        Op::JumpIfNotLtI { a, imm, offset } | Op::JumpIfLtI { a, imm, offset } => {
             let yes = match &regs[a] {
                 Value::Int(i) => *i < imm as i64,
                 Value::Float(x) => *x < imm as f64,
                 &x => try_raise!(less(&rt.heap, x, Value::Int(imm as i64), false)),
             };
-            if yes {
+            if yes == matches!(op, Op::JumpIfLtI { .. }) {
                 jump!(offset)
             }
         }
-        Op::JumpIfGtI { a, imm, offset } => {
+        Op::JumpIfNotGtI { a, imm, offset } | Op::JumpIfGtI { a, imm, offset } => {
             let yes = match &regs[a] {
                 Value::Int(i) => *i > imm as i64,
                 Value::Float(x) => *x > imm as f64,
                 &x => try_raise!(less(&rt.heap, Value::Int(imm as i64), x, false)),
             };
-            if yes {
+            if yes == matches!(op, Op::JumpIfGtI { .. }) {
                 jump!(offset)
             }
         }
-        Op::JumpIfEq { a, b, offset } => {
-            if equal(&rt.heap, regs[a], regs[b]) {
+        Op::JumpIfNotEq { a, b, offset } | Op::JumpIfEq { a, b, offset } => {
+            if equal(&rt.heap, regs[a], regs[b]) == matches!(op, Op::JumpIfEq { .. }) {
                 jump!(offset)
             }
         }
