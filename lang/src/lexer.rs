@@ -341,18 +341,42 @@ impl fmt::Display for Tok {
     }
 }
 
-/// The indentation (in columns, a tab counting as 4) of the line holding
-/// byte `at`; `None` when something other than blanks comes before `at`
-/// on that line, except for a `{`, whose line's indentation is given.
-fn indentation(src: &str, at: usize) -> Option<usize> {
-    let start = src[..at].rfind('\n').map_or(0, |i| i + 1);
-    let before = &src[start..at];
+/// The indentation (in columns, a tab counting as 4) of the line that
+/// starts at byte `line` and holds byte `at`; `None` when something other
+/// than blanks comes before `at` on that line, except for a `{`, whose
+/// line's indentation is given. Reads only the line's leading blanks.
+fn indentation(src: &str, line: usize, at: usize) -> Option<usize> {
+    let before = &src[line..at];
     let blanks = before.len() - before.trim_start_matches([' ', '\t']).len();
     let columns = before[..blanks].chars().map(|c| if c == '\t' { 4 } else { 1 }).sum();
     match src.as_bytes().get(at) {
         Some(b'{') => Some(columns),
         _ if blanks == before.len() => Some(columns),
         _ => None,
+    }
+}
+
+/// Where the line holding a byte starts, found by reading each byte of the
+/// source once when asked in increasing order (as the lexer asks), so that
+/// a file of one long line costs no more than the same text on many lines.
+#[derive(Default)]
+struct LineStarts {
+    /// Bytes before this have been read.
+    read: usize,
+    /// The start of the line holding byte `read`.
+    start: usize,
+}
+
+impl LineStarts {
+    fn of(&mut self, src: &str, at: usize) -> usize {
+        if at < self.read {
+            return src[..at].rfind('\n').map_or(0, |i| i + 1);
+        }
+        if let Some(i) = src[self.read..at].rfind('\n') {
+            self.start = self.read + i + 1;
+        }
+        self.read = at;
+        self.start
     }
 }
 
@@ -366,13 +390,22 @@ struct Open {
     at: Span,
     /// A `{` that opened a `select` body: its statements start with case keywords.
     select: bool,
+    /// For a `{`, its line's indentation (see [`indentation`]).
+    indent: Option<usize>,
 }
 
 /// Turns source text into the grammar's token stream, or the errors found.
 /// Lexing continues after an error, so one pass reports every bad token.
 pub fn tokenize(src: &str) -> Result<Vec<Spanned>, Vec<Diagnostic>> {
-    let mut lexer =
-        Layout { src, out: Vec::new(), errors: Vec::new(), stack: Vec::new(), statement_tokens: 0, misindented: None };
+    let mut lexer = Layout {
+        src,
+        out: Vec::new(),
+        errors: Vec::new(),
+        stack: Vec::new(),
+        statement_tokens: 0,
+        misindented: None,
+        lines: LineStarts::default(),
+    };
     lexer.run(0, src.len(), false);
     if let Some(open) = lexer.stack.last() {
         let (what, close) = match open.tok {
@@ -414,6 +447,7 @@ struct Layout<'s> {
     /// and that `}`: if a brace stays open at the end, this `{` is the
     /// likely culprit.
     misindented: Option<(Span, Span)>,
+    lines: LineStarts,
 }
 
 impl<'s> Layout<'s> {
@@ -422,7 +456,7 @@ impl<'s> Layout<'s> {
     fn run(&mut self, start: usize, end: usize, nested: bool) {
         let base_depth = self.stack.len();
         if nested {
-            self.stack.push(Open { tok: Raw::LParen, at: Span::new(start, start), select: false });
+            self.stack.push(Open { tok: Raw::LParen, at: Span::new(start, start), select: false, indent: None });
         }
         let mut lex = Raw::lexer(&self.src[..end]);
         lex.bump(start);
@@ -532,7 +566,11 @@ impl<'s> Layout<'s> {
             return false;
         }
         let select = raw == Raw::LBrace && self.last() == Some(&Tok::Select);
-        self.stack.push(Open { tok: raw, at: span, select });
+        let indent = (raw == Raw::LBrace).then(|| {
+            let at = span.start as usize;
+            indentation(self.src, self.lines.of(self.src, at), at)
+        });
+        self.stack.push(Open { tok: raw, at: span, select, indent: indent.flatten() });
         let tok = match raw {
             Raw::LParen => Tok::LParen,
             Raw::LBracket => Tok::LBracket,
@@ -552,9 +590,9 @@ impl<'s> Layout<'s> {
             Some(open) if open.tok == want => {
                 self.stack.pop();
                 if tok == Tok::RBrace && self.misindented.is_none() {
-                    let opened = indentation(self.src, open.at.start as usize);
-                    let closed = indentation(self.src, span.start as usize);
-                    if matches!((opened, closed), (Some(o), Some(c)) if c < o) {
+                    let at = span.start as usize;
+                    let closed = indentation(self.src, self.lines.of(self.src, at), at);
+                    if matches!((open.indent, closed), (Some(o), Some(c)) if c < o) {
                         self.misindented = Some((open.at, span));
                     }
                 }
@@ -826,6 +864,16 @@ fn punctuation(raw: Raw) -> Tok {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_starts_match_a_search_back_in_any_order() {
+        let src = "a\n\n  bc\n\tx { y\nlast";
+        let naive = |at: usize| src[..at].rfind('\n').map_or(0, |i| i + 1);
+        let mut lines = LineStarts::default();
+        for at in (0..=src.len()).chain([3, 0, 9]).chain(5..=src.len()) {
+            assert_eq!(lines.of(src, at), naive(at), "at {at}");
+        }
+    }
 
     fn first_error(src: &str) -> String {
         match tokenize(src) {
