@@ -1501,7 +1501,7 @@ mod tests {
     use std::path::Path;
 
     /// Runs a script through the loop's unchecked paths: calls and returns
-    /// (register copies, frame pushes), closures, lists, loops, a handler,
+    /// (register copies, frame pushes, a call of locals), closures, lists, loops, a handler,
     /// and tasks. Also run under Miri (see docs/architecture.md).
     #[test]
     fn a_script_runs_through_the_unchecked_paths() {
@@ -1514,12 +1514,19 @@ fn counter() {
     let c = 0
     return fn() { c += 1; return c }
 }
+fn add3(a, b, c) { return a + b + c }
+fn sum3(n) {
+    let b = 1
+    let c = 2
+    return add3(n, b, c)
+}
 let next = counter()
 let xs = []
 for i in 0..20 { xs = xs + [fib(i % 12) + next()] }
 let total = 0
 for x in xs { total += x }
 try { throw total } catch e { total = e + 1 }
+total += sum3(5)
 nursery {
     spawn { total += 1000 }
 }
@@ -1528,7 +1535,7 @@ throw total
         let mut vm = Vm::new();
         let result = vm.run_script("miri.weft", script, Path::new("."));
         // A bare VM has no `print`: the script throws its result.
-        let expected = 1_000 + 1 + (0..20).map(|i| fib(i % 12) + i + 1).sum::<i64>();
+        let expected = 1_000 + 1 + 8 + (0..20).map(|i| fib(i % 12) + i + 1).sum::<i64>();
         match result {
             Err(crate::Failure::Runtime(e)) => assert_eq!(e.message, expected.to_string(), "{}", e.report),
             other => panic!("unexpected result: {other:?}"),
