@@ -314,8 +314,8 @@ impl<'a> Compiler<'_, 'a> {
     /// Compiles `f(x, y)` whose arguments are one to three plain locals as
     /// one `CallRegs`, which reads them where they are instead of moving
     /// each next to the function, and returns true; otherwise emits nothing
-    /// and returns false. A name of the standard library is left to the
-    /// ordinary call: it is a native, which the loop calls faster so.
+    /// and returns false. A builtin with an instruction of its own (`len`,
+    /// `sqrt`, ...) keeps that instruction.
     fn call_regs(&mut self, f: &'a Expr, args: &[Expr], dst: Reg, span: Span) -> bool {
         let argc = args.len();
         if !(1..=3).contains(&argc) {
@@ -328,14 +328,8 @@ impl<'a> Compiler<'_, 'a> {
                 None => return false,
             }
         }
-        if let ExprKind::Name(ident) = &f.kind {
-            let depth = self.funcs.len() - 1;
-            if self.resolve_in(depth, &ident.name).is_none()
-                && self.scope.get(&ident.name).is_none()
-                && self.env.builtin(&ident.name).is_some()
-            {
-                return false;
-            }
+        if self.builtin_callee(f, args).is_some() {
+            return false;
         }
         let func = self.expr_any(f);
         // The registers past `argc` are not read; they repeat the first.

@@ -216,8 +216,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             };
         }
-        // Runs native `n` on the registers `$args`, in place, with its
-        // result going to register `$ret`; the loop goes on in the same
+        // Runs native `n` on the values `$args` (the registers of a run, in
+        // place, or copies), with its result going to register `$ret`; the loop goes on in the same
         // frame unless the native raised, parked, exited or called back.
         macro_rules! native {
             ($n:expr, $ret:expr, $args:expr) => {{
@@ -225,7 +225,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 save_pc!();
                 task.park_slot = (base + ret as usize) as u32;
                 let site = task.frames.last().map(|f| (f.proto, f.pc));
-                let args = &regs.0[$args];
+                let args: &[Value] = $args;
                 let mut cx = Ctx { rt, code, site, native: n };
                 match (code.natives[n as usize].body)(&mut cx, args) {
                     Ok(v) => {
@@ -503,7 +503,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Call { base: b, argc } => {
                     let r = match regs[b] {
                         Value::Func(r) => r,
-                        Value::Native(n) => native!(n, b, b as usize + 1..b as usize + 1 + argc as usize),
+                        Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
                         _ => slow!(),
                     };
                     let proto_index = rt.heap.closure(r).proto;
@@ -539,7 +539,15 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     enter!(callee, target);
                 }
                 Op::CallRegs { dst, func, argc, a, b, c } => {
-                    let Value::Func(r) = regs[func] else { slow!() };
+                    let r = match regs[func] {
+                        Value::Func(r) => r,
+                        // A native in a local: its arguments gathered here.
+                        Value::Native(n) => {
+                            let args = [regs[a], regs[b], regs[c]];
+                            native!(n, dst, &args[..argc as usize])
+                        }
+                        _ => slow!(),
+                    };
                     let proto_index = rt.heap.closure(r).proto;
                     let target = &code.protos[proto_index as usize];
                     // The callee's registers start above the caller's.
@@ -592,7 +600,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::CallMethod { base: b, argc, name } => {
                     match method_table(code, regs[b as usize + 1]).get(name as usize) {
                         Some(Some(Method::Native(n))) => {
-                            native!(*n, b, b as usize + 1..b as usize + 2 + argc as usize)
+                            native!(*n, b, &regs.0[b as usize + 1..b as usize + 2 + argc as usize])
                         }
                         _ => slow!(),
                     }
@@ -879,6 +887,23 @@ fn call_native(
     let site = task.frames.last().map(|f| (f.proto, f.pc));
     let mut cx = Ctx { rt, code, site, native: n };
     let v = (code.natives[n as usize].body)(&mut cx, &task.stack[args])?;
+    task.stack[ret] = v;
+    Ok(Called::Returned)
+}
+
+/// As [`call_native`], on copies of its arguments: a `CallRegs`'s,
+/// gathered from their registers, as the loop gathers them.
+pub(crate) fn call_native_on(
+    code: &Code,
+    rt: &mut Runtime,
+    task: &mut Task,
+    n: u32,
+    args: &[Value],
+    ret: usize,
+) -> Result<Called, Control> {
+    task.park_slot = ret as u32;
+    let site = task.frames.last().map(|f| (f.proto, f.pc));
+    let v = (code.natives[n as usize].body)(&mut Ctx { rt, code, site, native: n }, args)?;
     task.stack[ret] = v;
     Ok(Called::Returned)
 }

@@ -378,7 +378,15 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::CallRegs { dst, func, argc, a, b, c } => {
             let (callee, args, argc) = (regs[func], [regs[a], regs[b], regs[c]], argc as usize);
-            if !matches!(callee, Value::Func(_) | Value::Native(_)) {
+            if let Value::Native(n) = callee {
+                // As the loop does: no room taken on the task's stack.
+                match crate::interp::call_native_on(code, rt, task, n, &args[..argc], base + dst as usize) {
+                    Ok(_) => gc_point!(),
+                    Err(control) => return stop(code, rt, task, control),
+                }
+                return None;
+            }
+            if !matches!(callee, Value::Func(_)) {
                 raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
             }
             // The ordinary call's layout, above this frame's registers:
