@@ -7,12 +7,14 @@
 pub(crate) mod gc;
 pub(crate) mod handle;
 mod map;
+mod pool;
 mod strbuf;
 
 use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
+use pool::ListPool;
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU32;
@@ -287,6 +289,9 @@ pub struct Heap {
     /// registers, cancel scopes, timers), as of the last collection: they
     /// count against the limit too.
     runtime_bytes: usize,
+    /// The buffers of small lists the sweep freed, for new lists to reuse.
+    /// Its bytes count against the limit.
+    pool: ListPool,
     /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
     /// instead of the process dying when the system refuses an allocation.
     pub(crate) limit: usize,
@@ -330,7 +335,7 @@ impl Heap {
     /// An empty heap with no limit (collecting at every safe point under
     /// `WEFT_GC_STRESS=1`).
     pub fn new() -> Heap {
-        Heap {
+        let mut heap = Heap {
             slots: Vec::new(),
             marks: Vec::new(),
             generations: Vec::new(),
@@ -344,10 +349,13 @@ impl Heap {
             live: 0,
             bytes: 0,
             runtime_bytes: 0,
+            pool: ListPool::new(),
             limit: usize::MAX,
             report_at: usize::MAX,
             stress: gc_stress(),
-        }
+        };
+        heap.trim_pool();
+        heap
     }
 
     /// A heap that holds at most `limit` bytes.
@@ -361,6 +369,7 @@ impl Heap {
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
         self.report_at = limit;
+        self.trim_pool();
     }
 
     /// Whether enough has been allocated that the collector should run at
@@ -383,14 +392,16 @@ impl Heap {
     }
 
     /// Bytes counted against the limit: live objects and the runtime's
-    /// structures, as of the last collection.
+    /// structures, as of the last collection, and the spare list buffers
+    /// the heap keeps.
     pub fn in_use(&self) -> usize {
-        self.bytes.saturating_add(self.runtime_bytes)
+        self.bytes.saturating_add(self.runtime_bytes).saturating_add(self.pool.bytes())
     }
 
     /// Records what the scheduler holds (at each collection).
     pub(crate) fn set_runtime_bytes(&mut self, bytes: usize) {
         self.runtime_bytes = bytes;
+        self.trim_pool();
         if self.in_use() <= self.limit {
             self.report_at = self.limit;
         }
@@ -666,6 +677,19 @@ impl Heap {
     pub(crate) fn new_list(&mut self, items: Vec<Value>) -> Ref {
         let size = items.capacity() * std::mem::size_of::<Value>();
         self.alloc(Obj::List(items), size)
+    }
+
+    /// A new list of a copy of `items`, in a spare buffer of exactly that
+    /// capacity when the pool keeps one: a list literal.
+    pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
+        let mut buffer = self.pool.take(items.len()).unwrap_or_else(|| Vec::with_capacity(items.len()));
+        buffer.extend_from_slice(items);
+        self.new_list(buffer)
+    }
+
+    /// Bytes held by the spare list buffers, and how many there are.
+    pub fn pooled(&self) -> (usize, usize) {
+        (self.pool.bytes(), self.pool.count())
     }
 
     pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
@@ -1014,18 +1038,25 @@ impl Heap {
             self.generations[i] = generation;
             let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
             self.free = Some(i as u32);
-            if let Obj::Str(s) = old {
-                // A view of a buffer is in the interner only if it was
-                // used as a key; its hash is then the one it was filed by.
-                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
-                    entry.remove();
+            match old {
+                Obj::Str(s) => {
+                    // A view of a buffer is in the interner only if it was
+                    // used as a key; its hash is then the one it was filed by.
+                    if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
+                        entry.remove();
+                    }
                 }
+                // Kept for the next list of its size, under the bound the
+                // last collection set.
+                Obj::List(items) => self.pool.give(items),
+                _ => {}
             }
         }
         self.marks.fill(0);
         self.live = live;
         self.bytes = bytes;
         self.debt = 0;
+        self.trim_pool();
         if self.in_use() <= self.limit {
             self.report_at = self.limit;
         }
@@ -1036,6 +1067,18 @@ impl Heap {
             self.threshold = 0;
         }
         live
+    }
+}
+
+impl Heap {
+    /// Bounds the spare list buffers by what is live: half the live
+    /// objects' bytes (at least half the smallest allowance between
+    /// collections, so that a small heap churning lists reuses them too),
+    /// and never more than half the room left under the limit, so that
+    /// spare buffers alone never make the heap report `OutOfMemory`.
+    fn trim_pool(&mut self) {
+        let room = self.limit.saturating_sub(self.bytes.saturating_add(self.runtime_bytes));
+        self.pool.trim(self.bytes.max(MIN_THRESHOLD).min(room / 2));
     }
 }
 
@@ -1186,6 +1229,83 @@ mod tests {
         // Ten times the length, about ten times the work (a quadratic
         // build would do a hundred times).
         assert!(large < 12 * small, "{small} then {large}");
+    }
+
+    /// Makes `n` two-item lists, none kept, collecting whenever the heap
+    /// asks to as a script's loop would; returns the most bytes the pool
+    /// of spare buffers held.
+    fn churn_lists(heap: &mut Heap, n: usize, kept: Value) -> usize {
+        let mut most = 0;
+        for i in 0..n {
+            heap.new_list_from(&[Value::Int(i as i64), Value::Nil]);
+            if heap.gc_due() {
+                gc::collect(heap, [kept]);
+                most = most.max(heap.pooled().0);
+            }
+        }
+        gc::collect(heap, [kept]);
+        most.max(heap.pooled().0)
+    }
+
+    #[test]
+    fn spare_list_buffers_are_bounded_whatever_the_garbage() {
+        let most = |n| churn_lists(&mut Heap::new(), n, Value::Nil);
+        let (small, large) = (most(300_000), most(1_500_000));
+        assert!(small > 0, "freed buffers are kept for reuse");
+        // Five times the garbage, the same spare buffers: the bound, set
+        // by what is live, not by what was made.
+        assert_eq!(small, large);
+        assert!(large <= MIN_THRESHOLD, "{large}");
+    }
+
+    #[test]
+    fn a_new_list_takes_a_spare_buffer_and_in_use_counts_them() {
+        let mut heap = Heap::new();
+        churn_lists(&mut heap, 10_000, Value::Nil);
+        let (bytes, count) = heap.pooled();
+        assert_eq!(count, 10_000);
+        assert!(heap.in_use() >= bytes, "spare buffers count against the limit");
+        let r = heap.new_list_from(&[Value::Int(1), Value::Int(2)]);
+        assert_eq!(heap.pooled(), (bytes - pool::entry_bytes(2), count - 1));
+        let read: Vec<Option<f64>> = heap.list(r).iter().map(|v| v.as_f64()).collect();
+        assert_eq!(read, [Some(1.0), Some(2.0)]);
+        // No spare buffer of capacity 3: a new one, and the pool unchanged.
+        heap.new_list_from(&[Value::Nil; 3]);
+        assert_eq!(heap.pooled().1, count - 1);
+    }
+
+    #[test]
+    fn spare_list_buffers_shrink_with_the_live_heap() {
+        let mut heap = Heap::new();
+        let n = if cfg!(miri) { 2_000 } else { 200_000 };
+        let items: Vec<Value> = (0..n).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil]))).collect();
+        let root = Value::List(heap.new_list(items));
+        // As much garbage again while the big tree is live: a big pool.
+        let while_live = churn_lists(&mut heap, n as usize, root);
+        assert!(while_live <= heap.object_bytes(), "{while_live} above the live {}", heap.object_bytes());
+        // Dropped: the next collection trims the pool to the bound of an
+        // empty heap.
+        gc::collect(&mut heap, []);
+        let after = heap.pooled().0;
+        assert!(after <= MIN_THRESHOLD, "{after}");
+        if !cfg!(miri) {
+            assert!(after < while_live, "{after} not below {while_live}");
+        }
+    }
+
+    #[test]
+    fn spare_list_buffers_never_take_the_heap_past_its_limit() {
+        let limit = 6 << 20;
+        let mut heap = Heap::with_limit(limit);
+        let items: Vec<Value> =
+            (0..40_000).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil]))).collect();
+        let root = Value::List(heap.new_list(items));
+        for _ in 0..5 {
+            churn_lists(&mut heap, 50_000, root);
+            assert!(heap.in_use() <= limit, "{} past {limit}", heap.in_use());
+            assert!(!heap.over_limit());
+            assert!(heap.pooled().0 <= (limit - heap.object_bytes()) / 2);
+        }
     }
 
     #[test]
