@@ -325,6 +325,10 @@ pub fn default_limit() -> usize {
 /// The smallest amount of allocation between two collections.
 const MIN_THRESHOLD: usize = 4 << 20;
 
+/// The most bytes of spare list buffers a small heap keeps: what a heap
+/// holds stays flat within a MiB however long a program churns lists.
+const POOL_FLOOR: usize = MIN_THRESHOLD / 8;
+
 impl Default for Heap {
     fn default() -> Self {
         Heap::new()
@@ -1071,14 +1075,15 @@ impl Heap {
 }
 
 impl Heap {
-    /// Bounds the spare list buffers by what is live: half the live
-    /// objects' bytes (at least half the smallest allowance between
-    /// collections, so that a small heap churning lists reuses them too),
-    /// and never more than half the room left under the limit, so that
-    /// spare buffers alone never make the heap report `OutOfMemory`.
+    /// Bounds the spare list buffers by what is live: as many bytes as the
+    /// live objects hold (about what the program allocates before the
+    /// next collection, which the buffers are for), at least
+    /// [`POOL_FLOOR`], and never more than half the room left under the
+    /// limit, so that spare buffers alone never make the heap report
+    /// `OutOfMemory`.
     fn trim_pool(&mut self) {
         let room = self.limit.saturating_sub(self.bytes.saturating_add(self.runtime_bytes));
-        self.pool.trim(self.bytes.max(MIN_THRESHOLD).min(room / 2));
+        self.pool.trim(self.bytes.max(POOL_FLOOR).min(room / 2));
     }
 }
 
@@ -1255,15 +1260,15 @@ mod tests {
         // Five times the garbage, the same spare buffers: the bound, set
         // by what is live, not by what was made.
         assert_eq!(small, large);
-        assert!(large <= MIN_THRESHOLD, "{large}");
+        assert!(large <= POOL_FLOOR, "{large}");
     }
 
     #[test]
     fn a_new_list_takes_a_spare_buffer_and_in_use_counts_them() {
         let mut heap = Heap::new();
-        churn_lists(&mut heap, 10_000, Value::Nil);
+        churn_lists(&mut heap, 5_000, Value::Nil);
         let (bytes, count) = heap.pooled();
-        assert_eq!(count, 10_000);
+        assert_eq!(count, 5_000);
         assert!(heap.in_use() >= bytes, "spare buffers count against the limit");
         let r = heap.new_list_from(&[Value::Int(1), Value::Int(2)]);
         assert_eq!(heap.pooled(), (bytes - pool::entry_bytes(2), count - 1));
@@ -1287,7 +1292,7 @@ mod tests {
         // empty heap.
         gc::collect(&mut heap, []);
         let after = heap.pooled().0;
-        assert!(after <= MIN_THRESHOLD, "{after}");
+        assert!(after <= POOL_FLOOR, "{after}");
         if !cfg!(miri) {
             assert!(after < while_live, "{after} not below {while_live}");
         }
