@@ -22,6 +22,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
         }
         match heap.get(r) {
             Obj::List(items) => gray.extend(items.iter().filter_map(|v| v.as_ref())),
+            Obj::SmallList { len, items } => gray.extend(items[..*len as usize].iter().filter_map(|v| v.as_ref())),
             Obj::Map(map) => {
                 for (k, v) in map.iter() {
                     if let Key::Str(s) = k {

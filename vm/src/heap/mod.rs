@@ -238,6 +238,13 @@ pub(crate) enum Obj {
     /// view it. No value names it.
     StrBuf(Box<StrBuf>),
     List(Vec<Value>),
+    /// A list of at most [`INLINE_ITEMS`] items, made by a literal, held
+    /// in its slot: no buffer to allocate, free or chase. It becomes a
+    /// `List` when first changed (see `Heap::list_mut`).
+    SmallList {
+        len: u8,
+        items: [Value; INLINE_ITEMS],
+    },
     // Boxed: a map is the largest object, and every slot is as large as it.
     Map(Box<MapTable>),
     Range {
@@ -254,6 +261,14 @@ pub(crate) enum Obj {
     Nursery(u32),
     Object(Box<crate::object::HostObj>),
 }
+
+/// The most items a list literal keeps in its slot (`Obj::SmallList`):
+/// what fits in the 40 bytes every slot has.
+pub(crate) const INLINE_ITEMS: usize = 2;
+
+/// The capacity a small list's items move to when it is first changed:
+/// what a `Vec` grows to at its first push.
+const SPILL_CAPACITY: usize = 4;
 
 /// The heap of one VM: every object scripts and natives make, the string
 /// interner, and the accounting that schedules collections and enforces
@@ -683,9 +698,15 @@ impl Heap {
         self.alloc(Obj::List(items), size)
     }
 
-    /// A new list of a copy of `items`, in a spare buffer of exactly that
-    /// capacity when the pool keeps one: a list literal.
+    /// A new list of a copy of `items`: a list literal. Up to
+    /// [`INLINE_ITEMS`] items live in the list's slot; more go to a spare
+    /// buffer of exactly that capacity when the pool keeps one.
     pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
+        if items.len() <= INLINE_ITEMS {
+            let mut inline = [Value::Nil; INLINE_ITEMS];
+            inline[..items.len()].copy_from_slice(items);
+            return self.alloc(Obj::SmallList { len: items.len() as u8, items: inline }, 0);
+        }
         let mut buffer = self.pool.take(items.len()).unwrap_or_else(|| Vec::with_capacity(items.len()));
         buffer.extend_from_slice(items);
         self.new_list(buffer)
@@ -821,7 +842,7 @@ impl Heap {
             && matches!(
                 (v, obj),
                 (Value::Str(_), Obj::Str(_))
-                    | (Value::List(_), Obj::List(_))
+                    | (Value::List(_), Obj::List(_) | Obj::SmallList { .. })
                     | (Value::Map(_), Obj::Map(_))
                     | (Value::Range(_), Obj::Range { .. })
                     | (Value::Func(_), Obj::Func(_))
@@ -873,18 +894,52 @@ impl Heap {
 
     /// The items of list `r`.
     #[inline]
-    pub fn list(&self, r: Ref) -> &Vec<Value> {
+    pub fn list(&self, r: Ref) -> &[Value] {
         match self.get(r) {
+            Obj::List(v) => v,
+            Obj::SmallList { len, items } => &items[..*len as usize],
+            _ => corrupt("list"),
+        }
+    }
+
+    /// List `r`'s items to change, as a `Vec`: a list held in its slot
+    /// moves to a buffer of its own first.
+    #[inline]
+    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
+        if let Obj::SmallList { .. } = self.get(r) {
+            self.spill(r);
+        }
+        match self.get_mut(r) {
             Obj::List(v) => v,
             _ => corrupt("list"),
         }
     }
 
-    #[inline]
-    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
-        match self.get_mut(r) {
+    /// Moves small list `r`'s items out of its slot into a buffer.
+    #[cold]
+    fn spill(&mut self, r: Ref) {
+        let slot = self.get_mut(r);
+        if let Obj::SmallList { len, items } = slot {
+            let mut buffer = Vec::with_capacity(SPILL_CAPACITY);
+            buffer.extend_from_slice(&items[..*len as usize]);
+            *slot = Obj::List(buffer);
+            self.grew(SPILL_CAPACITY * std::mem::size_of::<Value>());
+        }
+    }
+
+    /// The items of list `r`, which `list_mut` has given a buffer.
+    pub(crate) fn list_vec(&self, r: Ref) -> &Vec<Value> {
+        match self.get(r) {
             Obj::List(v) => v,
-            _ => corrupt("list"),
+            _ => corrupt("list with a buffer"),
+        }
+    }
+
+    /// The capacity of list `r`'s buffer: 0 for a list held in its slot.
+    pub(crate) fn list_capacity(&self, r: Ref) -> usize {
+        match self.get(r) {
+            Obj::List(v) => v.capacity(),
+            _ => 0,
         }
     }
 
@@ -1236,13 +1291,13 @@ mod tests {
         assert!(large < 12 * small, "{small} then {large}");
     }
 
-    /// Makes `n` two-item lists, none kept, collecting whenever the heap
+    /// Makes `n` three-item lists (two would live in their slots), none kept, collecting whenever the heap
     /// asks to as a script's loop would; returns the most bytes the pool
     /// of spare buffers held.
     fn churn_lists(heap: &mut Heap, n: usize, kept: Value) -> usize {
         let mut most = 0;
         for i in 0..n {
-            heap.new_list_from(&[Value::Int(i as i64), Value::Nil]);
+            heap.new_list_from(&[Value::Int(i as i64), Value::Nil, Value::Nil]);
             if heap.gc_due() {
                 gc::collect(heap, [kept]);
                 most = most.max(heap.pooled().0);
@@ -1250,6 +1305,26 @@ mod tests {
         }
         gc::collect(heap, [kept]);
         most.max(heap.pooled().0)
+    }
+
+    #[test]
+    fn short_list_literals_live_in_their_slots_until_changed() {
+        let mut heap = Heap::new();
+        let inner = heap.new_list_from(&[Value::Int(7)]);
+        let pair = heap.new_list_from(&[Value::List(inner), Value::Int(2)]);
+        assert!(matches!(heap.get(pair), Obj::SmallList { len: 2, .. }));
+        assert_eq!(heap.list(inner).len(), 1);
+        let empty = heap.new_list_from(&[]);
+        assert_eq!(heap.list(empty).len(), 0);
+        // What a slot holds is marked: the inner list lives on.
+        gc::collect(&mut heap, [Value::List(pair)]);
+        assert!(heap.holds(Value::List(inner)) && heap.list(inner)[0].as_f64() == Some(7.0));
+        // Changed, it moves to a buffer and keeps its items and identity.
+        heap.list_mut(pair).push(Value::Int(3));
+        assert!(matches!(heap.get(pair), Obj::List(_)));
+        let read: Vec<Option<f64>> = heap.list(pair)[1..].iter().map(|v| v.as_f64()).collect();
+        assert_eq!(read, [Some(2.0), Some(3.0)]);
+        assert!(matches!(heap.list(pair)[0], Value::List(r) if r == inner));
     }
 
     #[test]
@@ -1270,12 +1345,12 @@ mod tests {
         let (bytes, count) = heap.pooled();
         assert_eq!(count, 5_000);
         assert!(heap.in_use() >= bytes, "spare buffers count against the limit");
-        let r = heap.new_list_from(&[Value::Int(1), Value::Int(2)]);
-        assert_eq!(heap.pooled(), (bytes - pool::entry_bytes(2), count - 1));
+        let r = heap.new_list_from(&[Value::Int(1), Value::Int(2), Value::Int(3)]);
+        assert_eq!(heap.pooled(), (bytes - pool::entry_bytes(3), count - 1));
         let read: Vec<Option<f64>> = heap.list(r).iter().map(|v| v.as_f64()).collect();
-        assert_eq!(read, [Some(1.0), Some(2.0)]);
-        // No spare buffer of capacity 3: a new one, and the pool unchanged.
-        heap.new_list_from(&[Value::Nil; 3]);
+        assert_eq!(read, [Some(1.0), Some(2.0), Some(3.0)]);
+        // No spare buffer of capacity 4: a new one, and the pool unchanged.
+        heap.new_list_from(&[Value::Nil; 4]);
         assert_eq!(heap.pooled().1, count - 1);
     }
 
@@ -1283,7 +1358,8 @@ mod tests {
     fn spare_list_buffers_shrink_with_the_live_heap() {
         let mut heap = Heap::new();
         let n = if cfg!(miri) { 2_000 } else { 200_000 };
-        let items: Vec<Value> = (0..n).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil]))).collect();
+        let items: Vec<Value> =
+            (0..n).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil, Value::Nil]))).collect();
         let root = Value::List(heap.new_list(items));
         // As much garbage again while the big tree is live: a big pool.
         let while_live = churn_lists(&mut heap, n as usize, root);
@@ -1303,7 +1379,7 @@ mod tests {
         let limit = 6 << 20;
         let mut heap = Heap::with_limit(limit);
         let items: Vec<Value> =
-            (0..40_000).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil]))).collect();
+            (0..40_000).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil, Value::Nil]))).collect();
         let root = Value::List(heap.new_list(items));
         for _ in 0..5 {
             churn_lists(&mut heap, 50_000, root);
