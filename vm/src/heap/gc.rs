@@ -8,12 +8,17 @@
 
 use crate::heap::{Heap, Obj, Outcome};
 use crate::task::Task;
-use crate::value::{Key, Ref, Value};
+use crate::value::{Key, Value};
 use crate::{sched, Throw};
 
 /// Marks everything reachable from `roots` and frees the rest.
 pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize {
-    let mut gray: Vec<Ref> = roots.into_iter().filter_map(Value::as_ref).collect();
+    // The work list is kept from one collection to the next: freeing it
+    // after each sweep made the allocator merge every small chunk freed
+    // since (`malloc_consolidate`), a cost per object.
+    let mut gray = std::mem::take(&mut heap.gray);
+    gray.clear();
+    gray.extend(roots.into_iter().filter_map(Value::as_ref));
     // What host objects hold, reused from one object to the next.
     let mut held = Vec::new();
     while let Some(r) = gray.pop() {
@@ -52,8 +57,15 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
             Obj::Free { .. } | Obj::StrBuf(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
         }
     }
+    // A work list a deep structure made large is not kept.
+    if gray.capacity() <= MAX_KEPT_GRAY {
+        heap.gray = gray;
+    }
     heap.sweep()
 }
+
+/// The largest marking work list kept between collections (64 KiB).
+const MAX_KEPT_GRAY: usize = 8 << 10;
 
 /// The roots the VM holds: globals, constants, every task and what it
 /// waits on, nurseries' pending errors.

@@ -307,6 +307,8 @@ pub struct Heap {
     /// The buffers of small lists the sweep freed, for new lists to reuse.
     /// Its bytes count against the limit.
     pool: ListPool,
+    /// The collector's work list, empty between collections (see `gc.rs`).
+    pub(crate) gray: Vec<Ref>,
     /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
     /// instead of the process dying when the system refuses an allocation.
     pub(crate) limit: usize,
@@ -369,6 +371,7 @@ impl Heap {
             bytes: 0,
             runtime_bytes: 0,
             pool: ListPool::new(),
+            gray: Vec::new(),
             limit: usize::MAX,
             report_at: usize::MAX,
             stress: gc_stress(),
