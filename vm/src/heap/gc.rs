@@ -6,7 +6,7 @@
 //! instructions, when every value a script can still reach is in a root:
 //! globals, constants, method tables, and every task's registers.
 
-use crate::heap::{Heap, Obj, Outcome};
+use crate::heap::{size_of_obj, Heap, Obj, Outcome};
 use crate::task::Task;
 use crate::value::{Key, Value};
 use crate::{sched, Throw};
@@ -21,11 +21,16 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
     gray.extend(roots.into_iter().filter_map(Value::as_ref));
     // What host objects hold, reused from one object to the next.
     let mut held = Vec::new();
+    // Bytes held by what is marked, counted while its slot is at hand, so
+    // that the sweep need not read the slots of live objects.
+    let mut bytes = 0;
     while let Some(r) = gray.pop() {
         if !heap.mark(r) {
             continue;
         }
-        match heap.get(r) {
+        let obj = heap.get(r);
+        bytes += size_of_obj(obj);
+        match obj {
             Obj::List(items) => gray.extend(items.iter().filter_map(|v| v.as_ref())),
             Obj::SmallList { len, items } => gray.extend(items[..*len as usize].iter().filter_map(|v| v.as_ref())),
             Obj::Map(map) => {
@@ -61,7 +66,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
     if gray.capacity() <= MAX_KEPT_GRAY {
         heap.gray = gray;
     }
-    heap.sweep()
+    heap.sweep(bytes)
 }
 
 /// The largest marking work list kept between collections (64 KiB).

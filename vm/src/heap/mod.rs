@@ -471,22 +471,33 @@ impl Heap {
     }
 
     fn alloc(&mut self, obj: Obj, size: usize) -> Ref {
+        self.alloc_inline(obj, size)
+    }
+
+    /// [`Heap::alloc`], inlined where an object is made often enough that
+    /// building it straight in its slot, not on the stack first, pays.
+    #[inline(always)]
+    fn alloc_inline(&mut self, obj: Obj, size: usize) -> Ref {
         self.debt += size + std::mem::size_of::<Obj>();
         match self.free {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
-                let generation = match slot {
+                let generation = match *slot {
                     Obj::Free { next, generation } => {
-                        self.free = *next;
-                        *generation
+                        self.free = next;
+                        // A free slot holds nothing to drop: with no call
+                        // into the drop glue between, the object is built
+                        // straight in its slot rather than on the stack.
+                        std::mem::forget(std::mem::replace(slot, obj));
+                        generation
                     }
                     // The free list only holds free slots.
                     _ => {
                         self.free = None;
+                        *slot = obj;
                         self.generations[i as usize]
                     }
                 };
-                *slot = obj;
                 Ref::new(i, generation)
             }
             None => {
@@ -705,11 +716,17 @@ impl Heap {
     /// [`INLINE_ITEMS`] items live in the list's slot; more go to a spare
     /// buffer of exactly that capacity when the pool keeps one.
     pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
-        if items.len() <= INLINE_ITEMS {
-            let mut inline = [Value::Nil; INLINE_ITEMS];
-            inline[..items.len()].copy_from_slice(items);
-            return self.alloc(Obj::SmallList { len: items.len() as u8, items: inline }, 0);
-        }
+        let inline = match *items {
+            [] => [Value::Nil; INLINE_ITEMS],
+            [a] => [a, Value::Nil],
+            [a, b] => [a, b],
+            _ => return self.new_list_in_buffer(items),
+        };
+        self.alloc_inline(Obj::SmallList { len: items.len() as u8, items: inline }, 0)
+    }
+
+    /// A new list of a copy of `items`, in a buffer of its own.
+    fn new_list_in_buffer(&mut self, items: &[Value]) -> Ref {
         let mut buffer = self.pool.take(items.len()).unwrap_or_else(|| Vec::with_capacity(items.len()));
         buffer.extend_from_slice(items);
         self.new_list(buffer)
@@ -1079,39 +1096,24 @@ impl Heap {
         !was
     }
 
-    /// Frees every unmarked object and clears the marks. Returns the number
-    /// of live objects.
-    pub(crate) fn sweep(&mut self) -> usize {
+    /// Frees every unmarked object and clears the marks; `bytes` is what
+    /// the marked objects hold. Returns the number of live objects.
+    pub(crate) fn sweep(&mut self, bytes: usize) -> usize {
         let mut live = 0;
-        let mut bytes = 0;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if self.marks[i / 64] & (1 << (i % 64)) != 0 {
-                live += 1;
-                bytes += size_of_obj(slot);
+        for word_at in 0..self.marks.len() {
+            let word = self.marks[word_at];
+            live += word.count_ones() as usize;
+            // Sixty-four live objects in a row: nothing to read.
+            if word == u64::MAX {
                 continue;
             }
-            if matches!(slot, Obj::Free { .. }) {
-                continue;
-            }
-            // Refs kept past this collection no longer match the slot. A
-            // slot reused 2^32 times comes back to a generation it had:
-            // a stale ref that old would pass the check.
-            let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
-            self.generations[i] = generation;
-            let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
-            self.free = Some(i as u32);
-            match old {
-                Obj::Str(s) => {
-                    // A view of a buffer is in the interner only if it was
-                    // used as a key; its hash is then the one it was filed by.
-                    if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
-                        entry.remove();
-                    }
+            let start = word_at * 64;
+            let end = (start + 64).min(self.slots.len());
+            for i in start..end {
+                if word & (1 << (i - start)) != 0 {
+                    continue;
                 }
-                // Kept for the next list of its size, under the bound the
-                // last collection set.
-                Obj::List(items) => self.pool.give(items),
-                _ => {}
+                self.free_slot(i);
             }
         }
         self.marks.fill(0);
@@ -1129,6 +1131,39 @@ impl Heap {
             self.threshold = 0;
         }
         live
+    }
+
+    /// Frees the object in slot `i`, if it holds one, for the sweep.
+    #[inline(always)]
+    fn free_slot(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if matches!(slot, Obj::Free { .. }) {
+            return;
+        }
+        // Refs kept past this collection no longer match the slot. A
+        // slot reused 2^32 times comes back to a generation it had:
+        // a stale ref that old would pass the check.
+        let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        self.generations[i] = generation;
+        let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
+        self.free = Some(i as u32);
+        match old {
+            Obj::Str(s) => {
+                // A view of a buffer is in the interner only if it was
+                // used as a key; its hash is then the one it was filed by.
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
+                    entry.remove();
+                }
+            }
+            // Kept for the next list of its size, under the bound the
+            // last collection set.
+            Obj::List(items) => self.pool.give(items),
+            // Nothing to drop: no call into the drop glue.
+            small @ (Obj::SmallList { .. } | Obj::Range { .. } | Obj::Cell(_) | Obj::Nursery(_)) => {
+                std::mem::forget(small)
+            }
+            other => drop(other),
+        }
     }
 }
 
@@ -1151,7 +1186,7 @@ fn table_hash(hash: u32) -> u64 {
     (hash as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-fn size_of_obj(obj: &Obj) -> usize {
+pub(crate) fn size_of_obj(obj: &Obj) -> usize {
     std::mem::size_of::<Obj>()
         + match obj {
             Obj::Str(s) => match &s.text {
