@@ -85,6 +85,13 @@ fn a_stale_value_is_refused_even_when_a_list_fills_its_slot_again() {
     let mut vm = Vm::new();
     let stale = vm.eval("make.weft", "[1, 2, 3]").expect("runs");
     let Value::List(old) = stale else { panic!("expected a list, got {stale:?}") };
+    // Lists made by the host (no collection runs between host calls)
+    // make the arena far larger than one collection's allowance fills:
+    // the junk below then never reaches the end of the free list where
+    // the list's slot is, whatever each list costs.
+    for i in 0..1_000_000 {
+        vm.with_ctx(|cx| cx.new_list(vec![Value::Int(i)]));
+    }
     // Nothing roots the list: enough allocation for collections frees it.
     let junk = "for i in 0..200000 { let junk = [i, [i]] }";
     vm.run_script("junk.weft", junk, Path::new(".")).expect("runs");
@@ -95,6 +102,8 @@ fn a_stale_value_is_refused_even_when_a_list_fills_its_slot_again() {
         .find(|v| v.as_ref().map(|r| r.index()) == Some(old.index()))
         .expect("the freed slot is reused");
     assert!(matches!(fresh, Value::List(_)), "a list fills the slot again");
+    // Kept alive through the collections the calls below may run.
+    let _kept = vm.root(fresh).expect("the new list is live");
     assert_ne!(format!("{fresh:?}"), format!("{stale:?}"), "the new ref is of a later generation");
 
     // Every way in from the host refuses the stale value, in release too.

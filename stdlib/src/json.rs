@@ -73,7 +73,7 @@ impl Encoder<'_, '_> {
                 self.string(&text)
             }
             Value::List(r) => {
-                let items = heap.list(r).clone();
+                let items = heap.list(r).to_vec();
                 self.out.push('[');
                 for (i, item) in items.into_iter().enumerate() {
                     self.separator(i, depth + 1);

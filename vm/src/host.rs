@@ -217,7 +217,7 @@ macro_rules! tuples {
             const EXPECTED: &'static str = concat!("a list of ", $n, " items");
             fn from_value(v: Value, heap: &Heap) -> Option<Self> {
                 let Value::List(r) = v else { return None };
-                match heap.list(r).as_slice() {
+                match heap.list(r) {
                     &[$($t),*] => Some(($(<$t as FromValue>::from_value($t, heap)?,)*)),
                     _ => None,
                 }

@@ -110,7 +110,7 @@ pub fn arith(heap: &mut Heap, op: BinOp, a: Value, b: Value) -> Result<Value, Th
         (BinOp::Add, Value::List(x), Value::List(y)) => {
             let len = heap.list(x).len() + heap.list(y).len();
             heap.check_room(len.saturating_mul(std::mem::size_of::<Value>()), "a list of that length")?;
-            let mut items = heap.list(x).clone();
+            let mut items = heap.list(x).to_vec();
             items.extend_from_slice(heap.list(y));
             Ok(Value::List(heap.new_list(items)))
         }

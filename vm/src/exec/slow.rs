@@ -260,8 +260,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
 
         Op::NewList { dst, start, count } => {
-            let items = regs[start as usize..start as usize + count as usize].to_vec();
-            regs[dst] = Value::List(rt.heap.new_list(items));
+            regs[dst] = Value::List(rt.heap.new_list_from(&regs[start as usize..start as usize + count as usize]));
             gc_point!();
         }
         Op::NewMap { dst, start, count } => {

@@ -6,22 +6,33 @@
 //! instructions, when every value a script can still reach is in a root:
 //! globals, constants, method tables, and every task's registers.
 
-use crate::heap::{Heap, Obj, Outcome};
+use crate::heap::{size_of_obj, Heap, Obj, Outcome};
 use crate::task::Task;
-use crate::value::{Key, Ref, Value};
+use crate::value::{Key, Value};
 use crate::{sched, Throw};
 
 /// Marks everything reachable from `roots` and frees the rest.
 pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize {
-    let mut gray: Vec<Ref> = roots.into_iter().filter_map(Value::as_ref).collect();
+    // The work list is kept from one collection to the next: freeing it
+    // after each sweep made the allocator merge every small chunk freed
+    // since (`malloc_consolidate`), a cost per object.
+    let mut gray = std::mem::take(&mut heap.gray);
+    gray.clear();
+    gray.extend(roots.into_iter().filter_map(Value::as_ref));
     // What host objects hold, reused from one object to the next.
     let mut held = Vec::new();
+    // Bytes held by what is marked, counted while its slot is at hand, so
+    // that the sweep need not read the slots of live objects.
+    let mut bytes = 0;
     while let Some(r) = gray.pop() {
         if !heap.mark(r) {
             continue;
         }
-        match heap.get(r) {
+        let obj = heap.get(r);
+        bytes += size_of_obj(obj);
+        match obj {
             Obj::List(items) => gray.extend(items.iter().filter_map(|v| v.as_ref())),
+            Obj::SmallList { len, items } => gray.extend(items[..*len as usize].iter().filter_map(|v| v.as_ref())),
             Obj::Map(map) => {
                 for (k, v) in map.iter() {
                     if let Key::Str(s) = k {
@@ -51,8 +62,15 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
             Obj::Free { .. } | Obj::StrBuf(_) | Obj::Range { .. } | Obj::Nursery(_) => {}
         }
     }
-    heap.sweep()
+    // A work list a deep structure made large is not kept.
+    if gray.capacity() <= MAX_KEPT_GRAY {
+        heap.gray = gray;
+    }
+    heap.sweep(bytes)
 }
+
+/// The largest marking work list kept between collections (64 KiB).
+const MAX_KEPT_GRAY: usize = 8 << 10;
 
 /// The roots the VM holds: globals, constants, every task and what it
 /// waits on, nurseries' pending errors.

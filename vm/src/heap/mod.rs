@@ -7,12 +7,14 @@
 pub(crate) mod gc;
 pub(crate) mod handle;
 mod map;
+mod pool;
 mod strbuf;
 
 use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
+use pool::ListPool;
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU32;
@@ -236,6 +238,13 @@ pub(crate) enum Obj {
     /// view it. No value names it.
     StrBuf(Box<StrBuf>),
     List(Vec<Value>),
+    /// A list of at most [`INLINE_ITEMS`] items, made by a literal, held
+    /// in its slot: no buffer to allocate, free or chase. It becomes a
+    /// `List` when first changed (see `Heap::list_mut`).
+    SmallList {
+        len: u8,
+        items: [Value; INLINE_ITEMS],
+    },
     // Boxed: a map is the largest object, and every slot is as large as it.
     Map(Box<MapTable>),
     Range {
@@ -252,6 +261,14 @@ pub(crate) enum Obj {
     Nursery(u32),
     Object(Box<crate::object::HostObj>),
 }
+
+/// The most items a list literal keeps in its slot (`Obj::SmallList`):
+/// what fits in the 40 bytes every slot has.
+pub(crate) const INLINE_ITEMS: usize = 2;
+
+/// The capacity a small list's items move to when it is first changed:
+/// what a `Vec` grows to at its first push.
+const SPILL_CAPACITY: usize = 4;
 
 /// The heap of one VM: every object scripts and natives make, the string
 /// interner, and the accounting that schedules collections and enforces
@@ -287,6 +304,11 @@ pub struct Heap {
     /// registers, cancel scopes, timers), as of the last collection: they
     /// count against the limit too.
     runtime_bytes: usize,
+    /// The buffers of small lists the sweep freed, for new lists to reuse.
+    /// Its bytes count against the limit.
+    pool: ListPool,
+    /// The collector's work list, empty between collections (see `gc.rs`).
+    pub(crate) gray: Vec<Ref>,
     /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
     /// instead of the process dying when the system refuses an allocation.
     pub(crate) limit: usize,
@@ -320,6 +342,10 @@ pub fn default_limit() -> usize {
 /// The smallest amount of allocation between two collections.
 const MIN_THRESHOLD: usize = 4 << 20;
 
+/// The most bytes of spare list buffers a small heap keeps: what a heap
+/// holds stays flat within a MiB however long a program churns lists.
+const POOL_FLOOR: usize = MIN_THRESHOLD / 8;
+
 impl Default for Heap {
     fn default() -> Self {
         Heap::new()
@@ -330,7 +356,7 @@ impl Heap {
     /// An empty heap with no limit (collecting at every safe point under
     /// `WEFT_GC_STRESS=1`).
     pub fn new() -> Heap {
-        Heap {
+        let mut heap = Heap {
             slots: Vec::new(),
             marks: Vec::new(),
             generations: Vec::new(),
@@ -344,10 +370,14 @@ impl Heap {
             live: 0,
             bytes: 0,
             runtime_bytes: 0,
+            pool: ListPool::new(),
+            gray: Vec::new(),
             limit: usize::MAX,
             report_at: usize::MAX,
             stress: gc_stress(),
-        }
+        };
+        heap.trim_pool();
+        heap
     }
 
     /// A heap that holds at most `limit` bytes.
@@ -361,6 +391,7 @@ impl Heap {
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
         self.report_at = limit;
+        self.trim_pool();
     }
 
     /// Whether enough has been allocated that the collector should run at
@@ -383,14 +414,16 @@ impl Heap {
     }
 
     /// Bytes counted against the limit: live objects and the runtime's
-    /// structures, as of the last collection.
+    /// structures, as of the last collection, and the spare list buffers
+    /// the heap keeps.
     pub fn in_use(&self) -> usize {
-        self.bytes.saturating_add(self.runtime_bytes)
+        self.bytes.saturating_add(self.runtime_bytes).saturating_add(self.pool.bytes())
     }
 
     /// Records what the scheduler holds (at each collection).
     pub(crate) fn set_runtime_bytes(&mut self, bytes: usize) {
         self.runtime_bytes = bytes;
+        self.trim_pool();
         if self.in_use() <= self.limit {
             self.report_at = self.limit;
         }
@@ -438,22 +471,33 @@ impl Heap {
     }
 
     fn alloc(&mut self, obj: Obj, size: usize) -> Ref {
+        self.alloc_inline(obj, size)
+    }
+
+    /// [`Heap::alloc`], inlined where an object is made often enough that
+    /// building it straight in its slot, not on the stack first, pays.
+    #[inline(always)]
+    fn alloc_inline(&mut self, obj: Obj, size: usize) -> Ref {
         self.debt += size + std::mem::size_of::<Obj>();
         match self.free {
             Some(i) => {
                 let slot = &mut self.slots[i as usize];
-                let generation = match slot {
+                let generation = match *slot {
                     Obj::Free { next, generation } => {
-                        self.free = *next;
-                        *generation
+                        self.free = next;
+                        // A free slot holds nothing to drop: with no call
+                        // into the drop glue between, the object is built
+                        // straight in its slot rather than on the stack.
+                        std::mem::forget(std::mem::replace(slot, obj));
+                        generation
                     }
                     // The free list only holds free slots.
                     _ => {
                         self.free = None;
+                        *slot = obj;
                         self.generations[i as usize]
                     }
                 };
-                *slot = obj;
                 Ref::new(i, generation)
             }
             None => {
@@ -668,6 +712,31 @@ impl Heap {
         self.alloc(Obj::List(items), size)
     }
 
+    /// A new list of a copy of `items`: a list literal. Up to
+    /// [`INLINE_ITEMS`] items live in the list's slot; more go to a spare
+    /// buffer of exactly that capacity when the pool keeps one.
+    pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
+        let inline = match *items {
+            [] => [Value::Nil; INLINE_ITEMS],
+            [a] => [a, Value::Nil],
+            [a, b] => [a, b],
+            _ => return self.new_list_in_buffer(items),
+        };
+        self.alloc_inline(Obj::SmallList { len: items.len() as u8, items: inline }, 0)
+    }
+
+    /// A new list of a copy of `items`, in a buffer of its own.
+    fn new_list_in_buffer(&mut self, items: &[Value]) -> Ref {
+        let mut buffer = self.pool.take(items.len()).unwrap_or_else(|| Vec::with_capacity(items.len()));
+        buffer.extend_from_slice(items);
+        self.new_list(buffer)
+    }
+
+    /// Bytes held by the spare list buffers, and how many there are.
+    pub fn pooled(&self) -> (usize, usize) {
+        (self.pool.bytes(), self.pool.count())
+    }
+
     pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
         let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
         self.alloc(Obj::Map(Box::new(map)), size)
@@ -793,7 +862,7 @@ impl Heap {
             && matches!(
                 (v, obj),
                 (Value::Str(_), Obj::Str(_))
-                    | (Value::List(_), Obj::List(_))
+                    | (Value::List(_), Obj::List(_) | Obj::SmallList { .. })
                     | (Value::Map(_), Obj::Map(_))
                     | (Value::Range(_), Obj::Range { .. })
                     | (Value::Func(_), Obj::Func(_))
@@ -845,18 +914,55 @@ impl Heap {
 
     /// The items of list `r`.
     #[inline]
-    pub fn list(&self, r: Ref) -> &Vec<Value> {
+    pub fn list(&self, r: Ref) -> &[Value] {
         match self.get(r) {
+            Obj::List(v) => v,
+            // Out of line, so that the common case stays as short as it
+            // was before lists could live in their slots: `sort_by`'s
+            // loops, which index lists with buffers, were 5% slower with
+            // both cases inline.
+            obj => small_list_items(obj),
+        }
+    }
+
+    /// List `r`'s items to change, as a `Vec`: a list held in its slot
+    /// moves to a buffer of its own first.
+    #[inline]
+    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
+        if !matches!(self.get(r), Obj::List(_)) {
+            self.spill(r);
+        }
+        match self.get_mut(r) {
             Obj::List(v) => v,
             _ => corrupt("list"),
         }
     }
 
-    #[inline]
-    pub(crate) fn list_mut(&mut self, r: Ref) -> &mut Vec<Value> {
-        match self.get_mut(r) {
+    /// Moves small list `r`'s items out of its slot into a buffer.
+    #[cold]
+    fn spill(&mut self, r: Ref) {
+        let slot = self.get_mut(r);
+        if let Obj::SmallList { len, items } = slot {
+            let mut buffer = Vec::with_capacity(SPILL_CAPACITY);
+            buffer.extend_from_slice(&items[..*len as usize]);
+            *slot = Obj::List(buffer);
+            self.grew(SPILL_CAPACITY * std::mem::size_of::<Value>());
+        }
+    }
+
+    /// The items of list `r`, which `list_mut` has given a buffer.
+    pub(crate) fn list_vec(&self, r: Ref) -> &Vec<Value> {
+        match self.get(r) {
             Obj::List(v) => v,
-            _ => corrupt("list"),
+            _ => corrupt("list with a buffer"),
+        }
+    }
+
+    /// The capacity of list `r`'s buffer: 0 for a list held in its slot.
+    pub(crate) fn list_capacity(&self, r: Ref) -> usize {
+        match self.get(r) {
+            Obj::List(v) => v.capacity(),
+            _ => 0,
         }
     }
 
@@ -993,39 +1099,31 @@ impl Heap {
         !was
     }
 
-    /// Frees every unmarked object and clears the marks. Returns the number
-    /// of live objects.
-    pub(crate) fn sweep(&mut self) -> usize {
+    /// Frees every unmarked object and clears the marks; `bytes` is what
+    /// the marked objects hold. Returns the number of live objects.
+    pub(crate) fn sweep(&mut self, bytes: usize) -> usize {
         let mut live = 0;
-        let mut bytes = 0;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if self.marks[i / 64] & (1 << (i % 64)) != 0 {
-                live += 1;
-                bytes += size_of_obj(slot);
+        for word_at in 0..self.marks.len() {
+            let word = self.marks[word_at];
+            live += word.count_ones() as usize;
+            // Sixty-four live objects in a row: nothing to read.
+            if word == u64::MAX {
                 continue;
             }
-            if matches!(slot, Obj::Free { .. }) {
-                continue;
-            }
-            // Refs kept past this collection no longer match the slot. A
-            // slot reused 2^32 times comes back to a generation it had:
-            // a stale ref that old would pass the check.
-            let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
-            self.generations[i] = generation;
-            let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
-            self.free = Some(i as u32);
-            if let Obj::Str(s) = old {
-                // A view of a buffer is in the interner only if it was
-                // used as a key; its hash is then the one it was filed by.
-                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
-                    entry.remove();
+            let start = word_at * 64;
+            let end = (start + 64).min(self.slots.len());
+            for i in start..end {
+                if word & (1 << (i - start)) != 0 {
+                    continue;
                 }
+                self.free_slot(i);
             }
         }
         self.marks.fill(0);
         self.live = live;
         self.bytes = bytes;
         self.debt = 0;
+        self.trim_pool();
         if self.in_use() <= self.limit {
             self.report_at = self.limit;
         }
@@ -1037,6 +1135,52 @@ impl Heap {
         }
         live
     }
+
+    /// Frees the object in slot `i`, if it holds one, for the sweep.
+    #[inline(always)]
+    fn free_slot(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if matches!(slot, Obj::Free { .. }) {
+            return;
+        }
+        // Refs kept past this collection no longer match the slot. A
+        // slot reused 2^32 times comes back to a generation it had:
+        // a stale ref that old would pass the check.
+        let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
+        self.generations[i] = generation;
+        let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
+        self.free = Some(i as u32);
+        match old {
+            Obj::Str(s) => {
+                // A view of a buffer is in the interner only if it was
+                // used as a key; its hash is then the one it was filed by.
+                if let Ok(entry) = self.interned.find_entry(table_hash(s.hash.get()), |r| r.index() == i) {
+                    entry.remove();
+                }
+            }
+            // Kept for the next list of its size, under the bound the
+            // last collection set.
+            Obj::List(items) => self.pool.give(items),
+            // Nothing to drop: no call into the drop glue.
+            small @ (Obj::SmallList { .. } | Obj::Range { .. } | Obj::Cell(_) | Obj::Nursery(_)) => {
+                std::mem::forget(small)
+            }
+            other => drop(other),
+        }
+    }
+}
+
+impl Heap {
+    /// Bounds the spare list buffers by what is live: as many bytes as the
+    /// live objects hold (about what the program allocates before the
+    /// next collection, which the buffers are for), at least
+    /// [`POOL_FLOOR`], and never more than half the room left under the
+    /// limit, so that spare buffers alone never make the heap report
+    /// `OutOfMemory`.
+    fn trim_pool(&mut self) {
+        let room = self.limit.saturating_sub(self.bytes.saturating_add(self.runtime_bytes));
+        self.pool.trim(self.bytes.max(POOL_FLOOR).min(room / 2));
+    }
 }
 
 /// A string's 32-bit hash spread over the 64 bits the interner's table
@@ -1045,7 +1189,7 @@ fn table_hash(hash: u32) -> u64 {
     (hash as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-fn size_of_obj(obj: &Obj) -> usize {
+pub(crate) fn size_of_obj(obj: &Obj) -> usize {
     std::mem::size_of::<Obj>()
         + match obj {
             Obj::Str(s) => match &s.text {
@@ -1066,6 +1210,15 @@ fn size_of_obj(obj: &Obj) -> usize {
             Obj::Object(o) => 32 + o.data.bytes(),
             _ => 0,
         }
+}
+
+/// The items of a small list (`Heap::list` for a list held in its slot).
+#[inline(never)]
+fn small_list_items(obj: &Obj) -> &[Value] {
+    match obj {
+        Obj::SmallList { len, items } => &items[..*len as usize],
+        _ => corrupt("list"),
+    }
 }
 
 /// A `Ref` pointing at the wrong kind of object: the VM broke its own
@@ -1186,6 +1339,104 @@ mod tests {
         // Ten times the length, about ten times the work (a quadratic
         // build would do a hundred times).
         assert!(large < 12 * small, "{small} then {large}");
+    }
+
+    /// Makes `n` three-item lists (two would live in their slots), none kept, collecting whenever the heap
+    /// asks to as a script's loop would; returns the most bytes the pool
+    /// of spare buffers held.
+    fn churn_lists(heap: &mut Heap, n: usize, kept: Value) -> usize {
+        let mut most = 0;
+        for i in 0..n {
+            heap.new_list_from(&[Value::Int(i as i64), Value::Nil, Value::Nil]);
+            if heap.gc_due() {
+                gc::collect(heap, [kept]);
+                most = most.max(heap.pooled().0);
+            }
+        }
+        gc::collect(heap, [kept]);
+        most.max(heap.pooled().0)
+    }
+
+    #[test]
+    fn short_list_literals_live_in_their_slots_until_changed() {
+        let mut heap = Heap::new();
+        let inner = heap.new_list_from(&[Value::Int(7)]);
+        let pair = heap.new_list_from(&[Value::List(inner), Value::Int(2)]);
+        assert!(matches!(heap.get(pair), Obj::SmallList { len: 2, .. }));
+        assert_eq!(heap.list(inner).len(), 1);
+        let empty = heap.new_list_from(&[]);
+        assert_eq!(heap.list(empty).len(), 0);
+        // What a slot holds is marked: the inner list lives on.
+        gc::collect(&mut heap, [Value::List(pair)]);
+        assert!(heap.holds(Value::List(inner)) && heap.list(inner)[0].as_f64() == Some(7.0));
+        // Changed, it moves to a buffer and keeps its items and identity.
+        heap.list_mut(pair).push(Value::Int(3));
+        assert!(matches!(heap.get(pair), Obj::List(_)));
+        let read: Vec<Option<f64>> = heap.list(pair)[1..].iter().map(|v| v.as_f64()).collect();
+        assert_eq!(read, [Some(2.0), Some(3.0)]);
+        assert!(matches!(heap.list(pair)[0], Value::List(r) if r == inner));
+    }
+
+    #[test]
+    fn spare_list_buffers_are_bounded_whatever_the_garbage() {
+        let most = |n| churn_lists(&mut Heap::new(), n, Value::Nil);
+        let (small, large) = (most(300_000), most(1_500_000));
+        assert!(small > 0, "freed buffers are kept for reuse");
+        // Five times the garbage, the same spare buffers: the bound, set
+        // by what is live, not by what was made.
+        assert_eq!(small, large);
+        assert!(large <= POOL_FLOOR, "{large}");
+    }
+
+    #[test]
+    fn a_new_list_takes_a_spare_buffer_and_in_use_counts_them() {
+        let mut heap = Heap::new();
+        churn_lists(&mut heap, 5_000, Value::Nil);
+        let (bytes, count) = heap.pooled();
+        assert_eq!(count, 5_000);
+        assert!(heap.in_use() >= bytes, "spare buffers count against the limit");
+        let r = heap.new_list_from(&[Value::Int(1), Value::Int(2), Value::Int(3)]);
+        assert_eq!(heap.pooled(), (bytes - pool::entry_bytes(3), count - 1));
+        let read: Vec<Option<f64>> = heap.list(r).iter().map(|v| v.as_f64()).collect();
+        assert_eq!(read, [Some(1.0), Some(2.0), Some(3.0)]);
+        // No spare buffer of capacity 4: a new one, and the pool unchanged.
+        heap.new_list_from(&[Value::Nil; 4]);
+        assert_eq!(heap.pooled().1, count - 1);
+    }
+
+    #[test]
+    fn spare_list_buffers_shrink_with_the_live_heap() {
+        let mut heap = Heap::new();
+        let n = if cfg!(miri) { 2_000 } else { 200_000 };
+        let items: Vec<Value> =
+            (0..n).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil, Value::Nil]))).collect();
+        let root = Value::List(heap.new_list(items));
+        // As much garbage again while the big tree is live: a big pool.
+        let while_live = churn_lists(&mut heap, n as usize, root);
+        assert!(while_live <= heap.object_bytes(), "{while_live} above the live {}", heap.object_bytes());
+        // Dropped: the next collection trims the pool to the bound of an
+        // empty heap.
+        gc::collect(&mut heap, []);
+        let after = heap.pooled().0;
+        assert!(after <= POOL_FLOOR, "{after}");
+        if !cfg!(miri) {
+            assert!(after < while_live, "{after} not below {while_live}");
+        }
+    }
+
+    #[test]
+    fn spare_list_buffers_never_take_the_heap_past_its_limit() {
+        let limit = 6 << 20;
+        let mut heap = Heap::with_limit(limit);
+        let items: Vec<Value> =
+            (0..40_000).map(|i| Value::List(heap.new_list_from(&[Value::Int(i), Value::Nil, Value::Nil]))).collect();
+        let root = Value::List(heap.new_list(items));
+        for _ in 0..5 {
+            churn_lists(&mut heap, 50_000, root);
+            assert!(heap.in_use() <= limit, "{} past {limit}", heap.in_use());
+            assert!(!heap.over_limit());
+            assert!(heap.pooled().0 <= (limit - heap.object_bytes()) / 2);
+        }
     }
 
     #[test]

@@ -298,7 +298,8 @@ impl Ctx<'_> {
     /// A list to change; what it grows by counts against the heap limit
     /// once the guard is dropped.
     pub fn list_mut(&mut self, l: ListRef) -> ListMut<'_> {
-        let before = self.rt.heap.list(l.0).capacity();
+        // A list held in its slot moves to a buffer of its own first.
+        let before = self.rt.heap.list_mut(l.0).capacity();
         ListMut { heap: &mut self.rt.heap, list: l.0, before }
     }
 
@@ -768,7 +769,7 @@ pub struct ListMut<'a> {
 impl std::ops::Deref for ListMut<'_> {
     type Target = Vec<Value>;
     fn deref(&self) -> &Vec<Value> {
-        self.heap.list(self.list)
+        self.heap.list_vec(self.list)
     }
 }
 
@@ -780,7 +781,7 @@ impl std::ops::DerefMut for ListMut<'_> {
 
 impl Drop for ListMut<'_> {
     fn drop(&mut self) {
-        let after = self.heap.list(self.list).capacity();
+        let after = self.heap.list_capacity(self.list);
         self.heap.grew(after.saturating_sub(self.before) * std::mem::size_of::<Value>());
     }
 }
