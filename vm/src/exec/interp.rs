@@ -474,8 +474,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::SetIndex { obj, index, src } => {
                     let v = regs[src];
                     let slot = match (&regs[obj], &regs[index]) {
+                        // A list held in its slot moves to a buffer in the
+                        // slow path.
                         (&Value::List(r), &Value::Int(i)) => {
-                            let items = rt.heap.list_mut(r);
+                            let Some(items) = rt.heap.list_buffer_mut(r) else { slow!() };
                             let Some(at) = ops::index(i, items.len()) else { slow!() };
                             &mut items[at]
                         }

@@ -925,6 +925,16 @@ impl Heap {
         }
     }
 
+    /// List `r`'s buffer, to change its items in place, if it has one
+    /// (a list held in its slot has none): one look-up, for the loop.
+    #[inline(always)]
+    pub(crate) fn list_buffer_mut(&mut self, r: Ref) -> Option<&mut Vec<Value>> {
+        match self.get_mut(r) {
+            Obj::List(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// List `r`'s items to change, as a `Vec`: a list held in its slot
     /// moves to a buffer of its own first.
     #[inline]
