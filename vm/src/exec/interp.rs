@@ -216,9 +216,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             };
         }
-        // Runs native `n` on the values `$args` (the registers of a run, in
-        // place, or copies), with its result going to register `$ret`; the loop goes on in the same
-        // frame unless the native raised, parked, exited or called back.
+        // Runs native `n` on the values `$args` (a run of registers, in
+        // place, or copies), with its result going to register `$ret`; the
+        // loop goes on in the same frame unless the native raised, parked,
+        // exited or called back.
         macro_rules! native {
             ($n:expr, $ret:expr, $args:expr) => {{
                 let (n, ret): (u32, Reg) = ($n, $ret);
@@ -1528,8 +1529,9 @@ mod tests {
     use std::path::Path;
 
     /// Runs a script through the loop's unchecked paths: calls and returns
-    /// (register copies, frame pushes, a call of locals), closures, lists, loops, a handler,
-    /// and tasks. Also run under Miri (see docs/architecture.md).
+    /// (register copies, frame pushes, a call of locals), closures, lists,
+    /// loops, a handler, and tasks. Also run under Miri (see
+    /// docs/architecture.md).
     #[test]
     fn a_script_runs_through_the_unchecked_paths() {
         let script = r#"
