@@ -188,6 +188,39 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
             }};
         }
+        // Calls closure `$r` with `$argc` arguments in a new frame whose
+        // registers start at stack index `$new_base`, its result going to
+        // stack index `$ret`. Errors and growth are slow. `$args` puts the
+        // arguments in place once the frame is pushed.
+        macro_rules! call_closure {
+            ($r:expr, $argc:expr, $new_base:expr, $ret:expr, $args:block) => {{
+                let (r, new_base): (crate::value::Ref, usize) = ($r, $new_base);
+                let proto_index = rt.heap.closure(r).proto;
+                let target = &code.protos[proto_index as usize];
+                let top = new_base + target.regs as usize;
+                let depth = task.frames.len();
+                if target.arity != $argc
+                    || depth >= rt.max_frames
+                    || depth == task.frames.capacity()
+                    || task.stack.len() < top
+                {
+                    slow!()
+                }
+                save_pc!();
+                let callee = Frame { proto: proto_index, closure: Some(r), pc: 0, base: new_base as u32, ret: $ret as u32 };
+                // SAFETY: there is room for one more frame (checked above),
+                // and the new length covers only initialized frames.
+                unsafe {
+                    task.frames.as_mut_ptr().add(depth).write(callee);
+                    task.frames.set_len(depth + 1);
+                }
+                $args
+                if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
+                    return Halt::Yield;
+                }
+                enter!(callee, target);
+            }};
+        }
         // Int and float operands of one type; anything else is slow. `$int`
         // and `$float` give `None` to defer to the slow path.
         macro_rules! arith {
@@ -509,37 +542,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
                         _ => slow!(),
                     };
-                    let proto_index = rt.heap.closure(r).proto;
-                    let target = &code.protos[proto_index as usize];
-                    let new_base = base + b as usize + 1;
-                    let top = new_base + target.regs as usize;
-                    let depth = task.frames.len();
-                    // Errors and growth are slow.
-                    if target.arity != argc
-                        || depth >= rt.max_frames
-                        || depth == task.frames.capacity()
-                        || task.stack.len() < top
-                    {
-                        slow!()
-                    }
-                    save_pc!();
-                    let callee = Frame {
-                        proto: proto_index,
-                        closure: Some(r),
-                        pc: 0,
-                        base: new_base as u32,
-                        ret: (base + b as usize) as u32,
-                    };
-                    // SAFETY: there is room for one more frame (checked above),
-                    // and the new length covers only initialized frames.
-                    unsafe {
-                        task.frames.as_mut_ptr().add(depth).write(callee);
-                        task.frames.set_len(depth + 1);
-                    }
-                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
-                        return Halt::Yield;
-                    }
-                    enter!(callee, target);
+                    // The arguments are in place: the callee's registers
+                    // start with them.
+                    call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
                 }
                 Op::CallRegs { dst, func, argc, a, b, c } => {
                     let r = match regs[func] {
@@ -551,54 +556,28 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         _ => slow!(),
                     };
-                    let proto_index = rt.heap.closure(r).proto;
-                    let target = &code.protos[proto_index as usize];
                     // The callee's registers start above the caller's.
                     let new_base = base + regs.0.len();
-                    let top = new_base + target.regs as usize;
-                    let depth = task.frames.len();
-                    // Errors and growth are slow.
-                    if target.arity != argc
-                        || depth >= rt.max_frames
-                        || depth == task.frames.capacity()
-                        || task.stack.len() < top
-                    {
-                        slow!()
-                    }
-                    save_pc!();
-                    let callee = Frame {
-                        proto: proto_index,
-                        closure: Some(r),
-                        pc: 0,
-                        base: new_base as u32,
-                        ret: (base + dst as usize) as u32,
-                    };
-                    // SAFETY: as for `Call`.
-                    unsafe {
-                        task.frames.as_mut_ptr().add(depth).write(callee);
-                        task.frames.set_len(depth + 1);
-                    }
-                    let stack = task.stack.as_mut_ptr();
-                    // SAFETY: `a`, `b` and `c` are registers of the caller's
-                    // window (checked at load time), which lies inside the
-                    // stack, not resized since it was made; the arguments go
-                    // to the callee's first `argc` registers, and `argc` is
-                    // its arity, at most its register count (checked at load
-                    // time), so they end at `top` or before, inside the
-                    // stack (checked above).
-                    unsafe {
-                        Value::copy(stack.add(base + a as usize), stack.add(new_base));
-                        if argc > 1 {
-                            Value::copy(stack.add(base + b as usize), stack.add(new_base + 1));
-                            if argc > 2 {
-                                Value::copy(stack.add(base + c as usize), stack.add(new_base + 2));
+                    call_closure!(r, argc, new_base, base + dst as usize, {
+                        let stack = task.stack.as_mut_ptr();
+                        // SAFETY: `a`, `b` and `c` are registers of the
+                        // caller's window (checked at load time), which lies
+                        // inside the stack, not resized since it was made;
+                        // the arguments go to the callee's first `argc`
+                        // registers, and `argc` is its arity, at most its
+                        // register count (checked at load time), so they end
+                        // inside its window, inside the stack (checked by
+                        // `call_closure!`).
+                        unsafe {
+                            Value::copy(stack.add(base + a as usize), stack.add(new_base));
+                            if argc > 1 {
+                                Value::copy(stack.add(base + b as usize), stack.add(new_base + 1));
+                                if argc > 2 {
+                                    Value::copy(stack.add(base + c as usize), stack.add(new_base + 2));
+                                }
                             }
                         }
-                    }
-                    if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
-                        return Halt::Yield;
-                    }
-                    enter!(callee, target);
+                    })
                 }
                 Op::CallMethod { base: b, argc, name } => {
                     match method_table(code, regs[b as usize + 1]).get(name as usize) {
