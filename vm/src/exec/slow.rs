@@ -388,15 +388,14 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             if !matches!(callee, Value::Func(_)) {
                 raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
             }
-            // The ordinary call's layout, above this frame's registers:
-            // the function, then its arguments.
-            let at = base + proto.regs as usize;
-            if task.stack.len() < at + 1 + argc {
-                try_raise!(crate::interp::grow(&mut rt.heap, &mut task.stack, at + 1 + argc));
+            // The callee's registers start above this frame's, as in the
+            // loop (`call_value` reads the arguments after slot `at`).
+            let new_base = base + proto.regs as usize;
+            if task.stack.len() < new_base + argc {
+                try_raise!(crate::interp::grow(&mut rt.heap, &mut task.stack, new_base + argc));
             }
-            task.stack[at] = callee;
-            task.stack[at + 1..at + 1 + argc].copy_from_slice(&args[..argc]);
-            call!(callee, at, argc, base + dst as usize)
+            task.stack[new_base..new_base + argc].copy_from_slice(&args[..argc]);
+            call!(callee, new_base - 1, argc, base + dst as usize)
         }
         // A builtin's instruction that the loop did not finish: the
         // ordinary call it stands for.

@@ -6,7 +6,7 @@
 //! instructions, when every value a script can still reach is in a root:
 //! globals, constants, method tables, and every task's registers.
 
-use crate::heap::{size_of_obj, Heap, Obj, Outcome};
+use crate::heap::{size_of_obj, small_list_items, Heap, Obj, Outcome};
 use crate::task::Task;
 use crate::value::{Key, Value};
 use crate::{sched, Throw};
@@ -32,7 +32,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
         bytes += size_of_obj(obj);
         match obj {
             Obj::List(items) => gray.extend(items.iter().filter_map(|v| v.as_ref())),
-            Obj::SmallList { len, items } => gray.extend(items[..*len as usize].iter().filter_map(|v| v.as_ref())),
+            small @ Obj::SmallList { .. } => gray.extend(small_list_items(small).iter().filter_map(|v| v.as_ref())),
             Obj::Map(map) => {
                 for (k, v) in map.iter() {
                     if let Key::Str(s) = k {

@@ -968,14 +968,6 @@ impl Heap {
         }
     }
 
-    /// The capacity of list `r`'s buffer: 0 for a list held in its slot.
-    pub(crate) fn list_capacity(&self, r: Ref) -> usize {
-        match self.get(r) {
-            Obj::List(v) => v.capacity(),
-            _ => 0,
-        }
-    }
-
     /// The entries of map `r`.
     #[inline]
     pub fn map(&self, r: Ref) -> &MapTable {
@@ -1222,9 +1214,10 @@ pub(crate) fn size_of_obj(obj: &Obj) -> usize {
         }
 }
 
-/// The items of a small list (`Heap::list` for a list held in its slot).
+/// The items of a small list (`Heap::list` for a list held in its slot,
+/// and the marker).
 #[inline(never)]
-fn small_list_items(obj: &Obj) -> &[Value] {
+pub(crate) fn small_list_items(obj: &Obj) -> &[Value] {
     match obj {
         Obj::SmallList { len, items } => &items[..*len as usize],
         _ => corrupt("list"),
@@ -1351,9 +1344,9 @@ mod tests {
         assert!(large < 12 * small, "{small} then {large}");
     }
 
-    /// Makes `n` three-item lists (two would live in their slots), none kept, collecting whenever the heap
-    /// asks to as a script's loop would; returns the most bytes the pool
-    /// of spare buffers held.
+    /// Makes `n` three-item lists (two would live in their slots), none
+    /// kept, collecting whenever the heap asks to as a script's loop would;
+    /// returns the most bytes the pool of spare buffers held.
     fn churn_lists(heap: &mut Heap, n: usize, kept: Value) -> usize {
         let mut most = 0;
         for i in 0..n {

@@ -781,7 +781,7 @@ impl std::ops::DerefMut for ListMut<'_> {
 
 impl Drop for ListMut<'_> {
     fn drop(&mut self) {
-        let after = self.heap.list_capacity(self.list);
+        let after = self.heap.list_vec(self.list).capacity();
         self.heap.grew(after.saturating_sub(self.before) * std::mem::size_of::<Value>());
     }
 }
