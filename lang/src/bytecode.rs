@@ -519,9 +519,9 @@ define_ops! {
         c: reg(Reg),
     },
     /// `R[dst] = sqrt(R[x])` when global `slot` still holds the standard
-    /// `sqrt` and `R[x]` is a number; otherwise `R[dst] = G[slot]` and an
-    /// ordinary `Call { base: dst, argc: 1 }`. The compiler puts `x` at
-    /// `dst + 1`, where the call's argument goes. See [`Builtin`].
+    /// `sqrt` and `R[x]` is a number; otherwise the ordinary call of
+    /// `G[slot]` with the argument `R[x]`, as `CallRegs` makes it. `x` is
+    /// any register: a local's own, or a temporary. See [`Builtin`].
     CallSqrt {
         dst: reg(Reg),
         x: reg(Reg),
@@ -551,8 +551,7 @@ define_ops! {
         x: reg(Reg),
         slot: global(u32),
     },
-    /// `R[dst] = min(R[a], R[b])`, as `CallSqrt` with two arguments
-    /// (`a = dst + 1`, `b = dst + 2`).
+    /// `R[dst] = min(R[a], R[b])`, as `CallSqrt` with two arguments.
     CallMin {
         dst: reg(Reg),
         a: reg(Reg),
@@ -746,10 +745,11 @@ impl Builtin {
         }
     }
 
-    /// The instruction calling it through global `slot`, its result in
-    /// `dst` and its arguments in the registers after `dst`.
-    pub fn op(self, dst: Reg, slot: u32) -> Op {
-        let (x, y) = (dst + 1, dst + 2);
+    /// The instruction calling it through global `slot` with the
+    /// arguments in registers `args` (the second unused by a builtin of
+    /// one), its result in `dst`.
+    pub fn op(self, dst: Reg, args: [Reg; 2], slot: u32) -> Op {
+        let [x, y] = args;
         match self {
             Builtin::Sqrt => Op::CallSqrt { dst, x, slot },
             Builtin::Abs => Op::CallAbs { dst, x, slot },
@@ -762,19 +762,34 @@ impl Builtin {
     }
 }
 
+/// The ordinary call a builtin's instruction stands for (see
+/// [`Op::builtin_call`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuiltinCall {
+    /// Where the result goes.
+    pub dst: Reg,
+    /// The argument registers; only the first `argc` are arguments.
+    pub args: [Reg; 2],
+    /// How many arguments: 1 or 2.
+    pub argc: u8,
+    /// The global that holds the function.
+    pub slot: u32,
+}
+
 impl Op {
     /// For a builtin's instruction: the ordinary call it stands for, as
-    /// `(dst, argc, slot)`: `R[dst] = G[slot]`, then `Call { base: dst, argc }`.
-    pub fn builtin_call(self) -> Option<(Reg, u8, u32)> {
-        match self {
-            Op::CallSqrt { dst, slot, .. }
-            | Op::CallAbs { dst, slot, .. }
-            | Op::CallFloor { dst, slot, .. }
-            | Op::CallCeil { dst, slot, .. }
-            | Op::CallLen { dst, slot, .. } => Some((dst, 1, slot)),
-            Op::CallMin { dst, slot, .. } | Op::CallMax { dst, slot, .. } => Some((dst, 2, slot)),
-            _ => None,
-        }
+    /// `CallRegs` with the function `G[slot]` would make it.
+    pub fn builtin_call(self) -> Option<BuiltinCall> {
+        let (dst, args, argc, slot) = match self {
+            Op::CallSqrt { dst, x, slot }
+            | Op::CallAbs { dst, x, slot }
+            | Op::CallFloor { dst, x, slot }
+            | Op::CallCeil { dst, x, slot }
+            | Op::CallLen { dst, x, slot } => (dst, [x, x], 1, slot),
+            Op::CallMin { dst, a, b, slot } | Op::CallMax { dst, a, b, slot } => (dst, [a, b], 2, slot),
+            _ => return None,
+        };
+        Some(BuiltinCall { dst, args, argc, slot })
     }
 }
 
@@ -814,15 +829,6 @@ impl Proto {
                 };
                 if f.value < 0 || f.value as usize >= limit {
                     return Err(format!("{}: instruction {pc} has {} {} out of range", self.name, f.name, f.value));
-                }
-            }
-            // A builtin's arguments sit where its ordinary call reads them.
-            if let Some((dst, argc, _)) = op.builtin_call() {
-                let args = fields.iter().filter(|f| f.kind == Operand::Reg).skip(1);
-                if args.enumerate().any(|(i, f)| f.value != dst as i64 + 1 + i as i64)
-                    || argc as usize != fields.len() - 2
-                {
-                    return Err(format!("{}: instruction {pc} has its arguments out of place", self.name));
                 }
             }
             // A call of registers takes one to three of them.
@@ -947,9 +953,10 @@ mod tests {
         assert!(proto(Op::Jump { offset: 5 }, 1).check().is_err());
         assert!(proto(Op::ResumeNative, 1).check().is_err(), "the VM's own");
         assert!(proto(Op::CallSqrt { dst: 0, x: 1, slot: 0 }, 2).check().is_ok());
-        assert!(proto(Op::CallSqrt { dst: 0, x: 0, slot: 0 }, 2).check().is_err(), "the argument out of place");
-        assert!(proto(Op::CallMin { dst: 1, a: 2, b: 3, slot: 0 }, 4).check().is_ok());
-        assert!(proto(Op::CallMax { dst: 1, a: 2, b: 2, slot: 0 }, 4).check().is_err(), "the arguments out of place");
+        assert!(proto(Op::CallSqrt { dst: 0, x: 0, slot: 0 }, 2).check().is_ok(), "the argument in place");
+        assert!(proto(Op::CallSqrt { dst: 0, x: 2, slot: 0 }, 2).check().is_err(), "the argument outside");
+        assert!(proto(Op::CallMin { dst: 1, a: 3, b: 0, slot: 0 }, 4).check().is_ok());
+        assert!(proto(Op::CallMax { dst: 1, a: 2, b: 4, slot: 0 }, 4).check().is_err(), "an argument outside");
         assert!(Proto { arity: 2, ..proto(Op::ReturnNil, 1) }.check().is_err(), "parameters outside the frame");
         let call = |argc, c| Op::CallRegs { dst: 0, func: 1, argc, a: 2, b: 2, c };
         assert!(proto(call(3, 3), 4).check().is_ok());
@@ -963,6 +970,9 @@ mod tests {
         assert!(proto(Op::JumpIfLtI { a: 0, imm: 3, offset: -1 }, 1).check().is_ok());
         assert_eq!(Builtin::for_call("min", 2), Some(Builtin::Min));
         assert_eq!(Builtin::for_call("min", 3), None, "min of three is an ordinary call");
-        assert_eq!(Builtin::Len.op(4, 7).builtin_call(), Some((4, 1, 7)));
+        let call = BuiltinCall { dst: 4, args: [2, 2], argc: 1, slot: 7 };
+        assert_eq!(Builtin::Len.op(4, [2, 9], 7).builtin_call(), Some(call));
+        let call = BuiltinCall { dst: 0, args: [3, 1], argc: 2, slot: 8 };
+        assert_eq!(Builtin::Min.op(0, [3, 1], 8).builtin_call(), Some(call));
     }
 }

@@ -296,19 +296,31 @@ impl<'a> Compiler<'_, 'a> {
     /// in a run of registers at the top of the frame, then `Call` (or a
     /// builtin's own instruction).
     fn call(&mut self, f: &'a Expr, args: &'a [Expr], dst: Reg, span: Span) {
-        let base = self.call_base(dst);
         let builtin = self.builtin_callee(f, args);
-        if builtin.is_none() {
-            self.expr(f, base);
+        if let Some((builtin, slot)) = builtin {
+            return self.builtin_call(builtin, slot, args, dst, span);
         }
+        let base = self.call_base(dst);
+        self.expr(f, base);
         self.args(args, span);
-        match builtin {
-            Some((builtin, slot)) => self.emit(builtin.op(base, slot), span),
-            None => self.emit(Op::Call { base, argc: args.len() as u8 }, span),
-        }
+        self.emit(Op::Call { base, argc: args.len() as u8 }, span);
         if base != dst {
             self.emit(Op::Move { dst, src: base }, span);
         }
+    }
+
+    /// Compiles a call of a builtin with an instruction of its own, which
+    /// reads each argument where it is: a plain local in its own register,
+    /// anything else in a temporary.
+    fn builtin_call(&mut self, builtin: Builtin, slot: u32, args: &'a [Expr], dst: Reg, span: Span) {
+        let mut regs = [0; 2];
+        for (reg, arg) in regs.iter_mut().zip(args) {
+            *reg = self.expr_any(arg);
+        }
+        if args.len() == 1 {
+            regs[1] = regs[0];
+        }
+        self.emit(builtin.op(dst, regs, slot), span);
     }
 
     /// Compiles `f(x, y)` whose arguments are one to three plain locals as

@@ -26,7 +26,7 @@ use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;
-use weft_lang::bytecode::{Capture, Op};
+use weft_lang::bytecode::{BuiltinCall, Capture, Op};
 
 /// Runs `op`, the instruction just before `pc`, the top frame's saved pc.
 /// Returns why the task must stop, or `None` to go on from the top frame.
@@ -375,8 +375,24 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
             call!(callee, at, argc as usize, at)
         }
-        Op::CallRegs { dst, func, argc, a, b, c } => {
-            let (callee, args, argc) = (regs[func], [regs[a], regs[b], regs[c]], argc as usize);
+        // A builtin's instruction that the loop did not finish makes the
+        // ordinary call it stands for, as `CallRegs` does.
+        Op::CallRegs { .. }
+        | Op::CallSqrt { .. }
+        | Op::CallAbs { .. }
+        | Op::CallFloor { .. }
+        | Op::CallCeil { .. }
+        | Op::CallLen { .. }
+        | Op::CallMin { .. }
+        | Op::CallMax { .. } => {
+            let (dst, callee, args, argc) = match (op, op.builtin_call()) {
+                (Op::CallRegs { dst, func, argc, a, b, c }, _) => (dst, regs[func], [regs[a], regs[b], regs[c]], argc),
+                (_, Some(BuiltinCall { dst, args: [x, y], argc, slot })) => {
+                    (dst, rt.globals[slot as usize], [regs[x], regs[y], regs[x]], argc)
+                }
+                _ => unreachable!("a call of registers"),
+            };
+            let argc = argc as usize;
             if let Value::Native(n) = callee {
                 // As the loop does: no room taken on the task's stack.
                 match crate::interp::call_native_on(code, rt, task, n, &args[..argc], base + dst as usize) {
@@ -396,19 +412,6 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
             task.stack[new_base..new_base + argc].copy_from_slice(&args[..argc]);
             call!(callee, new_base - 1, argc, base + dst as usize)
-        }
-        // A builtin's instruction that the loop did not finish: the
-        // ordinary call it stands for.
-        Op::CallSqrt { .. }
-        | Op::CallAbs { .. }
-        | Op::CallFloor { .. }
-        | Op::CallCeil { .. }
-        | Op::CallLen { .. }
-        | Op::CallMin { .. }
-        | Op::CallMax { .. } => {
-            let Some((dst, argc, slot)) = op.builtin_call() else { unreachable!("a builtin's instruction") };
-            regs[dst] = rt.globals[slot as usize];
-            return exec(code, rt, task, Op::Call { base: dst, argc }, pc);
         }
         Op::CallMethod { base: b, argc, name } => {
             match call_method(code, rt, task, base + b as usize, argc as usize, name) {
