@@ -129,6 +129,11 @@ def expect_str_index(units, passes):
     return f"{3 * units} {units * passes}\n"
 
 
+def expect_records(n):
+    kept = range(0, n, 100)
+    return f"{3 * n * (n - 1) // 2} {len(kept)} {sum(2 * i for i in kept)}\n"
+
+
 def expect_closures(n):
     return f"{n * (n + 1) // 2}\n"
 
@@ -217,6 +222,7 @@ BENCHMARKS = [
     ("str_index", "interp", expect_str_index, [20000, 1], [200, 1], None),
     ("str_append", "interp", expect_str_append, [100000], [1000], None),
     ("str_append_concat", "interp", expect_str_append, [100000], [1000], None),
+    ("records", "interp", expect_records, [1000000], [10000], None),
     ("closures", "interp", expect_closures, [1000000], [10000], None),
     ("sort", "interp", expect_sort, [300000], [3000], None),
     ("native_call", "interp", expect_native_call, [3000000], [30000], None),
