@@ -21,6 +21,11 @@ pub struct MapTable {
     live: usize,
 }
 
+/// The most entries (holes included) a table keeps without a hash index:
+/// a search compares them one by one, as cheap as hashing the key for so
+/// few, and building a small map allocates no index.
+const SMALL: usize = 8;
+
 fn hash(k: &Key) -> u64 {
     FxBuild::default().hash_one(k)
 }
@@ -28,7 +33,15 @@ fn hash(k: &Key) -> u64 {
 impl MapTable {
     /// An empty table with room for `n` entries.
     pub fn with_capacity(n: usize) -> MapTable {
-        MapTable { entries: Vec::with_capacity(n), index: HashTable::with_capacity(n), live: 0 }
+        let index = if n > SMALL { HashTable::with_capacity(n) } else { HashTable::new() };
+        MapTable { entries: Vec::with_capacity(n), index, live: 0 }
+    }
+
+    /// Whether the entries are few enough to be searched one by one: the
+    /// index is built only past [`SMALL`] entries.
+    #[inline(always)]
+    fn small(&self) -> bool {
+        self.entries.len() <= SMALL
     }
 
     /// How many keys it holds.
@@ -47,6 +60,9 @@ impl MapTable {
     }
 
     fn position(&self, k: &Key) -> Option<usize> {
+        if self.small() {
+            return self.entries.iter().position(|e| matches!(e, Some((key, _)) if key == k));
+        }
         let entries = &self.entries;
         let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
         found.map(|&at| at as usize)
@@ -102,19 +118,28 @@ impl MapTable {
         }
         let at = self.entries.len();
         self.entries.push(Some((k, v)));
-        let entries = &self.entries;
-        self.index.insert_unique(hash(&k), at as u32, |&i| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k)));
         self.live += 1;
+        if at == SMALL {
+            self.reindex();
+        } else if at > SMALL {
+            let entries = &self.entries;
+            let rehash = |&i: &u32| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k));
+            self.index.insert_unique(hash(&k), at as u32, rehash);
+        }
         (at, None)
     }
 
     /// Removes `k` and gives its value; the others keep their order.
     pub fn remove(&mut self, k: &Key) -> Option<Value> {
-        let entries = &self.entries;
-        let found =
-            self.index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
-        let (at, _) = found.ok()?.remove();
-        let (_, value) = self.entries[at as usize].take()?;
+        let at = if self.small() {
+            self.position(k)?
+        } else {
+            let entries = &self.entries;
+            let found =
+                self.index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+            found.ok()?.remove().0 as usize
+        };
+        let (_, value) = self.entries[at].take()?;
         self.live -= 1;
         let holes = self.entries.len() - self.live;
         if holes > self.live + 8 {
@@ -130,11 +155,23 @@ impl MapTable {
         if self.entries.capacity() > 4 * self.live + 16 {
             self.entries.shrink_to(2 * self.live);
         }
+        self.reindex();
+    }
+
+    /// Indexes every entry at its position, or drops the index of a table
+    /// small enough to go without.
+    fn reindex(&mut self) {
+        if self.small() {
+            self.index = HashTable::new();
+            return;
+        }
         let entries = &self.entries;
         let rehash = |&at: &u32| entries[at as usize].as_ref().map_or(0, |(k, _)| hash(k));
         self.index = HashTable::with_capacity(self.live);
-        for (at, (k, _)) in entries.iter().flatten().enumerate() {
-            self.index.insert_unique(hash(k), at as u32, rehash);
+        for (at, entry) in entries.iter().enumerate() {
+            if let Some((k, _)) = entry {
+                self.index.insert_unique(hash(k), at as u32, rehash);
+            }
         }
     }
 
@@ -220,6 +257,43 @@ mod tests {
         // A key added again goes last.
         m.insert(Key::Int(1), Value::Nil);
         assert_eq!(keys(&m).last(), Some(&1));
+    }
+
+    #[test]
+    fn small_tables_go_without_an_index_and_agree_with_a_plain_list() {
+        // Random inserts, overwrites and removals over few keys, so that the
+        // table crosses `SMALL` both ways, checked after every step against
+        // a list of pairs in order.
+        let mut m = MapTable::with_capacity(3);
+        let mut model: Vec<(Key, i64)> = Vec::new();
+        let mut x: u64 = 11;
+        let (mut was_small, mut crossings) = (true, 0);
+        for step in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let k = Key::Int((x >> 33) as i64 % 14);
+            if (x >> 20).is_multiple_of(3) {
+                let found = model.iter().position(|(key, _)| *key == k);
+                let removed = m.remove(&k).map(|v| if let Value::Int(v) = v { v } else { -1 });
+                assert_eq!(removed, found.map(|at| model.remove(at).1), "step {step}");
+            } else {
+                m.insert(k, Value::Int(step));
+                match model.iter_mut().find(|(key, _)| *key == k) {
+                    Some(pair) => pair.1 = step,
+                    None => model.push((k, step)),
+                }
+            }
+            let pairs: Vec<(Key, i64)> =
+                m.iter().map(|(k, v)| (*k, if let Value::Int(v) = v { *v } else { -1 })).collect();
+            assert_eq!(pairs, model, "step {step}");
+            assert_eq!(m.small(), m.index.capacity() == 0, "step {step}: the index exists past SMALL entries");
+            crossings += usize::from(m.small() != was_small);
+            was_small = m.small();
+            for (k, _) in &model {
+                assert!(m.get(k).is_some(), "step {step}");
+            }
+        }
+        assert!(crossings > 100, "{crossings} crossings of SMALL");
+        assert!(MapTable::with_capacity(SMALL).index.capacity() == 0, "a small literal allocates no index");
     }
 
     #[test]
