@@ -264,14 +264,14 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }
         Op::NewMap { dst, start, count } => {
-            let mut map = crate::heap::MapTable::with_capacity(count as usize);
+            let mut map = rt.heap.map_table(count as usize);
             for i in 0..count as usize {
                 let k = regs[start as usize + 2 * i];
                 let v = regs[start as usize + 2 * i + 1];
                 let Some(k) = rt.heap.key(k) else { raise!(bad_key(k)) };
                 map.insert(k, v);
             }
-            regs[dst] = Value::Map(rt.heap.new_map(map));
+            regs[dst] = Value::Map(rt.heap.new_map_in(map));
             gc_point!();
         }
         Op::Unpack { start, count, src } => {

@@ -24,7 +24,7 @@ pub struct MapTable {
 /// The most entries (holes included) a table keeps without a hash index:
 /// a search compares them one by one, as cheap as hashing the key for so
 /// few, and building a small map allocates no index.
-const SMALL: usize = 8;
+pub(crate) const SMALL: usize = 8;
 
 fn hash(k: &Key) -> u64 {
     FxBuild::default().hash_one(k)
@@ -52,6 +52,13 @@ impl MapTable {
     /// Whether it holds no keys.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Empties it, keeping its room.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.index.clear();
+        self.live = 0;
     }
 
     /// How many entries it has room for before it grows.

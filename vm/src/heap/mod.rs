@@ -14,7 +14,7 @@ use crate::error::Throw;
 use crate::trace::TraceEntry;
 use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
-use pool::ListPool;
+use pool::Pool;
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU32;
@@ -306,7 +306,7 @@ pub struct Heap {
     runtime_bytes: usize,
     /// The buffers of small lists the sweep freed, for new lists to reuse.
     /// Its bytes count against the limit.
-    pool: ListPool,
+    pool: Pool,
     /// The collector's work list, empty between collections (see `gc.rs`).
     pub(crate) gray: Vec<Ref>,
     /// The most bytes the heap may hold: past it, scripts get `OutOfMemory`
@@ -342,9 +342,11 @@ pub fn default_limit() -> usize {
 /// The smallest amount of allocation between two collections.
 const MIN_THRESHOLD: usize = 4 << 20;
 
-/// The most bytes of spare list buffers a small heap keeps: what a heap
-/// holds stays flat within a MiB however long a program churns lists.
-const POOL_FLOOR: usize = MIN_THRESHOLD / 8;
+/// The most bytes of spare list buffers and map tables a small heap
+/// keeps: what it allocates between two collections, so that the lists
+/// and records a loop makes and drops all come from the pool; what a heap
+/// holds stays flat within that however long a program churns them.
+const POOL_FLOOR: usize = MIN_THRESHOLD;
 
 impl Default for Heap {
     fn default() -> Self {
@@ -370,7 +372,7 @@ impl Heap {
             live: 0,
             bytes: 0,
             runtime_bytes: 0,
-            pool: ListPool::new(),
+            pool: Pool::new(),
             gray: Vec::new(),
             limit: usize::MAX,
             report_at: usize::MAX,
@@ -738,8 +740,19 @@ impl Heap {
     }
 
     pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
-        let size = map.capacity() * (std::mem::size_of::<Key>() + std::mem::size_of::<Value>() + 8);
-        self.alloc(Obj::Map(Box::new(map)), size)
+        self.new_map_in(Box::new(map))
+    }
+
+    /// An empty map table with room for `capacity` entries, for
+    /// [`Heap::new_map_in`]: a spare one if the pool keeps one.
+    pub(crate) fn map_table(&mut self, capacity: usize) -> Box<MapTable> {
+        self.pool.take_map(capacity).unwrap_or_else(|| Box::new(MapTable::with_capacity(capacity)))
+    }
+
+    /// A new map of `table`.
+    pub(crate) fn new_map_in(&mut self, table: Box<MapTable>) -> Ref {
+        let size = table.capacity() * MAP_ENTRY_BYTES;
+        self.alloc(Obj::Map(table), size)
     }
 
     pub(crate) fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
@@ -1163,6 +1176,7 @@ impl Heap {
             // Kept for the next list of its size, under the bound the
             // last collection set.
             Obj::List(items) => self.pool.give(items),
+            Obj::Map(table) => self.pool.give_map(table),
             // Nothing to drop: no call into the drop glue.
             small @ (Obj::SmallList { .. } | Obj::Range { .. } | Obj::Cell(_) | Obj::Nursery(_)) => {
                 std::mem::forget(small)
@@ -1173,7 +1187,7 @@ impl Heap {
 }
 
 impl Heap {
-    /// Bounds the spare list buffers by what is live: as many bytes as the
+    /// Bounds the spare list buffers and map tables by what is live: as many bytes as the
     /// live objects hold (about what the program allocates before the
     /// next collection, which the buffers are for), at least
     /// [`POOL_FLOOR`], and never more than half the room left under the
@@ -1358,6 +1372,45 @@ mod tests {
         }
         gc::collect(heap, [kept]);
         most.max(heap.pooled().0)
+    }
+
+    /// Makes `n` three-field maps as a map literal does, collecting when
+    /// due with `kept` as the root; gives the most the pool held.
+    fn churn_maps(heap: &mut Heap, n: usize, kept: Value) -> usize {
+        let names = ["x", "y", "name"].map(|name| heap.intern(name));
+        let mut most = 0;
+        for i in 0..n {
+            let mut table = heap.map_table(3);
+            for name in names {
+                table.insert(Key::Str(name), Value::Int(i as i64));
+            }
+            heap.new_map_in(table);
+            if heap.gc_due() {
+                gc::collect(heap, [kept]);
+                most = most.max(heap.pooled().0);
+            }
+        }
+        gc::collect(heap, [kept]);
+        most.max(heap.pooled().0)
+    }
+
+    #[test]
+    fn spare_map_tables_are_reused_and_bounded_whatever_the_garbage() {
+        let most = |n| churn_maps(&mut Heap::new(), n, Value::Nil);
+        let (small, large) = (most(200_000), most(1_000_000));
+        assert!(small > 0, "freed small tables are kept for reuse");
+        assert_eq!(small, large, "five times the garbage, the same spare tables");
+        assert!(large <= POOL_FLOOR, "{large}");
+        let mut heap = Heap::new();
+        churn_maps(&mut heap, 5_000, Value::Nil);
+        let (bytes, count) = heap.pooled();
+        assert_eq!(count, 5_000);
+        let table = heap.map_table(3);
+        assert!(table.is_empty() && table.capacity() == 3);
+        assert_eq!(heap.pooled(), (bytes - pool::map_bytes(3), count - 1));
+        // No spare table with room for 9: a new one, the pool unchanged.
+        heap.map_table(9);
+        assert_eq!(heap.pooled().1, count - 1);
     }
 
     #[test]
