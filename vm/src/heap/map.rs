@@ -4,6 +4,12 @@
 //! the rest; the holes are squeezed out once they outnumber the entries.
 //! Positions are stable between squeezes, which is what field hints
 //! (`Heap::field_at_hint`) and `for` loops rely on.
+//!
+//! An int key that sits at its own position, counted from a base (key `k`
+//! at position `k - base`, as `m[i] = v` for `i` in `0..n` leaves every
+//! key), is found there without hashing and is kept out of the hash index,
+//! as Lua's array part holds such keys. The base is set by the first int
+//! key of an empty table and again at each squeeze.
 
 use super::FxBuild;
 use crate::value::{Key, Value};
@@ -15,20 +21,29 @@ use std::hash::BuildHasher;
 pub struct MapTable {
     /// Entries, with `None` where one was removed.
     entries: Vec<Option<(Key, Value)>>,
-    /// The position in `entries` of every live entry, by its key's hash.
+    /// The position in `entries` of every live entry that is not in
+    /// place (see [`MapTable::in_place`]), by its key's hash.
     index: HashTable<u32>,
     /// How many entries are live: `entries.len()` less the holes.
     live: usize,
+    /// The int key whose place is position 0.
+    base: i64,
 }
 
 fn hash(k: &Key) -> u64 {
     FxBuild::default().hash_one(k)
 }
 
+/// Whether `k` at position `at` is in place for `base`.
+#[inline(always)]
+fn in_place(base: i64, k: &Key, at: usize) -> bool {
+    matches!(k, Key::Int(i) if i.wrapping_sub(base) as u64 as usize == at)
+}
+
 impl MapTable {
     /// An empty table with room for `n` entries.
     pub fn with_capacity(n: usize) -> MapTable {
-        MapTable { entries: Vec::with_capacity(n), index: HashTable::with_capacity(n), live: 0 }
+        MapTable { entries: Vec::with_capacity(n), index: HashTable::with_capacity(n), live: 0, base: 0 }
     }
 
     /// How many keys it holds.
@@ -46,10 +61,57 @@ impl MapTable {
         self.entries.capacity()
     }
 
+    /// Where int key `i` sits if it is in place; past the end for a key
+    /// no position can hold (wrapping keeps that one comparison).
+    #[inline(always)]
+    fn place(&self, i: i64) -> usize {
+        i.wrapping_sub(self.base) as u64 as usize
+    }
+
+    /// Whether `k` at position `at` is in place: found there, not indexed.
+    #[inline(always)]
+    fn in_place(&self, k: &Key, at: usize) -> bool {
+        in_place(self.base, k, at)
+    }
+
+    /// The position of int key `i` if it is in place.
+    #[inline(always)]
+    fn position_in_place(&self, i: i64) -> Option<usize> {
+        let at = self.place(i);
+        match self.entries.get(at) {
+            Some(Some((Key::Int(k), _))) if *k == i => Some(at),
+            _ => None,
+        }
+    }
+
     fn position(&self, k: &Key) -> Option<usize> {
+        if let Key::Int(i) = *k {
+            if let Some(at) = self.position_in_place(i) {
+                return Some(at);
+            }
+        }
+        if self.index.is_empty() {
+            return None;
+        }
         let entries = &self.entries;
         let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
         found.map(|&at| at as usize)
+    }
+
+    /// The value of int key `i` if it sits in place: no hashing. `None`
+    /// says only that it is not in place; [`MapTable::get`] knows whether
+    /// it is there.
+    #[inline(always)]
+    pub fn get_in_place(&self, i: i64) -> Option<&Value> {
+        let at = self.position_in_place(i)?;
+        self.entries[at].as_ref().map(|(_, v)| v)
+    }
+
+    /// As [`MapTable::get_in_place`], for writing the value.
+    #[inline(always)]
+    pub fn get_in_place_mut(&mut self, i: i64) -> Option<&mut Value> {
+        let at = self.position_in_place(i)?;
+        self.entries[at].as_mut().map(|(_, v)| v)
     }
 
     /// The value of `k`.
@@ -101,23 +163,42 @@ impl MapTable {
             return (at, slot.map(|value| std::mem::replace(value, v)));
         }
         let at = self.entries.len();
+        if let (0, Key::Int(i)) = (at, k) {
+            self.base = i;
+        }
         self.entries.push(Some((k, v)));
-        let entries = &self.entries;
-        self.index.insert_unique(hash(&k), at as u32, |&i| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k)));
+        if !self.in_place(&k, at) {
+            let entries = &self.entries;
+            self.index
+                .insert_unique(hash(&k), at as u32, |&i| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k)));
+        }
         self.live += 1;
         (at, None)
     }
 
     /// Removes `k` and gives its value; the others keep their order.
     pub fn remove(&mut self, k: &Key) -> Option<Value> {
-        let entries = &self.entries;
-        let found =
-            self.index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
-        let (at, _) = found.ok()?.remove();
-        let (_, value) = self.entries[at as usize].take()?;
+        let in_place = match *k {
+            Key::Int(i) => self.position_in_place(i),
+            _ => None,
+        };
+        let at = match in_place {
+            Some(at) => at,
+            None if self.index.is_empty() => return None,
+            None => {
+                let entries = &self.entries;
+                let found = self
+                    .index
+                    .find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+                found.ok()?.remove().0 as usize
+            }
+        };
+        let (_, value) = self.entries[at].take()?;
         self.live -= 1;
         let holes = self.entries.len() - self.live;
-        if holes > self.live + 8 {
+        // An emptied table starts again at position 0, where the next int
+        // key sets the base.
+        if holes > self.live + 8 || self.live == 0 {
             self.squeeze();
         }
         Some(value)
@@ -130,10 +211,25 @@ impl MapTable {
         if self.entries.capacity() > 4 * self.live + 16 {
             self.entries.shrink_to(2 * self.live);
         }
+        // The first int key's place is where it now sits: a run of keys
+        // removed from the front leaves the rest in place.
+        if let Some((at, Key::Int(i))) = self.entries.iter().flatten().enumerate().find_map(|(at, (k, _))| match k {
+            Key::Int(_) => Some((at, *k)),
+            _ => None,
+        }) {
+            self.base = i.wrapping_sub(at as i64);
+        }
         let entries = &self.entries;
         let rehash = |&at: &u32| entries[at as usize].as_ref().map_or(0, |(k, _)| hash(k));
-        self.index = HashTable::with_capacity(self.live);
-        for (at, (k, _)) in entries.iter().flatten().enumerate() {
+        let base = self.base;
+        let indexed = entries.iter().flatten().enumerate().filter(|(at, (k, _))| !in_place(base, k, *at));
+        self.index.clear();
+        let wanted = indexed.clone().count();
+        if self.index.capacity() > 4 * wanted + 16 {
+            self.index.shrink_to(wanted, rehash);
+        }
+        self.index.reserve(wanted, rehash);
+        for (at, (k, _)) in indexed {
             self.index.insert_unique(hash(k), at as u32, rehash);
         }
     }
