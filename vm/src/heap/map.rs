@@ -150,6 +150,25 @@ impl MapTable {
         rest.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (at + i, k, v)))
     }
 
+    /// Adds int key `i` as the last entry when that is its place, the
+    /// table has room for it, and every key is in place (so `i` is surely
+    /// new): no hashing, no allocation. False when it did nothing.
+    #[inline(always)]
+    pub fn push_in_place(&mut self, i: i64, v: Value) -> bool {
+        let at = self.entries.len();
+        if at == self.entries.capacity() || !self.index.is_empty() {
+            return false;
+        }
+        if at == 0 {
+            self.base = i;
+        } else if self.place(i) != at {
+            return false;
+        }
+        self.entries.push(Some((Key::Int(i), v)));
+        self.live += 1;
+        true
+    }
+
     /// Sets `k` to `v`; the old value, if `k` was there.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
         self.insert_full(k, v).1
@@ -206,6 +225,8 @@ impl MapTable {
 
     /// Drops the holes, and indexes the entries at their new positions.
     /// A table that shrank a long way gives its room back.
+    #[cold]
+    #[inline(never)]
     fn squeeze(&mut self) {
         self.entries.retain(Option::is_some);
         if self.entries.capacity() > 4 * self.live + 16 {
