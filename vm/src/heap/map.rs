@@ -357,6 +357,100 @@ mod tests {
         assert!(m.get_index(2).is_none(), "a hole has no entry");
     }
 
+    /// Every live entry is found where `position` says, and the index
+    /// holds exactly those that are not in place.
+    fn check(m: &MapTable) {
+        let mut indexed = 0;
+        for (at, entry) in m.entries.iter().enumerate() {
+            let Some((k, _)) = entry else { continue };
+            assert_eq!(m.position(k), Some(at), "{k:?}");
+            indexed += usize::from(!m.in_place(k, at));
+        }
+        assert_eq!(m.index.len(), indexed);
+        assert_eq!(m.entries.iter().flatten().count(), m.len());
+    }
+
+    #[test]
+    fn keys_in_place_and_out_agree_with_a_plain_list() {
+        // Random inserts, overwrites and removals of int keys (bunched, so
+        // that many land in place, with a few far off and a nil), checked
+        // against an ordered list of pairs after every step.
+        for span in [12, 40, 300] {
+            let mut m = MapTable::default();
+            let mut model: Vec<(Key, i64)> = Vec::new();
+            let mut x: u64 = 7;
+            let mut draw = |n: i64| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 33) as i64 % n
+            };
+            for step in 0..20_000i64 {
+                let k = match draw(50) {
+                    0 => Key::Nil,
+                    1 => Key::Int(i64::MAX - draw(3)),
+                    2 => Key::Int(i64::MIN + draw(3)),
+                    _ => Key::Int(draw(span) - 5),
+                };
+                let found = model.iter().position(|(key, _)| *key == k);
+                if draw(3) == 0 {
+                    let want = found.map(|at| model.remove(at).1);
+                    assert_eq!(m.remove(&k).map(|v| if let Value::Int(i) = v { i } else { -1 }), want);
+                } else {
+                    // As the interpreter writes `m[i] = v`.
+                    let v = Value::Int(step);
+                    match k {
+                        Key::Int(i) => {
+                            if let Some(slot) = m.get_in_place_mut(i) {
+                                *slot = v;
+                            } else if !m.push_in_place(i, v) {
+                                m.insert(k, v);
+                            }
+                        }
+                        _ => drop(m.insert(k, v)),
+                    }
+                    match found {
+                        Some(at) => model[at].1 = step,
+                        None => model.push((k, step)),
+                    }
+                }
+                if step % 97 == 0 || m.len() < 4 {
+                    check(&m);
+                }
+                let got: Vec<(Key, i64)> =
+                    m.iter().map(|(k, v)| (*k, if let Value::Int(i) = v { *i } else { -1 })).collect();
+                assert_eq!(got, model, "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn emptied_tables_give_their_room_back_at_any_size() {
+        for n in [1_000, 100_000] {
+            // In order, shuffled, and added backwards (none in place).
+            for order in 0..3 {
+                let mut m = MapTable::default();
+                let keys: Vec<i64> = match order {
+                    0 => (0..n).collect(),
+                    1 => (0..n).map(|i| (i * 7919) % n).collect(),
+                    _ => (0..n).rev().collect(),
+                };
+                for &k in &keys {
+                    m.insert(Key::Int(k), Value::Int(k));
+                }
+                check(&m);
+                for &k in keys.iter().rev().filter(|k| *k % 2 == 0).chain(keys.iter().filter(|k| *k % 2 == 1)) {
+                    assert!(m.remove(&Key::Int(k)).is_some());
+                    if m.len() == 10 {
+                        check(&m);
+                        assert!(m.capacity() <= 64, "{} entries' room for 10 keys", m.capacity());
+                        assert!(m.index.capacity() <= 64, "index room {} for 10 keys", m.index.capacity());
+                    }
+                }
+                assert!(m.is_empty() && m.entries.is_empty());
+                assert!(m.capacity() <= 16 && m.index.capacity() <= 64);
+            }
+        }
+    }
+
     #[test]
     fn removing_in_a_loop_costs_constant_time_each() {
         // A queue used as a map: add at the back, remove at the front. With
