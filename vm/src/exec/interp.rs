@@ -511,18 +511,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             Some(&v) => v,
                             None => slow!(),
                         },
-                        // An int key in place needs no hashing; a missing
-                        // key's error is the slow path's.
-                        (&Value::Map(m), &Value::Int(i)) => {
-                            let map = rt.heap.map(m);
-                            match map.get_in_place(i) {
-                                Some(&v) => v,
-                                None => match map.get(&Key::Int(i)) {
-                                    Some(&v) => v,
-                                    None => slow!(),
-                                },
-                            }
-                        }
+                        // An int key in place needs no hashing; any other
+                        // goes to the slow path.
+                        (&Value::Map(m), &Value::Int(i)) => match rt.heap.map(m).get_in_place(i) {
+                            Some(&v) => v,
+                            None => slow!(),
+                        },
                         _ => slow!(),
                     };
                 }
