@@ -39,7 +39,10 @@ fn key(cx: &Ctx, v: Value) -> Result<Key, Throw> {
 fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
     cx.arity(args, 2, 3)?;
     let m: MapRef = cx.arg(args, 0)?;
-    let k = key(cx, args[1])?;
+    let k = match args[1] {
+        Value::Int(i) => Key::Int(i),
+        v => key(cx, v)?,
+    };
     let removed = cx.map_mut(m).remove(&k);
     match (removed, args.get(2)) {
         (Some(v), _) => Ok(v),

@@ -489,6 +489,15 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::JumpIfEq { a, b, offset } => {
                     jump_if!(equal!(a, b), offset)
                 }
+                Op::In { dst, a, b } => {
+                    regs[dst] = match (&regs[a], &regs[b]) {
+                        (&Value::Int(i), &Value::Map(m)) => {
+                            let map = rt.heap.map(m);
+                            Value::Bool(map.get_in_place(i).is_some() || map.contains_key(&Key::Int(i)))
+                        }
+                        _ => slow!(),
+                    };
+                }
 
                 Op::GetIndex { dst, obj, index } => {
                     regs[dst] = match (&regs[obj], &regs[index]) {
@@ -499,6 +508,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         // `m["name"]` is a field read.
                         (&Value::Map(m), &Value::Str(name)) => match rt.heap.field_at_hint(m, name) {
+                            Some(&v) => v,
+                            None => slow!(),
+                        },
+                        // An int key in place needs no hashing; any other
+                        // goes to the slow path.
+                        (&Value::Map(m), &Value::Int(i)) => match rt.heap.map(m).get_in_place(i) {
                             Some(&v) => v,
                             None => slow!(),
                         },
@@ -520,6 +535,17 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             Some(slot) => slot,
                             None => slow!(),
                         },
+                        (&Value::Map(m), &Value::Int(i)) => {
+                            let map = rt.heap.map_mut(m);
+                            if let Some(slot) = map.get_in_place_mut(i) {
+                                *slot = v;
+                            } else if !map.push_in_place(i, v) && rt.heap.map_insert(m, Key::Int(i), v).is_err() {
+                                // Out of memory: the slow path tries again
+                                // and raises.
+                                slow!()
+                            }
+                            continue;
+                        }
                         _ => slow!(),
                     };
                     *slot = v;
@@ -658,7 +684,6 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // opcode, and the dispatch needs no range check.
                 Op::NewCell { .. }
                 | Op::Pow { .. }
-                | Op::In { .. }
                 | Op::NewList { .. }
                 | Op::NewMap { .. }
                 | Op::Unpack { .. }

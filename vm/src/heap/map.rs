@@ -4,6 +4,16 @@
 //! the rest; the holes are squeezed out once they outnumber the entries.
 //! Positions are stable between squeezes, which is what field hints
 //! (`Heap::field_at_hint`) and `for` loops rely on.
+//!
+//! An int key that sits at its own position, counted from a base (key `k`
+//! at position `k - base`, as `m[i] = v` for `i` in `0..n` leaves every
+//! key), is found there without hashing and is kept out of the hash index,
+//! as Lua's array part holds such keys. The base is set by the first int
+//! key of an empty table and again at each squeeze.
+//!
+//! A table of up to [`SMALL`] entries has no hash index at all: a lookup
+//! compares its keys one by one, and building one (a record) allocates
+//! nothing but its entries.
 
 use super::FxBuild;
 use crate::value::{Key, Value};
@@ -15,10 +25,13 @@ use std::hash::BuildHasher;
 pub struct MapTable {
     /// Entries, with `None` where one was removed.
     entries: Vec<Option<(Key, Value)>>,
-    /// The position in `entries` of every live entry, by its key's hash.
+    /// The position in `entries` of every live entry that is not in
+    /// place (see [`MapTable::in_place`]), by its key's hash.
     index: HashTable<u32>,
     /// How many entries are live: `entries.len()` less the holes.
     live: usize,
+    /// The int key whose place is position 0.
+    base: i64,
 }
 
 /// The most entries (holes included) a table keeps without a hash index:
@@ -30,11 +43,17 @@ fn hash(k: &Key) -> u64 {
     FxBuild::default().hash_one(k)
 }
 
+/// Whether `k` at position `at` is in place for `base`.
+#[inline(always)]
+fn in_place(base: i64, k: &Key, at: usize) -> bool {
+    matches!(k, Key::Int(i) if i.wrapping_sub(base) as u64 as usize == at)
+}
+
 impl MapTable {
     /// An empty table with room for `n` entries.
     pub fn with_capacity(n: usize) -> MapTable {
         let index = if n > SMALL { HashTable::with_capacity(n) } else { HashTable::new() };
-        MapTable { entries: Vec::with_capacity(n), index, live: 0 }
+        MapTable { entries: Vec::with_capacity(n), index, live: 0, base: 0 }
     }
 
     /// Whether the entries are few enough to be searched one by one: the
@@ -59,6 +78,7 @@ impl MapTable {
         self.entries.clear();
         self.index.clear();
         self.live = 0;
+        self.base = 0;
     }
 
     /// How many entries it has room for before it grows.
@@ -66,13 +86,60 @@ impl MapTable {
         self.entries.capacity()
     }
 
+    /// Where int key `i` sits if it is in place; past the end for a key
+    /// no position can hold (wrapping keeps that one comparison).
+    #[inline(always)]
+    fn place(&self, i: i64) -> usize {
+        i.wrapping_sub(self.base) as u64 as usize
+    }
+
+    /// Whether `k` at position `at` is in place: found there, not indexed.
+    #[inline(always)]
+    fn in_place(&self, k: &Key, at: usize) -> bool {
+        in_place(self.base, k, at)
+    }
+
+    /// The position of int key `i` if it is in place.
+    #[inline(always)]
+    fn position_in_place(&self, i: i64) -> Option<usize> {
+        let at = self.place(i);
+        match self.entries.get(at) {
+            Some(Some((Key::Int(k), _))) if *k == i => Some(at),
+            _ => None,
+        }
+    }
+
     fn position(&self, k: &Key) -> Option<usize> {
+        if let Key::Int(i) = *k {
+            if let Some(at) = self.position_in_place(i) {
+                return Some(at);
+            }
+        }
         if self.small() {
             return self.entries.iter().position(|e| matches!(e, Some((key, _)) if key == k));
+        }
+        if self.index.is_empty() {
+            return None;
         }
         let entries = &self.entries;
         let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
         found.map(|&at| at as usize)
+    }
+
+    /// The value of int key `i` if it sits in place: no hashing. `None`
+    /// says only that it is not in place; [`MapTable::get`] knows whether
+    /// it is there.
+    #[inline(always)]
+    pub fn get_in_place(&self, i: i64) -> Option<&Value> {
+        let at = self.position_in_place(i)?;
+        self.entries[at].as_ref().map(|(_, v)| v)
+    }
+
+    /// As [`MapTable::get_in_place`], for writing the value.
+    #[inline(always)]
+    pub fn get_in_place_mut(&mut self, i: i64) -> Option<&mut Value> {
+        let at = self.position_in_place(i)?;
+        self.entries[at].as_mut().map(|(_, v)| v)
     }
 
     /// The value of `k`.
@@ -111,6 +178,27 @@ impl MapTable {
         rest.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (at + i, k, v)))
     }
 
+    /// Adds int key `i` as the last entry when that is its place, the
+    /// table has room for it, and every key is in place (so `i` is surely
+    /// new): no hashing, no allocation. False when it did nothing.
+    #[inline(always)]
+    pub fn push_in_place(&mut self, i: i64, v: Value) -> bool {
+        let at = self.entries.len();
+        // A small table has no index to say that every key is in place, and
+        // the entry that ends its smallness builds the index.
+        if at == self.entries.capacity() || self.small() || !self.index.is_empty() {
+            return false;
+        }
+        if at == 0 {
+            self.base = i;
+        } else if self.place(i) != at {
+            return false;
+        }
+        self.entries.push(Some((Key::Int(i), v)));
+        self.live += 1;
+        true
+    }
+
     /// Sets `k` to `v`; the old value, if `k` was there.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
         self.insert_full(k, v).1
@@ -124,11 +212,14 @@ impl MapTable {
             return (at, slot.map(|value| std::mem::replace(value, v)));
         }
         let at = self.entries.len();
+        if let (0, Key::Int(i)) = (at, k) {
+            self.base = i;
+        }
         self.entries.push(Some((k, v)));
         self.live += 1;
         if at == SMALL {
             self.reindex();
-        } else if at > SMALL {
+        } else if at > SMALL && !self.in_place(&k, at) {
             let entries = &self.entries;
             let rehash = |&i: &u32| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k));
             self.index.insert_unique(hash(&k), at as u32, rehash);
@@ -138,18 +229,28 @@ impl MapTable {
 
     /// Removes `k` and gives its value; the others keep their order.
     pub fn remove(&mut self, k: &Key) -> Option<Value> {
-        let at = if self.small() {
-            self.position(k)?
-        } else {
-            let entries = &self.entries;
-            let found =
-                self.index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
-            found.ok()?.remove().0 as usize
+        let in_place = match *k {
+            Key::Int(i) => self.position_in_place(i),
+            _ => None,
+        };
+        let at = match in_place {
+            Some(at) => at,
+            None if self.small() => self.position(k)?,
+            None if self.index.is_empty() => return None,
+            None => {
+                let entries = &self.entries;
+                let found = self
+                    .index
+                    .find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+                found.ok()?.remove().0 as usize
+            }
         };
         let (_, value) = self.entries[at].take()?;
         self.live -= 1;
         let holes = self.entries.len() - self.live;
-        if holes > self.live + 8 {
+        // An emptied table starts again at position 0, where the next int
+        // key sets the base.
+        if holes > self.live + 8 || self.live == 0 {
             self.squeeze();
         }
         Some(value)
@@ -157,16 +258,26 @@ impl MapTable {
 
     /// Drops the holes, and indexes the entries at their new positions.
     /// A table that shrank a long way gives its room back.
+    #[cold]
+    #[inline(never)]
     fn squeeze(&mut self) {
         self.entries.retain(Option::is_some);
         if self.entries.capacity() > 4 * self.live + 16 {
             self.entries.shrink_to(2 * self.live);
         }
+        // The first int key's place is where it now sits: a run of keys
+        // removed from the front leaves the rest in place.
+        if let Some((at, Key::Int(i))) = self.entries.iter().flatten().enumerate().find_map(|(at, (k, _))| match k {
+            Key::Int(_) => Some((at, *k)),
+            _ => None,
+        }) {
+            self.base = i.wrapping_sub(at as i64);
+        }
         self.reindex();
     }
 
-    /// Indexes every entry at its position, or drops the index of a table
-    /// small enough to go without.
+    /// Indexes every entry that is not in place at its position, or drops
+    /// the index of a table small enough to go without.
     fn reindex(&mut self) {
         if self.small() {
             self.index = HashTable::new();
@@ -174,11 +285,20 @@ impl MapTable {
         }
         let entries = &self.entries;
         let rehash = |&at: &u32| entries[at as usize].as_ref().map_or(0, |(k, _)| hash(k));
-        self.index = HashTable::with_capacity(self.live);
-        for (at, entry) in entries.iter().enumerate() {
-            if let Some((k, _)) = entry {
-                self.index.insert_unique(hash(k), at as u32, rehash);
-            }
+        let base = self.base;
+        let indexed = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(at, e)| e.as_ref().map(|(k, _)| (at, k)))
+            .filter(|&(at, k)| !in_place(base, k, at));
+        self.index.clear();
+        let wanted = indexed.clone().count();
+        if self.index.capacity() > 4 * wanted + 16 {
+            self.index.shrink_to(wanted, rehash);
+        }
+        self.index.reserve(wanted, rehash);
+        for (at, k) in indexed {
+            self.index.insert_unique(hash(k), at as u32, rehash);
         }
     }
 
@@ -319,6 +439,101 @@ mod tests {
         }
         assert_eq!(seen, [Key::Int(0), Key::Int(1), Key::Int(4), Key::Int(5)]);
         assert!(m.get_index(2).is_none(), "a hole has no entry");
+    }
+
+    /// Every live entry is found where `position` says, and the index
+    /// holds exactly those that are not in place (none in a small table).
+    fn check(m: &MapTable) {
+        let mut indexed = 0;
+        for (at, entry) in m.entries.iter().enumerate() {
+            let Some((k, _)) = entry else { continue };
+            assert_eq!(m.position(k), Some(at), "{k:?}");
+            indexed += usize::from(!m.in_place(k, at));
+        }
+        // A small table has no index.
+        assert_eq!(m.index.len(), if m.small() { 0 } else { indexed });
+        assert_eq!(m.entries.iter().flatten().count(), m.len());
+    }
+
+    #[test]
+    fn keys_in_place_and_out_agree_with_a_plain_list() {
+        // Random inserts, overwrites and removals of int keys (bunched, so
+        // that many land in place, with a few far off and a nil), checked
+        // against an ordered list of pairs after every step.
+        for span in [12, 40, 300] {
+            let mut m = MapTable::default();
+            let mut model: Vec<(Key, i64)> = Vec::new();
+            let mut x: u64 = 7;
+            let mut draw = |n: i64| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 33) as i64 % n
+            };
+            for step in 0..if cfg!(miri) { 500 } else { 20_000i64 } {
+                let k = match draw(50) {
+                    0 => Key::Nil,
+                    1 => Key::Int(i64::MAX - draw(3)),
+                    2 => Key::Int(i64::MIN + draw(3)),
+                    _ => Key::Int(draw(span) - 5),
+                };
+                let found = model.iter().position(|(key, _)| *key == k);
+                if draw(3) == 0 {
+                    let want = found.map(|at| model.remove(at).1);
+                    assert_eq!(m.remove(&k).map(|v| if let Value::Int(i) = v { i } else { -1 }), want);
+                } else {
+                    // As the interpreter writes `m[i] = v`.
+                    let v = Value::Int(step);
+                    match k {
+                        Key::Int(i) => {
+                            if let Some(slot) = m.get_in_place_mut(i) {
+                                *slot = v;
+                            } else if !m.push_in_place(i, v) {
+                                m.insert(k, v);
+                            }
+                        }
+                        _ => drop(m.insert(k, v)),
+                    }
+                    match found {
+                        Some(at) => model[at].1 = step,
+                        None => model.push((k, step)),
+                    }
+                }
+                if step % 97 == 0 || m.len() < 4 {
+                    check(&m);
+                }
+                let got: Vec<(Key, i64)> =
+                    m.iter().map(|(k, v)| (*k, if let Value::Int(i) = v { *i } else { -1 })).collect();
+                assert_eq!(got, model, "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn emptied_tables_give_their_room_back_at_any_size() {
+        for n in if cfg!(miri) { [100, 1_000] } else { [100, 100_000] } {
+            // In order, shuffled, and added backwards (none in place).
+            for order in 0..3 {
+                let mut m = MapTable::default();
+                let keys: Vec<i64> = match order {
+                    0 => (0..n).collect(),
+                    1 => (0..n).map(|i| (i * 7919) % n).collect(),
+                    _ => (0..n).rev().collect(),
+                };
+                for &k in &keys {
+                    m.insert(Key::Int(k), Value::Int(k));
+                }
+                check(&m);
+                for &k in keys.iter().rev().filter(|k| *k % 2 == 0).chain(keys.iter().filter(|k| *k % 2 == 1)) {
+                    assert!(m.remove(&Key::Int(k)).is_some());
+                    if m.len() == 10 {
+                        check(&m);
+                        assert!(m.capacity() <= 64, "{} entries' room for 10 keys", m.capacity());
+                        assert!(m.index.capacity() <= 64, "index room {} for 10 keys", m.index.capacity());
+                    }
+                }
+                assert!(m.is_empty() && m.entries.is_empty());
+                assert!(m.capacity() <= 16 && m.index.capacity() <= 64);
+            }
+        }
     }
 
     #[test]
