@@ -81,6 +81,12 @@ impl MapTable {
         self.base = 0;
     }
 
+    /// Whether a new key would make it grow: its room is taken, by live
+    /// entries and holes.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() == self.entries.capacity()
+    }
+
     /// How many entries it has room for before it grows.
     pub fn capacity(&self) -> usize {
         self.entries.capacity()

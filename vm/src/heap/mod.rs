@@ -1034,7 +1034,7 @@ impl Heap {
     pub fn map_insert(&mut self, m: Ref, k: Key, v: Value) -> Result<usize, Throw> {
         let map = self.map(m);
         let capacity = map.capacity();
-        if map.len() == capacity && !map.contains_key(&k) {
+        if map.is_full() && !map.contains_key(&k) {
             self.check_room(capacity.max(4) * MAP_ENTRY_BYTES, "a map of that size")?;
         }
         let map = self.map_mut(m);
@@ -1392,6 +1392,25 @@ mod tests {
         }
         gc::collect(heap, [kept]);
         most.max(heap.pooled().0)
+    }
+
+    #[test]
+    fn a_map_with_holes_is_charged_before_it_grows() {
+        let mut heap = Heap::with_limit(1 << 20);
+        let m = heap.new_map(MapTable::default());
+        let mut i = 0;
+        while heap.map(m).capacity() < 16_384 || !heap.map(m).is_full() {
+            heap.map_insert(m, Key::Int(i), Value::Nil).expect("under the limit");
+            i += 1;
+        }
+        // The collection counts the table's room as held.
+        gc::collect(&mut heap, [Value::Map(m)]);
+        // A hole: fewer keys than room, but the room is taken.
+        heap.map_mut(m).remove(&Key::Int(i / 2));
+        assert!(heap.map(m).len() < heap.map(m).capacity());
+        // The next key doubles the table past the limit: refused first.
+        assert!(heap.map_insert(m, Key::Int(i), Value::Nil).is_err());
+        assert_eq!(heap.map(m).capacity(), 16_384);
     }
 
     #[test]
