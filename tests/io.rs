@@ -121,7 +121,9 @@ fn vm_with_tokens(ended: &Arc<AtomicUsize>) -> Vm {
     });
     vm.register("owned", |cx: &mut Ctx| -> NativeResult {
         let stats = cx.stats();
-        let counts = vec![Value::Int(stats.sched.owned as i64), Value::Int(stats.heap_bytes as i64)];
+        // Less the spare buffers, which are bounded whatever runs.
+        let live = stats.heap_bytes - stats.spare_bytes;
+        let counts = vec![Value::Int(stats.sched.owned as i64), Value::Int(live as i64)];
         Ok(cx.new_list(counts))
     });
     vm

@@ -24,7 +24,8 @@ fn probe(cx: &mut Ctx, args: &[Value]) -> NativeResult {
         queued += cx.chan(ch).queue_entries();
     }
     let stats = cx.stats();
-    let counts = [queued, stats.sched.timer_entries, stats.sched.joiner_entries, stats.heap_bytes];
+    // Less the spare buffers, which are bounded whatever runs.
+    let counts = [queued, stats.sched.timer_entries, stats.sched.joiner_entries, stats.heap_bytes - stats.spare_bytes];
     let counts = counts.iter().map(|&n| Value::Int(n as i64)).collect();
     Ok(cx.new_list(counts))
 }

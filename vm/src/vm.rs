@@ -18,6 +18,10 @@ pub struct Stats {
     pub sched: SchedStats,
     /// Bytes the heap holds, as its limit counts them.
     pub heap_bytes: usize,
+    /// Of `heap_bytes`, the spare list buffers and map tables the heap
+    /// keeps for the next small lists and maps: bounded by what is live
+    /// (at least 4 MiB), so not a measure of growth.
+    pub spare_bytes: usize,
     /// Bytes copied and hashed so far to build strings with `+`.
     pub concat_work: u64,
 }

@@ -363,6 +363,7 @@ impl Ctx<'_> {
         crate::Stats {
             sched: self.rt.sched.stats(),
             heap_bytes: self.rt.heap.in_use(),
+            spare_bytes: self.rt.heap.pooled().0,
             concat_work: self.rt.heap.concat_work(),
         }
     }
