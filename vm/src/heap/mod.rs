@@ -304,8 +304,8 @@ pub struct Heap {
     /// registers, cancel scopes, timers), as of the last collection: they
     /// count against the limit too.
     runtime_bytes: usize,
-    /// The buffers of small lists the sweep freed, for new lists to reuse.
-    /// Its bytes count against the limit.
+    /// The buffers of small lists and the tables of small maps the sweep
+    /// freed, for new ones to reuse. Its bytes count against the limit.
     pool: Pool,
     /// The collector's work list, empty between collections (see `gc.rs`).
     pub(crate) gray: Vec<Ref>,
@@ -1187,12 +1187,12 @@ impl Heap {
 }
 
 impl Heap {
-    /// Bounds the spare list buffers and map tables by what is live: as many bytes as the
-    /// live objects hold (about what the program allocates before the
-    /// next collection, which the buffers are for), at least
-    /// [`POOL_FLOOR`], and never more than half the room left under the
-    /// limit, so that spare buffers alone never make the heap report
-    /// `OutOfMemory`.
+    /// Bounds the spare list buffers and map tables by what is live: as
+    /// many bytes as the live objects hold (about what the program
+    /// allocates before the next collection, which the buffers are for),
+    /// at least [`POOL_FLOOR`], and never more than half the room left
+    /// under the limit, so that spare buffers alone never make the heap
+    /// report `OutOfMemory`.
     fn trim_pool(&mut self) {
         let room = self.limit.saturating_sub(self.bytes.saturating_add(self.runtime_bytes));
         self.pool.trim(self.bytes.max(POOL_FLOOR).min(room / 2));
