@@ -658,10 +658,17 @@ impl Heap {
     /// buffer; then the interned one with its text, which `r` becomes when
     /// there is none. Map keys are such strings, so that equal strings
     /// are equal keys.
+    #[inline]
     fn canonical(&mut self, r: Ref) -> Ref {
         if !self.str_raw(r).is_view() {
             return r;
         }
+        self.canonical_view(r)
+    }
+
+    /// [`Heap::canonical`] of a string that views a buffer.
+    #[inline(never)]
+    fn canonical_view(&mut self, r: Ref) -> Ref {
         let hash = self.str_hash(r);
         if let Some(found) = self.find_interned(self.str(r), hash) {
             return found;
