@@ -491,6 +491,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::In { dst, a, b } => {
                     regs[dst] = match (&regs[a], &regs[b]) {
+                        // A key in place is tested inline; `contains_key`
+                        // finds any other out of line.
                         (&Value::Int(i), &Value::Map(m)) => {
                             let map = rt.heap.map(m);
                             Value::Bool(map.get_in_place(i).is_some() || map.contains_key(&Key::Int(i)))

@@ -115,14 +115,21 @@ impl MapTable {
         }
     }
 
+    /// The position of `k`: in place without a search, or anywhere else.
     fn position(&self, k: &Key) -> Option<usize> {
         if let Key::Int(i) = *k {
             if let Some(at) = self.position_in_place(i) {
                 return Some(at);
             }
         }
+        self.position_out_of_place(k)
+    }
+
+    /// The position of `k`, which is not in place: one by one in a small
+    /// table, else through the index.
+    fn position_out_of_place(&self, k: &Key) -> Option<usize> {
         if self.small() {
-            return self.entries.iter().position(|e| matches!(e, Some((key, _)) if key == k));
+            return self.scan(k);
         }
         if self.index.is_empty() {
             return None;
@@ -130,6 +137,11 @@ impl MapTable {
         let entries = &self.entries;
         let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
         found.map(|&at| at as usize)
+    }
+
+    /// The position of `k` in a small table, comparing key by key.
+    fn scan(&self, k: &Key) -> Option<usize> {
+        self.entries.iter().position(|e| matches!(e, Some((key, _)) if key == k))
     }
 
     /// The value of int key `i` if it sits in place: no hashing. `None`
@@ -241,7 +253,7 @@ impl MapTable {
         };
         let at = match in_place {
             Some(at) => at,
-            None if self.small() => self.position(k)?,
+            None if self.small() => self.scan(k)?,
             None if self.index.is_empty() => return None,
             None => {
                 let entries = &self.entries;
@@ -273,10 +285,11 @@ impl MapTable {
         }
         // The first int key's place is where it now sits: a run of keys
         // removed from the front leaves the rest in place.
-        if let Some((at, Key::Int(i))) = self.entries.iter().flatten().enumerate().find_map(|(at, (k, _))| match k {
-            Key::Int(_) => Some((at, *k)),
+        let first_int = self.entries.iter().flatten().enumerate().find_map(|(at, (k, _))| match *k {
+            Key::Int(i) => Some((at, i)),
             _ => None,
-        }) {
+        });
+        if let Some((at, i)) = first_int {
             self.base = i.wrapping_sub(at as i64);
         }
         self.reindex();

@@ -28,16 +28,101 @@ pub(crate) const fn map_bytes(capacity: usize) -> usize {
     std::mem::size_of::<MapTable>() + capacity * super::MAP_ENTRY_BYTES + std::mem::size_of::<Box<MapTable>>()
 }
 
+/// What the pool keeps: an emptied list buffer or map table, filed by
+/// its capacity.
+trait Spare {
+    fn capacity(&self) -> usize;
+    /// Empties it, keeping its room.
+    fn empty(&mut self);
+    /// What one kept with room for `capacity` costs.
+    fn bytes(capacity: usize) -> usize;
+}
+
+impl Spare for Vec<Value> {
+    fn capacity(&self) -> usize {
+        self.capacity()
+    }
+
+    fn empty(&mut self) {
+        self.clear();
+    }
+
+    fn bytes(capacity: usize) -> usize {
+        entry_bytes(capacity)
+    }
+}
+
+impl Spare for Box<MapTable> {
+    fn capacity(&self) -> usize {
+        MapTable::capacity(self)
+    }
+
+    fn empty(&mut self) {
+        self.clear();
+    }
+
+    fn bytes(capacity: usize) -> usize {
+        map_bytes(capacity)
+    }
+}
+
+/// Spares of one kind with capacity 1 to `N`: `classes[c - 1]` holds those
+/// of capacity exactly `c`. The pool keeps the count of bytes.
+struct Classes<T, const N: usize> {
+    classes: [Vec<T>; N],
+}
+
+impl<T: Spare, const N: usize> Classes<T, N> {
+    fn new() -> Self {
+        Classes { classes: std::array::from_fn(|_| Vec::new()) }
+    }
+
+    #[inline]
+    fn take(&mut self, capacity: usize, bytes: &mut usize) -> Option<T> {
+        let spare = self.classes.get_mut(capacity.wrapping_sub(1))?.pop()?;
+        *bytes -= T::bytes(capacity);
+        Some(spare)
+    }
+
+    #[inline]
+    fn give(&mut self, mut spare: T, bytes: &mut usize, cap: usize) {
+        let capacity = spare.capacity();
+        let Some(class) = self.classes.get_mut(capacity.wrapping_sub(1)) else { return };
+        let after = *bytes + T::bytes(capacity);
+        if after <= cap {
+            spare.empty();
+            class.push(spare);
+            *bytes = after;
+        }
+    }
+
+    /// Frees spares, the largest first, until `bytes` is at most `cap`;
+    /// then gives back the stacks' spare room.
+    fn trim(&mut self, bytes: &mut usize, cap: usize) {
+        for capacity in (1..=N).rev() {
+            let class = &mut self.classes[capacity - 1];
+            while *bytes > cap && class.pop().is_some() {
+                *bytes -= T::bytes(capacity);
+            }
+            if class.capacity() > 2 * class.len() + 64 {
+                class.shrink_to(class.len());
+            }
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.classes.iter().map(Vec::len).sum()
+    }
+}
+
 /// Empty list buffers of capacity 1 to [`MAX_POOLED`], and empty map
 /// tables with room for 1 to [`SMALL`] entries, by capacity.
 pub(crate) struct Pool {
-    /// `classes[c - 1]`: empty buffers of capacity exactly `c`.
-    classes: [Vec<Vec<Value>>; MAX_POOLED],
-    /// `maps[c - 1]`: empty tables with room for exactly `c` entries.
+    lists: Classes<Vec<Value>, MAX_POOLED>,
     /// Boxed: the box is what a map's slot holds, reused with the table.
-    #[allow(clippy::vec_box)]
-    maps: [Vec<Box<MapTable>>; SMALL],
-    /// Bytes the buffers hold, with their entries (see [`entry_bytes`]).
+    maps: Classes<Box<MapTable>, SMALL>,
+    /// Bytes the spares hold, with their entries (see [`entry_bytes`] and
+    /// [`map_bytes`]).
     bytes: usize,
     /// The most `bytes` may be: set at each collection.
     cap: usize,
@@ -46,55 +131,35 @@ pub(crate) struct Pool {
 impl Pool {
     /// An empty pool that keeps nothing until its first [`Pool::trim`].
     pub(crate) fn new() -> Pool {
-        Pool { classes: Default::default(), maps: Default::default(), bytes: 0, cap: 0 }
+        Pool { lists: Classes::new(), maps: Classes::new(), bytes: 0, cap: 0 }
     }
 
     /// A spare empty buffer of capacity exactly `capacity`, if one is kept.
     #[inline]
     pub(crate) fn take(&mut self, capacity: usize) -> Option<Vec<Value>> {
-        let class = self.classes.get_mut(capacity.wrapping_sub(1))?;
-        let buffer = class.pop()?;
-        self.bytes -= entry_bytes(capacity);
-        Some(buffer)
+        self.lists.take(capacity, &mut self.bytes)
     }
 
     /// Keeps `buffer`, emptied, if its capacity is pooled and there is
     /// room under the bound; drops it otherwise.
     #[inline]
-    pub(crate) fn give(&mut self, mut buffer: Vec<Value>) {
-        let capacity = buffer.capacity();
-        let Some(class) = self.classes.get_mut(capacity.wrapping_sub(1)) else { return };
-        let bytes = self.bytes + entry_bytes(capacity);
-        if bytes <= self.cap {
-            buffer.clear();
-            class.push(buffer);
-            self.bytes = bytes;
-        }
+    pub(crate) fn give(&mut self, buffer: Vec<Value>) {
+        self.lists.give(buffer, &mut self.bytes, self.cap)
     }
 
     /// A spare empty map table with room for exactly `capacity` entries,
     /// if one is kept.
     #[inline]
     pub(crate) fn take_map(&mut self, capacity: usize) -> Option<Box<MapTable>> {
-        let class = self.maps.get_mut(capacity.wrapping_sub(1))?;
-        let table = class.pop()?;
-        self.bytes -= map_bytes(capacity);
-        Some(table)
+        self.maps.take(capacity, &mut self.bytes)
     }
 
     /// Keeps `table`, emptied, if it has room for at most [`SMALL`]
     /// entries (so no hash index) and there is room under the bound; drops
     /// it otherwise.
     #[inline]
-    pub(crate) fn give_map(&mut self, mut table: Box<MapTable>) {
-        let capacity = table.capacity();
-        let Some(class) = self.maps.get_mut(capacity.wrapping_sub(1)) else { return };
-        let bytes = self.bytes + map_bytes(capacity);
-        if bytes <= self.cap {
-            table.clear();
-            class.push(table);
-            self.bytes = bytes;
-        }
+    pub(crate) fn give_map(&mut self, table: Box<MapTable>) {
+        self.maps.give(table, &mut self.bytes, self.cap)
     }
 
     /// Sets the bound to `cap` bytes and frees buffers and tables until the
@@ -102,33 +167,17 @@ impl Pool {
     /// spare room, so that a pool that was once large does not stay so.
     pub(crate) fn trim(&mut self, cap: usize) {
         self.cap = cap;
-        for capacity in (1..=MAX_POOLED).rev() {
-            let class = &mut self.classes[capacity - 1];
-            while self.bytes > cap && class.pop().is_some() {
-                self.bytes -= entry_bytes(capacity);
-            }
-            if class.capacity() > 2 * class.len() + 64 {
-                class.shrink_to(class.len());
-            }
-        }
-        for capacity in (1..=SMALL).rev() {
-            let class = &mut self.maps[capacity - 1];
-            while self.bytes > cap && class.pop().is_some() {
-                self.bytes -= map_bytes(capacity);
-            }
-            if class.capacity() > 2 * class.len() + 64 {
-                class.shrink_to(class.len());
-            }
-        }
+        self.lists.trim(&mut self.bytes, cap);
+        self.maps.trim(&mut self.bytes, cap);
     }
 
-    /// Bytes held by the spare buffers.
+    /// Bytes held by the spare buffers and tables.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// The number of spare buffers and tables.
     pub(crate) fn count(&self) -> usize {
-        self.classes.iter().map(Vec::len).sum::<usize>() + self.maps.iter().map(Vec::len).sum::<usize>()
+        self.lists.count() + self.maps.count()
     }
 }
