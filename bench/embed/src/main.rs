@@ -17,6 +17,10 @@
 //!   the way a host of those engines does it; Weft uses its host channels
 //!   (`vm.channel::<i64>(capacity)`).
 //!
+//! - `new_vm`: an engine made with its standard library, one small script
+//!   run in it (`1 + 2`), and the engine dropped: what a host pays for a
+//!   fresh, isolated engine per job.
+//!
 //! The call and loop rows are timed in the thread's CPU time, the channel
 //! rows (two threads) by the wall clock. Every run checks the script's
 //! result against the one computed here.
@@ -43,6 +47,7 @@ struct Sizes {
     calls: i64,
     iterations: i64,
     messages: i64,
+    vms: i64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -77,6 +82,7 @@ const ROWS: &[Row] = &[
     Row { name: "inline_loop", unit: "iteration", size: |s| s.iterations },
     Row { name: "chan_in", unit: "message", size: |s| s.messages },
     Row { name: "chan_out", unit: "message", size: |s| s.messages },
+    Row { name: "new_vm", unit: "engine", size: |s| s.vms },
 ];
 
 /// Runs one row once in one engine: `Ok(None)` if the engine has no such
@@ -173,6 +179,17 @@ fn inline_loop(n) {
                 Ok(Some(took))
             }
             "chan_in" | "chan_out" => channels(row, n),
+            "new_vm" => {
+                let start = CpuClock::now();
+                let mut total = 0i64;
+                for _ in 0..n {
+                    let mut vm = weft::Vm::new().map_err(err)?;
+                    total += vm.eval::<i64>(black_box("1 + 2")).map_err(err)?;
+                }
+                let took = start.elapsed();
+                check("weft new_vm", total, 3 * n)?;
+                Ok(Some(took))
+            }
             _ => Ok(None),
         }
     }
@@ -249,6 +266,17 @@ end
     }
 
     pub fn measure(row: &str, n: i64) -> Result<Option<Duration>, String> {
+        if row == "new_vm" {
+            let start = CpuClock::now();
+            let mut total = 0i64;
+            for _ in 0..n {
+                let lua = Lua::new();
+                total += lua.load(black_box("return 1 + 2")).eval::<i64>().map_err(err)?;
+            }
+            let took = start.elapsed();
+            check("mlua new_vm", total, 3 * n)?;
+            return Ok(Some(took));
+        }
         let lua = Lua::new();
         match row {
             "call" => {
@@ -410,6 +438,17 @@ fn fill(n) {
                 check("rhai chan_out", total, triangle(n))?;
                 Ok(Some(took))
             }
+            "new_vm" => {
+                let start = CpuClock::now();
+                let mut total = 0i64;
+                for _ in 0..n {
+                    let engine = Engine::new();
+                    total += engine.eval::<i64>(black_box("1 + 2")).map_err(err)?;
+                }
+                let took = start.elapsed();
+                check("rhai new_vm", total, 3 * n)?;
+                Ok(Some(took))
+            }
             _ => Ok(None),
         }
     }
@@ -427,14 +466,14 @@ struct Options {
 
 const USAGE: &str =
     "usage: weft-bench-embed [--engine weft,mlua,rhai] [--rows call,...] [--runs N] [--calls N] [--iterations N] \
-[--messages N] [--quick] [--markdown]";
+[--messages N] [--vms N] [--quick] [--markdown]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         engines: vec![Engine::Weft, Engine::Mlua, Engine::Rhai],
         rows: Vec::new(),
         runs: 5,
-        sizes: Sizes { calls: 1_000_000, iterations: 10_000_000, messages: 1_000_000 },
+        sizes: Sizes { calls: 1_000_000, iterations: 10_000_000, messages: 1_000_000, vms: 1_000 },
         markdown: false,
     };
     let mut args = std::env::args().skip(1);
@@ -474,7 +513,8 @@ fn parse_options() -> Result<Options, String> {
             "--calls" => options.sizes.calls = number("a count")?,
             "--iterations" => options.sizes.iterations = number("a count")?,
             "--messages" => options.sizes.messages = number("a count")?,
-            "--quick" => options.sizes = Sizes { calls: 10_000, iterations: 100_000, messages: 10_000 },
+            "--vms" => options.sizes.vms = number("a count")?,
+            "--quick" => options.sizes = Sizes { calls: 10_000, iterations: 100_000, messages: 10_000, vms: 100 },
             "--markdown" => options.markdown = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
