@@ -813,8 +813,8 @@ impl Proto {
             if let Op::ResumeNative = op {
                 return Err(format!("{}: instruction {pc} is the VM's own", self.name));
             }
-            let fields: Vec<Field> = op.fields().into_iter().flatten().collect();
-            for f in &fields {
+            let fields = op.fields();
+            for f in fields.iter().flatten() {
                 let limit = match f.kind {
                     Operand::Reg => self.regs as usize,
                     Operand::Konst | Operand::Field => self.consts.len(),
@@ -822,7 +822,7 @@ impl Proto {
                     Operand::Upval => self.captures.len(),
                     // A run of registers ends inside the frame.
                     Operand::Range => {
-                        let count = fields.iter().find(|c| c.kind == Operand::Count).map_or(0, |c| c.value);
+                        let count = fields.iter().flatten().find(|c| c.kind == Operand::Count).map_or(0, |c| c.value);
                         (self.regs as i64 - count + 1).max(0) as usize
                     }
                     _ => continue,

@@ -4,6 +4,7 @@
 //! `session.rs`.
 
 use crate::*;
+use code::prelude_cache;
 use interp::Halt;
 use runtime::{stdout_writer, Output};
 use std::io::Write;
@@ -407,10 +408,29 @@ impl Vm {
 
     /// Loads the prelude: Weft source whose functions become methods.
     /// `methods` maps (type, method name) to a top-level function name.
+    ///
+    /// The compiled prelude is kept for the process (see `prelude_cache`):
+    /// a VM that loads the same text into an equal environment, as every
+    /// VM made the same way does, skips parsing and compiling it.
     pub fn load_prelude(&mut self, text: &str, methods: &[(TypeTag, &str, &str)]) -> Result<(), Failure> {
-        let mut scope = FileScope::new();
-        self.code.prelude_file = Some(self.code.files.len() as u32);
-        let main = self.load("<prelude>", text, Path::new("."), &mut scope, Mode::Script)?;
+        const NAME: &str = "<prelude>";
+        let file = self.add_file(NAME, text);
+        self.code.prelude_file = Some(file);
+        let (main, scope) = match prelude_cache::find(text, &self.env) {
+            Some(compiled) => {
+                self.env = compiled.after.clone();
+                (self.link(file, &compiled.unit), compiled.scope.clone())
+            }
+            None => {
+                let before = self.env.clone();
+                let mut scope = FileScope::new();
+                let unit = self.compile_source(NAME, text, Path::new("."), &mut scope, Mode::Script)?;
+                let unit = self.check_unit(NAME, text, unit)?;
+                let main = self.link(file, &unit);
+                prelude_cache::keep(text, before, self.env.clone(), scope.clone(), unit);
+                (main, scope)
+            }
+        };
         self.run_proto(main)?;
         for (ty, method, function) in methods {
             let slot = scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));

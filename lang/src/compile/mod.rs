@@ -35,7 +35,7 @@ type NameMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
 
 /// The global names shared by every file: builtins, and the slots handed
 /// out to files' top-level names and to cached modules.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Env {
     builtins: NameMap<u32>,
     /// The parameters of the builtins whose count is known: a direct call

@@ -5,7 +5,7 @@
 use crate::task::{self, Task};
 use crate::{heap, Failure, FnProto, SourceFile, Throw, Value, Vm};
 use std::path::Path;
-use weft_lang::bytecode::{Const, Op};
+use weft_lang::bytecode::{Const, Op, Unit};
 use weft_lang::compile::{FileScope, Mode};
 
 /// The most compile errors one report renders.
@@ -38,6 +38,13 @@ pub fn read_source(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
 }
 
+/// A compiled unit whose functions passed
+/// [`Proto::check`](weft_lang::bytecode::Proto::check): the only kind
+/// `Vm::link` takes.
+/// Its field is private and it is never changed once made, so the checks
+/// hold for as long as it lives, in the prelude cache too.
+pub(crate) struct CheckedUnit(Unit);
+
 /// The name reports give a module file, and the directory its own imports
 /// are relative to.
 fn module_name_and_dir(path: &str) -> (String, std::path::PathBuf) {
@@ -58,8 +65,29 @@ impl Vm {
         scope: &mut FileScope,
         mode: Mode,
     ) -> Result<u32, Failure> {
+        let file = self.add_file(name, text);
+        let unit = self.compile_source(name, text, dir, scope, mode)?;
+        let unit = self.check_unit(name, text, unit)?;
+        Ok(self.link(file, &unit))
+    }
+
+    /// Records a source file for reports; returns its index.
+    pub(crate) fn add_file(&mut self, name: &str, text: &str) -> u32 {
         let file = self.code.files.len() as u32;
         self.code.files.push(SourceFile::new(name, text));
+        file
+    }
+
+    /// Parses and compiles `text` in the VM's environment, which gains the
+    /// file's global names; every error is rendered into one report.
+    pub(crate) fn compile_source(
+        &mut self,
+        name: &str,
+        text: &str,
+        dir: &Path,
+        scope: &mut FileScope,
+        mode: Mode,
+    ) -> Result<Unit, Failure> {
         let compiled = match weft_lang::parser::parse(text) {
             Ok(program) => weft_lang::compile::compile(&program, &mut self.env, scope, dir, mode),
             Err(broken) => {
@@ -72,8 +100,8 @@ impl Vm {
                 Err(errors)
             }
         };
-        let unit = match compiled {
-            Ok(unit) => unit,
+        match compiled {
+            Ok(unit) => Ok(unit),
             Err(mut diagnostics) => {
                 // In source order: the compiler finishes inner functions first.
                 diagnostics.sort_by_key(|d| d.span.start);
@@ -84,21 +112,34 @@ impl Vm {
                 if let Some(more) = diagnostics.len().checked_sub(MAX_REPORTED_ERRORS).filter(|&n| n > 0) {
                     report.push_str(&format!("\n... and {more} more errors\n"));
                 }
-                return Err(Failure::Compile { diagnostics, report });
+                Err(Failure::Compile { diagnostics, report })
             }
-        };
-        // The interpreter trusts these checks (it reads registers without
-        // bounds checks), so a compiler bug stops here, not in the loop.
-        if let Some(problem) = unit.protos.iter().find_map(|p| p.check().err()) {
-            let diagnostic = weft_lang::diagnostic::Diagnostic::new(
-                format!("internal compiler error: {problem}"),
-                weft_lang::diagnostic::Span::default(),
-            );
-            let report = diagnostic.render(name, text, self.color);
-            return Err(Failure::Compile { diagnostics: vec![diagnostic], report });
         }
+    }
+
+    /// Checks the functions of `unit`, compiled from `text` (file `name`).
+    /// The interpreter trusts these checks (it reads registers without
+    /// bounds checks), so a compiler bug stops here, not in the loop.
+    pub(crate) fn check_unit(&self, name: &str, text: &str, unit: Unit) -> Result<CheckedUnit, Failure> {
+        match unit.protos.iter().find_map(|p| p.check().err()) {
+            None => Ok(CheckedUnit(unit)),
+            Some(problem) => {
+                let diagnostic = weft_lang::diagnostic::Diagnostic::new(
+                    format!("internal compiler error: {problem}"),
+                    weft_lang::diagnostic::Span::default(),
+                );
+                let report = diagnostic.render(name, text, self.color);
+                Err(Failure::Compile { diagnostics: vec![diagnostic], report })
+            }
+        }
+    }
+
+    /// Adds the functions of `unit`, compiled from file `file`, to the
+    /// loaded code. Returns the index of its top-level function.
+    pub(crate) fn link(&mut self, file: u32, unit: &CheckedUnit) -> u32 {
+        let unit = &unit.0;
         let first = self.code.protos.len() as u32;
-        for proto in unit.protos {
+        for proto in &unit.protos {
             let consts = proto
                 .consts
                 .iter()
@@ -119,13 +160,13 @@ impl Vm {
                 })
                 .collect();
             self.code.protos.push(FnProto {
-                name: proto.name.into(),
+                name: proto.name.as_str().into(),
                 arity: proto.arity,
                 regs: proto.regs,
                 code,
-                spans: proto.spans,
+                spans: proto.spans.clone(),
                 consts,
-                captures: proto.captures,
+                captures: proto.captures.clone(),
                 file,
                 span: proto.span,
             });
@@ -134,7 +175,7 @@ impl Vm {
         if self.rt.globals.len() < slots {
             self.rt.globals.resize(slots, Value::Nil);
         }
-        Ok(first + unit.main)
+        first + unit.main
     }
 
     /// Compiles a file without running it: `weft check`.

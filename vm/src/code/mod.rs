@@ -4,6 +4,7 @@
 
 pub mod disasm;
 pub(crate) mod load;
+pub(crate) mod prelude_cache;
 
 use crate::native::NativeDef;
 use crate::trace::TraceEntry;
@@ -73,7 +74,9 @@ pub struct Methods {
 pub struct Symbols {
     /// Each symbol's name, by id.
     pub(crate) names: Vec<String>,
-    ids: HashMap<String, u16>,
+    /// FxHash, as for global names: the names are the program's own, and
+    /// every VM numbers the standard library's methods when it is made.
+    ids: HashMap<String, u16, rustc_hash::FxBuildHasher>,
 }
 
 impl Symbols {
@@ -143,22 +146,26 @@ pub struct SourceFile {
     pub(crate) name: String,
     /// The source text.
     pub(crate) text: String,
-    line_starts: Vec<usize>,
+    /// Where each line starts, found when a report first needs them: most
+    /// files never have one.
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
-    /// A file of this name and text, with its line starts found.
+    /// A file of this name and text.
     pub(crate) fn new(name: &str, text: &str) -> SourceFile {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile { name: name.to_string(), text: text.to_string(), line_starts }
+        SourceFile { name: name.to_string(), text: text.to_string(), line_starts: std::sync::OnceLock::new() }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let offset = (offset as usize).min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
-        let start = self.line_starts[line];
+        let line_starts = self.line_starts.get_or_init(|| {
+            let newlines = self.text.bytes().enumerate().filter(|&(_, b)| b == b'\n');
+            std::iter::once(0).chain(newlines.map(|(i, _)| i + 1)).collect()
+        });
+        let line = line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = line_starts[line];
         let col = self.text.get(start..offset).map(|s| s.chars().count()).unwrap_or(0);
         (line + 1, col + 1)
     }

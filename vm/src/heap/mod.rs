@@ -329,14 +329,18 @@ fn gc_stress() -> bool {
 
 /// The default heap limit: half the machine's memory (or 4 GiB where it
 /// cannot be read), leaving room for the collector's slack and the rest of
-/// the system.
+/// the system. Read once per process: every VM made after the first
+/// would otherwise open and parse `/proc/meminfo` again.
 pub fn default_limit() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
-        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib.saturating_mul(1024))
-    });
-    total.map_or(4 << 30, |bytes| bytes / 2)
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        });
+        total.map_or(4 << 30, |bytes| bytes / 2)
+    })
 }
 
 /// The smallest amount of allocation between two collections.

@@ -1,0 +1,89 @@
+//! Compiled preludes, kept for the process. Every VM made the same way
+//! loads the same prelude into the same global environment, and parsing and
+//! compiling it is nearly all the cost of making a VM; so the first VM
+//! compiles it, and the others, finding the same text and an equal
+//! environment, take the compiled code and the names it declared. Each VM
+//! still links the code into its own heap; the code was checked once,
+//! before it was kept.
+
+use crate::code::load::CheckedUnit;
+use std::sync::{Arc, Mutex};
+use weft_lang::compile::{Env, FileScope};
+
+/// A prelude compiled once: the text and the environment it was compiled
+/// in, and what compiling it gave.
+pub(crate) struct Compiled {
+    text: String,
+    before: Env,
+    /// The environment after, with the prelude's global names.
+    pub(crate) after: Env,
+    /// The prelude's top-level names.
+    pub(crate) scope: FileScope,
+    pub(crate) unit: CheckedUnit,
+}
+
+/// How many compiled preludes the process keeps, newest first: one per
+/// way of making a VM (the standard library with and without a host's
+/// own natives registered before it, say). Beyond that the oldest goes.
+const KEPT: usize = 4;
+
+static CACHE: Mutex<Vec<Arc<Compiled>>> = Mutex::new(Vec::new());
+
+/// The prelude `text` compiled in an environment equal to `env`, if kept.
+pub(crate) fn find(text: &str, env: &Env) -> Option<Arc<Compiled>> {
+    // A panic elsewhere while the lock was held leaves only whole entries.
+    let cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.iter().find(|c| c.text == text && c.before == *env).cloned()
+}
+
+/// Keeps `unit`, compiled from `text` in environment `before`.
+pub(crate) fn keep(text: &str, before: Env, after: Env, scope: FileScope, unit: CheckedUnit) {
+    let compiled = Arc::new(Compiled { text: text.to_string(), before, after, scope, unit });
+    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache.insert(0, compiled);
+    cache.truncate(KEPT);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{TypeTag, Value, Vm};
+
+    /// A prelude that calls a host native: its global slot is the one the
+    /// environment gave `triple`, which natives registered before move.
+    const TEXT: &str = "# the cache's own test prelude\nfn list_tripled(xs) { return triple(xs[0]) }\n";
+    const METHODS: &[(TypeTag, &str, &str)] = &[(TypeTag::List, "tripled", "list_tripled")];
+
+    fn vm_after(natives: &[&str]) -> Vm {
+        let mut vm = Vm::new();
+        for name in natives {
+            vm.register(name, |x: i64| x);
+        }
+        vm.register("triple", |x: i64| 3 * x);
+        vm
+    }
+
+    #[test]
+    fn a_prelude_is_compiled_once_per_environment() {
+        let mut first = vm_after(&[]);
+        assert!(super::find(TEXT, &first.env).is_none(), "nothing kept before the first load");
+        first.load_prelude(TEXT, METHODS).unwrap();
+
+        let mut same = vm_after(&[]);
+        assert!(super::find(TEXT, &same.env).is_some(), "a VM made the same way finds it");
+        same.load_prelude(TEXT, METHODS).unwrap();
+
+        let mut other = vm_after(&["shifts", "the", "slots"]);
+        assert!(super::find(TEXT, &other.env).is_none(), "another environment does not");
+        other.load_prelude(TEXT, METHODS).unwrap();
+        assert!(super::find(TEXT, &other.env).is_none(), "the environment now has the prelude's names");
+
+        for vm in [&mut first, &mut same, &mut other] {
+            assert!(matches!(vm.eval("<test>", "[5].tripled()").unwrap(), Value::Int(15)));
+        }
+        // Another text is another entry.
+        let mut changed = vm_after(&[]);
+        assert!(super::find(&format!("{TEXT}\n"), &changed.env).is_none());
+        changed.load_prelude(&format!("{TEXT}\n"), METHODS).unwrap();
+        assert!(matches!(changed.eval("<test>", "[7].tripled()").unwrap(), Value::Int(21)));
+    }
+}
