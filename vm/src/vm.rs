@@ -418,7 +418,7 @@ impl Vm {
         self.code.prelude_file = Some(file);
         let (main, scope) = match prelude_cache::find(text, &self.env) {
             Some(compiled) => {
-                self.env = compiled.after.clone();
+                self.env.apply(&compiled.changes);
                 (self.link(file, &compiled.unit), compiled.scope.clone())
             }
             None => {
@@ -427,7 +427,7 @@ impl Vm {
                 let unit = self.compile_source(NAME, text, Path::new("."), &mut scope, Mode::Script)?;
                 let unit = self.check_unit(NAME, text, unit)?;
                 let main = self.link(file, &unit);
-                prelude_cache::keep(text, before, self.env.clone(), scope.clone(), unit);
+                prelude_cache::keep(text, before, &self.env, scope.clone(), unit);
                 (main, scope)
             }
         };

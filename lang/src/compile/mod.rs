@@ -113,6 +113,57 @@ impl Env {
         self.modules.insert(path.to_string(), slot);
         slot
     }
+
+    /// What this environment gained since it was `before` (as compiling a
+    /// file makes it gain), to replay with [`Env::apply`] on an environment
+    /// equal to `before` instead of compiling the file again.
+    pub fn changes_since(&self, before: &Env) -> EnvChanges {
+        let added = |now: &NameMap<u32>, then: &NameMap<u32>| {
+            now.iter().filter(|(name, slot)| then.get(*name) != Some(slot)).map(|(n, &s)| (n.clone(), s)).collect()
+        };
+        let mut signatures: Vec<(String, Option<BuiltinSig>)> = self
+            .signatures
+            .iter()
+            .filter(|(name, sig)| before.signatures.get(*name) != Some(sig))
+            .map(|(name, sig)| (name.clone(), Some(sig.clone())))
+            .collect();
+        let dropped = before.signatures.keys().filter(|name| !self.signatures.contains_key(*name));
+        signatures.extend(dropped.map(|name| (name.clone(), None)));
+        EnvChanges {
+            builtins: added(&self.builtins, &before.builtins),
+            signatures,
+            rebound: self.rebound.difference(&before.rebound).cloned().collect(),
+            modules: self
+                .modules
+                .iter()
+                .filter(|(p, _)| !before.modules.contains_key(*p))
+                .map(|(p, &s)| (p.clone(), s))
+                .collect(),
+            next_slot: self.next_slot,
+        }
+    }
+
+    /// Makes the changes `changes` describes (see [`Env::changes_since`]).
+    pub fn apply(&mut self, changes: &EnvChanges) {
+        self.builtins.extend(changes.builtins.iter().cloned());
+        for (name, signature) in &changes.signatures {
+            self.set_builtin_signature(name, signature.clone());
+        }
+        self.rebound.extend(changes.rebound.iter().cloned());
+        self.modules.extend(changes.modules.iter().cloned());
+        self.next_slot = changes.next_slot;
+    }
+}
+
+/// What an environment gained between two moments: the names, slots and
+/// signatures added or changed (see [`Env::changes_since`]).
+#[derive(Clone, Debug, Default)]
+pub struct EnvChanges {
+    builtins: Vec<(String, u32)>,
+    signatures: Vec<(String, Option<BuiltinSig>)>,
+    rebound: Vec<String>,
+    modules: Vec<(String, u32)>,
+    next_slot: u32,
 }
 
 /// The parameters of a builtin, as its native declares them: what each
@@ -587,5 +638,37 @@ impl<'a> Func<'a> {
         self.proto.captures = self.upvals.iter().map(|(_, c)| *c).collect();
         let _ = self.index;
         self.proto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiling a file into a copy of an environment and replaying what it
+    /// gained on another copy give equal environments.
+    #[test]
+    fn changes_replay_what_compiling_added() {
+        let mut before = Env::new();
+        before.add_builtin("print");
+        let len = before.add_builtin("len");
+        before.set_builtin_signature("len", Some(BuiltinSig::new(&[("xs", false)])));
+        let text = "fn helper(x) { return x }\nlen = fn(xs) => 0\nlet top = helper(1)\n";
+        let Ok(program) = crate::parser::parse(text) else { panic!("the test text parses") };
+        let mut after = before.clone();
+        compile(&program, &mut after, &mut FileScope::new(), std::path::Path::new("."), Mode::Script)
+            .expect("compiles");
+        assert_ne!(after, before, "compiling declares names");
+        assert!(after.builtin_signature("len").is_none(), "an assigned builtin loses its signature");
+
+        let changes = after.changes_since(&before);
+        let mut replayed = before.clone();
+        replayed.apply(&changes);
+        assert_eq!(replayed, after);
+        assert_eq!(replayed.builtin("len"), Some(len));
+        // Nothing changed, nothing to replay.
+        let mut same = after.clone();
+        same.apply(&after.changes_since(&after));
+        assert_eq!(same, after);
     }
 }

@@ -8,15 +8,15 @@
 
 use crate::code::load::CheckedUnit;
 use std::sync::{Arc, Mutex};
-use weft_lang::compile::{Env, FileScope};
+use weft_lang::compile::{Env, EnvChanges, FileScope};
 
 /// A prelude compiled once: the text and the environment it was compiled
 /// in, and what compiling it gave.
 pub(crate) struct Compiled {
     text: String,
     before: Env,
-    /// The environment after, with the prelude's global names.
-    pub(crate) after: Env,
+    /// What compiling it added to the environment: the prelude's names.
+    pub(crate) changes: EnvChanges,
     /// The prelude's top-level names.
     pub(crate) scope: FileScope,
     pub(crate) unit: CheckedUnit,
@@ -36,9 +36,11 @@ pub(crate) fn find(text: &str, env: &Env) -> Option<Arc<Compiled>> {
     cache.iter().find(|c| c.text == text && c.before == *env).cloned()
 }
 
-/// Keeps `unit`, compiled from `text` in environment `before`.
-pub(crate) fn keep(text: &str, before: Env, after: Env, scope: FileScope, unit: CheckedUnit) {
-    let compiled = Arc::new(Compiled { text: text.to_string(), before, after, scope, unit });
+/// Keeps `unit`, compiled from `text` in environment `before`, which
+/// compiling it turned into `after`.
+pub(crate) fn keep(text: &str, before: Env, after: &Env, scope: FileScope, unit: CheckedUnit) {
+    let changes = after.changes_since(&before);
+    let compiled = Arc::new(Compiled { text: text.to_string(), before, changes, scope, unit });
     let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     cache.insert(0, compiled);
     cache.truncate(KEPT);
