@@ -21,7 +21,7 @@
 //!   run in it (`1 + 2`), and the engine dropped: what a host pays for a
 //!   fresh, isolated engine per job.
 //!
-//! The call and loop rows are timed in the thread's CPU time, the channel
+//! The call, loop and new_vm rows are timed in the thread's CPU time, the channel
 //! rows (two threads) by the wall clock. Every run checks the script's
 //! result against the one computed here.
 //! The runs of all engines alternate (run 1 of each, then run 2 of each,
