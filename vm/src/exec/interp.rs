@@ -8,6 +8,7 @@
 //! both paths share: calls, returns, raising and traces.
 
 use crate::error::Throw;
+use crate::heap::Captures;
 use crate::native::{Call, Control};
 use crate::ops;
 use crate::task::{Cont, Frame, Task};
@@ -15,7 +16,7 @@ use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
-use weft_lang::bytecode::{Builtin, Op, Reg};
+use weft_lang::bytecode::{Builtin, Capture, Op, Reg};
 
 /// Why `run` returned.
 #[derive(Debug)]
@@ -662,6 +663,38 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::EndTry => {
                     task.handlers.pop();
                 }
+                // These allocate: a collection that falls due runs before
+                // the next instruction, as after a native's call.
+                Op::NewCell { reg } => {
+                    let cell = rt.heap.new_cell(regs[reg]);
+                    regs[reg] = Value::Cell(cell);
+                    if rt.heap.gc_due() {
+                        save_pc!();
+                        return Halt::Collect;
+                    }
+                }
+                // A closure of one local at most; the slow path makes the rest.
+                Op::Closure { dst, proto: p } => {
+                    let captures = match code.protos[p as usize].captures[..] {
+                        [] => Captures::None,
+                        [Capture::Local(reg)] => Captures::One(regs[reg as usize]),
+                        _ => slow!(),
+                    };
+                    regs[dst] = Value::Func(rt.heap.new_closure(p, captures));
+                    if rt.heap.gc_due() {
+                        save_pc!();
+                        return Halt::Collect;
+                    }
+                }
+                Op::NewList { dst, start, count } => {
+                    let start = start as usize;
+                    let r = rt.heap.new_list_from(&regs[start..start + count as usize]);
+                    regs[dst] = Value::List(r);
+                    if rt.heap.gc_due() {
+                        save_pc!();
+                        return Halt::Collect;
+                    }
+                }
                 Op::IterNext { base: b, dst, pair, offset } => {
                     let (Value::List(r), Value::Int(cursor)) = (regs[b], regs[b as usize + 1]) else { slow!() };
                     match rt.heap.list(r).get(cursor as usize) {
@@ -684,16 +717,13 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 // Listed, not matched by `_`: the jump table then covers every
                 // opcode, and the dispatch needs no range check.
-                Op::NewCell { .. }
-                | Op::Pow { .. }
-                | Op::NewList { .. }
+                Op::Pow { .. }
                 | Op::NewMap { .. }
                 | Op::Unpack { .. }
                 | Op::ListPush { .. }
                 | Op::MapInsert { .. }
                 | Op::Range { .. }
                 | Op::Concat { .. }
-                | Op::Closure { .. }
                 | Op::Try { .. }
                 | Op::Throw { .. }
                 | Op::IterPrep { .. }

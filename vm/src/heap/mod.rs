@@ -728,6 +728,7 @@ impl Heap {
     /// A new list of a copy of `items`: a list literal. Up to
     /// [`INLINE_ITEMS`] items live in the list's slot; more go to a spare
     /// buffer of exactly that capacity when the pool keeps one.
+    #[inline(never)]
     pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
         let inline = match *items {
             [] => [Value::Nil; INLINE_ITEMS],
