@@ -727,7 +727,8 @@ impl Heap {
 
     /// A new list of a copy of `items`: a list literal. Up to
     /// [`INLINE_ITEMS`] items live in the list's slot; more go to a spare
-    /// buffer of exactly that capacity when the pool keeps one.
+    /// buffer of exactly that capacity when the pool keeps one. Never
+    /// inlined: the interpreter loop calls it, and would only grow.
     #[inline(never)]
     pub(crate) fn new_list_from(&mut self, items: &[Value]) -> Ref {
         let inline = match *items {
