@@ -686,6 +686,16 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         return Halt::Collect;
                     }
                 }
+                Op::NewMap { dst, start, count } => {
+                    let start = start as usize;
+                    // A key that can be no key raises in the slow path.
+                    let Some(map) = rt.heap.new_map_from(&regs[start..start + 2 * count as usize]) else { slow!() };
+                    regs[dst] = Value::Map(map);
+                    if rt.heap.gc_due() {
+                        save_pc!();
+                        return Halt::Collect;
+                    }
+                }
                 Op::NewList { dst, start, count } => {
                     let start = start as usize;
                     let r = rt.heap.new_list_from(&regs[start..start + count as usize]);
@@ -718,7 +728,6 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // Listed, not matched by `_`: the jump table then covers every
                 // opcode, and the dispatch needs no range check.
                 Op::Pow { .. }
-                | Op::NewMap { .. }
                 | Op::Unpack { .. }
                 | Op::ListPush { .. }
                 | Op::MapInsert { .. }

@@ -264,14 +264,16 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }
         Op::NewMap { dst, start, count } => {
-            let mut map = rt.heap.map_table(count as usize);
-            for i in 0..count as usize {
-                let k = regs[start as usize + 2 * i];
-                let v = regs[start as usize + 2 * i + 1];
-                let Some(k) = rt.heap.key(k) else { raise!(bad_key(k)) };
-                map.insert(k, v);
-            }
-            regs[dst] = Value::Map(rt.heap.new_map_in(map));
+            let pairs = &regs[start as usize..start as usize + 2 * count as usize];
+            let Some(map) = rt.heap.new_map_from(pairs) else {
+                let keys = pairs.iter().step_by(2);
+                let bad = keys
+                    .copied()
+                    .find(|&k| rt.heap.find_key(k).is_none())
+                    .expect("new_map_from refuses only what find_key refuses");
+                raise!(bad_key(bad))
+            };
+            regs[dst] = Value::Map(map);
             gc_point!();
         }
         Op::Unpack { start, count, src } => {
