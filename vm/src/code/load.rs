@@ -40,9 +40,9 @@ pub fn read_source(path: &Path) -> Result<String, String> {
 
 /// A compiled unit whose functions passed
 /// [`Proto::check`](weft_lang::bytecode::Proto::check): the only kind
-/// `Vm::link` takes.
-/// Its field is private and it is never changed once made, so the checks
-/// hold for as long as it lives, in the prelude cache too.
+/// `Vm::link` takes. Its field is private and nothing changes it once it
+/// is made, so the checks hold for as long as it lives, in the prelude
+/// cache too.
 pub(crate) struct CheckedUnit(Unit);
 
 /// The name reports give a module file, and the directory its own imports

@@ -762,7 +762,6 @@ impl Heap {
         self.pool.take_map(capacity).unwrap_or_else(|| Box::new(MapTable::with_capacity(capacity)))
     }
 
-    /// A new map of `table`.
     /// A new map of the keys and values that alternate in `pairs`: a map
     /// literal. `None` if one of the keys can be no map key (a list, say).
     /// Never inlined, as [`Heap::new_list_from`].
@@ -775,6 +774,7 @@ impl Heap {
         Some(self.new_map_in(map))
     }
 
+    /// A new map of `table`.
     pub(crate) fn new_map_in(&mut self, table: Box<MapTable>) -> Ref {
         let size = table.capacity() * MAP_ENTRY_BYTES;
         self.alloc(Obj::Map(table), size)
