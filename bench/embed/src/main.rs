@@ -104,6 +104,23 @@ fn check(what: &str, got: i64, want: i64) -> Result<(), String> {
     }
 }
 
+/// The `new_vm` row in one engine: `n` times, `make_and_eval` makes an
+/// engine, evaluates `1 + 2` in it and drops it.
+fn new_vms(
+    what: &str,
+    n: i64,
+    mut make_and_eval: impl FnMut() -> Result<i64, String>,
+) -> Result<Option<Duration>, String> {
+    let start = CpuClock::now();
+    let mut total = 0i64;
+    for _ in 0..n {
+        total += make_and_eval()?;
+    }
+    let took = start.elapsed();
+    check(what, total, 3 * n)?;
+    Ok(Some(took))
+}
+
 /// 0 + 1 + ... + (n - 1): what the loops and the channel rows add up.
 fn triangle(n: i64) -> i64 {
     n * (n - 1) / 2
@@ -179,17 +196,10 @@ fn inline_loop(n) {
                 Ok(Some(took))
             }
             "chan_in" | "chan_out" => channels(row, n),
-            "new_vm" => {
-                let start = CpuClock::now();
-                let mut total = 0i64;
-                for _ in 0..n {
-                    let mut vm = weft::Vm::new().map_err(err)?;
-                    total += vm.eval::<i64>(black_box("1 + 2")).map_err(err)?;
-                }
-                let took = start.elapsed();
-                check("weft new_vm", total, 3 * n)?;
-                Ok(Some(took))
-            }
+            "new_vm" => new_vms("weft new_vm", n, || {
+                let mut vm = weft::Vm::new().map_err(err)?;
+                vm.eval::<i64>(black_box("1 + 2")).map_err(err)
+            }),
             _ => Ok(None),
         }
     }
@@ -267,15 +277,7 @@ end
 
     pub fn measure(row: &str, n: i64) -> Result<Option<Duration>, String> {
         if row == "new_vm" {
-            let start = CpuClock::now();
-            let mut total = 0i64;
-            for _ in 0..n {
-                let lua = Lua::new();
-                total += lua.load(black_box("return 1 + 2")).eval::<i64>().map_err(err)?;
-            }
-            let took = start.elapsed();
-            check("mlua new_vm", total, 3 * n)?;
-            return Ok(Some(took));
+            return new_vms("mlua new_vm", n, || Lua::new().load(black_box("return 1 + 2")).eval::<i64>().map_err(err));
         }
         let lua = Lua::new();
         match row {
@@ -438,17 +440,7 @@ fn fill(n) {
                 check("rhai chan_out", total, triangle(n))?;
                 Ok(Some(took))
             }
-            "new_vm" => {
-                let start = CpuClock::now();
-                let mut total = 0i64;
-                for _ in 0..n {
-                    let engine = Engine::new();
-                    total += engine.eval::<i64>(black_box("1 + 2")).map_err(err)?;
-                }
-                let took = start.elapsed();
-                check("rhai new_vm", total, 3 * n)?;
-                Ok(Some(took))
-            }
+            "new_vm" => new_vms("rhai new_vm", n, || Engine::new().eval::<i64>(black_box("1 + 2")).map_err(err)),
             _ => Ok(None),
         }
     }

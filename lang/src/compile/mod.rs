@@ -118,9 +118,6 @@ impl Env {
     /// file makes it gain), to replay with [`Env::apply`] on an environment
     /// equal to `before` instead of compiling the file again.
     pub fn changes_since(&self, before: &Env) -> EnvChanges {
-        let added = |now: &NameMap<u32>, then: &NameMap<u32>| {
-            now.iter().filter(|(name, slot)| then.get(*name) != Some(slot)).map(|(n, &s)| (n.clone(), s)).collect()
-        };
         let mut signatures: Vec<(String, Option<BuiltinSig>)> = self
             .signatures
             .iter()
@@ -133,12 +130,7 @@ impl Env {
             builtins: added(&self.builtins, &before.builtins),
             signatures,
             rebound: self.rebound.difference(&before.rebound).cloned().collect(),
-            modules: self
-                .modules
-                .iter()
-                .filter(|(p, _)| !before.modules.contains_key(*p))
-                .map(|(p, &s)| (p.clone(), s))
-                .collect(),
+            modules: added(&self.modules, &before.modules),
             next_slot: self.next_slot,
         }
     }
@@ -153,6 +145,14 @@ impl Env {
         self.modules.extend(changes.modules.iter().cloned());
         self.next_slot = changes.next_slot;
     }
+}
+
+/// The names of `now` that `then` has not, or gives another slot.
+fn added<S: std::hash::BuildHasher>(
+    now: &HashMap<String, u32, S>,
+    then: &HashMap<String, u32, S>,
+) -> Vec<(String, u32)> {
+    now.iter().filter(|(name, slot)| then.get(*name) != Some(slot)).map(|(name, &slot)| (name.clone(), slot)).collect()
 }
 
 /// What an environment gained between two moments: the names, slots and

@@ -278,6 +278,16 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             }};
         }
+        // After an instruction that allocated: a collection that falls due
+        // runs before the next instruction, as after a native's call.
+        macro_rules! collect_if_due {
+            () => {
+                if rt.heap.gc_due() {
+                    save_pc!();
+                    return Halt::Collect;
+                }
+            };
+        }
         // A builtin's instruction goes on only while its global holds the
         // native it stands for; otherwise the slow path makes the call.
         macro_rules! builtin {
@@ -663,15 +673,11 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::EndTry => {
                     task.handlers.pop();
                 }
-                // These allocate: a collection that falls due runs before
-                // the next instruction, as after a native's call.
+                // Allocations: the commonest are made here.
                 Op::NewCell { reg } => {
                     let cell = rt.heap.new_cell(regs[reg]);
                     regs[reg] = Value::Cell(cell);
-                    if rt.heap.gc_due() {
-                        save_pc!();
-                        return Halt::Collect;
-                    }
+                    collect_if_due!();
                 }
                 // A closure of one local at most; the slow path makes the rest.
                 Op::Closure { dst, proto: p } => {
@@ -681,29 +687,20 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         _ => slow!(),
                     };
                     regs[dst] = Value::Func(rt.heap.new_closure(p, captures));
-                    if rt.heap.gc_due() {
-                        save_pc!();
-                        return Halt::Collect;
-                    }
+                    collect_if_due!();
                 }
                 Op::NewMap { dst, start, count } => {
                     let start = start as usize;
                     // A key that can be no key raises in the slow path.
-                    let Some(map) = rt.heap.new_map_from(&regs[start..start + 2 * count as usize]) else { slow!() };
+                    let Ok(map) = rt.heap.new_map_from(&regs[start..start + 2 * count as usize]) else { slow!() };
                     regs[dst] = Value::Map(map);
-                    if rt.heap.gc_due() {
-                        save_pc!();
-                        return Halt::Collect;
-                    }
+                    collect_if_due!();
                 }
                 Op::NewList { dst, start, count } => {
                     let start = start as usize;
                     let r = rt.heap.new_list_from(&regs[start..start + count as usize]);
                     regs[dst] = Value::List(r);
-                    if rt.heap.gc_due() {
-                        save_pc!();
-                        return Halt::Collect;
-                    }
+                    collect_if_due!();
                 }
                 Op::IterNext { base: b, dst, pair, offset } => {
                     let (Value::List(r), Value::Int(cursor)) = (regs[b], regs[b as usize + 1]) else { slow!() };

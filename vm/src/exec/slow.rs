@@ -265,15 +265,10 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::NewMap { dst, start, count } => {
             let pairs = &regs[start as usize..start as usize + 2 * count as usize];
-            let Some(map) = rt.heap.new_map_from(pairs) else {
-                let keys = pairs.iter().step_by(2);
-                let bad = keys
-                    .copied()
-                    .find(|&k| rt.heap.find_key(k).is_none())
-                    .expect("new_map_from refuses only what find_key refuses");
-                raise!(bad_key(bad))
-            };
-            regs[dst] = Value::Map(map);
+            match rt.heap.new_map_from(pairs) {
+                Ok(map) => regs[dst] = Value::Map(map),
+                Err(bad) => raise!(bad_key(bad)),
+            }
             gc_point!();
         }
         Op::Unpack { start, count, src } => {

@@ -763,15 +763,15 @@ impl Heap {
     }
 
     /// A new map of the keys and values that alternate in `pairs`: a map
-    /// literal. `None` if one of the keys can be no map key (a list, say).
-    /// Never inlined, as [`Heap::new_list_from`].
+    /// literal. The error is the first key that can be no map key (a
+    /// list, say). Never inlined, as [`Heap::new_list_from`].
     #[inline(never)]
-    pub(crate) fn new_map_from(&mut self, pairs: &[Value]) -> Option<Ref> {
+    pub(crate) fn new_map_from(&mut self, pairs: &[Value]) -> Result<Ref, Value> {
         let mut map = self.map_table(pairs.len() / 2);
         for pair in pairs.chunks_exact(2) {
-            map.insert(self.key(pair[0])?, pair[1]);
+            map.insert(self.key(pair[0]).ok_or(pair[0])?, pair[1]);
         }
-        Some(self.new_map_in(map))
+        Ok(self.new_map_in(map))
     }
 
     /// A new map of `table`.
