@@ -292,6 +292,21 @@ impl<'a> Compiler<'_, 'a> {
         Some((builtin, slot))
     }
 
+    /// The global slot a call of `callee` with `args` may read after its
+    /// arguments (see `CallGlobal`): a name that is a global, not hidden by
+    /// a local or capture, called with arguments that run no code.
+    fn global_callee(&mut self, callee: &Expr, args: &[Expr]) -> Option<u32> {
+        let ExprKind::Name(ident) = &callee.kind else { return None };
+        if !args.iter().all(runs_no_code) {
+            return None;
+        }
+        let depth = self.funcs.len() - 1;
+        if self.resolve_in(depth, &ident.name).is_some() {
+            return None;
+        }
+        self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name))
+    }
+
     /// Compiles `f(args)` the ordinary way: the function and its arguments
     /// in a run of registers at the top of the frame, then `Call` (or a
     /// builtin's own instruction).
@@ -301,9 +316,17 @@ impl<'a> Compiler<'_, 'a> {
             return self.builtin_call(builtin, slot, args, dst, span);
         }
         let base = self.call_base(dst);
-        self.expr(f, base);
-        self.args(args, span);
-        self.emit(Op::Call { base, argc: args.len() as u8 }, span);
+        match self.global_callee(f, args) {
+            Some(slot) => {
+                self.args(args, span);
+                self.emit(Op::CallGlobal { base, argc: args.len() as u8, slot }, span);
+            }
+            None => {
+                self.expr(f, base);
+                self.args(args, span);
+                self.emit(Op::Call { base, argc: args.len() as u8 }, span);
+            }
+        }
         if base != dst {
             self.emit(Op::Move { dst, src: base }, span);
         }

@@ -585,6 +585,16 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     // start with them.
                     call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
                 }
+                Op::CallGlobal { base: b, argc, slot } => {
+                    let callee = rt.globals[slot as usize];
+                    regs[b] = callee;
+                    let r = match callee {
+                        Value::Func(r) => r,
+                        Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
+                        _ => slow!(),
+                    };
+                    call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
+                }
                 Op::CallRegs { dst, func, argc, a, b, c } => {
                     let r = match regs[func] {
                         Value::Func(r) => r,

@@ -365,7 +365,10 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }
 
-        Op::Call { base: b, argc } => {
+        Op::Call { base: b, argc } | Op::CallGlobal { base: b, argc, .. } => {
+            if let Op::CallGlobal { slot, .. } = op {
+                regs[b] = rt.globals[slot as usize];
+            }
             let (at, callee) = (base + b as usize, regs[b]);
             if !matches!(callee, Value::Func(_) | Value::Native(_)) {
                 raise!(crate::interp::not_callable(code, rt, proto, pc, callee))
