@@ -505,14 +505,6 @@ define_ops! {
         base: reg(Reg),
         argc: count(u8),
     },
-    /// `R[base] = G[slot]`, then `Call`: a call of a global function whose
-    /// arguments run no code, so that reading the global after them, where
-    /// the two instructions would read it before, cannot be told apart.
-    CallGlobal {
-        base: reg(Reg),
-        argc: count(u8),
-        slot: global(u32),
-    },
     /// `R[dst] = R[func](R[a], R[b], R[c])`, with the first `argc` (1 to 3)
     /// of `a`, `b`, `c` as its arguments: a call whose arguments are locals
     /// already in registers, which it reads where they are instead of
@@ -678,6 +670,14 @@ define_ops! {
         slot: global(u32),
     },
 
+    /// `R[base] = G[slot]`, then `Call`: a call of a global function whose
+    /// arguments run no code, so that reading the global after them, where
+    /// the two instructions would read it before, cannot be told apart.
+    CallGlobal {
+        base: reg(Reg),
+        argc: count(u8),
+        slot: global(u32),
+    },
     /// Resumes the native whose call to a Weft function has just returned
     /// into this frame. Only the VM's own trampoline function holds it;
     /// compiled code never does, and loading refuses it.
