@@ -63,7 +63,7 @@ impl<'a> Compiler<'_, 'a> {
     }
 
     fn check_duplicates(&mut self, binds: &[(&Ident, Reg)]) {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (ident, _) in binds {
             if !seen.insert(ident.name.as_str()) {
                 self.error(

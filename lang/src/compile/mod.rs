@@ -12,7 +12,7 @@
 use crate::ast::*;
 use crate::bytecode::{Builtin, Capture, Const, Op, Proto, Reg, Unit, MAX_REGS};
 use crate::diagnostic::{closest, Diagnostic, Span};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 mod analysis;
 mod destructure;
@@ -29,9 +29,10 @@ const MAX_REGISTER_LETS: usize = 120;
 /// How deep expressions and statements may nest before the compiler refuses.
 const MAX_DEPTH: usize = 200;
 
-/// Global names to what they hold. FxHash, not SipHash: the names are the
-/// program's own, and a host looks one up on every call by name.
-type NameMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
+/// Global names to what they hold. FxHash, not SipHash, as for every map
+/// and set of the compiler: the names are the program's own, and a host
+/// looks one up on every call by name.
+type NameMap<V> = HashMap<String, V>;
 
 /// The global names shared by every file: builtins, and the slots handed
 /// out to files' top-level names and to cached modules.
@@ -148,10 +149,7 @@ impl Env {
 }
 
 /// The names of `now` that `then` has not, or gives another slot.
-fn added<S: std::hash::BuildHasher>(
-    now: &HashMap<String, u32, S>,
-    then: &HashMap<String, u32, S>,
-) -> Vec<(String, u32)> {
+fn added(now: &HashMap<String, u32>, then: &HashMap<String, u32>) -> Vec<(String, u32)> {
     now.iter().filter(|(name, slot)| then.get(*name) != Some(slot)).map(|(name, &slot)| (name.clone(), slot)).collect()
 }
 
@@ -257,8 +255,8 @@ pub fn compile(
         errors: Vec::new(),
         depth: 0,
         local_fns: Vec::new(),
-        top_fns: HashMap::new(),
-        reassigned: HashSet::new(),
+        top_fns: HashMap::default(),
+        reassigned: HashSet::default(),
     };
     c.unit.protos.push(Proto::default());
     c.main(program, mode);
@@ -375,7 +373,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
     // ----- functions -------------------------------------------------------
 
     fn main(&mut self, program: &'a Program, mode: Mode) {
-        let mut captured = HashSet::new();
+        let mut captured = HashSet::default();
         for stmt in &program.stmts {
             nested_names_stmt(stmt, false, &mut captured);
         }
@@ -559,7 +557,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
             Some(n) => n.name.clone(),
             None => "<fn>".to_string(),
         };
-        let mut captured = HashSet::new();
+        let mut captured = HashSet::default();
         match &def.body {
             FnBody::Block(b) => {
                 for s in &b.stmts {
@@ -577,7 +575,7 @@ impl<'e, 'a> Compiler<'e, 'a> {
         }
         func.proto.arity = def.params.len().min(200) as u8;
         self.funcs.push(func);
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for p in def.params.iter().take(200) {
             if !seen.insert(&p.name) {
                 self.error(Diagnostic::new(format!("duplicate parameter '{}'", p.name), p.span));
@@ -628,8 +626,8 @@ impl<'a> Func<'a> {
             exits: Vec::new(),
             nurseries: Vec::new(),
             is_main,
-            const_slots: HashMap::new(),
-            method_slots: HashMap::new(),
+            const_slots: HashMap::default(),
+            method_slots: HashMap::default(),
             too_large: false,
         }
     }

@@ -317,7 +317,7 @@ impl<'a> Compiler<'_, 'a> {
             start = self.here();
             // A variable the body never assigns (nor captures) is the
             // counter itself: nothing but `ForLoop` can change it.
-            let mut assigned = HashSet::new();
+            let mut assigned = HashSet::default();
             assigned_names_block(body, &mut assigned);
             if assigned.contains(&first.name) || self.func().captured.contains(&first.name) {
                 let var = self.alloc(first.span);
