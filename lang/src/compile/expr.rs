@@ -278,25 +278,17 @@ impl<'a> Compiler<'_, 'a> {
     fn builtin_callee(&mut self, callee: &Expr, args: &[Expr]) -> Option<(Builtin, u32)> {
         let ExprKind::Name(ident) = &callee.kind else { return None };
         let builtin = Builtin::for_call(&ident.name, args.len())?;
-        // The instruction reads the global after the arguments, where the
-        // call reads it before: only arguments that cannot assign it may
-        // be reordered so.
-        if !args.iter().all(runs_no_code) {
-            return None;
-        }
-        let depth = self.funcs.len() - 1;
-        if self.resolve_in(depth, &ident.name).is_some() {
-            return None;
-        }
-        let slot = self.scope.get(&ident.name).or_else(|| self.env.builtin(&ident.name))?;
-        Some((builtin, slot))
+        Some((builtin, self.global_callee(callee, args)?))
     }
 
     /// The global slot a call of `callee` with `args` may read after its
-    /// arguments (see `CallGlobal`): a name that is a global, not hidden by
-    /// a local or capture, called with arguments that run no code.
+    /// arguments (`CallGlobal`, a builtin's instruction): a name that is a
+    /// global, not hidden by a local or capture, called with arguments that
+    /// run no code.
     fn global_callee(&mut self, callee: &Expr, args: &[Expr]) -> Option<u32> {
         let ExprKind::Name(ident) = &callee.kind else { return None };
+        // The ordinary call reads the global before the arguments: only
+        // arguments that cannot assign it may be reordered so.
         if !args.iter().all(runs_no_code) {
             return None;
         }
