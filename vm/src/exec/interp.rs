@@ -222,6 +222,21 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 enter!(callee, target);
             }};
         }
+        // Calls `$callee`, which register `$b` holds, with the `$argc`
+        // arguments after it (`Call`, `CallGlobal`); the result replaces it.
+        macro_rules! call_in_place {
+            ($callee:expr, $b:expr, $argc:expr) => {{
+                let (b, argc): (Reg, u8) = ($b, $argc);
+                let r = match $callee {
+                    Value::Func(r) => r,
+                    Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
+                    _ => slow!(),
+                };
+                // The arguments are in place: the callee's registers
+                // start with them.
+                call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
+            }};
+        }
         // Int and float operands of one type; anything else is slow. `$int`
         // and `$float` give `None` to defer to the slow path.
         macro_rules! arith {
@@ -575,25 +590,11 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     *slot = v;
                 }
 
-                Op::Call { base: b, argc } => {
-                    let r = match regs[b] {
-                        Value::Func(r) => r,
-                        Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
-                        _ => slow!(),
-                    };
-                    // The arguments are in place: the callee's registers
-                    // start with them.
-                    call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
-                }
+                Op::Call { base: b, argc } => call_in_place!(regs[b], b, argc),
                 Op::CallGlobal { base: b, argc, slot } => {
                     let callee = rt.globals[slot as usize];
                     regs[b] = callee;
-                    let r = match callee {
-                        Value::Func(r) => r,
-                        Value::Native(n) => native!(n, b, &regs.0[b as usize + 1..b as usize + 1 + argc as usize]),
-                        _ => slow!(),
-                    };
-                    call_closure!(r, argc, base + b as usize + 1, base + b as usize, {})
+                    call_in_place!(callee, b, argc)
                 }
                 Op::CallRegs { dst, func, argc, a, b, c } => {
                     let r = match regs[func] {
