@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use weft_vm::{Callable, Ctx, Failure, ListRef, NativeResult, Throw, Value, Vm};
+use weft_vm::{Callable, Ctx, Failure, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 #[path = "common/output.rs"]
 mod output;
@@ -362,4 +362,18 @@ fn a_host_native_named_like_a_builtin_is_called_as_any_native() {
     vm.register("max", |a: i64, b: i64| a - b);
     let text = run(&mut vm, &out, "print(sqrt(16.0), len([1, 2]), max(1, 2))");
     assert_eq!(text, "4.0 2 2\n160.0 7 -1\n");
+}
+
+#[test]
+fn a_host_method_named_push_is_called_as_any_method() {
+    // `xs.push(x)` compiles to an instruction that appends in the loop only
+    // while lists' `push` is the standard library's: a host's own, registered
+    // after it, is called instead, also by code compiled before.
+    let (mut vm, out) = vm();
+    vm.eval("<host>", "let xs = []\nfn add(x) { return xs.push(x) }").unwrap();
+    vm.eval("<host>", "print(add(1), xs)").unwrap();
+    assert_eq!(out.text(), "nil [1]\n");
+    vm.register_method(TypeTag::List, "push", |cx: &mut Ctx, xs: ListRef, x: i64| cx.list(xs).len() as i64 + x * 100);
+    vm.eval("<host>", "print(add(2), xs)").unwrap();
+    assert_eq!(out.text(), "nil [1]\n201 [1]\n");
 }

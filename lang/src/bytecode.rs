@@ -678,6 +678,12 @@ define_ops! {
         argc: count(u8),
         slot: global(u32),
     },
+    /// `CallMethod` with one argument of method `name`, which is `push`
+    /// (see [`BuiltinMethod`]).
+    CallPush {
+        base: reg(Reg),
+        name: symbol(u16),
+    },
     /// Resumes the native whose call to a Weft function has just returned
     /// into this frame. Only the VM's own trampoline function holds it;
     /// compiled code never does, and loading refuses it.
@@ -770,6 +776,37 @@ impl Builtin {
     }
 }
 
+/// A method that calls compile to an instruction of its own, as
+/// [`Builtin`] for globals: `xs.push(x)` with one argument becomes
+/// `CallPush`, which appends in the interpreter loop when `xs` is a list
+/// whose `push` is still the standard library's native and has room, and
+/// otherwise makes the ordinary method call, with the same result and the
+/// same errors. Any receiver may be called so; only lists take the fast
+/// path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltinMethod {
+    Push,
+}
+
+impl BuiltinMethod {
+    /// Every builtin method with an instruction, in the order of their
+    /// indexes.
+    pub const ALL: [BuiltinMethod; 1] = [BuiltinMethod::Push];
+
+    /// The method name it is called by.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinMethod::Push => "push",
+        }
+    }
+
+    /// The builtin method called `name` with `argc` arguments (the
+    /// receiver not counted), if that call has an instruction.
+    pub fn for_call(name: &str, argc: usize) -> Option<BuiltinMethod> {
+        BuiltinMethod::ALL.into_iter().find(|m| m.name() == name && argc == 1)
+    }
+}
+
 /// The ordinary call a builtin's instruction stands for (see
 /// [`Op::builtin_call`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -849,6 +886,12 @@ impl Proto {
             if let Op::ForPrep { a } | Op::ForLoop { a, .. } = op {
                 if *a as usize + 1 >= self.regs as usize {
                     return Err(format!("{}: instruction {pc} has its loop's end out of range", self.name));
+                }
+            }
+            // A push's receiver and argument are the two registers after its base.
+            if let Op::CallPush { base, .. } = op {
+                if *base as usize + 2 >= self.regs as usize {
+                    return Err(format!("{}: instruction {pc} has its receiver or argument out of range", self.name));
                 }
             }
             if let Some(offset) = op.jump_offset() {
@@ -974,6 +1017,11 @@ mod tests {
         assert!(proto(Op::ForLoop { a: 0, inclusive: false, offset: -1 }, 2).check().is_ok());
         assert!(proto(Op::ForLoop { a: 1, inclusive: false, offset: -1 }, 2).check().is_err(), "the end outside");
         assert!(proto(Op::ForPrep { a: 1 }, 2).check().is_err(), "the end outside");
+        let mut push = proto(Op::CallPush { base: 0, name: 0 }, 3);
+        push.methods.push("push".into());
+        assert!(push.check().is_ok());
+        push.regs = 2;
+        assert!(push.check().is_err(), "the argument outside");
         assert!(proto(Op::JumpIfLt { a: 0, b: 1, offset: -2 }, 2).check().is_err(), "a jump before the code");
         assert!(proto(Op::JumpIfLtI { a: 0, imm: 3, offset: -1 }, 1).check().is_ok());
         assert_eq!(Builtin::for_call("min", 2), Some(Builtin::Min));

@@ -5,12 +5,13 @@
 
 use crate::string::{join_values, slice_bounds};
 use std::cmp::Ordering;
+use weft_lang::bytecode::BuiltinMethod;
 use weft_vm::{fmt, ops, Ctx, Heap, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
     let list = TypeTag::List;
     vm.register_method(list, "len", |cx: &mut Ctx, xs: ListRef| cx.list(xs).len() as i64);
-    vm.register_method(list, "push", push);
+    vm.register_builtin_method(BuiltinMethod::Push, push);
     vm.register_method(list, "pop", |cx: &mut Ctx, xs: ListRef| {
         cx.list_mut(xs).pop().ok_or_else(|| Throw::index_error("pop from an empty list"))
     });

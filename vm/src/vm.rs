@@ -268,6 +268,27 @@ impl Vm {
         self.set_method(ty, name, Method::Native(index));
     }
 
+    /// Registers the method native that `method`'s own instruction stands
+    /// for (see [`BuiltinMethod`](weft_lang::bytecode::BuiltinMethod)), as
+    /// [`Vm::register_builtin`] does for globals: `xs.push(x)` appends in
+    /// the interpreter loop while the lists' `push` is this native and the
+    /// list has room, and calls `native` otherwise. `native` must do what
+    /// the instruction does in those cases; the standard library registers
+    /// it, and a host that registers its own `push` with
+    /// [`Vm::register_method`] gets ordinary calls.
+    pub fn register_builtin_method<M>(
+        &mut self,
+        method: weft_lang::bytecode::BuiltinMethod,
+        native: impl IntoNative<M>,
+    ) {
+        let (ty, name) = match method {
+            weft_lang::bytecode::BuiltinMethod::Push => (TypeTag::List, method.name()),
+        };
+        let index = self.add_native(name, true, native);
+        self.code.builtins.set_method(method, index);
+        self.set_method(ty, name, Method::Native(index));
+    }
+
     /// Registers `T` as a class of host objects named `name` (what
     /// `type(v)` returns), so that natives can make objects of it with
     /// [`Ctx::new_object`] and give it methods with

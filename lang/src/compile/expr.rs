@@ -153,8 +153,12 @@ impl<'a> Compiler<'_, 'a> {
                 while let Some((name, args, span)) = spine.pop() {
                     let mark = self.func().next_reg;
                     self.args(args, span);
+                    let builtin = BuiltinMethod::for_call(&name.name, args.len());
                     let name = self.method_name(&name.name, name.span);
-                    self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span);
+                    match builtin {
+                        Some(BuiltinMethod::Push) => self.emit(Op::CallPush { base, name }, span),
+                        None => self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span),
+                    }
                     self.free_to(mark);
                     if !spine.is_empty() {
                         self.emit(Op::Move { dst: recv, src: base }, span);

@@ -10,7 +10,7 @@
 //! undefined name and misplaced `break` of a file.
 
 use crate::ast::*;
-use crate::bytecode::{Builtin, Capture, Const, Op, Proto, Reg, Unit, MAX_REGS};
+use crate::bytecode::{Builtin, BuiltinMethod, Capture, Const, Op, Proto, Reg, Unit, MAX_REGS};
 use crate::diagnostic::{closest, Diagnostic, Span};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 

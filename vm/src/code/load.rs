@@ -156,6 +156,7 @@ impl Vm {
                 .map(|op| match *op {
                     Op::Closure { dst, proto } => Op::Closure { dst, proto: proto + first },
                     Op::CallMethod { base, argc, name } => Op::CallMethod { base, argc, name: symbols[name as usize] },
+                    Op::CallPush { base, name } => Op::CallPush { base, name: symbols[name as usize] },
                     op => op,
                 })
                 .collect();

@@ -10,7 +10,7 @@ use crate::native::NativeDef;
 use crate::trace::TraceEntry;
 use crate::Value;
 use std::collections::HashMap;
-use weft_lang::bytecode::{Builtin, Capture, Op};
+use weft_lang::bytecode::{Builtin, BuiltinMethod, Capture, Op};
 use weft_lang::Span;
 
 /// How a method of a built-in type is implemented.
@@ -193,16 +193,21 @@ pub struct Code {
     pub(crate) builtins: BuiltinNatives,
 }
 
-/// For each [`Builtin`], the index of the native its instruction computes
-/// in the loop: the instruction takes its fast path only while the global
-/// it names holds exactly this native. `u32::MAX` (no native) until the
-/// standard library registers it with [`Vm::register_builtin`](crate::Vm::register_builtin).
+/// For each [`Builtin`] and [`BuiltinMethod`], the index of the native its
+/// instruction computes in the loop: the instruction takes its fast path
+/// only while the global it names (the method table entry it looks up)
+/// holds exactly this native. `u32::MAX` (no native) until the standard
+/// library registers it with [`Vm::register_builtin`](crate::Vm::register_builtin)
+/// ([`Vm::register_builtin_method`](crate::Vm::register_builtin_method)).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct BuiltinNatives([u32; Builtin::ALL.len()]);
+pub(crate) struct BuiltinNatives {
+    globals: [u32; Builtin::ALL.len()],
+    methods: [u32; BuiltinMethod::ALL.len()],
+}
 
 impl Default for BuiltinNatives {
     fn default() -> Self {
-        BuiltinNatives([u32::MAX; Builtin::ALL.len()])
+        BuiltinNatives { globals: [u32::MAX; Builtin::ALL.len()], methods: [u32::MAX; BuiltinMethod::ALL.len()] }
     }
 }
 
@@ -210,11 +215,21 @@ impl BuiltinNatives {
     /// The native behind `builtin`'s instruction.
     #[inline(always)]
     pub(crate) fn get(&self, builtin: Builtin) -> u32 {
-        self.0[builtin as usize]
+        self.globals[builtin as usize]
     }
 
     pub(crate) fn set(&mut self, builtin: Builtin, native: u32) {
-        self.0[builtin as usize] = native;
+        self.globals[builtin as usize] = native;
+    }
+
+    /// The native behind `method`'s instruction.
+    #[inline(always)]
+    pub(crate) fn method(&self, method: BuiltinMethod) -> u32 {
+        self.methods[method as usize]
+    }
+
+    pub(crate) fn set_method(&mut self, method: BuiltinMethod, native: u32) {
+        self.methods[method as usize] = native;
     }
 }
 

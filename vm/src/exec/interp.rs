@@ -16,7 +16,7 @@ use crate::trace::TraceEntry;
 use crate::value::{Key, Value};
 use crate::{Code, Ctx, Method, Runtime};
 use std::ops::{Index, IndexMut};
-use weft_lang::bytecode::{Builtin, Capture, Op, Reg};
+use weft_lang::bytecode::{Builtin, BuiltinMethod, Capture, Op, Reg};
 
 /// Why `run` returned.
 #[derive(Debug)]
@@ -637,6 +637,19 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         _ => slow!(),
                     }
                 }
+                // `xs.push(x)`: appended here when there is room, the
+                // result nil.
+                Op::CallPush { base: b, name } => {
+                    let b = b as usize;
+                    let pushed = match regs.0[b + 1] {
+                        Value::List(r) if is_builtin_push(code, name) => rt.heap.push_in_place(r, regs.0[b + 2]),
+                        _ => false,
+                    };
+                    if !pushed {
+                        slow!()
+                    }
+                    regs.0[b] = Value::Nil;
+                }
                 Op::CallSqrt { dst, x, slot } => {
                     builtin!(Sqrt, slot);
                     let Some(f) = regs[x].as_f64() else { slow!() };
@@ -962,6 +975,14 @@ pub(crate) fn call_native_on(
     let v = (code.natives[n as usize].body)(&mut Ctx { rt, code, site, native: n }, args)?;
     task.stack[ret] = v;
     Ok(Called::Returned)
+}
+
+/// Whether lists' method `name` (`push`) is the native that `CallPush`
+/// stands for.
+#[inline(always)]
+fn is_builtin_push(code: &Code, name: u16) -> bool {
+    let push = code.builtins.method(BuiltinMethod::Push);
+    matches!(code.methods.list.get(name as usize), Some(Some(Method::Native(n))) if *n == push)
 }
 
 /// The methods of `receiver`'s type.

@@ -986,6 +986,20 @@ impl Heap {
         }
     }
 
+    /// Appends `v` to list `r` if its buffer has room, so that nothing
+    /// grows and nothing is charged; `false` (and nothing done) otherwise,
+    /// a list held in its slot included.
+    #[inline(always)]
+    pub(crate) fn push_in_place(&mut self, r: Ref, v: Value) -> bool {
+        match self.get_mut(r) {
+            Obj::List(items) if items.len() < items.capacity() => {
+                items.push(v);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Moves small list `r`'s items out of its slot into a buffer.
     #[cold]
     fn spill(&mut self, r: Ref) {
