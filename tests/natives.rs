@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use weft_vm::{Callable, Ctx, Failure, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
+use weft_vm::{Callable, Ctx, Failure, ListRef, MapRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 #[path = "common/output.rs"]
 mod output;
@@ -376,4 +376,17 @@ fn a_host_method_named_push_is_called_as_any_method() {
     vm.register_method(TypeTag::List, "push", |cx: &mut Ctx, xs: ListRef, x: i64| cx.list(xs).len() as i64 + x * 100);
     vm.eval("<host>", "print(add(2), xs)").unwrap();
     assert_eq!(out.text(), "nil [1]\n201 [1]\n");
+}
+
+#[test]
+fn a_host_method_named_remove_is_called_as_any_method() {
+    // As for `push`: `m.remove(k)` removes in the loop only while maps'
+    // `remove` is the standard library's.
+    let (mut vm, out) = vm();
+    vm.eval("<host>", "let m = [1: 10, 2: 20]\nfn take(k) { return m.remove(k) }").unwrap();
+    vm.eval("<host>", "print(take(1), m)").unwrap();
+    assert_eq!(out.text(), "10 [2: 20]\n");
+    vm.register_method(TypeTag::Map, "remove", |_cx: &mut Ctx, _m: MapRef, k: i64| k * 100);
+    vm.eval("<host>", "print(take(2), m)").unwrap();
+    assert_eq!(out.text(), "10 [2: 20]\n200 [2: 20]\n");
 }

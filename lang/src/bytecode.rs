@@ -684,6 +684,12 @@ define_ops! {
         base: reg(Reg),
         name: symbol(u16),
     },
+    /// `CallMethod` with one argument of method `name`, which is `remove`
+    /// (see [`BuiltinMethod`]).
+    CallRemove {
+        base: reg(Reg),
+        name: symbol(u16),
+    },
     /// Resumes the native whose call to a Weft function has just returned
     /// into this frame. Only the VM's own trampoline function holds it;
     /// compiled code never does, and loading refuses it.
@@ -780,23 +786,29 @@ impl Builtin {
 /// [`Builtin`] for globals: `xs.push(x)` with one argument becomes
 /// `CallPush`, which appends in the interpreter loop when `xs` is a list
 /// whose `push` is still the standard library's native and has room, and
-/// otherwise makes the ordinary method call, with the same result and the
-/// same errors. Any receiver may be called so; only lists take the fast
-/// path.
+/// `m.remove(k)` becomes `CallRemove`, which removes there when `m` is a map
+/// whose `remove` is still the standard library's and holds `k`. Anything
+/// else (another receiver, a method the host replaced, a list with no room,
+/// a missing key) makes the ordinary method call, with the same result and
+/// the same errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuiltinMethod {
+    /// `push` of lists.
     Push,
+    /// `remove` of maps.
+    Remove,
 }
 
 impl BuiltinMethod {
     /// Every builtin method with an instruction, in the order of their
     /// indexes.
-    pub const ALL: [BuiltinMethod; 1] = [BuiltinMethod::Push];
+    pub const ALL: [BuiltinMethod; 2] = [BuiltinMethod::Push, BuiltinMethod::Remove];
 
     /// The method name it is called by.
     pub fn name(self) -> &'static str {
         match self {
             BuiltinMethod::Push => "push",
+            BuiltinMethod::Remove => "remove",
         }
     }
 
@@ -888,8 +900,9 @@ impl Proto {
                     return Err(format!("{}: instruction {pc} has its loop's end out of range", self.name));
                 }
             }
-            // A push's receiver and argument are the two registers after its base.
-            if let Op::CallPush { base, .. } = op {
+            // A builtin method's receiver and argument are the two
+            // registers after its base.
+            if let Op::CallPush { base, .. } | Op::CallRemove { base, .. } = op {
                 if *base as usize + 2 >= self.regs as usize {
                     return Err(format!("{}: instruction {pc} has its receiver or argument out of range", self.name));
                 }

@@ -1,6 +1,7 @@
 //! Map methods: `len keys values items has get remove`. Maps keep their
 //! insertion order; removing a key keeps the order of the rest.
 
+use weft_lang::bytecode::BuiltinMethod;
 use weft_vm::{Ctx, Key, MapRef, NativeResult, Throw, TypeTag, Value, Vm};
 
 pub fn install(vm: &mut Vm) {
@@ -24,7 +25,7 @@ pub fn install(vm: &mut Vm) {
         let k = key(cx, k)?;
         Ok::<_, Throw>(cx.map(m).get(&k).copied().or(default).unwrap_or_default())
     });
-    vm.register_method(map, "remove", remove);
+    vm.register_builtin_method(BuiltinMethod::Remove, remove);
 }
 
 /// The key for a value, to look up, or a `TypeError` naming the method.

@@ -271,11 +271,12 @@ impl Vm {
     /// Registers the method native that `method`'s own instruction stands
     /// for (see [`BuiltinMethod`](weft_lang::bytecode::BuiltinMethod)), as
     /// [`Vm::register_builtin`] does for globals: `xs.push(x)` appends in
-    /// the interpreter loop while the lists' `push` is this native and the
-    /// list has room, and calls `native` otherwise. `native` must do what
-    /// the instruction does in those cases; the standard library registers
-    /// it, and a host that registers its own `push` with
-    /// [`Vm::register_method`] gets ordinary calls.
+    /// the interpreter loop while lists' `push` is this native and the
+    /// list has room, and calls `native` otherwise (`m.remove(k)` and
+    /// maps' `remove` alike). `native` must do what the instruction does in
+    /// those cases; the standard library registers these, and a host that
+    /// registers its own `push` with [`Vm::register_method`] gets ordinary
+    /// calls.
     pub fn register_builtin_method<M>(
         &mut self,
         method: weft_lang::bytecode::BuiltinMethod,
@@ -283,6 +284,7 @@ impl Vm {
     ) {
         let (ty, name) = match method {
             weft_lang::bytecode::BuiltinMethod::Push => (TypeTag::List, method.name()),
+            weft_lang::bytecode::BuiltinMethod::Remove => (TypeTag::Map, method.name()),
         };
         let index = self.add_native(name, true, native);
         self.code.builtins.set_method(method, index);

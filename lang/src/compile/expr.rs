@@ -157,6 +157,7 @@ impl<'a> Compiler<'_, 'a> {
                     let name = self.method_name(&name.name, name.span);
                     match builtin {
                         Some(BuiltinMethod::Push) => self.emit(Op::CallPush { base, name }, span),
+                        Some(BuiltinMethod::Remove) => self.emit(Op::CallRemove { base, name }, span),
                         None => self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span),
                     }
                     self.free_to(mark);

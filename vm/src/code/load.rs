@@ -157,6 +157,7 @@ impl Vm {
                     Op::Closure { dst, proto } => Op::Closure { dst, proto: proto + first },
                     Op::CallMethod { base, argc, name } => Op::CallMethod { base, argc, name: symbols[name as usize] },
                     Op::CallPush { base, name } => Op::CallPush { base, name: symbols[name as usize] },
+                    Op::CallRemove { base, name } => Op::CallRemove { base, name: symbols[name as usize] },
                     op => op,
                 })
                 .collect();

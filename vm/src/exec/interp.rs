@@ -637,18 +637,39 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         _ => slow!(),
                     }
                 }
-                // `xs.push(x)`: appended here when there is room, the
-                // result nil.
-                Op::CallPush { base: b, name } => {
-                    let b = b as usize;
-                    let pushed = match regs.0[b + 1] {
-                        Value::List(r) if is_builtin_push(code, name) => rt.heap.push_in_place(r, regs.0[b + 2]),
-                        _ => false,
-                    };
-                    if !pushed {
-                        slow!()
+                // `xs.push(x)` appends here when the list has room, and
+                // `m.remove(k)` removes here when the map holds the key;
+                // anything else is the method call, as `CallMethod`.
+                Op::CallPush { base: b, name } | Op::CallRemove { base: b, name } => {
+                    let at = b as usize;
+                    match op {
+                        Op::CallPush { .. } => {
+                            if let Value::List(r) = regs.0[at + 1] {
+                                if is_builtin(code, &code.methods.list, name, BuiltinMethod::Push)
+                                    && rt.heap.push_in_place(r, regs.0[at + 2])
+                                {
+                                    regs.0[at] = Value::Nil;
+                                    continue;
+                                }
+                            }
+                        }
+                        Op::CallRemove { .. } => {
+                            if let Value::Map(m) = regs.0[at + 1] {
+                                if is_builtin(code, &code.methods.map, name, BuiltinMethod::Remove) {
+                                    let key = rt.heap.find_key(regs.0[at + 2]);
+                                    if let Some(v) = key.and_then(|k| rt.heap.map_mut(m).remove(&k)) {
+                                        regs.0[at] = v;
+                                        continue;
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
                     }
-                    regs.0[b] = Value::Nil;
+                    match method_table(code, regs.0[at + 1]).get(name as usize) {
+                        Some(Some(Method::Native(n))) => native!(*n, b, &regs.0[at + 1..at + 3]),
+                        _ => slow!(),
+                    }
                 }
                 Op::CallSqrt { dst, x, slot } => {
                     builtin!(Sqrt, slot);
@@ -977,12 +998,12 @@ pub(crate) fn call_native_on(
     Ok(Called::Returned)
 }
 
-/// Whether lists' method `name` (`push`) is the native that `CallPush`
-/// stands for.
+/// Whether entry `name` of a method table is the native that `method`'s
+/// instruction stands for.
 #[inline(always)]
-fn is_builtin_push(code: &Code, name: u16) -> bool {
-    let push = code.builtins.method(BuiltinMethod::Push);
-    matches!(code.methods.list.get(name as usize), Some(Some(Method::Native(n))) if *n == push)
+fn is_builtin(code: &Code, table: &[Option<Method>], name: u16, method: BuiltinMethod) -> bool {
+    let native = code.builtins.method(method);
+    matches!(table.get(name as usize), Some(Some(Method::Native(n))) if *n == native)
 }
 
 /// The methods of `receiver`'s type.

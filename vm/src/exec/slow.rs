@@ -413,7 +413,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             task.stack[new_base..new_base + argc].copy_from_slice(&args[..argc]);
             call!(callee, new_base - 1, argc, base + dst as usize)
         }
-        Op::CallMethod { base: b, name, .. } | Op::CallPush { base: b, name } => {
+        Op::CallMethod { base: b, name, .. } | Op::CallPush { base: b, name } | Op::CallRemove { base: b, name } => {
             let argc = if let Op::CallMethod { argc, .. } = op { argc } else { 1 };
             match call_method(code, rt, task, base + b as usize, argc as usize, name) {
                 Ok(_) => gc_point!(),
