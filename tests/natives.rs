@@ -365,28 +365,19 @@ fn a_host_native_named_like_a_builtin_is_called_as_any_native() {
 }
 
 #[test]
-fn a_host_method_named_push_is_called_as_any_method() {
-    // `xs.push(x)` compiles to an instruction that appends in the loop only
-    // while lists' `push` is the standard library's: a host's own, registered
-    // after it, is called instead, also by code compiled before.
+fn host_methods_named_push_and_remove_are_called_as_any_method() {
+    // `xs.push(x)` and `m.remove(k)` compile to instructions that append and
+    // remove in the loop only while lists' `push` and maps' `remove` are the
+    // standard library's: a host's own, registered after them, are called
+    // instead, also by code compiled before.
     let (mut vm, out) = vm();
-    vm.eval("<host>", "let xs = []\nfn add(x) { return xs.push(x) }").unwrap();
-    vm.eval("<host>", "print(add(1), xs)").unwrap();
-    assert_eq!(out.text(), "nil [1]\n");
+    let script =
+        "let xs = []\nlet m = [1: 10, 2: 20]\nfn add(x) { return xs.push(x) }\nfn take(k) { return m.remove(k) }";
+    vm.eval("<host>", script).unwrap();
+    vm.eval("<host>", "print(add(1), xs, take(1), m)").unwrap();
+    assert_eq!(out.text(), "nil [1] 10 [2: 20]\n");
     vm.register_method(TypeTag::List, "push", |cx: &mut Ctx, xs: ListRef, x: i64| cx.list(xs).len() as i64 + x * 100);
-    vm.eval("<host>", "print(add(2), xs)").unwrap();
-    assert_eq!(out.text(), "nil [1]\n201 [1]\n");
-}
-
-#[test]
-fn a_host_method_named_remove_is_called_as_any_method() {
-    // As for `push`: `m.remove(k)` removes in the loop only while maps'
-    // `remove` is the standard library's.
-    let (mut vm, out) = vm();
-    vm.eval("<host>", "let m = [1: 10, 2: 20]\nfn take(k) { return m.remove(k) }").unwrap();
-    vm.eval("<host>", "print(take(1), m)").unwrap();
-    assert_eq!(out.text(), "10 [2: 20]\n");
-    vm.register_method(TypeTag::Map, "remove", |_cx: &mut Ctx, _m: MapRef, k: i64| k * 100);
-    vm.eval("<host>", "print(take(2), m)").unwrap();
-    assert_eq!(out.text(), "10 [2: 20]\n200 [2: 20]\n");
+    vm.register_method(TypeTag::Map, "remove", |_cx: &mut Ctx, _m: MapRef, k: i64| k * 1000);
+    vm.eval("<host>", "print(add(2), xs, take(2), m)").unwrap();
+    assert_eq!(out.text(), "nil [1] 10 [2: 20]\n201 [1] 2000 [2: 20]\n");
 }
