@@ -9,6 +9,7 @@ use interp::Halt;
 use runtime::{stdout_writer, Output};
 use std::io::Write;
 use std::path::Path;
+use weft_lang::bytecode::BuiltinMethod;
 use weft_lang::compile::{Env, FileScope, Mode};
 use weft_lang::Diagnostic;
 
@@ -269,7 +270,7 @@ impl Vm {
     }
 
     /// Registers the method native that `method`'s own instruction stands
-    /// for (see [`BuiltinMethod`](weft_lang::bytecode::BuiltinMethod)), as
+    /// for (see [`BuiltinMethod`]), as
     /// [`Vm::register_builtin`] does for globals: `xs.push(x)` appends in
     /// the interpreter loop while lists' `push` is this native and the
     /// list has room, and calls `native` otherwise (`m.remove(k)` and
@@ -277,15 +278,12 @@ impl Vm {
     /// those cases; the standard library registers these, and a host that
     /// registers its own `push` with [`Vm::register_method`] gets ordinary
     /// calls.
-    pub fn register_builtin_method<M>(
-        &mut self,
-        method: weft_lang::bytecode::BuiltinMethod,
-        native: impl IntoNative<M>,
-    ) {
-        let (ty, name) = match method {
-            weft_lang::bytecode::BuiltinMethod::Push => (TypeTag::List, method.name()),
-            weft_lang::bytecode::BuiltinMethod::Remove => (TypeTag::Map, method.name()),
+    pub fn register_builtin_method<M>(&mut self, method: BuiltinMethod, native: impl IntoNative<M>) {
+        let ty = match method {
+            BuiltinMethod::Push => TypeTag::List,
+            BuiltinMethod::Remove => TypeTag::Map,
         };
+        let name = method.name();
         let index = self.add_native(name, true, native);
         self.code.builtins.set_method(method, index);
         self.set_method(ty, name, Method::Native(index));

@@ -293,6 +293,20 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             }};
         }
+        // Calls method `$name` of the receiver in register `$b + 1` with
+        // the `$argc` arguments after it, the result going to register
+        // `$b`: a native runs here, anything else is slow.
+        macro_rules! call_method {
+            ($b:expr, $argc:expr, $name:expr) => {{
+                let (b, argc, name): (Reg, u8, u16) = ($b, $argc, $name);
+                match method_table(code, regs[b as usize + 1]).get(name as usize) {
+                    Some(Some(Method::Native(n))) => {
+                        native!(*n, b, &regs.0[b as usize + 1..b as usize + 2 + argc as usize])
+                    }
+                    _ => slow!(),
+                }
+            }};
+        }
         // After an instruction that allocated: a collection that falls due
         // runs before the next instruction, as after a native's call.
         macro_rules! collect_if_due {
@@ -629,14 +643,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                     })
                 }
-                Op::CallMethod { base: b, argc, name } => {
-                    match method_table(code, regs[b as usize + 1]).get(name as usize) {
-                        Some(Some(Method::Native(n))) => {
-                            native!(*n, b, &regs.0[b as usize + 1..b as usize + 2 + argc as usize])
-                        }
-                        _ => slow!(),
-                    }
-                }
+                Op::CallMethod { base: b, argc, name } => call_method!(b, argc, name),
                 // `xs.push(x)` appends here when the list has room, and
                 // `m.remove(k)` removes here when the map holds the key;
                 // anything else is the method call, as `CallMethod`.
@@ -666,10 +673,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         _ => {}
                     }
-                    match method_table(code, regs.0[at + 1]).get(name as usize) {
-                        Some(Some(Method::Native(n))) => native!(*n, b, &regs.0[at + 1..at + 3]),
-                        _ => slow!(),
-                    }
+                    call_method!(b, 1, name)
                 }
                 Op::CallSqrt { dst, x, slot } => {
                     builtin!(Sqrt, slot);
