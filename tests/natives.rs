@@ -381,3 +381,14 @@ fn host_methods_named_push_and_remove_are_called_as_any_method() {
     vm.eval("<host>", "print(add(2), xs, take(2), m)").unwrap();
     assert_eq!(out.text(), "nil [1] 10 [2: 20]\n201 [1] 2000 [2: 20]\n");
 }
+
+#[test]
+fn a_push_written_in_weft_is_called_as_any_method() {
+    // A script method behind `push` runs in a frame of its own, may block,
+    // and its result goes where the call's would.
+    let (mut vm, out) = vm();
+    let prelude = "fn slow_push(xs, x) {\n    sleep(0)\n    return len(xs) * 100 + x\n}";
+    vm.load_prelude(prelude, &[(TypeTag::List, "push", "slow_push")]).unwrap();
+    vm.eval("<host>", "let xs = [1, 2]\nlet i = 7\nlet r = xs.push(i)\nprint(r, xs, [3].push(i + 1))").unwrap();
+    assert_eq!(out.text(), "207 [1, 2] 108\n");
+}
