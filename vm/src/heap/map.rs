@@ -1,8 +1,8 @@
 //! A map's table: entries in insertion order, found through a hash index
 //! of their positions (CPython's compact dict). Removing a key leaves a
 //! hole that iteration skips, so removal costs O(1) and keeps the order of
-//! the rest; the holes are squeezed out once they are three in four
-//! positions.
+//! the rest; the holes are squeezed out once they are three positions in
+//! four.
 //! Positions are stable between squeezes, which is what field hints
 //! (`Heap::field_at_hint`) and `for` loops rely on.
 //!
@@ -270,7 +270,9 @@ impl MapTable {
         // A squeeze moves the keys left behind a removal out of their
         // places, into the hash index, so it waits until three positions
         // in four are holes: a loop then steps over at most three holes
-        // per entry, and the room held is what a squeeze keeps anyway.
+        // per entry, and the room goes back at about the same point as
+        // with an earlier squeeze, which gives it back only past four
+        // positions per entry.
         // An emptied table starts again at position 0, where the next int
         // key sets the base.
         if holes > 3 * self.live + 8 || self.live == 0 {
