@@ -122,6 +122,23 @@ macro_rules! define_ops {
                 }
             }
 
+            /// The instruction of kind `kind` whose operands, in the order
+            /// [`Op::fields`] gives them, `next` yields; `None` when one is
+            /// missing or does not fit its field.
+            pub fn from_fields(kind: OpKind, mut next: impl FnMut() -> Option<i64>) -> Option<Op> {
+                match kind {
+                    $(OpKind::$op => Some(Op::$op $({ $($field: FromField::from_field(next()?)?),* })?),)*
+                }
+            }
+
+            /// The table itself, as text: two builds whose tables differ
+            /// (an instruction, an operand or its type added, removed or
+            /// moved) give different texts, so encoded code from one is
+            /// not read as the other's.
+            pub const TABLE: &'static str = concat!($(
+                stringify!($op), $( $(" ", stringify!($field), ":", stringify!($kind), "(", stringify!($ty), ")",)* )? ";",
+            )*);
+
             /// The jump offset, to patch once the target is known.
             pub fn offset_mut(&mut self) -> Option<&mut i32> {
                 #[allow(unused_variables, unreachable_code)]
@@ -134,6 +151,33 @@ macro_rules! define_ops {
             }
         }
     };
+}
+
+/// An operand's type, read back from the `i64` [`Op::fields`] gives.
+trait FromField: Sized {
+    fn from_field(value: i64) -> Option<Self>;
+}
+
+macro_rules! from_field_int {
+    ($($ty:ty),*) => {$(
+        impl FromField for $ty {
+            fn from_field(value: i64) -> Option<$ty> {
+                <$ty>::try_from(value).ok()
+            }
+        }
+    )*};
+}
+
+from_field_int!(u8, u16, u32, i16, i32);
+
+impl FromField for bool {
+    fn from_field(value: i64) -> Option<bool> {
+        match value {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
 }
 
 /// The [`Operand`] of a kind written in the table.

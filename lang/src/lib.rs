@@ -14,3 +14,4 @@ pub mod parser;
 pub use diagnostic::{Diagnostic, Span};
 pub mod bytecode;
 pub mod compile;
+pub mod snapshot;

@@ -12,6 +12,7 @@
 use crate::ast::*;
 use crate::bytecode::{Builtin, BuiltinMethod, Capture, Const, Op, Proto, Reg, Unit, MAX_REGS};
 use crate::diagnostic::{closest, Diagnostic, Span};
+use crate::snapshot::{Reader, Writer};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 mod analysis;
@@ -146,6 +147,131 @@ impl Env {
         self.modules.extend(changes.modules.iter().cloned());
         self.next_slot = changes.next_slot;
     }
+}
+
+// Snapshots (see `crate::snapshot`): maps and sets are written sorted, so
+// that the same environment always gives the same bytes.
+impl Env {
+    pub(crate) fn write(&self, w: &mut Writer) {
+        write_slots(w, &self.builtins);
+        let mut signatures: Vec<_> = self.signatures.iter().collect();
+        signatures.sort_by(|a, b| a.0.cmp(b.0));
+        w.uint(signatures.len() as u64);
+        for (name, sig) in signatures {
+            w.str(name);
+            sig.write(w);
+        }
+        write_names(w, self.rebound.iter());
+        write_slots(w, &self.modules);
+        w.uint(self.next_slot as u64);
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Option<Env> {
+        let builtins = read_slots(r)?.into_iter().collect();
+        let n = r.len()?;
+        let signatures = (0..n).map(|_| Some((r.str()?, BuiltinSig::read(r)?))).collect::<Option<_>>()?;
+        let rebound = r.strs()?.into_iter().collect();
+        let modules = read_slots(r)?.into_iter().collect();
+        Some(Env { builtins, signatures, rebound, modules, next_slot: r.u32()? })
+    }
+}
+
+impl EnvChanges {
+    pub(crate) fn write(&self, w: &mut Writer) {
+        write_slots(w, self.builtins.iter().map(|(name, slot)| (name, slot)));
+        let mut signatures: Vec<_> = self.signatures.iter().collect();
+        signatures.sort_by(|a, b| a.0.cmp(&b.0));
+        w.uint(signatures.len() as u64);
+        for (name, sig) in signatures {
+            w.str(name);
+            match sig {
+                Some(sig) => {
+                    w.uint(1);
+                    sig.write(w);
+                }
+                None => w.uint(0),
+            }
+        }
+        write_names(w, self.rebound.iter());
+        write_slots(w, self.modules.iter().map(|(name, slot)| (name, slot)));
+        w.uint(self.next_slot as u64);
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Option<EnvChanges> {
+        let builtins = read_slots(r)?;
+        let n = r.len()?;
+        let signatures = (0..n)
+            .map(|_| {
+                let name = r.str()?;
+                let sig = match r.uint()? {
+                    0 => None,
+                    1 => Some(BuiltinSig::read(r)?),
+                    _ => return None,
+                };
+                Some((name, sig))
+            })
+            .collect::<Option<_>>()?;
+        let rebound = r.strs()?;
+        let modules = read_slots(r)?;
+        Some(EnvChanges { builtins, signatures, rebound, modules, next_slot: r.u32()? })
+    }
+}
+
+impl BuiltinSig {
+    fn write(&self, w: &mut Writer) {
+        w.strs(&self.params);
+        w.uint(self.required as u64);
+    }
+
+    fn read(r: &mut Reader) -> Option<BuiltinSig> {
+        let params = r.strs()?;
+        let required = usize::try_from(r.uint()?).ok()?;
+        (required <= params.len()).then_some(BuiltinSig { params, required })
+    }
+}
+
+impl FileScope {
+    /// In declaration order, which the scope keeps.
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.uint(self.order.len() as u64);
+        for (name, slot) in self.names() {
+            w.str(name);
+            w.uint(slot as u64);
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Option<FileScope> {
+        let mut scope = FileScope::new();
+        for (name, slot) in read_slots(r)? {
+            if scope.names.insert(name.clone(), slot).is_some() {
+                return None;
+            }
+            scope.order.push(name);
+        }
+        Some(scope)
+    }
+}
+
+/// Names with their slots, sorted by name.
+fn write_slots<'n>(w: &mut Writer, slots: impl IntoIterator<Item = (&'n String, &'n u32)>) {
+    let mut slots: Vec<_> = slots.into_iter().collect();
+    slots.sort();
+    w.uint(slots.len() as u64);
+    for (name, slot) in slots {
+        w.str(name);
+        w.uint(*slot as u64);
+    }
+}
+
+fn read_slots(r: &mut Reader) -> Option<Vec<(String, u32)>> {
+    let n = r.len()?;
+    (0..n).map(|_| Some((r.str()?, r.u32()?))).collect()
+}
+
+fn write_names<'n>(w: &mut Writer, names: impl Iterator<Item = &'n String>) {
+    let mut names: Vec<String> = names.cloned().collect();
+    names.sort();
+    w.strs(&names);
 }
 
 /// The names of `now` that `then` has not, or gives another slot.
