@@ -10,7 +10,7 @@
 //! nothing, and the caller compiles. What decodes is still only bytecode:
 //! the VM checks it as it checks anything the compiler makes.
 
-use crate::bytecode::{Capture, Const, Op, OpKind, Proto, Unit};
+use crate::bytecode::{Capture, Const, Field, Op, OpKind, Operand, Proto, Unit};
 use crate::compile::{Env, EnvChanges, FileScope};
 use crate::diagnostic::Span;
 
@@ -62,10 +62,44 @@ pub fn decode(bytes: &[u8], text: &str, env: &Env) -> Option<Snapshot> {
     let main = r.u32()?;
     let count = r.len()?;
     let protos = (0..count).map(|_| read_proto(&mut r)).collect::<Option<Vec<_>>>()?;
-    if !r.bytes.is_empty() {
-        return None;
+    let snapshot = Snapshot { changes, scope, unit: Unit { protos, main } };
+    (r.bytes.is_empty() && snapshot.coherent(env)).then_some(snapshot)
+}
+
+impl Snapshot {
+    /// Whether what the VM reads with checked indexes is in range, as the
+    /// compiler would have made it (what it reads unchecked, `Proto::check`
+    /// verifies): the top level and every closure's function exist, global
+    /// slots are in use, and a closure's captured registers and variables
+    /// are in the function that makes it. Decoded bytes that claim the
+    /// right text and environment but are not such code give nothing,
+    /// rather than a panic when they run.
+    fn coherent(&self, env: &Env) -> bool {
+        let protos = &self.unit.protos;
+        let slots = self.changes.slots();
+        let in_range = |field: Field| match field.kind {
+            Operand::Proto => (field.value as u64) < protos.len() as u64,
+            Operand::Global => (field.value as u64) < slots as u64,
+            _ => true,
+        };
+        let captures_fit = |maker: &Proto, made: i64| {
+            protos[made as usize].captures.iter().all(|c| match *c {
+                Capture::Local(reg) => reg < maker.regs,
+                Capture::Upval(i) => (i as usize) < maker.captures.len(),
+            })
+        };
+        (self.unit.main as usize) < protos.len()
+            && self.changes.slots_coherent(env, &self.scope)
+            && protos.iter().all(|proto| {
+                proto.code.iter().all(|op| {
+                    op.fields().into_iter().flatten().all(in_range)
+                        && match op {
+                            Op::Closure { proto: made, .. } => captures_fit(proto, *made as i64),
+                            _ => true,
+                        }
+                })
+            })
     }
-    Some(Snapshot { changes, scope, unit: Unit { protos, main } })
 }
 
 /// FNV-1a: enough to tell a changed text or table from the one a
@@ -258,7 +292,8 @@ mod tests {
         (before.clone(), env.changes_since(&before), scope, unit)
     }
 
-    const TEXT: &str = "fn twice(f, x) { return f(f(x)) }\nlet k = [1.5, \"s\", 7]\nfn add(n) { return fn(x) => x + n }";
+    const TEXT: &str =
+        "fn twice(f, x) { return f(f(x)) }\nlet k = [1.5, \"s\", 7]\nfn add(n) { return fn(x) => x + n }";
 
     #[test]
     fn a_snapshot_gives_back_what_was_compiled() {
@@ -286,6 +321,26 @@ mod tests {
         assert!(decode(&bytes, TEXT, &other).is_none(), "another environment");
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut], TEXT, &before).is_none(), "cut at {cut}");
+        }
+        // Code that claims the right text and environment but indexes
+        // outside what it has.
+        let mut broken = unit.clone();
+        broken.main = 99;
+        assert!(decode(&encode(TEXT, &before, &changes, &scope, &broken), TEXT, &before).is_none(), "no top level");
+        for (kind, at) in [(Operand::Proto, "a function"), (Operand::Global, "a global")] {
+            let mut broken = unit.clone();
+            let op = broken
+                .protos
+                .iter_mut()
+                .flat_map(|p| p.code.iter_mut())
+                .find(|op| op.fields().into_iter().flatten().any(|f| f.kind == kind));
+            let op = op.expect("the text has one");
+            let fields: Vec<i64> =
+                op.fields().into_iter().flatten().map(|f| if f.kind == kind { 1_000 } else { f.value }).collect();
+            let mut values = fields.into_iter();
+            *op = Op::from_fields(op.kind(), || values.next()).expect("fits");
+            let bytes = encode(TEXT, &before, &changes, &scope, &broken);
+            assert!(decode(&bytes, TEXT, &before).is_none(), "{at} out of range");
         }
         let mut flipped = bytes.clone();
         for at in (0..bytes.len()).step_by(7) {

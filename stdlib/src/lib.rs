@@ -26,8 +26,26 @@ use weft_vm::{Failure, TypeTag, Vm};
 /// back may block like any other Weft code.
 const PRELUDE: &str = include_str!("prelude.weft");
 
+/// The prelude compiled, as `Vm::prelude_snapshot` gives it for a new VM
+/// with nothing but the standard library: a process loads it instead of
+/// compiling the prelude, which would be most of its start-up.
+/// `tests/prelude_snapshot.rs` checks that it is current, and
+/// `WEFT_BLESS=1` rewrites it.
+const PRELUDE_SNAPSHOT: &[u8] = include_bytes!("prelude.snapshot");
+
 /// Installs the whole standard library into `vm`.
 pub fn install(vm: &mut Vm) -> Result<(), Failure> {
+    install_with(vm, PRELUDE_SNAPSHOT)
+}
+
+/// As [`install`], compiling the prelude from its source whatever its
+/// snapshot holds: how the snapshot is made.
+#[doc(hidden)]
+pub fn install_compiling_prelude(vm: &mut Vm) -> Result<(), Failure> {
+    install_with(vm, &[])
+}
+
+fn install_with(vm: &mut Vm, prelude_snapshot: &[u8]) -> Result<(), Failure> {
     core::install(vm);
     format::install(vm);
     conc::install(vm);
@@ -42,7 +60,7 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
     io::install(vm, exec_driver.clone());
     let http_drivers = http::Drivers::default();
     http::install(vm, http_drivers.clone());
-    vm.load_prelude(
+    vm.load_prelude_with(
         &format!("{PRELUDE}\n{}", http::PRELUDE),
         &[
             (TypeTag::List, "map", "list_map"),
@@ -51,6 +69,7 @@ pub fn install(vm: &mut Vm) -> Result<(), Failure> {
             (TypeTag::List, "each", "list_each"),
             (TypeTag::List, "sort_by", "list_sort_by"),
         ],
+        prelude_snapshot,
     )?;
     if let Some(handle) = vm.prelude_value("process_exec").and_then(|f| vm.root(f).ok()) {
         let _ = exec_driver.set(handle);

@@ -61,6 +61,8 @@ pub struct Vm {
     pub(crate) broken: Option<String>,
     /// The prelude's top-level names, once it is loaded.
     pub(crate) prelude: Option<FileScope>,
+    /// The prelude as compiled, once it is loaded.
+    pub(crate) prelude_compiled: Option<std::sync::Arc<prelude_cache::Compiled>>,
     /// The top-level names of code run with `eval` and `run_file`.
     pub(crate) session: FileScope,
     /// The last main task that finished, emptied: the next run or call
@@ -109,6 +111,7 @@ impl Vm {
             failed_import: None,
             broken: None,
             prelude: None,
+            prelude_compiled: None,
             session: FileScope::new(),
             spare_task: None,
             direct_calls: 0,
@@ -434,24 +437,47 @@ impl Vm {
     /// a VM that loads the same text into an equal environment, as every
     /// VM made the same way does, skips parsing and compiling it.
     pub fn load_prelude(&mut self, text: &str, methods: &[(TypeTag, &str, &str)]) -> Result<(), Failure> {
+        self.load_prelude_with(text, methods, &[])
+    }
+
+    /// As [`Vm::load_prelude`], taking the compiled code from `snapshot`
+    /// when the process has not compiled the prelude yet: bytes that
+    /// [`Vm::prelude_snapshot`] gave for the same text, in a VM whose
+    /// environment was the same when it loaded the prelude (the same
+    /// natives, registered in the same order). Any other bytes are
+    /// ignored, and the prelude is compiled. The standard library keeps
+    /// its prelude's snapshot in the binary, so that a process starts
+    /// without compiling it.
+    pub fn load_prelude_with(
+        &mut self,
+        text: &str,
+        methods: &[(TypeTag, &str, &str)],
+        snapshot: &[u8],
+    ) -> Result<(), Failure> {
         const NAME: &str = "<prelude>";
         let file = self.add_file(NAME, text);
         self.code.prelude_file = Some(file);
-        let (main, scope) = match prelude_cache::find(text, &self.env) {
+        let kept = prelude_cache::find(text, &self.env).or_else(|| {
+            let decoded = weft_lang::snapshot::decode(snapshot, text, &self.env)?;
+            let unit = self.check_unit(NAME, text, decoded.unit).ok()?;
+            Some(prelude_cache::keep_changes(text, self.env.clone(), decoded.changes, decoded.scope, unit))
+        });
+        let compiled = match kept {
             Some(compiled) => {
                 self.env.apply(&compiled.changes);
-                (self.link(file, &compiled.unit), compiled.scope.clone())
+                compiled
             }
             None => {
                 let before = self.env.clone();
                 let mut scope = FileScope::new();
                 let unit = self.compile_source(NAME, text, Path::new("."), &mut scope, Mode::Script)?;
                 let unit = self.check_unit(NAME, text, unit)?;
-                let main = self.link(file, &unit);
-                prelude_cache::keep(text, before, &self.env, scope.clone(), unit);
-                (main, scope)
+                prelude_cache::keep(text, before, &self.env, scope, unit)
             }
         };
+        let main = self.link(file, &compiled.unit);
+        let scope = compiled.scope.clone();
+        self.prelude_compiled = Some(compiled);
         self.run_proto(main)?;
         for (ty, method, function) in methods {
             let slot = scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));
@@ -459,6 +485,12 @@ impl Vm {
         }
         self.prelude = Some(scope);
         Ok(())
+    }
+
+    /// The prelude this VM loaded, compiled, as bytes for
+    /// [`Vm::load_prelude_with`]; `None` before it is loaded.
+    pub fn prelude_snapshot(&self) -> Option<Vec<u8>> {
+        self.prelude_compiled.as_ref().map(|compiled| compiled.encode())
     }
 
     /// A value the prelude defined at its top level (a function natives

@@ -177,6 +177,19 @@ impl Env {
 }
 
 impl EnvChanges {
+    /// Whether every slot they name, and every slot of `scope`, lies below
+    /// the slots in use after them, and they use no fewer than `before`.
+    pub(crate) fn slots_coherent(&self, before: &Env, scope: &FileScope) -> bool {
+        let named = self.builtins.iter().chain(&self.modules).map(|(_, slot)| *slot);
+        self.next_slot >= before.next_slot
+            && named.chain(scope.names().map(|(_, slot)| slot)).all(|slot| slot < self.next_slot)
+    }
+
+    /// How many global slots are in use after them.
+    pub(crate) fn slots(&self) -> u32 {
+        self.next_slot
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) {
         write_slots(w, self.builtins.iter().map(|(name, slot)| (name, slot)));
         let mut signatures: Vec<_> = self.signatures.iter().collect();

@@ -45,6 +45,13 @@ pub fn read_source(path: &Path) -> Result<String, String> {
 /// cache too.
 pub(crate) struct CheckedUnit(Unit);
 
+impl CheckedUnit {
+    /// The unit, to read.
+    pub(crate) fn unit(&self) -> &Unit {
+        &self.0
+    }
+}
+
 /// The name reports give a module file, and the directory its own imports
 /// are relative to.
 fn module_name_and_dir(path: &str) -> (String, std::path::PathBuf) {

@@ -14,7 +14,7 @@ use weft_lang::compile::{Env, EnvChanges, FileScope};
 /// in, and what compiling it gave.
 pub(crate) struct Compiled {
     text: String,
-    before: Env,
+    pub(crate) before: Env,
     /// What compiling it added to the environment: the prelude's names.
     pub(crate) changes: EnvChanges,
     /// The prelude's top-level names.
@@ -38,12 +38,32 @@ pub(crate) fn find(text: &str, env: &Env) -> Option<Arc<Compiled>> {
 
 /// Keeps `unit`, compiled from `text` in environment `before`, which
 /// compiling it turned into `after`.
-pub(crate) fn keep(text: &str, before: Env, after: &Env, scope: FileScope, unit: CheckedUnit) {
+pub(crate) fn keep(text: &str, before: Env, after: &Env, scope: FileScope, unit: CheckedUnit) -> Arc<Compiled> {
     let changes = after.changes_since(&before);
+    keep_changes(text, before, changes, scope, unit)
+}
+
+/// Keeps `unit`, compiled from `text` in environment `before`, which
+/// compiling it changed by `changes`.
+pub(crate) fn keep_changes(
+    text: &str,
+    before: Env,
+    changes: EnvChanges,
+    scope: FileScope,
+    unit: CheckedUnit,
+) -> Arc<Compiled> {
     let compiled = Arc::new(Compiled { text: text.to_string(), before, changes, scope, unit });
     let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    cache.insert(0, compiled);
+    cache.insert(0, compiled.clone());
     cache.truncate(KEPT);
+    compiled
+}
+
+impl Compiled {
+    /// It as a snapshot (see `weft_lang::snapshot`).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        weft_lang::snapshot::encode(&self.text, &self.before, &self.changes, &self.scope, self.unit.unit())
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +107,42 @@ mod tests {
         assert!(super::find(&format!("{TEXT}\n"), &changed.env).is_none());
         changed.load_prelude(&format!("{TEXT}\n"), METHODS).unwrap();
         assert!(matches!(changed.eval("<test>", "[7].tripled()").unwrap(), Value::Int(21)));
+    }
+
+    #[test]
+    fn a_snapshot_stands_for_compiling_in_the_same_environment_only() {
+        // A snapshot of one text's code, forged to claim another text,
+        // shows which was run: the snapshot's code, or the text compiled.
+        let text = |n: i64| format!("# the snapshot test's prelude\nfn list_probe(xs) {{ return {n} }}\n");
+        let methods = &[(TypeTag::List, "probe", "list_probe")];
+        let probe = |vm: &mut Vm| match vm.eval("<test>", "[].probe()").unwrap() {
+            Value::Int(n) => n,
+            other => panic!("probe gave {other:?}"),
+        };
+        let mut first = vm_after(&[]);
+        first.load_prelude(&text(1), methods).unwrap();
+        let compiled = first.prelude_compiled.clone().expect("loaded");
+        let forged = weft_lang::snapshot::encode(
+            &text(2),
+            &compiled.before,
+            &compiled.changes,
+            &compiled.scope,
+            compiled.unit.unit(),
+        );
+        assert_eq!(first.prelude_snapshot(), Some(compiled.encode()));
+
+        let mut same = vm_after(&[]);
+        same.load_prelude_with(&text(2), methods, &forged).unwrap();
+        assert_eq!(probe(&mut same), 1, "the same environment takes the snapshot");
+        let mut again = vm_after(&[]);
+        again.load_prelude(&text(2), methods).unwrap();
+        assert_eq!(probe(&mut again), 1, "and keeps it for the process");
+
+        let mut other = vm_after(&["shifts", "the", "slots"]);
+        other.load_prelude_with(&text(2), methods, &forged).unwrap();
+        assert_eq!(probe(&mut other), 2, "another environment compiles the text");
+        let mut damaged = vm_after(&[]);
+        damaged.load_prelude_with(&text(3), methods, &forged[..forged.len() - 1]).unwrap();
+        assert_eq!(probe(&mut damaged), 3, "another text or damaged bytes: the text compiled");
     }
 }
