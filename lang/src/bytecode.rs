@@ -1024,6 +1024,24 @@ mod tests {
     }
 
     #[test]
+    fn every_instruction_comes_back_from_its_fields() {
+        // Ones fit every operand's type (a flag reads 1 as true).
+        for &kind in OpKind::ALL {
+            let op = Op::from_fields(kind, || Some(1)).expect("ones fit");
+            assert_eq!(op.kind(), kind);
+            let values: Vec<i64> = op.fields().into_iter().flatten().map(|f| f.value).collect();
+            assert!(values.iter().all(|&v| v == 1), "{kind:?}: {values:?}");
+            let mut given = values.into_iter();
+            assert_eq!(Op::from_fields(kind, || given.next()), Some(op));
+            assert!(given.next().is_none(), "{kind:?} took every field");
+        }
+        let mut too_few = [3].into_iter();
+        assert_eq!(Op::from_fields(OpKind::Move, || too_few.next()), None, "a field missing");
+        assert_eq!(Op::from_fields(OpKind::Nil, || Some(256)), None, "a register past 255");
+        assert_eq!(Op::from_fields(OpKind::Bool, || Some(2)), None, "a flag neither 0 nor 1");
+    }
+
+    #[test]
     fn the_table_gives_operands_and_jumps() {
         let op = Op::IterNext { base: 3, dst: 5, pair: true, offset: -4 };
         let kinds: Vec<Operand> = op.fields().into_iter().flatten().map(|f| f.kind).collect();

@@ -322,6 +322,13 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut], TEXT, &before).is_none(), "cut at {cut}");
         }
+        // Bytes another instruction table wrote.
+        let mut other_table = Writer(MAGIC.to_vec());
+        other_table.uint(fingerprint(Op::TABLE.as_bytes()) ^ 1);
+        let mut rest = Reader { bytes: bytes.strip_prefix(MAGIC).expect("magic") };
+        rest.uint().expect("the table's fingerprint");
+        other_table.0.extend_from_slice(rest.bytes);
+        assert!(decode(&other_table.0, TEXT, &before).is_none(), "another instruction table");
         // Code that claims the right text and environment but indexes
         // outside what it has.
         let mut broken = unit.clone();

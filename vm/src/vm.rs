@@ -59,10 +59,9 @@ pub struct Vm {
     /// Set when a run panicked (a bug of the VM): the state cannot be
     /// trusted, so every later run fails with the same internal error.
     pub(crate) broken: Option<String>,
-    /// The prelude's top-level names, once it is loaded.
-    pub(crate) prelude: Option<FileScope>,
-    /// The prelude as compiled, once it is loaded.
-    pub(crate) prelude_compiled: Option<std::sync::Arc<prelude_cache::Compiled>>,
+    /// The prelude as compiled (with its top-level names), once it is
+    /// loaded.
+    pub(crate) prelude: Option<std::sync::Arc<prelude_cache::Compiled>>,
     /// The top-level names of code run with `eval` and `run_file`.
     pub(crate) session: FileScope,
     /// The last main task that finished, emptied: the next run or call
@@ -111,7 +110,6 @@ impl Vm {
             failed_import: None,
             broken: None,
             prelude: None,
-            prelude_compiled: None,
             session: FileScope::new(),
             spare_task: None,
             direct_calls: 0,
@@ -476,27 +474,25 @@ impl Vm {
             }
         };
         let main = self.link(file, &compiled.unit);
-        let scope = compiled.scope.clone();
-        self.prelude_compiled = Some(compiled);
         self.run_proto(main)?;
         for (ty, method, function) in methods {
-            let slot = scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));
+            let slot = compiled.scope.get(function).unwrap_or_else(|| panic!("prelude defines {function}"));
             self.set_method(*ty, method, Method::Script(slot));
         }
-        self.prelude = Some(scope);
+        self.prelude = Some(compiled);
         Ok(())
     }
 
     /// The prelude this VM loaded, compiled, as bytes for
     /// [`Vm::load_prelude_with`]; `None` before it is loaded.
     pub fn prelude_snapshot(&self) -> Option<Vec<u8>> {
-        self.prelude_compiled.as_ref().map(|compiled| compiled.encode())
+        self.prelude.as_ref().map(|compiled| compiled.encode())
     }
 
     /// A value the prelude defined at its top level (a function natives
     /// hand work to), which scripts do not see by name.
     pub fn prelude_value(&self, name: &str) -> Option<Value> {
-        let slot = self.prelude.as_ref()?.get(name)?;
+        let slot = self.prelude.as_ref()?.scope.get(name)?;
         self.rt.globals.get(slot as usize).copied()
     }
 

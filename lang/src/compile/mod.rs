@@ -154,13 +154,7 @@ impl Env {
 impl Env {
     pub(crate) fn write(&self, w: &mut Writer) {
         write_slots(w, &self.builtins);
-        let mut signatures: Vec<_> = self.signatures.iter().collect();
-        signatures.sort_by(|a, b| a.0.cmp(b.0));
-        w.uint(signatures.len() as u64);
-        for (name, sig) in signatures {
-            w.str(name);
-            sig.write(w);
-        }
+        write_signatures(w, self.signatures.iter().map(|(name, sig)| (name, Some(sig))));
         write_names(w, self.rebound.iter());
         write_slots(w, &self.modules);
         w.uint(self.next_slot as u64);
@@ -168,8 +162,9 @@ impl Env {
 
     pub(crate) fn read(r: &mut Reader) -> Option<Env> {
         let builtins = read_slots(r)?.into_iter().collect();
-        let n = r.len()?;
-        let signatures = (0..n).map(|_| Some((r.str()?, BuiltinSig::read(r)?))).collect::<Option<_>>()?;
+        // An environment knows a signature or has none: no removals.
+        let signatures =
+            read_signatures(r)?.into_iter().map(|(name, sig)| Some((name, sig?))).collect::<Option<_>>()?;
         let rebound = r.strs()?.into_iter().collect();
         let modules = read_slots(r)?.into_iter().collect();
         Some(Env { builtins, signatures, rebound, modules, next_slot: r.u32()? })
@@ -192,19 +187,7 @@ impl EnvChanges {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         write_slots(w, self.builtins.iter().map(|(name, slot)| (name, slot)));
-        let mut signatures: Vec<_> = self.signatures.iter().collect();
-        signatures.sort_by(|a, b| a.0.cmp(&b.0));
-        w.uint(signatures.len() as u64);
-        for (name, sig) in signatures {
-            w.str(name);
-            match sig {
-                Some(sig) => {
-                    w.uint(1);
-                    sig.write(w);
-                }
-                None => w.uint(0),
-            }
-        }
+        write_signatures(w, self.signatures.iter().map(|(name, sig)| (name, sig.as_ref())));
         write_names(w, self.rebound.iter());
         write_slots(w, self.modules.iter().map(|(name, slot)| (name, slot)));
         w.uint(self.next_slot as u64);
@@ -212,18 +195,7 @@ impl EnvChanges {
 
     pub(crate) fn read(r: &mut Reader) -> Option<EnvChanges> {
         let builtins = read_slots(r)?;
-        let n = r.len()?;
-        let signatures = (0..n)
-            .map(|_| {
-                let name = r.str()?;
-                let sig = match r.uint()? {
-                    0 => None,
-                    1 => Some(BuiltinSig::read(r)?),
-                    _ => return None,
-                };
-                Some((name, sig))
-            })
-            .collect::<Option<_>>()?;
+        let signatures = read_signatures(r)?;
         let rebound = r.strs()?;
         let modules = read_slots(r)?;
         Some(EnvChanges { builtins, signatures, rebound, modules, next_slot: r.u32()? })
@@ -263,6 +235,38 @@ impl FileScope {
         }
         Some(scope)
     }
+}
+
+/// Signatures by builtin name, sorted by name; `None` for one removed.
+fn write_signatures<'n>(w: &mut Writer, signatures: impl Iterator<Item = (&'n String, Option<&'n BuiltinSig>)>) {
+    let mut signatures: Vec<_> = signatures.collect();
+    signatures.sort_by(|a, b| a.0.cmp(b.0));
+    w.uint(signatures.len() as u64);
+    for (name, sig) in signatures {
+        w.str(name);
+        match sig {
+            Some(sig) => {
+                w.uint(1);
+                sig.write(w);
+            }
+            None => w.uint(0),
+        }
+    }
+}
+
+fn read_signatures(r: &mut Reader) -> Option<Vec<(String, Option<BuiltinSig>)>> {
+    let n = r.len()?;
+    (0..n)
+        .map(|_| {
+            let name = r.str()?;
+            let sig = match r.uint()? {
+                0 => None,
+                1 => Some(BuiltinSig::read(r)?),
+                _ => return None,
+            };
+            Some((name, sig))
+        })
+        .collect()
 }
 
 /// Names with their slots, sorted by name.

@@ -1,10 +1,11 @@
 //! Compiled preludes, kept for the process. Every VM made the same way
 //! loads the same prelude into the same global environment, and parsing and
 //! compiling it is nearly all the cost of making a VM; so the first VM
-//! compiles it, and the others, finding the same text and an equal
-//! environment, take the compiled code and the names it declared. Each VM
-//! still links the code into its own heap; the code was checked once,
-//! before it was kept.
+//! compiles it (or decodes the snapshot a host gave, see
+//! `Vm::load_prelude_with`), and the others, finding the same text and an
+//! equal environment, take the compiled code and the names it declared.
+//! Each VM still links the code into its own heap; the code was checked
+//! once, before it was kept.
 
 use crate::code::load::CheckedUnit;
 use std::sync::{Arc, Mutex};
@@ -121,7 +122,7 @@ mod tests {
         };
         let mut first = vm_after(&[]);
         first.load_prelude(&text(1), methods).unwrap();
-        let compiled = first.prelude_compiled.clone().expect("loaded");
+        let compiled = first.prelude.clone().expect("loaded");
         let forged = weft_lang::snapshot::encode(
             &text(2),
             &compiled.before,
