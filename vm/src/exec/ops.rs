@@ -56,21 +56,46 @@ pub fn checked_mod(a: i64, b: i64) -> Option<i64> {
 }
 
 /// `a % m` for a positive divisor (as `checked_mod`, which never fails
-/// for one), through a float division when `|a| < 2^52`: a 64-bit integer
-/// division takes several times as long on common CPUs, and `ModI` (`i %
-/// 7`) is a hot instruction. Exact: `a` and `m` are exact as floats, the
-/// rounded quotient lies in `[floor(a/m), floor(a/m) + 1]`, so its
-/// truncation `q` is `floor(a/m)` or one more, and `a - q*m` is the
-/// remainder or the remainder minus `m`, which one addition corrects.
+/// for one). `ModI` (`i % 7`) is a hot instruction and a division is a
+/// long wait on every CPU (an integer one, or a float one), so for
+/// `0 <= a < 2^52` and a divisor in the table it multiplies by `1/m`
+/// instead. Exact: `a` is exact as a float and the product is within one
+/// of `a/m` (its relative error is below `2^-51`, and `a/m < 2^51` for
+/// `m >= 2`; `1/1` is exact), so its truncation `q` is `floor(a/m)` or
+/// one away, and `a - q*m` is the remainder, or it plus or minus `m`,
+/// which one step corrects.
 #[inline(always)]
 pub fn mod_positive(a: i64, m: i64) -> i64 {
     debug_assert!(m > 0);
-    let r = if (a.wrapping_add(1 << 52) as u64) < (1 << 53) { a - (a as f64 / m as f64) as i64 * m } else { a % m };
+    if (a as u64) < (1 << 52) && (m as u64) < RECIPROCALS.len() as u64 {
+        let r = a - (a as f64 * RECIPROCALS[m as usize]) as i64 * m;
+        return if r < 0 {
+            r + m
+        } else if r >= m {
+            r - m
+        } else {
+            r
+        };
+    }
+    let r = a % m;
     if r < 0 {
         r + m
     } else {
         r
     }
+}
+
+/// `1/m` for the divisors `mod_positive` multiplies by (index 0 unused).
+static RECIPROCALS: [f64; 1024] = reciprocals();
+
+const fn reciprocals() -> [f64; 1024] {
+    let mut table = [0.0; 1024];
+    let mut m = 1;
+    while m < table.len() {
+        table[m] = 1.0 / m as f64;
+        m += 1;
+    }
+    table
 }
 
 /// Floor division and modulo with the sign of the divisor, for ints.
@@ -274,14 +299,14 @@ pub fn missing_key(heap: &Heap, map: &crate::heap::MapTable, k: Value) -> Throw 
 mod tests {
     use super::*;
 
-    /// The float path of `mod_positive` against `checked_mod`: the edges of
-    /// its range, multiples of the divisor and their neighbours, and a few
-    /// million pseudo-random pairs.
+    /// `mod_positive`'s multiplication against `checked_mod`: the edges of
+    /// its range, multiples of each divisor and their neighbours, every
+    /// divisor of the table, and a few million pseudo-random pairs.
     #[test]
     fn mod_positive_is_checked_mod() {
         let limit = 1i64 << 52;
         let mut edges = vec![0, 1, -1, limit - 1, -limit, limit, -limit - 1, i64::MAX, i64::MIN, i64::MIN + 1];
-        for m in [1i64, 2, 3, 7, 10, 255, 32767] {
+        for m in [1i64, 2, 3, 7, 10, 255, 1023, 1024, 32767] {
             for k in [limit / m, -(limit / m), 12345, -12345] {
                 for d in -2..=2 {
                     edges.push(k * m + d);
@@ -299,14 +324,22 @@ mod tests {
         let rounds = if cfg!(miri) { 1_000 } else { 2_000_000 };
         for _ in 0..rounds {
             let r = next();
-            let m = (r % 32767 + 1) as i64;
+            // Half the divisors from the table's range, half from the rest.
+            let m = if r & 1 == 0 { (r % 1023 + 1) as i64 } else { (r % 32767 + 1) as i64 };
             for a in [((r >> 11) as i64) - limit, (next() as i64) >> (r % 64)] {
                 assert_eq!(Some(mod_positive(a, m)), checked_mod(a, m), "{a} % {m}");
             }
         }
         for &a in &edges {
-            for m in [1i64, 2, 3, 7, 10, 255, 32767, limit] {
+            for m in [1i64, 2, 3, 7, 10, 255, 1023, 1024, 32767, limit] {
                 assert_eq!(Some(mod_positive(a, m)), checked_mod(a, m), "{a} % {m}");
+            }
+        }
+        for m in 1..RECIPROCALS.len() as i64 {
+            for k in [1, limit / m - 1, limit / m] {
+                for a in [k * m - 1, k * m, k * m + 1, limit - 1 - k] {
+                    assert_eq!(Some(mod_positive(a, m)), checked_mod(a, m), "{a} % {m}");
+                }
             }
         }
     }
