@@ -57,25 +57,17 @@ pub fn checked_mod(a: i64, b: i64) -> Option<i64> {
 
 /// `a % m` for a positive divisor (as `checked_mod`, which never fails
 /// for one). `ModI` (`i % 7`) is a hot instruction and a division is a
-/// long wait on every CPU (an integer one, or a float one), so for
-/// `0 <= a < 2^52` and a divisor in the table it multiplies by `1/m`
-/// instead. Exact: `a` is exact as a float and the product is within one
-/// of `a/m` (its relative error is below `2^-51`, and `a/m < 2^51` for
-/// `m >= 2`; `1/1` is exact), so its truncation `q` is `floor(a/m)` or
-/// one away, and `a - q*m` is the remainder, or it plus or minus `m`,
-/// which one step corrects.
+/// long wait on every CPU, so for `0 <= a < 2^54` and a divisor from 2 to
+/// 1023 the quotient is a multiplication by `M = floor(2^64/m) + 1`, its
+/// high half, as compilers divide by constants. Exact: `a*M/2^64` is
+/// `a/m` plus less than `a/2^64 < 2^-10 < 1/m`, and the fraction of `a/m`
+/// is at most `1 - 1/m`, so the floor is `floor(a/m)`.
 #[inline(always)]
 pub fn mod_positive(a: i64, m: i64) -> i64 {
     debug_assert!(m > 0);
-    if (a as u64) < (1 << 52) && (m as u64) < RECIPROCALS.len() as u64 {
-        let r = a - (a as f64 * RECIPROCALS[m as usize]) as i64 * m;
-        return if r < 0 {
-            r + m
-        } else if r >= m {
-            r - m
-        } else {
-            r
-        };
+    if (a as u64) < (1 << 54) && (m as u64).wrapping_sub(2) < (RECIPROCALS.len() - 2) as u64 {
+        let q = ((a as u128 * RECIPROCALS[m as usize] as u128) >> 64) as i64;
+        return a - q * m;
     }
     let r = a % m;
     if r < 0 {
@@ -85,14 +77,15 @@ pub fn mod_positive(a: i64, m: i64) -> i64 {
     }
 }
 
-/// `1/m` for the divisors `mod_positive` multiplies by (index 0 unused).
-static RECIPROCALS: [f64; 1024] = reciprocals();
+/// `floor(2^64/m) + 1` for the divisors `mod_positive` multiplies by, 2 to
+/// 1023 (0 and 1 unused).
+static RECIPROCALS: [u64; 1024] = reciprocals();
 
-const fn reciprocals() -> [f64; 1024] {
-    let mut table = [0.0; 1024];
-    let mut m = 1;
+const fn reciprocals() -> [u64; 1024] {
+    let mut table = [0; 1024];
+    let mut m = 2;
     while m < table.len() {
-        table[m] = 1.0 / m as f64;
+        table[m] = ((1u128 << 64) / m as u128 + 1) as u64;
         m += 1;
     }
     table
@@ -304,7 +297,7 @@ mod tests {
     /// divisor of the table, and a few million pseudo-random pairs.
     #[test]
     fn mod_positive_is_checked_mod() {
-        let limit = 1i64 << 52;
+        let limit = 1i64 << 54;
         let mut edges = vec![0, 1, -1, limit - 1, -limit, limit, -limit - 1, i64::MAX, i64::MIN, i64::MIN + 1];
         for m in [1i64, 2, 3, 7, 10, 255, 1023, 1024, 32767] {
             for k in [limit / m, -(limit / m), 12345, -12345] {
@@ -326,7 +319,7 @@ mod tests {
             let r = next();
             // Half the divisors from the table's range, half from the rest.
             let m = if r & 1 == 0 { (r % 1023 + 1) as i64 } else { (r % 32767 + 1) as i64 };
-            for a in [((r >> 11) as i64) - limit, (next() as i64) >> (r % 64)] {
+            for a in [((r >> 9) as i64) - limit, (next() as i64) >> (r % 64)] {
                 assert_eq!(Some(mod_positive(a, m)), checked_mod(a, m), "{a} % {m}");
             }
         }
