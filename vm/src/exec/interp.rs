@@ -81,8 +81,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // one past the instruction that saved it.
         let mut ip: *const Op = unsafe { code_start.add(frame.pc as usize) };
         let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
-        // The instruction running (declared here for the macros to see it).
-        let mut op: Op;
+        // Where the running instruction lies (declared here for the macros
+        // to see it).
+        let mut op_at: *const Op;
 
         // The index of the next instruction, for saving in the frame.
         macro_rules! pc {
@@ -101,6 +102,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             () => {{
                 let pc = pc!();
                 task.frames.last_mut().expect("running").pc = pc as u32;
+                // SAFETY: see `ip`.
+                let op = unsafe { *op_at };
                 match crate::slow::exec(code, rt, task, op, pc) {
                     Some(halt) => return halt,
                     None => continue 'frames,
@@ -361,12 +364,15 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         }
 
         loop {
-            // SAFETY: see `ip`.
-            op = unsafe { *ip };
+            // SAFETY (the fetch, the step and the match): see `ip`. The
+            // instruction is matched where it lies, not copied out, so each
+            // handler loads just the operands it uses; a copy has every
+            // field decoded before the dispatch, for whichever handler runs.
+            op_at = ip;
             ip = unsafe { ip.add(1) };
             #[cfg(feature = "op-pairs")]
-            crate::op_pairs::note(op);
-            match op {
+            crate::op_pairs::note(unsafe { *op_at });
+            match *unsafe { &*op_at } {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
                 Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
                 Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
@@ -649,7 +655,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // anything else is the method call, as `CallMethod`.
                 Op::CallPush { base: b, name } | Op::CallRemove { base: b, name } => {
                     let at = b as usize;
-                    match op {
+                    match *unsafe { &*op_at } {
                         Op::CallPush { .. } => {
                             if let Value::List(r) = regs.0[at + 1] {
                                 if is_builtin(code, &code.methods.list, name, BuiltinMethod::Push)
