@@ -226,6 +226,21 @@ impl MapTable {
     /// Sets `k` to `v` and gives its position and old value. A new key
     /// goes last.
     pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
+        let at = self.entries.len();
+        if at < SMALL {
+            // A table this small (a record being built, say) has no index
+            // to keep, and a scan finds a key wherever it sits.
+            if let Some(found) = self.scan(&k) {
+                let slot = self.entries[found].as_mut().map(|(_, value)| value);
+                return (found, slot.map(|value| std::mem::replace(value, v)));
+            }
+            if let (0, Key::Int(i)) = (at, k) {
+                self.base = i;
+            }
+            self.entries.push(Some((k, v)));
+            self.live += 1;
+            return (at, None);
+        }
         if let Some(at) = self.position(&k) {
             let slot = self.entries[at].as_mut().map(|(_, value)| value);
             return (at, slot.map(|value| std::mem::replace(value, v)));
