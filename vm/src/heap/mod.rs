@@ -28,6 +28,11 @@ pub use map::MapTable;
 /// What one entry of a map's capacity costs, as the heap counts it.
 pub(crate) const MAP_ENTRY_BYTES: usize = 40;
 
+/// What a map costs besides its entries: its table, boxed apart from its
+/// slot. Counted as the pool counts a spare table, so that the tables a
+/// loop makes between two collections fit in the pool the sweep fills.
+pub(crate) const MAP_TABLE_BYTES: usize = std::mem::size_of::<MapTable>();
+
 /// A string object. Strings are immutable; those shorter than
 /// [`LONG_STR`] bytes, and those made whole rather than by `+`, are
 /// interned.
@@ -776,7 +781,7 @@ impl Heap {
 
     /// A new map of `table`.
     pub(crate) fn new_map_in(&mut self, table: Box<MapTable>) -> Ref {
-        let size = table.capacity() * MAP_ENTRY_BYTES;
+        let size = MAP_TABLE_BYTES + table.capacity() * MAP_ENTRY_BYTES;
         self.alloc(Obj::Map(table), size)
     }
 
@@ -1255,7 +1260,7 @@ pub(crate) fn size_of_obj(obj: &Obj) -> usize {
             },
             Obj::StrBuf(b) => b.bytes(),
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
-            Obj::Map(m) => m.capacity() * MAP_ENTRY_BYTES,
+            Obj::Map(m) => MAP_TABLE_BYTES + m.capacity() * MAP_ENTRY_BYTES,
             Obj::Func(c) => match &c.captures {
                 Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
                 _ => 0,
