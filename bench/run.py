@@ -4,7 +4,8 @@
 Every program's printed result is checked against the expected one before any
 time is recorded: a program that prints something else, or fails, is marked
 FAIL and not timed. Times are of whole processes (start-up included): one
-warm-up run, then --runs timed runs, and the median is reported. The output is
+warm-up run of each, then --runs rounds in which every language's program runs
+once, in turn, and each one's median is reported. The output is
 a Markdown table, with ratios Weft / twin (above 1 means Weft is slower).
 
     python3 bench/run.py                      # everything, default sizes
@@ -448,22 +449,36 @@ class Result:
         self.error = error
 
 
-def measure(command, extra_env, expected, runs, timeout, track_memory):
-    """One warm-up run (also the result check), then `runs` timed runs."""
-    warm_up = run_once(command, extra_env, timeout, track_memory)
-    reason = failure_reason(warm_up, expected)
-    if reason:
-        return Result(error=reason)
-    times = []
-    peaks = []
-    for _ in range(runs):
-        run = run_once(command, extra_env, timeout, track_memory)
-        reason = failure_reason(run, expected)
+def measure(programs, expected, runs, timeout, track_memory):
+    """One warm-up run of each program (also the result check), then `runs`
+    rounds in which each runs once, in turn: a machine whose speed drifts
+    (other loads on its host) slows every program of a round alike, so the
+    ratios hold where back-to-back runs of one program would not.
+
+    `programs` maps a language to its (command, extra_env); gives a Result
+    for each."""
+    results = {}
+    live = {}
+    for lang, (command, extra_env) in programs.items():
+        reason = failure_reason(run_once(command, extra_env, timeout, track_memory), expected)
         if reason:
-            return Result(error=reason)
-        times.append(run.seconds)
-        peaks.append(run.max_rss_bytes)
-    return Result(statistics.median(times), statistics.median(peaks))
+            results[lang] = Result(error=reason)
+        else:
+            live[lang] = ([], [])
+    for _ in range(runs):
+        for lang, (times, peaks) in list(live.items()):
+            command, extra_env = programs[lang]
+            run = run_once(command, extra_env, timeout, track_memory)
+            reason = failure_reason(run, expected)
+            if reason:
+                results[lang] = Result(error=reason)
+                del live[lang]
+                continue
+            times.append(run.seconds)
+            peaks.append(run.max_rss_bytes)
+    for lang, (times, peaks) in live.items():
+        results[lang] = Result(statistics.median(times), statistics.median(peaks))
+    return results
 
 
 # ---------------------------------------------------------------------------
@@ -649,19 +664,16 @@ def run_all(chosen, args, go_binaries):
         for size_list in size_lists:
             size_text = " ".join(str(s) for s in size_list)
             expected = expect(*size_list)
-            results = {}
-            for lang in langs:
-                if kind == "interp" and not has_twin(name, lang):
-                    continue  # no twin in this language: shown as "-"
-                results[lang] = run_program(name, kind, lang, size_list, expected, args,
-                                            go_binaries)
-                if results[lang].error:
-                    failures.append(f"- {name} {size_text}, {HEADINGS[lang]}: {results[lang].error}")
+            # A language with no twin is left out: shown as "-".
+            twins = [lang for lang in langs if kind != "interp" or has_twin(name, lang)]
+            results = run_programs(name, kind, twins, size_list, expected, args, go_binaries)
+            for lang, result in results.items():
+                if result.error:
+                    failures.append(f"- {name} {size_text}, {HEADINGS[lang]}: {result.error}")
             rows[kind].append((name, size_text, results))
             if name == "sleepers":
                 # Peak RSS with a single task is the baseline for bytes per task.
-                baseline = {lang: run_program(name, kind, lang, [1], expect(1), args, go_binaries)
-                            for lang in langs}
+                baseline = run_programs(name, kind, langs, [1], expect(1), args, go_binaries)
                 memory_rows.append((size_text, size_list[0], results, baseline))
 
     parts = []
@@ -689,17 +701,24 @@ def run_all(chosen, args, go_binaries):
     return "\n\n".join(parts)
 
 
-def run_program(name, kind, lang, size_list, expected, args, go_binaries):
-    found = command_for(name, lang, go_binaries)
-    if found is None or (lang == "weft" and not os.path.exists(WEFT)):
-        return Result(error="program not built")
-    command, extra_env = found
-    command = command + [str(s) for s in size_list]
-    print(f"{name} {' '.join(map(str, size_list))} {lang} ...", end=" ", file=sys.stderr, flush=True)
+def run_programs(name, kind, langs, size_list, expected, args, go_binaries):
+    """Times each language's program at one size, in alternation; a Result each."""
+    results = {}
+    programs = {}
+    for lang in langs:
+        found = command_for(name, lang, go_binaries)
+        if found is None or (lang == "weft" and not os.path.exists(WEFT)):
+            results[lang] = Result(error="program not built")
+            continue
+        command, extra_env = found
+        programs[lang] = (command + [str(s) for s in size_list], extra_env)
+    size_text = " ".join(map(str, size_list))
+    print(f"{name} {size_text} {', '.join(programs)} ...", end=" ", file=sys.stderr, flush=True)
     track_memory = name == "sleepers" or kind == "wait"
-    result = measure(command, extra_env, expected, args.runs, args.timeout, track_memory)
-    print(result.error or f"{result.median:.3f}s", file=sys.stderr, flush=True)
-    return result
+    results.update(measure(programs, expected, args.runs, args.timeout, track_memory))
+    print(", ".join(f"{lang} {r.error or f'{r.median:.3f}s'}" for lang, r in results.items()),
+          file=sys.stderr, flush=True)
+    return {lang: results[lang] for lang in langs}
 
 
 if __name__ == "__main__":
