@@ -52,8 +52,9 @@ pub(crate) enum Called {
 // fetch and the indirect jump every instruction ends in) falls against the
 // CPU's 32- and 64-byte fetch blocks changed whole rows by up to 40% (`loop`
 // 0.080 s against 0.132 s for the same machine code 16 bytes apart); with
-// the function aligned, only a change to the loop itself can move it.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+// the function aligned, only a change to the loop itself can move it:
+// `bench/dispatch_place.py` tells where the dispatch falls after one.
+#[cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
 std::arch::global_asm!(".pushsection .text.weft_interp,\"ax\",@progbits", ".p2align 6", ".popsection");
 
 /// Runs `task` until it halts.
@@ -66,7 +67,7 @@ std::arch::global_asm!(".pushsection .text.weft_interp,\"ax\",@progbits", ".p2al
 /// locals from the top frame. No local is live across a call, which lets the
 /// compiler keep the instruction pointer and the register window in machine
 /// registers.
-#[cfg_attr(all(target_os = "linux", target_arch = "x86_64"), link_section = ".text.weft_interp")]
+#[cfg_attr(all(target_os = "linux", target_arch = "x86_64", not(miri)), link_section = ".text.weft_interp")]
 pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
     if let Some(v) = task.pending_failure.take() {
         return Halt::Failed(v);
