@@ -637,6 +637,13 @@ def main():
                 print(f"skipping {HEADINGS[lang]}: {reason}", file=sys.stderr)
                 args.skipped.append(f"- {HEADINGS[lang]}: {reason}")
         args.langs = [lang for lang in args.langs if not missing_reason(lang)]
+    go_langs = [lang for lang in ("go1", "go") if lang in args.langs]
+    if go_langs and any(b[1] in ("conc", "wait") for b in chosen) and not shutil.which("go"):
+        reason = "go is not on the PATH (apt-get install golang-go)"
+        for lang in go_langs:
+            print(f"skipping {HEADINGS[lang]}: {reason}", file=sys.stderr)
+            args.skipped.append(f"- {HEADINGS[lang]}: {reason}")
+        args.langs = [lang for lang in args.langs if lang not in go_langs]
     with tempfile.TemporaryDirectory(prefix="weft-bench-go-") as go_dir:
         go_binaries = {}
         if "go" in args.langs or "go1" in args.langs:
