@@ -52,8 +52,9 @@ def disassemble(binary):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/weft"
-    if not shutil.which("objdump"):
-        sys.exit("objdump not found: install binutils")
+    for tool in ("nm", "objdump"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found: install binutils")
     start, listing = disassemble(binary)
     # The dispatch is the commonest target of the handlers' direct jumps.
     targets = collections.Counter()
