@@ -610,12 +610,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     *slot = v;
                 }
                 Op::GetField { dst, obj, name } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, name)) else { slow!() };
                     let Some(&v) = rt.heap.field_at_hint(m, name) else { slow!() };
                     regs[dst] = v;
                 }
                 Op::SetField { obj, name, src } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], consts[name as usize]) else { slow!() };
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, name)) else { slow!() };
                     let v = regs[src];
                     let Some(slot) = rt.heap.field_at_hint_mut(m, name) else { slow!() };
                     *slot = v;
@@ -898,6 +898,17 @@ impl Registers<'_> {
         // checked against the window at load time (see `index`).
         unsafe { Value::copy(base.add(src as usize), base.add(dst as usize)) }
     }
+}
+
+/// The field name `name` of a `GetField` or `SetField` of the running
+/// function: a constant, read without a bounds check, as `Proto::check`
+/// verified the operand against the function's constants when it was
+/// loaded.
+#[inline(always)]
+fn field_name(consts: &[Value], name: u16) -> Value {
+    debug_assert!((name as usize) < consts.len());
+    // SAFETY: see above.
+    unsafe { *consts.get_unchecked(name as usize) }
 }
 
 /// Checked access for computed indexes and ranges.
