@@ -1072,6 +1072,8 @@ mod tests {
         assert!(proto(Op::Move { dst: 0, src: 1 }, 2).check().is_ok());
         assert!(proto(Op::Move { dst: 0, src: 2 }, 2).check().is_err());
         assert!(proto(Op::Const { dst: 0, index: 0 }, 1).check().is_err(), "no constants");
+        assert!(proto(Op::GetField { dst: 0, obj: 0, name: 0 }, 1).check().is_err(), "no field names");
+        assert!(proto(Op::SetField { obj: 0, name: 0, src: 0 }, 1).check().is_err(), "no field names");
         assert!(proto(Op::GetUpval { dst: 0, index: 0 }, 1).check().is_err(), "no captures");
         assert!(proto(Op::CallMethod { base: 0, argc: 0, name: 0 }, 1).check().is_err(), "no method names");
         assert!(proto(Op::NewList { dst: 0, start: 1, count: 3 }, 4).check().is_ok());
