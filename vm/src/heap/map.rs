@@ -227,25 +227,13 @@ impl MapTable {
     /// goes last.
     pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
         let at = self.entries.len();
-        if at < SMALL {
-            // A table this small (a record being built, say) has no index
-            // to keep, and a scan finds a key wherever it sits.
-            if let Some(found) = self.scan(&k) {
-                let slot = self.entries[found].as_mut().map(|(_, value)| value);
-                return (found, slot.map(|value| std::mem::replace(value, v)));
-            }
-            if let (0, Key::Int(i)) = (at, k) {
-                self.base = i;
-            }
-            self.entries.push(Some((k, v)));
-            self.live += 1;
-            return (at, None);
+        // A table this small (a record being built, say) finds a key by a
+        // scan wherever it sits, in place or not.
+        let found = if at < SMALL { self.scan(&k) } else { self.position(&k) };
+        if let Some(found) = found {
+            let slot = self.entries[found].as_mut().map(|(_, value)| value);
+            return (found, slot.map(|value| std::mem::replace(value, v)));
         }
-        if let Some(at) = self.position(&k) {
-            let slot = self.entries[at].as_mut().map(|(_, value)| value);
-            return (at, slot.map(|value| std::mem::replace(value, v)));
-        }
-        let at = self.entries.len();
         if let (0, Key::Int(i)) = (at, k) {
             self.base = i;
         }
