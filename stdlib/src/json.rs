@@ -82,7 +82,7 @@ impl Encoder<'_, '_> {
                 self.close(']', depth, heap.list(r).is_empty());
             }
             Value::Map(r) => {
-                let pairs: Vec<(Key, Value)> = heap.map(r).iter().map(|(k, v)| (*k, *v)).collect();
+                let pairs: Vec<(Key, Value)> = heap.map(r).iter().map(|(k, v)| (k, *v)).collect();
                 self.out.push('{');
                 for (i, (k, item)) in pairs.iter().enumerate() {
                     self.separator(i, depth + 1);

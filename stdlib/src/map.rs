@@ -54,7 +54,7 @@ fn remove(cx: &mut Ctx, args: &[Value]) -> NativeResult {
 
 /// A list of `[key, value]` pairs.
 fn items(cx: &mut Ctx, m: MapRef) -> Value {
-    let pairs: Vec<(Key, Value)> = cx.map(m).iter().map(|(k, v)| (*k, *v)).collect();
+    let pairs: Vec<(Key, Value)> = cx.map(m).iter().map(|(k, v)| (k, *v)).collect();
     let items = pairs.into_iter().map(|(k, v)| cx.new_list(vec![k.value(), v])).collect();
     cx.new_list(items)
 }

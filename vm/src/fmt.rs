@@ -283,7 +283,7 @@ pub fn equal(heap: &Heap, a: Value, b: Value) -> bool {
                 return false;
             }
             for (k, v) in xs.iter() {
-                let Some(w) = ys.get(k) else { return false };
+                let Some(w) = ys.get(&k) else { return false };
                 pairs.push((*v, *w));
             }
         }

@@ -181,7 +181,7 @@ impl<T: FromValue> FromValue for BTreeMap<String, T> {
 fn map_entries<'h, T: FromValue>(v: Value, heap: &'h Heap) -> Option<impl Iterator<Item = Option<(String, T)>> + 'h> {
     let Value::Map(r) = v else { return None };
     Some(heap.map(r).iter().map(move |(k, &v)| match k {
-        Key::Str(s) => Some((heap.str(*s).to_string(), T::from_value(v, heap)?)),
+        Key::Str(s) => Some((heap.str(s).to_string(), T::from_value(v, heap)?)),
         _ => None,
     }))
 }

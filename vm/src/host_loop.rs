@@ -424,7 +424,7 @@ impl Vm {
         if let Value::Map(m) = v {
             for key in self.rt.heap.map(m).keys().take(1000) {
                 if let crate::Key::Str(s) = key {
-                    names.push(self.rt.heap.str(*s).to_string());
+                    names.push(self.rt.heap.str(s).to_string());
                 }
             }
         }

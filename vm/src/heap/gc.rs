@@ -36,7 +36,7 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
             Obj::Map(map) => {
                 for (k, v) in map.iter() {
                     if let Key::Str(s) = k {
-                        gray.push(*s);
+                        gray.push(s);
                     }
                     gray.extend(v.as_ref());
                 }

@@ -12,6 +12,13 @@
 //! as Lua's array part holds such keys. The base is set by the first int
 //! key of an empty table and again at each squeeze.
 //!
+//! A table whose keys are all in place keeps its values alone, without
+//! their keys, in an array part of 16-byte slots: half the memory of an
+//! entry, as Lua's array part. It is the table's whole content: the first
+//! key that is not in place (or a removed key that comes back, which goes
+//! last) moves every value into entries at the same positions, and it
+//! stays so until the table is emptied.
+//!
 //! A table of up to [`SMALL`] entries has no hash index at all: a lookup
 //! compares its keys one by one, and building one (a record) allocates
 //! nothing but its entries.
@@ -24,15 +31,35 @@ use std::hash::BuildHasher;
 /// The entries of a Weft map, in insertion order.
 #[derive(Clone, Default)]
 pub struct MapTable {
-    /// Entries, with `None` where one was removed.
+    /// Entries, with `None` where one was removed; empty, without room,
+    /// while an array part holds the table.
     entries: Vec<Option<(Key, Value)>>,
-    /// The position in `entries` of every live entry that is not in
-    /// place (see [`MapTable::in_place`]), by its key's hash.
-    index: HashTable<u32>,
-    /// How many entries are live: `entries.len()` less the holes.
+    /// The index of the entries, or the array part in their stead.
+    part: Part,
+    /// How many entries are live: `entries.len()` (or the array part's)
+    /// less the holes.
     live: usize,
     /// The int key whose place is position 0.
     base: i64,
+}
+
+/// What a table keeps beside its entries. One or the other: an array part
+/// needs no index, as every key in it is in place. (The two share their
+/// room, so a table is no larger for having an array part.)
+#[derive(Clone)]
+enum Part {
+    /// The position in `entries` of every live entry that is not in place
+    /// (see [`MapTable::in_place`]), by its key's hash.
+    Index(HashTable<u32>),
+    /// The values of int keys `base..base + len`, with `None` where one
+    /// was removed: never empty, and never with a hole at its end.
+    Array(Vec<Option<Value>>),
+}
+
+impl Default for Part {
+    fn default() -> Part {
+        Part::Index(HashTable::new())
+    }
 }
 
 /// The most entries (holes included) a table keeps without a hash index:
@@ -54,7 +81,7 @@ impl MapTable {
     /// An empty table with room for `n` entries.
     pub fn with_capacity(n: usize) -> MapTable {
         let index = if n > SMALL { HashTable::with_capacity(n) } else { HashTable::new() };
-        MapTable { entries: Vec::with_capacity(n), index, live: 0, base: 0 }
+        MapTable { entries: Vec::with_capacity(n), part: Part::Index(index), live: 0, base: 0 }
     }
 
     /// Whether the entries are few enough to be searched one by one: the
@@ -74,23 +101,57 @@ impl MapTable {
         self.live == 0
     }
 
-    /// Empties it, keeping its room.
+    /// Empties it, keeping the room of its entries (not of an array part).
     pub fn clear(&mut self) {
+        match &mut self.part {
+            Part::Index(index) => index.clear(),
+            Part::Array(_) => self.part = Part::default(),
+        }
         self.entries.clear();
-        self.index.clear();
         self.live = 0;
         self.base = 0;
     }
 
     /// Whether a new key would make it grow: its room is taken, by live
-    /// entries and holes.
+    /// entries and holes. (The part not in use has no room.)
     pub fn is_full(&self) -> bool {
-        self.entries.len() == self.entries.capacity()
+        match &self.part {
+            Part::Index(_) => self.entries.len() == self.entries.capacity(),
+            Part::Array(array) => array.len() == array.capacity(),
+        }
     }
 
-    /// How many entries it has room for before it grows.
+    /// How many entries it has room for before it grows. (The part not
+    /// in use has no room.)
     pub fn capacity(&self) -> usize {
-        self.entries.capacity()
+        match &self.part {
+            Part::Index(_) => self.entries.capacity(),
+            Part::Array(array) => array.capacity(),
+        }
+    }
+
+    /// The room of its entries if it has no array part: what a pool of
+    /// tables for records can reuse.
+    pub(crate) fn entries_capacity(&self) -> usize {
+        match &self.part {
+            Part::Index(_) => self.entries.capacity(),
+            Part::Array(_) => 0,
+        }
+    }
+
+    /// Whether the array part holds the table.
+    #[inline(always)]
+    fn is_array(&self) -> bool {
+        matches!(self.part, Part::Array(_))
+    }
+
+    /// The array part: empty if it has none.
+    #[inline(always)]
+    fn array(&self) -> &[Option<Value>] {
+        match &self.part {
+            Part::Array(array) => array,
+            Part::Index(_) => &[],
+        }
     }
 
     /// Where int key `i` sits if it is in place; past the end for a key
@@ -106,7 +167,7 @@ impl MapTable {
         in_place(self.base, k, at)
     }
 
-    /// The position of int key `i` if it is in place.
+    /// The position of int key `i` among the entries if it is in place.
     #[inline(always)]
     fn position_in_place(&self, i: i64) -> Option<usize> {
         let at = self.place(i);
@@ -118,6 +179,12 @@ impl MapTable {
 
     /// The position of `k`: in place without a search, or anywhere else.
     fn position(&self, k: &Key) -> Option<usize> {
+        if self.is_array() {
+            return match *k {
+                Key::Int(i) => self.array().get(self.place(i))?.as_ref().map(|_| self.place(i)),
+                _ => None,
+            };
+        }
         if let Key::Int(i) = *k {
             if let Some(at) = self.position_in_place(i) {
                 return Some(at);
@@ -132,11 +199,13 @@ impl MapTable {
         if self.small() {
             return self.scan(k);
         }
-        if self.index.is_empty() {
+        // An array part holds no key out of place.
+        let Part::Index(index) = &self.part else { return None };
+        if index.is_empty() {
             return None;
         }
         let entries = &self.entries;
-        let found = self.index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+        let found = index.find(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
         found.map(|&at| at as usize)
     }
 
@@ -150,6 +219,9 @@ impl MapTable {
     /// it is there.
     #[inline(always)]
     pub fn get_in_place(&self, i: i64) -> Option<&Value> {
+        if let Part::Array(array) = &self.part {
+            return array.get(self.place(i))?.as_ref();
+        }
         let at = self.position_in_place(i)?;
         self.entries[at].as_ref().map(|(_, v)| v)
     }
@@ -157,6 +229,11 @@ impl MapTable {
     /// As [`MapTable::get_in_place`], for writing the value.
     #[inline(always)]
     pub fn get_in_place_mut(&mut self, i: i64) -> Option<&mut Value> {
+        let at = self.place(i);
+        if self.is_array() {
+            let Part::Array(array) = &mut self.part else { return None };
+            return array.get_mut(at)?.as_mut();
+        }
         let at = self.position_in_place(i)?;
         self.entries[at].as_mut().map(|(_, v)| v)
     }
@@ -167,10 +244,9 @@ impl MapTable {
     }
 
     /// The position, key and value of `k`.
-    pub fn get_full(&self, k: &Key) -> Option<(usize, &Key, &Value)> {
+    pub fn get_full(&self, k: &Key) -> Option<(usize, Key, &Value)> {
         let at = self.position(k)?;
-        let (key, value) = self.entries[at].as_ref()?;
-        Some((at, key, value))
+        self.get_index(at).map(|(key, value)| (at, key, value))
     }
 
     /// Whether it holds `k`.
@@ -178,23 +254,42 @@ impl MapTable {
         self.position(k).is_some()
     }
 
+    /// The key at position `at` of the array part.
+    #[inline(always)]
+    fn array_key(&self, at: usize) -> Key {
+        Key::Int(self.base.wrapping_add(at as i64))
+    }
+
     /// The entry at position `at`: `None` past the end or at a hole.
     #[inline(always)]
-    pub fn get_index(&self, at: usize) -> Option<(&Key, &Value)> {
-        self.entries.get(at)?.as_ref().map(|(k, v)| (k, v))
+    pub fn get_index(&self, at: usize) -> Option<(Key, &Value)> {
+        match self.entries.get(at) {
+            Some(entry) => entry.as_ref().map(|(k, v)| (*k, v)),
+            None => self.array().get(at)?.as_ref().map(|v| (self.array_key(at), v)),
+        }
     }
 
     /// As [`MapTable::get_index`], for writing the value.
     #[inline(always)]
-    pub fn get_index_mut(&mut self, at: usize) -> Option<(&Key, &mut Value)> {
-        self.entries.get_mut(at)?.as_mut().map(|(k, v)| (&*k, v))
+    pub fn get_index_mut(&mut self, at: usize) -> Option<(Key, &mut Value)> {
+        let key = self.array_key(at);
+        match (self.entries.get_mut(at), &mut self.part) {
+            (Some(entry), _) => entry.as_mut().map(|(k, v)| (*k, v)),
+            (None, Part::Array(array)) => array.get_mut(at)?.as_mut().map(|v| (key, v)),
+            (None, Part::Index(_)) => None,
+        }
     }
 
     /// The first entry at position `at` or after, with its position: how
     /// a loop steps over the holes.
-    pub fn next_from(&self, at: usize) -> Option<(usize, &Key, &Value)> {
+    pub fn next_from(&self, at: usize) -> Option<(usize, Key, &Value)> {
+        if self.is_array() {
+            let rest = self.array().get(at..)?;
+            let (i, v) = rest.iter().enumerate().find_map(|(i, v)| v.as_ref().map(|v| (i, v)))?;
+            return Some((at + i, self.array_key(at + i), v));
+        }
         let rest = self.entries.get(at..)?;
-        rest.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (at + i, k, v)))
+        rest.iter().enumerate().find_map(|(i, e)| e.as_ref().map(|(k, v)| (at + i, *k, v)))
     }
 
     /// Adds int key `i` as the last entry when that is its place, the
@@ -202,10 +297,23 @@ impl MapTable {
     /// new): no hashing, no allocation. False when it did nothing.
     #[inline(always)]
     pub fn push_in_place(&mut self, i: i64, v: Value) -> bool {
+        let place = self.place(i);
+        let all_in_place = match &mut self.part {
+            Part::Array(array) => {
+                let at = array.len();
+                if at == array.capacity() || place != at {
+                    return false;
+                }
+                array.push(Some(v));
+                self.live += 1;
+                return true;
+            }
+            Part::Index(index) => index.is_empty(),
+        };
         let at = self.entries.len();
         // A small table has no index to say that every key is in place, and
         // the entry that ends its smallness builds the index.
-        if at == self.entries.capacity() || self.small() || !self.index.is_empty() {
+        if at == self.entries.capacity() || self.small() || !all_in_place {
             return false;
         }
         if at == 0 {
@@ -225,8 +333,21 @@ impl MapTable {
 
     /// Sets `k` to `v` and gives its position and old value. A new key
     /// goes last.
+    #[inline]
     pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
         let at = self.entries.len();
+        // No entries: the table is empty, or the array part holds it.
+        if at == 0 {
+            if let Key::Int(i) = k {
+                if let Some(done) = self.insert_in_array(i, v) {
+                    return done;
+                }
+            }
+            if self.is_array() {
+                self.spill();
+                return self.insert_full(k, v);
+            }
+        }
         // A table this small (a record being built, say) finds a key by a
         // scan wherever it sits, in place or not.
         let found = if at < SMALL { self.scan(&k) } else { self.position(&k) };
@@ -244,28 +365,133 @@ impl MapTable {
         } else if at > SMALL && !self.in_place(&k, at) {
             let entries = &self.entries;
             let rehash = |&i: &u32| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k));
-            self.index.insert_unique(hash(&k), at as u32, rehash);
+            if let Part::Index(index) = &mut self.part {
+                index.insert_unique(hash(&k), at as u32, rehash);
+            }
         }
         (at, None)
     }
 
+    /// Sets int key `i` in the array part if it can hold it: the table is
+    /// the array part, or it is empty and has no room for entries. `None`
+    /// when it cannot: the key's place is before the first or too far past
+    /// the last, or it is a removed key coming back (it goes last, after
+    /// the keys added since).
+    #[inline]
+    fn insert_in_array(&mut self, i: i64, v: Value) -> Option<(usize, Option<Value>)> {
+        if !self.is_array() {
+            if !self.entries.is_empty() || self.entries.capacity() > 0 {
+                return None;
+            }
+            self.base = i;
+            self.part = Part::Array(Vec::new());
+        }
+        let at = self.place(i);
+        let live = self.live;
+        let Part::Array(array) = &mut self.part else { return None };
+        if at >= array.len() {
+            // A key past the end goes last, as a new key should, so holes
+            // may come before it: as many as a squeeze would leave.
+            if at - live > 3 * (live + 1) + 8 {
+                if array.is_empty() {
+                    self.part = Part::default();
+                }
+                return None;
+            }
+            array.resize(at, None);
+            array.push(Some(v));
+            self.live += 1;
+            return Some((at, None));
+        }
+        let old = array.get_mut(at)?.as_mut()?;
+        Some((at, Some(std::mem::replace(old, v))))
+    }
+
+    /// Moves the array part into entries at the same positions, keys
+    /// and all: for a key the array part cannot hold. Every key stays in
+    /// place, so none goes into the index.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self) {
+        let Part::Array(array) = std::mem::take(&mut self.part) else { return };
+        let base = self.base;
+        let mut entries = Vec::with_capacity(array.capacity());
+        let keyed = |(at, v): (usize, &Option<Value>)| v.map(|v| (Key::Int(base.wrapping_add(at as i64)), v));
+        entries.extend(array.iter().enumerate().map(keyed));
+        self.entries = entries;
+        self.reindex();
+    }
+
+    /// Removes `k` from the array part and gives its value.
+    fn remove_from_array(&mut self, k: &Key) -> Option<Value> {
+        let Key::Int(i) = *k else { return None };
+        let at = self.place(i);
+        let Part::Array(array) = &mut self.part else { return None };
+        let value = array.get_mut(at)?.take()?;
+        self.live -= 1;
+        if self.live == 0 {
+            *self = MapTable::default();
+            return Some(value);
+        }
+        // Holes at the end go at once, so that a key removed from the end
+        // and added again is still in place.
+        while let Some(None) = array.last() {
+            array.pop();
+        }
+        let holes = array.len() - self.live;
+        if holes > 3 * self.live + 8 {
+            self.squeeze_array();
+        }
+        Some(value)
+    }
+
+    /// Drops the holes at the front of the array part, which leaves the
+    /// rest in place (a queue); if it is still three holes in four, moves
+    /// it into entries and squeezes them. A table that shrank a long way
+    /// gives its room back.
+    #[cold]
+    #[inline(never)]
+    fn squeeze_array(&mut self) {
+        let (live, base) = (self.live, self.base);
+        let Part::Array(array) = &mut self.part else { return };
+        let front = array.iter().take_while(|v| v.is_none()).count();
+        let holes = array.len() - front - live;
+        if holes > 3 * live + 8 {
+            let mut entries = Vec::with_capacity(2 * live);
+            let keyed = |(at, v): (usize, &Option<Value>)| v.map(|v| Some((Key::Int(base.wrapping_add(at as i64)), v)));
+            entries.extend(array.iter().enumerate().filter_map(keyed));
+            self.entries = entries;
+            self.part = Part::default();
+            self.squeeze();
+            return;
+        }
+        array.drain(..front);
+        self.base = base.wrapping_add(front as i64);
+        if array.capacity() > 4 * live + 16 {
+            array.shrink_to(2 * live);
+        }
+    }
+
     /// Removes `k` and gives its value; the others keep their order.
     pub fn remove(&mut self, k: &Key) -> Option<Value> {
+        if self.is_array() {
+            return self.remove_from_array(k);
+        }
         let in_place = match *k {
             Key::Int(i) => self.position_in_place(i),
             _ => None,
         };
-        let at = match in_place {
-            Some(at) => at,
-            None if self.small() => self.scan(k)?,
-            None if self.index.is_empty() => return None,
-            None => {
+        let small = self.small();
+        let at = match (in_place, &mut self.part) {
+            (Some(at), _) => at,
+            (None, _) if small => self.scan(k)?,
+            (None, Part::Index(index)) if !index.is_empty() => {
                 let entries = &self.entries;
-                let found = self
-                    .index
-                    .find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
+                let found =
+                    index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
                 found.ok()?.remove().0 as usize
             }
+            (None, _) => return None,
         };
         let (_, value) = self.entries[at].take()?;
         self.live -= 1;
@@ -276,9 +502,11 @@ impl MapTable {
         // per entry, and the room goes back at about the same point as
         // with an earlier squeeze, which gives it back only past four
         // positions per entry.
-        // An emptied table starts again at position 0, where the next int
-        // key sets the base.
-        if holes > 3 * self.live + 8 || self.live == 0 {
+        // An emptied table gives its room back, so that the next int key
+        // starts an array part.
+        if self.live == 0 {
+            *self = MapTable::default();
+        } else if holes > 3 * self.live + 8 {
             self.squeeze();
         }
         Some(value)
@@ -308,8 +536,10 @@ impl MapTable {
     /// Indexes every entry that is not in place at its position, or drops
     /// the index of a table small enough to go without.
     fn reindex(&mut self) {
-        if self.small() {
-            self.index = HashTable::new();
+        // An array part has no index.
+        let Part::Index(index) = &mut self.part else { return };
+        if self.entries.len() <= SMALL {
+            *index = HashTable::new();
             return;
         }
         let entries = &self.entries;
@@ -320,24 +550,24 @@ impl MapTable {
             .enumerate()
             .filter_map(|(at, e)| e.as_ref().map(|(k, _)| (at, k)))
             .filter(|&(at, k)| !in_place(base, k, at));
-        self.index.clear();
+        index.clear();
         let wanted = indexed.clone().count();
-        if self.index.capacity() > 4 * wanted + 16 {
-            self.index.shrink_to(wanted, rehash);
+        if index.capacity() > 4 * wanted + 16 {
+            index.shrink_to(wanted, rehash);
         }
-        self.index.reserve(wanted, rehash);
+        index.reserve(wanted, rehash);
         for (at, k) in indexed {
-            self.index.insert_unique(hash(k), at as u32, rehash);
+            index.insert_unique(hash(k), at as u32, rehash);
         }
     }
 
     /// The entries in order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { entries: self.entries.iter(), left: self.live }
+        Iter { array: self.array().iter().enumerate(), base: self.base, entries: self.entries.iter(), left: self.live }
     }
 
     /// The keys in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator + '_ {
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = Key> + ExactSizeIterator + '_ {
         self.iter().map(|(k, _)| k)
     }
 
@@ -347,20 +577,35 @@ impl MapTable {
     }
 }
 
-/// The entries of a [`MapTable`] in order, holes skipped.
+/// The entries of a [`MapTable`] in order, holes skipped. (Of its array
+/// part and its entries, one is empty.)
 pub struct Iter<'a> {
+    array: std::iter::Enumerate<std::slice::Iter<'a, Option<Value>>>,
+    /// The key at position 0 of the array part.
+    base: i64,
     entries: std::slice::Iter<'a, Option<(Key, Value)>>,
     /// Live entries not yet given.
     left: usize,
 }
 
+impl<'a> Iter<'a> {
+    /// An entry of the array part, with its key; `None` at a hole.
+    fn keyed(base: i64, (at, v): (usize, &'a Option<Value>)) -> Option<(Key, &'a Value)> {
+        v.as_ref().map(|v| (Key::Int(base.wrapping_add(at as i64)), v))
+    }
+}
+
 impl<'a> Iterator for Iter<'a> {
-    type Item = (&'a Key, &'a Value);
+    type Item = (Key, &'a Value);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (k, v) = self.entries.by_ref().flatten().next()?;
+        let base = self.base;
+        let found = match self.array.by_ref().find_map(|e| Iter::keyed(base, e)) {
+            Some(found) => found,
+            None => self.entries.by_ref().flatten().next().map(|(k, v)| (*k, v))?,
+        };
         self.left -= 1;
-        Some((k, v))
+        Some(found)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -370,9 +615,13 @@ impl<'a> Iterator for Iter<'a> {
 
 impl DoubleEndedIterator for Iter<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let (k, v) = self.entries.by_ref().rev().flatten().next()?;
+        let base = self.base;
+        let found = match self.entries.by_ref().rev().flatten().next() {
+            Some((k, v)) => (*k, v),
+            None => self.array.by_ref().rev().find_map(|e| Iter::keyed(base, e))?,
+        };
         self.left -= 1;
-        Some((k, v))
+        Some(found)
     }
 }
 
@@ -389,7 +638,20 @@ mod tests {
     use super::*;
 
     fn keys(m: &MapTable) -> Vec<i64> {
-        m.keys().map(|k| if let Key::Int(i) = k { *i } else { -1 }).collect()
+        m.keys().map(|k| if let Key::Int(i) = k { i } else { -1 }).collect()
+    }
+
+    /// Positions in use, live or holes, in whichever part holds the table.
+    fn slots(m: &MapTable) -> usize {
+        m.entries.len() + m.array().len()
+    }
+
+    /// The hash index (an array part has none): its length and room.
+    fn index(m: &MapTable) -> (usize, usize) {
+        match &m.part {
+            Part::Index(index) => (index.len(), index.capacity()),
+            Part::Array(_) => (0, 0),
+        }
     }
 
     #[test]
@@ -407,8 +669,8 @@ mod tests {
         assert_eq!(keys(&m), (0..100).filter(kept).collect::<Vec<_>>());
         assert_eq!(m.len(), 17);
         // Holes past three per live entry (plus slack) were squeezed out.
-        assert!(m.entries.len() < 100, "no squeeze");
-        assert!(m.entries.len() <= 4 * m.len() + 9, "{} entries for {} keys", m.entries.len(), m.len());
+        assert!(slots(&m) < 100, "no squeeze");
+        assert!(slots(&m) <= 4 * m.len() + 9, "{} slots for {} keys", slots(&m), m.len());
         for i in (0..100).filter(kept) {
             assert!(matches!(m.get(&Key::Int(i)), Some(Value::Int(v)) if *v == i * 10));
         }
@@ -441,9 +703,9 @@ mod tests {
                 }
             }
             let pairs: Vec<(Key, i64)> =
-                m.iter().map(|(k, v)| (*k, if let Value::Int(v) = v { *v } else { -1 })).collect();
+                m.iter().map(|(k, v)| (k, if let Value::Int(v) = v { *v } else { -1 })).collect();
             assert_eq!(pairs, model, "step {step}");
-            assert_eq!(m.small(), m.index.capacity() == 0, "step {step}: the index exists past SMALL entries");
+            assert_eq!(m.small(), index(&m).1 == 0, "step {step}: the index exists past SMALL entries");
             crossings += usize::from(m.small() != was_small);
             was_small = m.small();
             for (k, _) in &model {
@@ -451,7 +713,7 @@ mod tests {
             }
         }
         assert!(crossings > 100, "{crossings} crossings of SMALL");
-        assert!(MapTable::with_capacity(SMALL).index.capacity() == 0, "a small literal allocates no index");
+        assert!(index(&MapTable::with_capacity(SMALL)).1 == 0, "a small literal allocates no index");
     }
 
     #[test]
@@ -465,7 +727,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut at = 0;
         while let Some((pos, k, _)) = m.next_from(at) {
-            seen.push(*k);
+            seen.push(k);
             at = pos + 1;
         }
         assert_eq!(seen, [Key::Int(0), Key::Int(1), Key::Int(4), Key::Int(5)]);
@@ -474,7 +736,19 @@ mod tests {
 
     /// Every live entry is found where `position` says, and the index
     /// holds exactly those that are not in place (none in a small table).
+    /// An array part is the whole table, and has no holes at its end.
     fn check(m: &MapTable) {
+        if m.is_array() {
+            assert!(m.entries.is_empty() && m.entries.capacity() == 0);
+            assert!(m.array().last().is_some_and(Option::is_some), "a hole at the end");
+            for at in 0..m.array().len() {
+                let key = m.array_key(at);
+                let want = m.array()[at].map(|_| at);
+                assert_eq!(m.position(&key), want, "{key:?}");
+            }
+            assert_eq!(m.array().iter().flatten().count(), m.len());
+            return;
+        }
         let mut indexed = 0;
         for (at, entry) in m.entries.iter().enumerate() {
             let Some((k, _)) = entry else { continue };
@@ -482,7 +756,7 @@ mod tests {
             indexed += usize::from(!m.in_place(k, at));
         }
         // A small table has no index.
-        assert_eq!(m.index.len(), if m.small() { 0 } else { indexed });
+        assert_eq!(index(m).0, if m.small() { 0 } else { indexed });
         assert_eq!(m.entries.iter().flatten().count(), m.len());
     }
 
@@ -490,24 +764,38 @@ mod tests {
     fn keys_in_place_and_out_agree_with_a_plain_list() {
         // Random inserts, overwrites and removals of int keys (bunched, so
         // that many land in place, with a few far off and a nil), checked
-        // against an ordered list of pairs after every step.
-        for span in [12, 40, 300] {
+        // against an ordered list of pairs after every step. Spells of
+        // mostly removals, which empty the table now and then, alternate
+        // with spells of mostly inserts; in the sequential runs those add
+        // the keys in order, as a loop does, which keeps an array part.
+        for (span, sequential) in [(12, false), (40, false), (300, false), (12, true), (300, true)] {
             let mut m = MapTable::default();
             let mut model: Vec<(Key, i64)> = Vec::new();
+            let (mut arrays, mut next) = (0i64, 0);
             let mut x: u64 = 7;
             let mut draw = |n: i64| {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 (x >> 33) as i64 % n
             };
-            for step in 0..if cfg!(miri) { 500 } else { 20_000i64 } {
-                let k = match draw(50) {
+            let steps = if cfg!(miri) { 500 } else { 20_000i64 };
+            for step in 0..steps {
+                let removing = draw(8) < if (step / 400) % 2 == 1 { 7 } else { 2 };
+                if model.is_empty() {
+                    next = draw(span) - 5;
+                }
+                let k = match draw(if sequential { 1000 } else { 50 }) {
                     0 => Key::Nil,
                     1 => Key::Int(i64::MAX - draw(3)),
                     2 => Key::Int(i64::MIN + draw(3)),
+                    _ if sequential && !removing => {
+                        next += 1;
+                        Key::Int(next - 1)
+                    }
+                    _ if sequential && !model.is_empty() => model[draw(model.len() as i64) as usize].0,
                     _ => Key::Int(draw(span) - 5),
                 };
                 let found = model.iter().position(|(key, _)| *key == k);
-                if draw(3) == 0 {
+                if removing {
                     let want = found.map(|at| model.remove(at).1);
                     assert_eq!(m.remove(&k).map(|v| if let Value::Int(i) = v { i } else { -1 }), want);
                 } else {
@@ -531,11 +819,58 @@ mod tests {
                 if step % 97 == 0 || m.len() < 4 {
                     check(&m);
                 }
+                arrays += i64::from(m.is_array());
                 let got: Vec<(Key, i64)> =
-                    m.iter().map(|(k, v)| (*k, if let Value::Int(i) = v { *i } else { -1 })).collect();
+                    m.iter().map(|(k, v)| (k, if let Value::Int(i) = v { *i } else { -1 })).collect();
                 assert_eq!(got, model, "step {step}");
+                let backwards: Vec<Key> = m.keys().rev().collect();
+                assert!(backwards.iter().eq(model.iter().rev().map(|(k, _)| k)), "step {step}");
             }
+            // Each emptying starts an array part again, which sequential
+            // inserts keep.
+            assert!(!sequential || arrays * 4 > steps, "{arrays} steps of {steps} with an array part");
         }
+    }
+
+    #[test]
+    fn int_keys_in_place_take_half_the_room_until_another_key_comes() {
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 16);
+        let mut m = MapTable::default();
+        for i in 10..1010 {
+            m.insert(Key::Int(i), Value::Int(i));
+        }
+        assert!(m.is_array() && m.entries.capacity() == 0, "no array part");
+        check(&m);
+        // Overwriting, and removing from either end, keep it.
+        m.insert(Key::Int(500), Value::Nil);
+        for i in (10..20).chain(1000..1010) {
+            assert!(matches!(m.remove(&Key::Int(i)), Some(Value::Int(v)) if v == i));
+        }
+        m.insert(Key::Int(1000), Value::Int(-1));
+        assert!(m.is_array());
+        check(&m);
+        // A key removed from the middle that comes back goes last, which
+        // the array part cannot say: it moves into entries, in order.
+        m.remove(&Key::Int(30));
+        m.insert(Key::Int(30), Value::Int(30));
+        assert!(!m.is_array());
+        check(&m);
+        let want: Vec<i64> = (20..1001).filter(|&i| i != 30).chain([30]).collect();
+        assert_eq!(keys(&m), want);
+        assert!(matches!(m.get(&Key::Int(500)), Some(Value::Nil)));
+        // Emptied, the next int key starts an array part again.
+        for i in want {
+            m.remove(&Key::Int(i));
+        }
+        assert!(m.is_empty() && m.capacity() <= 16);
+        let mut m = MapTable::default();
+        m.insert(Key::Int(-3), Value::Nil);
+        assert!(m.is_array());
+        // A string key moves it into entries at the same positions.
+        m.insert(Key::Int(-2), Value::Nil);
+        let (at, _) = m.insert_full(Key::Nil, Value::Nil);
+        assert_eq!((at, m.get_full(&Key::Int(-2)).map(|(at, _, _)| at)), (2, Some(1)));
+        check(&m);
     }
 
     #[test]
@@ -558,11 +893,11 @@ mod tests {
                     if m.len() == 10 {
                         check(&m);
                         assert!(m.capacity() <= 64, "{} entries' room for 10 keys", m.capacity());
-                        assert!(m.index.capacity() <= 64, "index room {} for 10 keys", m.index.capacity());
+                        assert!(index(&m).1 <= 64, "index room {} for 10 keys", index(&m).1);
                     }
                 }
                 assert!(m.is_empty() && m.entries.is_empty());
-                assert!(m.capacity() <= 16 && m.index.capacity() <= 64);
+                assert!(m.capacity() <= 16 && index(&m).1 <= 64);
             }
         }
     }
@@ -580,6 +915,6 @@ mod tests {
             }
         }
         assert_eq!(m.len(), 10);
-        assert!(m.entries.len() <= 4 * 10 + 9, "{} entries for 10 keys", m.entries.len());
+        assert!(slots(&m) <= 4 * 10 + 9, "{} slots for 10 keys", slots(&m));
     }
 }

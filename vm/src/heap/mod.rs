@@ -1040,7 +1040,7 @@ impl Heap {
     pub fn field_at_hint(&self, m: Ref, name: Ref) -> Option<&Value> {
         let hint = self.str_raw(name).field_hint;
         match self.map(m).get_index(hint as usize) {
-            Some((&Key::Str(k), v)) if k == name => Some(v),
+            Some((Key::Str(k), v)) if k == name => Some(v),
             _ => None,
         }
     }
@@ -1050,7 +1050,7 @@ impl Heap {
     pub fn field_at_hint_mut(&mut self, m: Ref, name: Ref) -> Option<&mut Value> {
         let hint = self.str_raw(name).field_hint;
         match self.map_mut(m).get_index_mut(hint as usize) {
-            Some((&Key::Str(k), v)) if k == name => Some(v),
+            Some((Key::Str(k), v)) if k == name => Some(v),
             _ => None,
         }
     }

@@ -54,7 +54,7 @@ impl Spare for Vec<Value> {
 
 impl Spare for Box<MapTable> {
     fn capacity(&self) -> usize {
-        MapTable::capacity(self)
+        self.entries_capacity()
     }
 
     fn empty(&mut self) {
