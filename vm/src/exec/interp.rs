@@ -164,9 +164,11 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
             };
         }
-        // Switches the loop's locals to `frame`, the new top frame.
+        // Switches the loop's locals to `frame`, the new top frame. With
+        // `window_checked`, the caller has checked that the frame's
+        // registers lie inside the stack.
         macro_rules! enter {
-            ($frame:expr, $proto:expr) => {{
+            (@locals $frame:expr, $proto:expr) => {{
                 let frame: Frame = $frame;
                 proto = $proto;
                 closure = frame.closure;
@@ -175,30 +177,30 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 base = frame.base as usize;
                 // SAFETY: see `ip`.
                 ip = unsafe { code_start.add(frame.pc as usize) };
+            }};
+            ($frame:expr, $proto:expr) => {{
+                enter!(@locals $frame, $proto);
                 regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
+            }};
+            ($frame:expr, $proto:expr, window_checked) => {{
+                enter!(@locals $frame, $proto);
+                // SAFETY: the caller checked that the window ends inside
+                // the stack, whose length has not changed since.
+                regs = Registers(unsafe { task.stack.get_unchecked_mut(base..base + proto.regs as usize) });
             }};
         }
         // Pops the running frame and gives its caller the value of register
         // `Some(src)`, or nil.
         macro_rules! return_value {
             ($src:expr) => {{
-                let from = $src.map(|src: Reg| base + src as usize);
+                // Read as it was just written: see `Value::load`.
+                let v = $src.map_or(Value::Nil, |src: Reg| Value::load(&regs[src]));
                 let done = task.frames.pop().expect("running");
                 pop_handlers(task);
                 let Some(&caller) = task.frames.last() else {
-                    // Read as it was just written: see `Value::load`.
-                    return Halt::Done(from.map_or(Value::Nil, |from| Value::load(&task.stack[from])));
+                    return Halt::Done(v);
                 };
-                let to = done.ret as usize;
-                match from {
-                    Some(from) => {
-                        assert!(from.max(to) < task.stack.len());
-                        let stack = task.stack.as_mut_ptr();
-                        // SAFETY: both indexes are inside the stack (checked above).
-                        unsafe { Value::copy(stack.add(from), stack.add(to)) };
-                    }
-                    None => task.stack[to] = Value::Nil,
-                }
+                task.stack[done.ret as usize] = v;
                 // SAFETY: a frame's proto index was checked when it was pushed.
                 enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
             }};
@@ -233,7 +235,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
                     return Halt::Yield;
                 }
-                enter!(callee, target);
+                enter!(callee, target, window_checked);
             }};
         }
         // Calls `$callee`, which register `$b` holds, with the `$argc`
