@@ -383,8 +383,11 @@ impl MapTable {
             if !self.entries.is_empty() || self.entries.capacity() > 0 {
                 return None;
             }
+            // The first key: its place is position 0.
             self.base = i;
-            self.part = Part::Array(Vec::new());
+            self.part = Part::Array(vec![Some(v)]);
+            self.live = 1;
+            return Some((0, None));
         }
         let at = self.place(i);
         let live = self.live;
@@ -393,9 +396,6 @@ impl MapTable {
             // A key past the end goes last, as a new key should, so holes
             // may come before it: as many as a squeeze would leave.
             if at - live > 3 * (live + 1) + 8 {
-                if array.is_empty() {
-                    self.part = Part::default();
-                }
                 return None;
             }
             array.resize(at, None);

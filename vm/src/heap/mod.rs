@@ -25,7 +25,9 @@ pub use strbuf::{StrBuf, StrView, LONG_STR};
 pub(crate) type FxBuild = rustc_hash::FxBuildHasher;
 pub use map::MapTable;
 
-/// What one entry of a map's capacity costs, as the heap counts it.
+/// What one entry of a map's capacity costs, as the heap counts it: an
+/// entry and its share of the index. A slot of an array part (16 bytes)
+/// is counted the same, which errs on the side of collecting early.
 pub(crate) const MAP_ENTRY_BYTES: usize = 40;
 
 /// What a map costs besides its entries: its table, boxed apart from its
