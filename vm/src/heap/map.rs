@@ -71,6 +71,25 @@ fn hash(k: &Key) -> u64 {
     FxBuild::default().hash_one(k)
 }
 
+/// Whether a table with `holes` holes among its positions and `live`
+/// entries is due a squeeze: past three holes per entry (plus slack), so a
+/// loop steps over at most three holes per entry.
+#[inline(always)]
+fn too_many_holes(holes: usize, live: usize) -> bool {
+    holes > 3 * live + 8
+}
+
+/// The key of position `at` of an array part whose first key is `base`.
+#[inline(always)]
+fn array_key(base: i64, at: usize) -> Key {
+    Key::Int(base.wrapping_add(at as i64))
+}
+
+/// The entries of an array part, at their positions (`None` at a hole).
+fn array_entries(base: i64, array: &[Option<Value>]) -> impl Iterator<Item = Option<(Key, Value)>> + '_ {
+    array.iter().enumerate().map(move |(at, v)| v.map(|v| (array_key(base, at), v)))
+}
+
 /// Whether `k` at position `at` is in place for `base`.
 #[inline(always)]
 fn in_place(base: i64, k: &Key, at: usize) -> bool {
@@ -180,10 +199,9 @@ impl MapTable {
     /// The position of `k`: in place without a search, or anywhere else.
     fn position(&self, k: &Key) -> Option<usize> {
         if self.is_array() {
-            return match *k {
-                Key::Int(i) => self.array().get(self.place(i))?.as_ref().map(|_| self.place(i)),
-                _ => None,
-            };
+            let Key::Int(i) = *k else { return None };
+            let at = self.place(i);
+            return self.array().get(at)?.as_ref().map(|_| at);
         }
         if let Key::Int(i) = *k {
             if let Some(at) = self.position_in_place(i) {
@@ -257,7 +275,7 @@ impl MapTable {
     /// The key at position `at` of the array part.
     #[inline(always)]
     fn array_key(&self, at: usize) -> Key {
-        Key::Int(self.base.wrapping_add(at as i64))
+        array_key(self.base, at)
     }
 
     /// The entry at position `at`: `None` past the end or at a hole.
@@ -313,12 +331,7 @@ impl MapTable {
         let at = self.entries.len();
         // A small table has no index to say that every key is in place, and
         // the entry that ends its smallness builds the index.
-        if at == self.entries.capacity() || self.small() || !all_in_place {
-            return false;
-        }
-        if at == 0 {
-            self.base = i;
-        } else if self.place(i) != at {
+        if at == self.entries.capacity() || self.small() || !all_in_place || place != at {
             return false;
         }
         self.entries.push(Some((Key::Int(i), v)));
@@ -395,7 +408,7 @@ impl MapTable {
         if at >= array.len() {
             // A key past the end goes last, as a new key should, so holes
             // may come before it: as many as a squeeze would leave.
-            if at - live > 3 * (live + 1) + 8 {
+            if too_many_holes(at - live, live + 1) {
                 return None;
             }
             array.resize(at, None);
@@ -414,10 +427,8 @@ impl MapTable {
     #[inline(never)]
     fn spill(&mut self) {
         let Part::Array(array) = std::mem::take(&mut self.part) else { return };
-        let base = self.base;
         let mut entries = Vec::with_capacity(array.capacity());
-        let keyed = |(at, v): (usize, &Option<Value>)| v.map(|v| (Key::Int(base.wrapping_add(at as i64)), v));
-        entries.extend(array.iter().enumerate().map(keyed));
+        entries.extend(array_entries(self.base, &array));
         self.entries = entries;
         self.reindex();
     }
@@ -438,8 +449,7 @@ impl MapTable {
         while let Some(None) = array.last() {
             array.pop();
         }
-        let holes = array.len() - self.live;
-        if holes > 3 * self.live + 8 {
+        if too_many_holes(array.len() - self.live, self.live) {
             self.squeeze_array();
         }
         Some(value)
@@ -455,11 +465,9 @@ impl MapTable {
         let (live, base) = (self.live, self.base);
         let Part::Array(array) = &mut self.part else { return };
         let front = array.iter().take_while(|v| v.is_none()).count();
-        let holes = array.len() - front - live;
-        if holes > 3 * live + 8 {
+        if too_many_holes(array.len() - front - live, live) {
             let mut entries = Vec::with_capacity(2 * live);
-            let keyed = |(at, v): (usize, &Option<Value>)| v.map(|v| Some((Key::Int(base.wrapping_add(at as i64)), v)));
-            entries.extend(array.iter().enumerate().filter_map(keyed));
+            entries.extend(array_entries(base, array).filter(Option::is_some));
             self.entries = entries;
             self.part = Part::default();
             self.squeeze();
@@ -495,7 +503,6 @@ impl MapTable {
         };
         let (_, value) = self.entries[at].take()?;
         self.live -= 1;
-        let holes = self.entries.len() - self.live;
         // A squeeze moves the keys left behind a removal out of their
         // places, into the hash index, so it waits until three positions
         // in four are holes: a loop then steps over at most three holes
@@ -506,7 +513,7 @@ impl MapTable {
         // starts an array part.
         if self.live == 0 {
             *self = MapTable::default();
-        } else if holes > 3 * self.live + 8 {
+        } else if too_many_holes(self.entries.len() - self.live, self.live) {
             self.squeeze();
         }
         Some(value)
@@ -591,7 +598,7 @@ pub struct Iter<'a> {
 impl<'a> Iter<'a> {
     /// An entry of the array part, with its key; `None` at a hole.
     fn keyed(base: i64, (at, v): (usize, &'a Option<Value>)) -> Option<(Key, &'a Value)> {
-        v.as_ref().map(|v| (Key::Int(base.wrapping_add(at as i64)), v))
+        v.as_ref().map(|v| (array_key(base, at), v))
     }
 }
 
@@ -849,6 +856,12 @@ mod tests {
         m.insert(Key::Int(1000), Value::Int(-1));
         assert!(m.is_array());
         check(&m);
+        // Positions read and write the array part with their keys.
+        let at = m.get_full(&Key::Int(700)).map(|(at, _, _)| at).expect("key 700");
+        let (key, slot) = m.get_index_mut(at).expect("a live position");
+        assert_eq!(key, Key::Int(700));
+        *slot = Value::Int(-700);
+        assert!(matches!(m.get_index(at), Some((Key::Int(700), Value::Int(-700)))));
         // A key removed from the middle that comes back goes last, which
         // the array part cannot say: it moves into entries, in order.
         m.remove(&Key::Int(30));

@@ -35,6 +35,12 @@ pub(crate) const MAP_ENTRY_BYTES: usize = 40;
 /// loop makes between two collections fit in the pool the sweep fills.
 pub(crate) const MAP_TABLE_BYTES: usize = std::mem::size_of::<MapTable>();
 
+/// What a map with room for `capacity` entries costs, as the heap counts
+/// it: its table and its entries.
+pub(crate) const fn map_size(capacity: usize) -> usize {
+    MAP_TABLE_BYTES + capacity * MAP_ENTRY_BYTES
+}
+
 /// A string object. Strings are immutable; those shorter than
 /// [`LONG_STR`] bytes, and those made whole rather than by `+`, are
 /// interned.
@@ -783,7 +789,7 @@ impl Heap {
 
     /// A new map of `table`.
     pub(crate) fn new_map_in(&mut self, table: Box<MapTable>) -> Ref {
-        let size = MAP_TABLE_BYTES + table.capacity() * MAP_ENTRY_BYTES;
+        let size = map_size(table.capacity());
         self.alloc(Obj::Map(table), size)
     }
 
@@ -1262,7 +1268,7 @@ pub(crate) fn size_of_obj(obj: &Obj) -> usize {
             },
             Obj::StrBuf(b) => b.bytes(),
             Obj::List(v) => v.capacity() * std::mem::size_of::<Value>(),
-            Obj::Map(m) => MAP_TABLE_BYTES + m.capacity() * MAP_ENTRY_BYTES,
+            Obj::Map(m) => map_size(m.capacity()),
             Obj::Func(c) => match &c.captures {
                 Captures::Many(values) => values.len() * std::mem::size_of::<Value>(),
                 _ => 0,
@@ -1475,6 +1481,15 @@ mod tests {
         assert_eq!(heap.pooled(), (bytes - pool::map_bytes(3), count - 1));
         // No spare table with room for 9: a new one, the pool unchanged.
         heap.map_table(9);
+        assert_eq!(heap.pooled().1, count - 1);
+        // A table with an array part (int keys in place) has no entries'
+        // room for a record to reuse: the pool does not keep it.
+        let mut ints = heap.map_table(0);
+        for i in 0..3 {
+            ints.insert(Key::Int(i), Value::Int(i));
+        }
+        assert!(ints.capacity() > 0);
+        heap.pool.give_map(ints);
         assert_eq!(heap.pooled().1, count - 1);
     }
 

@@ -25,7 +25,7 @@ pub(crate) const fn entry_bytes(capacity: usize) -> usize {
 
 /// What one spare map table with room for `capacity` entries costs.
 pub(crate) const fn map_bytes(capacity: usize) -> usize {
-    super::MAP_TABLE_BYTES + capacity * super::MAP_ENTRY_BYTES + std::mem::size_of::<Box<MapTable>>()
+    super::map_size(capacity) + std::mem::size_of::<Box<MapTable>>()
 }
 
 /// What the pool keeps: an emptied list buffer or map table, filed by
