@@ -722,16 +722,22 @@ define_ops! {
         argc: count(u8),
         slot: global(u32),
     },
-    /// `CallMethod` with one argument of method `name`, which is `push`
-    /// (see [`BuiltinMethod`]).
+    /// `R[base] = R[obj].name(R[arg])`, where `name` is `push` (see
+    /// [`BuiltinMethod`]). Receiver and argument are read where they are
+    /// (a local's own register, or a temporary); a call that is not the
+    /// builtin's copies them to `R[base + 1]` and `R[base + 2]` and runs
+    /// as `CallMethod` with one argument.
     CallPush {
         base: reg(Reg),
+        obj: reg(Reg),
+        arg: reg(Reg),
         name: symbol(u16),
     },
-    /// `CallMethod` with one argument of method `name`, which is `remove`
-    /// (see [`BuiltinMethod`]).
+    /// As `CallPush`, for `remove`.
     CallRemove {
         base: reg(Reg),
+        obj: reg(Reg),
+        arg: reg(Reg),
         name: symbol(u16),
     },
     /// Resumes the native whose call to a Weft function has just returned
@@ -944,8 +950,8 @@ impl Proto {
                     return Err(format!("{}: instruction {pc} has its loop's end out of range", self.name));
                 }
             }
-            // A builtin method's receiver and argument are the two
-            // registers after its base.
+            // A builtin method's call that is not the builtin's copies its
+            // receiver and argument to the two registers after its base.
             if let Op::CallPush { base, .. } | Op::CallRemove { base, .. } = op {
                 if *base as usize + 2 >= self.regs as usize {
                     return Err(format!("{}: instruction {pc} has its receiver or argument out of range", self.name));
@@ -1094,11 +1100,16 @@ mod tests {
         assert!(proto(Op::ForLoop { a: 0, inclusive: false, offset: -1 }, 2).check().is_ok());
         assert!(proto(Op::ForLoop { a: 1, inclusive: false, offset: -1 }, 2).check().is_err(), "the end outside");
         assert!(proto(Op::ForPrep { a: 1 }, 2).check().is_err(), "the end outside");
-        let mut push = proto(Op::CallPush { base: 0, name: 0 }, 3);
+        let mut push = proto(Op::CallPush { base: 0, obj: 1, arg: 2, name: 0 }, 3);
         push.methods.push("push".into());
         assert!(push.check().is_ok());
         push.regs = 2;
         assert!(push.check().is_err(), "the argument outside");
+        let mut remove = proto(Op::CallRemove { base: 2, obj: 0, arg: 1, name: 0 }, 4);
+        remove.methods.push("remove".into());
+        assert!(remove.check().is_err(), "the copies for the method call outside");
+        remove.regs = 5;
+        assert!(remove.check().is_ok());
         assert!(proto(Op::JumpIfLt { a: 0, b: 1, offset: -2 }, 2).check().is_err(), "a jump before the code");
         assert!(proto(Op::JumpIfLtI { a: 0, imm: 3, offset: -1 }, 1).check().is_ok());
         assert_eq!(Builtin::for_call("min", 2), Some(Builtin::Min));

@@ -40,6 +40,22 @@ pub(super) fn writes_result_last(e: &Expr) -> bool {
     )
 }
 
+/// Whether running `e` may assign a plain local of the function being
+/// compiled. Only a statement can, so only an `if` used as a value (whose
+/// blocks hold statements) may; a nested function cannot, as a local it
+/// assigns lives in a cell.
+pub(super) fn may_assign_locals(e: &Expr) -> bool {
+    let mut todo = vec![Node::Expr(e)];
+    while let Some(node) = todo.pop() {
+        match node {
+            Node::Expr(Expr { kind: ExprKind::If(_), .. }) => return true,
+            Node::Fn(_) => {}
+            _ => node.children(|n| todo.push(n)),
+        }
+    }
+    false
+}
+
 pub(super) fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Let { name, .. } => name.span,

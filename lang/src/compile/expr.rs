@@ -149,20 +149,52 @@ impl<'a> Compiler<'_, 'a> {
                 }
                 let base = self.call_base(dst);
                 let recv = self.alloc(obj.span);
-                self.expr(obj, recv);
+                // `xs.push(x)` reads a local receiver in its own register,
+                // unless the argument may assign it before the call.
+                let builtin_on_local = match spine[..] {
+                    [(name, args, _)] => {
+                        BuiltinMethod::for_call(&name.name, args.len()).is_some() && !may_assign_locals(&args[0])
+                    }
+                    _ => false,
+                };
+                let mut obj_reg = match self.local_reg(obj) {
+                    Some(r) if builtin_on_local => r,
+                    _ => {
+                        self.expr(obj, recv);
+                        recv
+                    }
+                };
                 while let Some((name, args, span)) = spine.pop() {
                     let mark = self.func().next_reg;
-                    self.args(args, span);
                     let builtin = BuiltinMethod::for_call(&name.name, args.len());
                     let name = self.method_name(&name.name, name.span);
                     match builtin {
-                        Some(BuiltinMethod::Push) => self.emit(Op::CallPush { base, name }, span),
-                        Some(BuiltinMethod::Remove) => self.emit(Op::CallRemove { base, name }, span),
-                        None => self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span),
+                        Some(method) => {
+                            // The register after the receiver's is kept
+                            // for the argument's copy all the same.
+                            let slot = self.alloc(args[0].span);
+                            let arg = match self.local_reg(&args[0]) {
+                                Some(r) => r,
+                                None => {
+                                    self.expr(&args[0], slot);
+                                    slot
+                                }
+                            };
+                            let op = match method {
+                                BuiltinMethod::Push => Op::CallPush { base, obj: obj_reg, arg, name },
+                                BuiltinMethod::Remove => Op::CallRemove { base, obj: obj_reg, arg, name },
+                            };
+                            self.emit(op, span)
+                        }
+                        None => {
+                            self.args(args, span);
+                            self.emit(Op::CallMethod { base, argc: args.len() as u8, name }, span)
+                        }
                     }
                     self.free_to(mark);
                     if !spine.is_empty() {
                         self.emit(Op::Move { dst: recv, src: base }, span);
+                        obj_reg = recv;
                     }
                 }
                 if base != dst {

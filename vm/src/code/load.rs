@@ -163,8 +163,12 @@ impl Vm {
                 .map(|op| match *op {
                     Op::Closure { dst, proto } => Op::Closure { dst, proto: proto + first },
                     Op::CallMethod { base, argc, name } => Op::CallMethod { base, argc, name: symbols[name as usize] },
-                    Op::CallPush { base, name } => Op::CallPush { base, name: symbols[name as usize] },
-                    Op::CallRemove { base, name } => Op::CallRemove { base, name: symbols[name as usize] },
+                    Op::CallPush { base, obj, arg, name } => {
+                        Op::CallPush { base, obj, arg, name: symbols[name as usize] }
+                    }
+                    Op::CallRemove { base, obj, arg, name } => {
+                        Op::CallRemove { base, obj, arg, name: symbols[name as usize] }
+                    }
                     op => op,
                 })
                 .collect();

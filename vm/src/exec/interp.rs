@@ -666,25 +666,24 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // `xs.push(x)` appends here when the list has room, and
                 // `m.remove(k)` removes here when the map holds the key;
                 // anything else is the method call, as `CallMethod`.
-                Op::CallPush { base: b, name } | Op::CallRemove { base: b, name } => {
-                    let at = b as usize;
+                Op::CallPush { base: b, obj, arg, name } | Op::CallRemove { base: b, obj, arg, name } => {
                     match *unsafe { &*op_at } {
                         Op::CallPush { .. } => {
-                            if let Value::List(r) = regs.0[at + 1] {
+                            if let Value::List(r) = regs[obj] {
                                 if is_builtin(code, &code.methods.list, name, BuiltinMethod::Push)
-                                    && rt.heap.push_in_place(r, regs.0[at + 2])
+                                    && rt.heap.push_in_place(r, regs[arg])
                                 {
-                                    regs.0[at] = Value::Nil;
+                                    regs[b] = Value::Nil;
                                     continue;
                                 }
                             }
                         }
                         Op::CallRemove { .. } => {
-                            if let Value::Map(m) = regs.0[at + 1] {
+                            if let Value::Map(m) = regs[obj] {
                                 if is_builtin(code, &code.methods.map, name, BuiltinMethod::Remove) {
-                                    let key = rt.heap.find_key(regs.0[at + 2]);
+                                    let key = rt.heap.find_key(regs[arg]);
                                     if let Some(v) = key.and_then(|k| rt.heap.map_mut(m).remove(&k)) {
-                                        regs.0[at] = v;
+                                        regs[b] = v;
                                         continue;
                                     }
                                 }
@@ -692,6 +691,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                         _ => {}
                     }
+                    // The method call, with the receiver and argument
+                    // after the base, where `CallMethod` has them.
+                    let at = b as usize;
+                    (regs.0[at + 1], regs.0[at + 2]) = (regs[obj], regs[arg]);
                     call_method!(b, 1, name)
                 }
                 Op::CallSqrt { dst, x, slot } => {

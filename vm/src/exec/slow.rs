@@ -413,8 +413,20 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             task.stack[new_base..new_base + argc].copy_from_slice(&args[..argc]);
             call!(callee, new_base - 1, argc, base + dst as usize)
         }
-        Op::CallMethod { base: b, name, .. } | Op::CallPush { base: b, name } | Op::CallRemove { base: b, name } => {
-            let argc = if let Op::CallMethod { argc, .. } = op { argc } else { 1 };
+        Op::CallMethod { base: b, name, .. }
+        | Op::CallPush { base: b, name, .. }
+        | Op::CallRemove { base: b, name, .. } => {
+            let argc = match op {
+                Op::CallMethod { argc, .. } => argc,
+                // The receiver and argument go after the base, where
+                // `CallMethod` has them.
+                Op::CallPush { obj, arg, .. } | Op::CallRemove { obj, arg, .. } => {
+                    let at = b as usize;
+                    (regs[at + 1], regs[at + 2]) = (regs[obj as usize], regs[arg as usize]);
+                    1
+                }
+                _ => unreachable!("a method call"),
+            };
             match call_method(code, rt, task, base + b as usize, argc as usize, name) {
                 Ok(_) => gc_point!(),
                 Err(control) => return stop(code, rt, task, control),
