@@ -17,7 +17,9 @@
 //! entry, as Lua's array part. It is the table's whole content: the first
 //! key that is not in place (or a removed key that comes back, which goes
 //! last) moves every value into entries at the same positions, and it
-//! stays so until the table is emptied.
+//! stays so until the table is emptied. Its holes are squeezed out once
+//! they are seven positions in eight: then it takes the bytes entries
+//! with three holes in four take.
 //!
 //! A table of up to [`SMALL`] entries has no hash index at all: a lookup
 //! compares its keys one by one, and building one (a record) allocates
@@ -77,6 +79,14 @@ fn hash(k: &Key) -> u64 {
 #[inline(always)]
 fn too_many_holes(holes: usize, live: usize) -> bool {
     holes > 3 * live + 8
+}
+
+/// As [`too_many_holes`], for an array part: past seven holes per value.
+/// Its slots are half the size of entries, so it then takes what entries
+/// with three holes per entry take (and no index).
+#[inline(always)]
+fn too_many_array_holes(holes: usize, live: usize) -> bool {
+    holes > 7 * live + 8
 }
 
 /// The key of position `at` of an array part whose first key is `base`.
@@ -408,7 +418,7 @@ impl MapTable {
         if at >= array.len() {
             // A key past the end goes last, as a new key should, so holes
             // may come before it: as many as a squeeze would leave.
-            if too_many_holes(at - live, live + 1) {
+            if too_many_array_holes(at - live, live + 1) {
                 return None;
             }
             array.resize(at, None);
@@ -422,7 +432,8 @@ impl MapTable {
 
     /// Moves the array part into entries at the same positions, keys
     /// and all: for a key the array part cannot hold. Every key stays in
-    /// place, so none goes into the index.
+    /// place, so none goes into the index. Holes past what entries keep
+    /// are squeezed out (an array part keeps more).
     #[cold]
     #[inline(never)]
     fn spill(&mut self) {
@@ -430,7 +441,11 @@ impl MapTable {
         let mut entries = Vec::with_capacity(array.capacity());
         entries.extend(array_entries(self.base, &array));
         self.entries = entries;
-        self.reindex();
+        if too_many_holes(self.entries.len() - self.live, self.live) {
+            self.squeeze();
+        } else {
+            self.reindex();
+        }
     }
 
     /// Removes `k` from the array part and gives its value.
@@ -438,7 +453,11 @@ impl MapTable {
         let Key::Int(i) = *k else { return None };
         let at = self.place(i);
         let Part::Array(array) = &mut self.part else { return None };
-        let value = array.get_mut(at)?.take()?;
+        let slot = array.get_mut(at)?;
+        let value = (*slot)?;
+        // Not `take`, which builds its `None` on the stack and copies it
+        // over the slot, stalling on the store of its tag.
+        *slot = None;
         self.live -= 1;
         if self.live == 0 {
             *self = MapTable::default();
@@ -449,15 +468,15 @@ impl MapTable {
         while let Some(None) = array.last() {
             array.pop();
         }
-        if too_many_holes(array.len() - self.live, self.live) {
+        if too_many_array_holes(array.len() - self.live, self.live) {
             self.squeeze_array();
         }
         Some(value)
     }
 
     /// Drops the holes at the front of the array part, which leaves the
-    /// rest in place (a queue); if it is still three holes in four, moves
-    /// it into entries and squeezes them. A table that shrank a long way
+    /// rest in place (a queue); if it is still seven holes in eight,
+    /// moves it into entries and squeezes them. A table that shrank a long way
     /// gives its room back.
     #[cold]
     #[inline(never)]
@@ -465,7 +484,7 @@ impl MapTable {
         let (live, base) = (self.live, self.base);
         let Part::Array(array) = &mut self.part else { return };
         let front = array.iter().take_while(|v| v.is_none()).count();
-        if too_many_holes(array.len() - front - live, live) {
+        if too_many_array_holes(array.len() - front - live, live) {
             let mut entries = Vec::with_capacity(2 * live);
             entries.extend(array_entries(base, array).filter(Option::is_some));
             self.entries = entries;
@@ -501,7 +520,8 @@ impl MapTable {
             }
             (None, _) => return None,
         };
-        let (_, value) = self.entries[at].take()?;
+        let (_, value) = self.entries[at]?;
+        self.entries[at] = None;
         self.live -= 1;
         // A squeeze moves the keys left behind a removal out of their
         // places, into the hash index, so it waits until three positions
@@ -653,6 +673,24 @@ mod tests {
         m.entries.len() + m.array().len()
     }
 
+    /// The most positions a table of `m.len()` keys keeps between
+    /// squeezes: three holes per key in entries, seven in an array part
+    /// (whose slots are half the size), plus the slack.
+    fn most_slots(m: &MapTable) -> usize {
+        let per_key = if m.is_array() { 8 } else { 4 };
+        per_key * m.len() + 9
+    }
+
+    /// The bytes of its room, entries and array part.
+    fn room(m: &MapTable) -> usize {
+        let array = match &m.part {
+            Part::Array(array) => array.capacity(),
+            Part::Index(_) => 0,
+        };
+        m.entries.capacity() * std::mem::size_of::<Option<(Key, Value)>>()
+            + array * std::mem::size_of::<Option<Value>>()
+    }
+
     /// The hash index (an array part has none): its length and room.
     fn index(m: &MapTable) -> (usize, usize) {
         match &m.part {
@@ -675,9 +713,10 @@ mod tests {
         assert!(m.remove(&Key::Int(1)).is_none());
         assert_eq!(keys(&m), (0..100).filter(kept).collect::<Vec<_>>());
         assert_eq!(m.len(), 17);
-        // Holes past three per live entry (plus slack) were squeezed out.
+        // Holes past three per live entry (seven in an array part, plus
+        // slack) were squeezed out.
         assert!(slots(&m) < 100, "no squeeze");
-        assert!(slots(&m) <= 4 * m.len() + 9, "{} slots for {} keys", slots(&m), m.len());
+        assert!(slots(&m) <= most_slots(&m), "{} slots for {} keys", slots(&m), m.len());
         for i in (0..100).filter(kept) {
             assert!(matches!(m.get(&Key::Int(i)), Some(Value::Int(v)) if *v == i * 10));
         }
@@ -745,6 +784,8 @@ mod tests {
     /// holds exactly those that are not in place (none in a small table).
     /// An array part is the whole table, and has no holes at its end.
     fn check(m: &MapTable) {
+        // Between squeezes, at most so many holes per key.
+        assert!(slots(m) <= most_slots(m), "{} slots for {} keys", slots(m), m.len());
         if m.is_array() {
             assert!(m.entries.is_empty() && m.entries.capacity() == 0);
             assert!(m.array().last().is_some_and(Option::is_some), "a hole at the end");
@@ -905,7 +946,7 @@ mod tests {
                     assert!(m.remove(&Key::Int(k)).is_some());
                     if m.len() == 10 {
                         check(&m);
-                        assert!(m.capacity() <= 64, "{} entries' room for 10 keys", m.capacity());
+                        assert!(room(&m) <= 64 * 32, "{} bytes of room for 10 keys", room(&m));
                         assert!(index(&m).1 <= 64, "index room {} for 10 keys", index(&m).1);
                     }
                 }
@@ -928,6 +969,6 @@ mod tests {
             }
         }
         assert_eq!(m.len(), 10);
-        assert!(slots(&m) <= 4 * 10 + 9, "{} slots for 10 keys", slots(&m));
+        assert!(slots(&m) <= most_slots(&m), "{} slots for 10 keys", slots(&m));
     }
 }
