@@ -349,6 +349,27 @@ impl MapTable {
         true
     }
 
+    /// Adds `k`, which is not an int, as the last entry of a small table
+    /// with room for it: a record being built. False when it did nothing
+    /// (a larger table, no room, an int key, or `k` already there).
+    /// Inlined where a map literal is built, so that the key goes from
+    /// registers into its entry: passed to [`MapTable::insert`], it goes
+    /// through the stack as two words and comes back as one 16-byte load,
+    /// which waits for the stores.
+    #[inline(always)]
+    pub(crate) fn push_small(&mut self, k: Key, v: Value) -> bool {
+        let at = self.entries.len();
+        if at >= SMALL || at == self.entries.capacity() || self.is_array() || matches!(k, Key::Int(_)) {
+            return false;
+        }
+        if self.entries.iter().any(|e| matches!(e, Some((key, _)) if *key == k)) {
+            return false;
+        }
+        self.entries.push(Some((k, v)));
+        self.live += 1;
+        true
+    }
+
     /// Sets `k` to `v`; the old value, if `k` was there.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
         self.insert_full(k, v).1
@@ -697,6 +718,36 @@ mod tests {
             Part::Index(index) => (index.len(), index.capacity()),
             Part::Array(_) => (0, 0),
         }
+    }
+
+    #[test]
+    fn keys_pushed_into_a_small_table_make_what_insert_makes() {
+        let (mut pushed, mut inserted) = (MapTable::with_capacity(SMALL), MapTable::with_capacity(SMALL));
+        let pairs = [(Key::Nil, 1), (Key::Bool(true), 2), (Key::Nil, 3), (Key::Int(5), 4), (Key::Bool(false), 5)];
+        let mut taken = Vec::new();
+        for (k, v) in pairs {
+            let v = Value::Int(v);
+            if pushed.push_small(k, v) {
+                taken.push(k);
+            } else {
+                pushed.insert(k, v);
+            }
+            inserted.insert(k, v);
+        }
+        // A key already there and an int key are left to `insert`.
+        assert_eq!(taken, [Key::Nil, Key::Bool(true), Key::Bool(false)]);
+        check(&pushed);
+        let pairs =
+            |m: &MapTable| m.iter().map(|(k, v)| (k, if let Value::Int(i) = v { *i } else { -1 })).collect::<Vec<_>>();
+        assert_eq!(pairs(&pushed), [(Key::Nil, 3), (Key::Bool(true), 2), (Key::Int(5), 4), (Key::Bool(false), 5)]);
+        assert_eq!(pairs(&pushed), pairs(&inserted));
+        // Nor does it grow a table, or make one large enough for an index.
+        assert!(!MapTable::default().push_small(Key::Nil, Value::Nil), "no room");
+        let mut small = MapTable::with_capacity(2 * SMALL);
+        for i in 0..SMALL {
+            small.insert(Key::Int(i as i64 + 100), Value::Nil);
+        }
+        assert!(!small.push_small(Key::Nil, Value::Nil));
     }
 
     #[test]

@@ -782,7 +782,10 @@ impl Heap {
     pub(crate) fn new_map_from(&mut self, pairs: &[Value]) -> Result<Ref, Value> {
         let mut map = self.map_table(pairs.len() / 2);
         for pair in pairs.chunks_exact(2) {
-            map.insert(self.key(pair[0]).ok_or(pair[0])?, pair[1]);
+            let k = self.key(pair[0]).ok_or(pair[0])?;
+            if !map.push_small(k, pair[1]) {
+                map.insert(k, pair[1]);
+            }
         }
         Ok(self.new_map_in(map))
     }
