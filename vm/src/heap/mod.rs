@@ -1173,6 +1173,10 @@ impl Heap {
     /// the marked objects hold. Returns the number of live objects.
     pub(crate) fn sweep(&mut self, bytes: usize) -> usize {
         let mut live = 0;
+        // The free list's head, kept here for the loop: stored into the
+        // heap after each slot, as a tag and an index, and loaded back
+        // whole for the next, it made every freed slot wait on the store.
+        let mut free = self.free;
         for word_at in 0..self.marks.len() {
             let word = self.marks[word_at];
             live += word.count_ones() as usize;
@@ -1186,9 +1190,10 @@ impl Heap {
                 if word & (1 << (i - start)) != 0 {
                     continue;
                 }
-                self.free_slot(i);
+                free = self.free_slot(i, free);
             }
         }
+        self.free = free;
         self.marks.fill(0);
         self.live = live;
         self.bytes = bytes;
@@ -1206,20 +1211,20 @@ impl Heap {
         live
     }
 
-    /// Frees the object in slot `i`, if it holds one, for the sweep.
+    /// Frees the object in slot `i`, if it holds one, for the sweep, onto
+    /// the free list whose head is `free`; gives the new head.
     #[inline(always)]
-    fn free_slot(&mut self, i: usize) {
+    fn free_slot(&mut self, i: usize, free: Option<u32>) -> Option<u32> {
         let slot = &mut self.slots[i];
         if matches!(slot, Obj::Free { .. }) {
-            return;
+            return free;
         }
         // Refs kept past this collection no longer match the slot. A
         // slot reused 2^32 times comes back to a generation it had:
         // a stale ref that old would pass the check.
         let generation = NonZeroU32::new(self.generations[i].get().wrapping_add(1)).unwrap_or(NonZeroU32::MIN);
         self.generations[i] = generation;
-        let old = std::mem::replace(slot, Obj::Free { next: self.free, generation });
-        self.free = Some(i as u32);
+        let old = std::mem::replace(slot, Obj::Free { next: free, generation });
         match old {
             Obj::Str(s) => {
                 // A view of a buffer is in the interner only if it was
@@ -1238,6 +1243,7 @@ impl Heap {
             }
             other => drop(other),
         }
+        Some(i as u32)
     }
 }
 
