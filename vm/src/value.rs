@@ -213,6 +213,27 @@ impl Value {
         }
     }
 
+    /// Writes `Value::Bool(b)` to `to` as two whole words: the tag, then
+    /// the payload with the bool in its first byte and zeroes after. As
+    /// the compiler writes it, the bool is one byte, and [`Value::copy`]'s
+    /// 8-byte load of the payload just after (a comparison's result
+    /// returned at once, `fn(a, b) => a < b`) could not be forwarded
+    /// from that store and waited for it.
+    #[inline(always)]
+    pub(crate) fn store_bool(to: &mut Value, b: bool) {
+        let to = (to as *mut Value).cast::<u64>();
+        // SAFETY: `Value` is `repr(u64)` (see `Value::copy`): `Bool` is the
+        // tag word `TAG_BOOL`, then the bool in the first byte of the
+        // payload word, whose other bytes are padding. `to` is a valid,
+        // writable value, 8-aligned, with room for both words, and what
+        // they hold afterwards is that variant: its tag, and a first
+        // byte (by address, so at any byte order) of 0 or 1.
+        unsafe {
+            to.write(TAG_BOOL);
+            to.add(1).write(u64::from_ne_bytes([b as u8, 0, 0, 0, 0, 0, 0, 0]));
+        }
+    }
+
     /// The value as a float, for arithmetic on numbers.
     #[inline]
     pub fn as_f64(self) -> Option<f64> {
@@ -323,6 +344,16 @@ mod tests {
             let loaded = Value::load(&v);
             assert_eq!(format!("{v:?}"), format!("{loaded:?}"));
             assert_eq!(v.as_ref(), loaded.as_ref());
+        }
+    }
+
+    #[test]
+    fn bools_stored_as_words_are_bools() {
+        for b in [false, true] {
+            let mut v = Value::Int(-1);
+            Value::store_bool(&mut v, b);
+            assert!(matches!(v, Value::Bool(x) if x == b), "{v:?}");
+            assert_eq!(v.truthy(), b);
         }
     }
 

@@ -387,7 +387,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             crate::op_pairs::note(unsafe { *op_at });
             match *unsafe { &*op_at } {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
-                Op::Bool { dst, value } => regs[dst] = Value::Bool(value),
+                Op::Bool { dst, value } => regs.set_bool(dst, value),
                 Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
                 Op::Const { dst, index } => regs[dst] = consts[index as usize],
                 Op::Move { dst, src } => regs.copy(dst, src),
@@ -473,11 +473,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         _ => slow!(),
                     }
                 }
-                Op::Not { dst, src } => regs[dst] = Value::Bool(!regs[src].truthy()),
-                Op::Eq { dst, a, b } => regs[dst] = Value::Bool(equal!(a, b)),
-                Op::Ne { dst, a, b } => regs[dst] = Value::Bool(!equal!(a, b)),
-                Op::Lt { dst, a, b } => regs[dst] = Value::Bool(less!(a, b, <)),
-                Op::Le { dst, a, b } => regs[dst] = Value::Bool(less!(a, b, <=)),
+                // Bools are stored as whole words: see `Value::store_bool`.
+                Op::Not { dst, src } => regs.set_bool(dst, !regs[src].truthy()),
+                Op::Eq { dst, a, b } => regs.set_bool(dst, equal!(a, b)),
+                Op::Ne { dst, a, b } => regs.set_bool(dst, !equal!(a, b)),
+                Op::Lt { dst, a, b } => regs.set_bool(dst, less!(a, b, <)),
+                Op::Le { dst, a, b } => regs.set_bool(dst, less!(a, b, <=)),
 
                 Op::Jump { offset } => jump!(offset),
                 Op::Loop { offset } => {
@@ -549,15 +550,16 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     jump_if!(equal!(a, b), offset)
                 }
                 Op::In { dst, a, b } => {
-                    regs[dst] = match (&regs[a], &regs[b]) {
+                    let found = match (&regs[a], &regs[b]) {
                         // A key in place is tested inline; `contains_key`
                         // finds any other out of line.
                         (&Value::Int(i), &Value::Map(m)) => {
                             let map = rt.heap.map(m);
-                            Value::Bool(map.get_in_place(i).is_some() || map.contains_key(&Key::Int(i)))
+                            map.get_in_place(i).is_some() || map.contains_key(&Key::Int(i))
                         }
                         _ => slow!(),
                     };
+                    regs.set_bool(dst, found);
                 }
 
                 Op::GetIndex { dst, obj, index } => {
@@ -894,6 +896,12 @@ impl IndexMut<Reg> for Registers<'_> {
 }
 
 impl Registers<'_> {
+    /// `R[dst] = b`, stored as [`Value::store_bool`] stores it.
+    #[inline(always)]
+    fn set_bool(&mut self, dst: Reg, b: bool) {
+        Value::store_bool(&mut self[dst], b)
+    }
+
     /// `R[dst] = R[src]`, copied as [`Value::copy`] does.
     #[inline(always)]
     fn copy(&mut self, dst: Reg, src: Reg) {
