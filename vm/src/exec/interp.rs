@@ -295,7 +295,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 let mut cx = Ctx { rt, code, site, native: n };
                 match (code.natives[n as usize].body)(&mut cx, args) {
                     Ok(v) => {
-                        regs[ret] = v;
+                        // The native has just written its result, tag and
+                        // payload, where the call returns it.
+                        regs[ret] = Value::load(&v);
                         // It may have allocated.
                         if rt.heap.gc_due() {
                             return Halt::Collect;
