@@ -362,7 +362,7 @@ impl MapTable {
         if at >= SMALL || at == self.entries.capacity() || self.is_array() || matches!(k, Key::Int(_)) {
             return false;
         }
-        if self.entries.iter().any(|e| matches!(e, Some((key, _)) if *key == k)) {
+        if self.scan(&k).is_some() {
             return false;
         }
         self.entries.push(Some((k, v)));
