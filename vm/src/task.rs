@@ -18,7 +18,8 @@ pub struct Frame {
     pub(crate) proto: u32,
     /// The stack index of register 0.
     pub(crate) base: u32,
-    /// The closure running, for its captured variables.
+    /// The closure running, for its captured variables. Its proto is
+    /// `proto`: a call of the running closure reuses the running proto.
     pub(crate) closure: Option<Ref>,
     /// The stack index that receives the return value.
     pub(crate) ret: u32,

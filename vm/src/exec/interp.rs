@@ -166,8 +166,17 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         }
         // Switches the loop's locals to `frame`, the new top frame. With
         // `window_checked`, the caller has checked that the frame's
-        // registers lie inside the stack.
+        // registers lie inside the stack; with `same_proto`, the frame runs
+        // the function already running, whose locals stay.
         macro_rules! enter {
+            ($frame:expr, same_proto) => {{
+                let frame: Frame = $frame;
+                closure = frame.closure;
+                base = frame.base as usize;
+                // SAFETY: see `ip`.
+                ip = unsafe { code_start.add(frame.pc as usize) };
+                regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
+            }};
             (@locals $frame:expr, $proto:expr) => {{
                 let frame: Frame = $frame;
                 proto = $proto;
@@ -201,8 +210,14 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     return Halt::Done(v);
                 };
                 task.stack[done.ret as usize] = v;
-                // SAFETY: a frame's proto index was checked when it was pushed.
-                enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
+                if caller.proto == done.proto {
+                    // Back into the same function (a recursive call): its
+                    // code and constants are the ones in hand.
+                    enter!(caller, same_proto);
+                } else {
+                    // SAFETY: a frame's proto index was checked when it was pushed.
+                    enter!(caller, unsafe { code.protos.get_unchecked(caller.proto as usize) });
+                }
             }};
         }
         // Calls closure `$r` with `$argc` arguments in a new frame whose
@@ -212,10 +227,16 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         macro_rules! call_closure {
             ($r:expr, $argc:expr, $new_base:expr, $ret:expr, $args:block) => {{
                 let (r, new_base): (crate::value::Ref, usize) = ($r, $new_base);
-                let proto_index = rt.heap.closure(r).proto;
-                let target = &code.protos[proto_index as usize];
-                let top = new_base + target.regs as usize;
                 let depth = task.frames.len();
+                // A function calling itself: its proto is the running one,
+                // without a look into the heap.
+                let (proto_index, target) = if closure == Some(r) {
+                    (task.frames.last().expect("running").proto, proto)
+                } else {
+                    let i = rt.heap.closure(r).proto;
+                    (i, &code.protos[i as usize])
+                };
+                let top = new_base + target.regs as usize;
                 if target.arity != $argc
                     || depth >= rt.max_frames
                     || depth == task.frames.capacity()
