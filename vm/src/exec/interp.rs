@@ -643,9 +643,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 }
                 Op::SetField { obj, name, src } => {
                     let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, name)) else { slow!() };
-                    let v = regs[src];
                     let Some(slot) = rt.heap.field_at_hint_mut(m, name) else { slow!() };
-                    *slot = v;
+                    // Read as it was just written (`b.vx = b.vx - d`): see
+                    // `Value::load`.
+                    *slot = Value::load(&regs[src]);
                 }
 
                 Op::Call { base: b, argc } => call_in_place!(regs[b], b, argc),
