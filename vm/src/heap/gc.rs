@@ -28,7 +28,13 @@ pub fn collect(heap: &mut Heap, roots: impl IntoIterator<Item = Value>) -> usize
         if !heap.mark(r) {
             continue;
         }
-        let obj = heap.get(r);
+        let obj = heap.get_mut(r);
+        // A table that removals shrank gives back its room here, not as its
+        // keys go (see `MapTable::trim`).
+        if let Obj::Map(map) = obj {
+            map.trim();
+        }
+        let obj = &*obj;
         bytes += size_of_obj(obj);
         match obj {
             Obj::List(items) => gray.extend(items.iter().filter_map(|v| v.as_ref())),

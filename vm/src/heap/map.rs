@@ -19,7 +19,9 @@
 //! last) moves every value into entries at the same positions, and it
 //! stays so until the table is emptied. Its holes are squeezed out once
 //! they are seven positions in eight: then it takes the bytes entries
-//! with three holes in four take.
+//! with three holes in four take. Removal leaves its room alone, as Lua's
+//! tables keep theirs, so that a table emptied and filled again does not
+//! grow again: the collector gives it back ([`MapTable::trim`]).
 //!
 //! A table of up to [`SMALL`] entries has no hash index at all: a lookup
 //! compares its keys one by one, and building one (a record) allocates
@@ -54,7 +56,9 @@ enum Part {
     /// (see [`MapTable::in_place`]), by its key's hash.
     Index(HashTable<u32>),
     /// The values of int keys `base..base + len`, with `None` where one
-    /// was removed: never empty, and never with a hole at its end.
+    /// was removed: never with a hole at its end, and empty only in a table
+    /// that removals emptied, which keeps its room until the collector
+    /// trims it (its base is set again by the next key).
     Array(Vec<Option<Value>>),
 }
 
@@ -436,6 +440,13 @@ impl MapTable {
         let at = self.place(i);
         let live = self.live;
         let Part::Array(array) = &mut self.part else { return None };
+        if array.is_empty() {
+            // An emptied array part, with its room: the first key again.
+            self.base = i;
+            array.push(Some(v));
+            self.live = 1;
+            return Some((0, None));
+        }
         if at >= array.len() {
             // A key past the end goes last, as a new key should, so holes
             // may come before it: as many as a squeeze would leave.
@@ -458,6 +469,11 @@ impl MapTable {
     #[cold]
     #[inline(never)]
     fn spill(&mut self) {
+        if self.live == 0 {
+            // An emptied array part: nothing to move, no room to keep.
+            *self = MapTable::default();
+            return;
+        }
         let Part::Array(array) = std::mem::take(&mut self.part) else { return };
         let mut entries = Vec::with_capacity(array.capacity());
         entries.extend(array_entries(self.base, &array));
@@ -481,7 +497,8 @@ impl MapTable {
         *slot = None;
         self.live -= 1;
         if self.live == 0 {
-            *self = MapTable::default();
+            // The room stays, for the table to be filled again.
+            array.clear();
             return Some(value);
         }
         // Holes at the end go at once, so that a key removed from the end
@@ -497,8 +514,8 @@ impl MapTable {
 
     /// Drops the holes at the front of the array part, which leaves the
     /// rest in place (a queue); if it is still seven holes in eight,
-    /// moves it into entries and squeezes them. A table that shrank a
-    /// long way gives its room back.
+    /// moves it into entries and squeezes them. The array's room stays
+    /// until the collector trims it.
     #[cold]
     #[inline(never)]
     fn squeeze_array(&mut self) {
@@ -515,7 +532,18 @@ impl MapTable {
         }
         array.drain(..front);
         self.base = base.wrapping_add(front as i64);
-        if array.capacity() > 4 * live + 16 {
+    }
+
+    /// Gives back the room an array part kept as its keys were removed,
+    /// past twice what they take, or all of it once the table is empty:
+    /// the collector calls it on every table it marks. No key moves, so
+    /// positions stay as loops and field hints know them.
+    pub(crate) fn trim(&mut self) {
+        let live = self.live;
+        let Part::Array(array) = &mut self.part else { return };
+        if live == 0 {
+            *self = MapTable::default();
+        } else if array.capacity() > 4 * live + 16 {
             array.shrink_to(2 * live);
         }
     }
@@ -839,7 +867,8 @@ mod tests {
         assert!(slots(m) <= most_slots(m), "{} slots for {} keys", slots(m), m.len());
         if m.is_array() {
             assert!(m.entries.is_empty() && m.entries.capacity() == 0);
-            assert!(m.array().last().is_some_and(Option::is_some), "a hole at the end");
+            // Empty only when the table is, keeping its room.
+            assert!(m.is_empty() || m.array().last().is_some_and(Option::is_some), "a hole at the end");
             for at in 0..m.array().len() {
                 let key = m.array_key(at);
                 let want = m.array()[at].map(|_| at);
@@ -980,6 +1009,8 @@ mod tests {
 
     #[test]
     fn emptied_tables_give_their_room_back_at_any_size() {
+        // An array part gives its room back when the collector trims the
+        // table, as it does each table it marks; entries as they go.
         for n in if cfg!(miri) { [100, 1_000] } else { [100, 100_000] } {
             // In order, shuffled, and added backwards (none in place).
             for order in 0..3 {
@@ -996,15 +1027,78 @@ mod tests {
                 for &k in keys.iter().rev().filter(|k| *k % 2 == 0).chain(keys.iter().filter(|k| *k % 2 == 1)) {
                     assert!(m.remove(&Key::Int(k)).is_some());
                     if m.len() == 10 {
+                        m.trim();
                         check(&m);
                         assert!(room(&m) <= 64 * 32, "{} bytes of room for 10 keys", room(&m));
                         assert!(index(&m).1 <= 64, "index room {} for 10 keys", index(&m).1);
                     }
                 }
                 assert!(m.is_empty() && m.entries.is_empty());
+                m.trim();
                 assert!(m.capacity() <= 16 && index(&m).1 <= 64);
             }
         }
+    }
+
+    #[test]
+    fn an_emptied_array_part_keeps_its_room_until_trimmed() {
+        for n in [100, 10_000] {
+            let mut m = MapTable::default();
+            for i in 0..n {
+                m.insert(Key::Int(i), Value::Int(i));
+            }
+            let room_when_full = m.capacity();
+            for i in 0..n {
+                assert!(matches!(m.remove(&Key::Int(i)), Some(Value::Int(v)) if v == i));
+                check(&m);
+            }
+            assert!(m.is_empty() && m.is_array());
+            assert_eq!(m.capacity(), room_when_full, "removal gave room back");
+            // Filled again from another first key: in place, no growth.
+            for i in 0..n {
+                m.insert(Key::Int(i + 5), Value::Int(i));
+            }
+            check(&m);
+            assert!(m.is_array());
+            assert_eq!(m.capacity(), room_when_full, "the refill grew the table");
+            assert!(matches!(m.get(&Key::Int(5)), Some(Value::Int(0))));
+            assert_eq!(keys(&m), (5..n + 5).collect::<Vec<_>>());
+            // Half removed, then trimmed: twice the keys' room at most,
+            // every key where it was.
+            for i in 0..n / 2 {
+                m.remove(&Key::Int(i + 5));
+            }
+            m.trim();
+            check(&m);
+            assert!(m.capacity() <= room_when_full && slots(&m) <= most_slots(&m));
+            assert_eq!(keys(&m), (n / 2 + 5..n + 5).collect::<Vec<_>>());
+            // Emptied and trimmed: no room at all, and the next key of
+            // another kind starts a table of entries.
+            for i in n / 2..n {
+                m.remove(&Key::Int(i + 5));
+            }
+            m.trim();
+            assert_eq!(m.capacity(), 0);
+            m.insert(Key::Bool(true), Value::Int(1));
+            check(&m);
+            assert!(!m.is_array() && m.len() == 1);
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_kind_in_an_emptied_array_part() {
+        let mut m = MapTable::default();
+        for i in 0..100 {
+            m.insert(Key::Int(i), Value::Int(i));
+        }
+        for i in 0..100 {
+            m.remove(&Key::Int(i));
+        }
+        // Not an int key: no array part to spill, and no room kept for it.
+        m.insert(Key::Bool(false), Value::Int(7));
+        check(&m);
+        assert!(!m.is_array() && m.capacity() < 100);
+        assert!(matches!(m.get(&Key::Bool(false)), Some(Value::Int(7))));
     }
 
     #[test]

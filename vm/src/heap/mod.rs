@@ -1475,6 +1475,33 @@ mod tests {
     }
 
     #[test]
+    fn a_collection_takes_back_the_room_removals_left() {
+        // Room a map kept as its keys were removed counts as held until a
+        // collection trims it, at two sizes.
+        for n in [10_000, 100_000] {
+            let mut heap = Heap::new();
+            let m = heap.new_map(MapTable::default());
+            for i in 0..n {
+                heap.map_insert(m, Key::Int(i), Value::Int(i)).expect("no limit");
+            }
+            gc::collect(&mut heap, [Value::Map(m)]);
+            let full = heap.bytes;
+            for i in 0..n - 10 {
+                heap.map_mut(m).remove(&Key::Int(i));
+            }
+            assert!(heap.map(m).capacity() as i64 >= n, "removal kept the room");
+            gc::collect(&mut heap, [Value::Map(m)]);
+            assert!(heap.map(m).capacity() <= 64, "{} slots of room for 10 keys", heap.map(m).capacity());
+            assert!(heap.bytes < full / 10, "{} bytes held, {full} when full", heap.bytes);
+            for i in n - 10..n {
+                assert!(heap.map_mut(m).remove(&Key::Int(i)).is_some());
+            }
+            gc::collect(&mut heap, [Value::Map(m)]);
+            assert_eq!(heap.map(m).capacity(), 0);
+        }
+    }
+
+    #[test]
     fn spare_map_tables_are_reused_and_bounded_whatever_the_garbage() {
         let most = |n| churn_maps(&mut Heap::new(), n, Value::Nil);
         let (small, large) = (most(200_000), most(1_000_000));
