@@ -11,16 +11,14 @@ fn main() {
         Some(at) => eprintln!("internal error at {at}"),
         None => eprintln!("internal error"),
     }));
-    // Compile-time recursion over deeply nested input is bounded, but give
-    // it room: run on a thread with a generous stack.
-    let child = std::thread::Builder::new().stack_size(256 << 20).spawn(weft::cli::main);
-    let status = match child {
-        Ok(handle) => handle.join().unwrap_or_else(|_| {
-            eprintln!("error: {}", weft_vm::internal_message("the command line stopped"));
-            70
-        }),
-        Err(_) => weft::cli::main(),
-    };
+    // The main thread is enough: the front end bounds its recursion over
+    // nested input to fit a host thread's 2 MiB stack (tests/deep_input.rs),
+    // and the interpreter does not recurse per call. A thread of its own
+    // cost a millisecond of start-up (its stack, its own malloc arena).
+    let status = std::panic::catch_unwind(weft::cli::main).unwrap_or_else(|_| {
+        eprintln!("error: {}", weft_vm::internal_message("the command line stopped"));
+        70
+    });
     #[cfg(feature = "op-pairs")]
     if let Err(e) = weft_vm::op_pairs::write() {
         eprintln!("error: writing the instruction pair counts: {e}");

@@ -1,5 +1,5 @@
 //! Deeply nested and very long input through `weft::Vm` on an ordinary
-//! 2 MiB thread (a host's default, far below the command line's 256 MiB):
+//! 2 MiB thread (a host's default, and a quarter of what the command line's main thread has):
 //! each program either runs or is refused with a compile error, and the
 //! host process never dies of a stack overflow in the front end.
 
