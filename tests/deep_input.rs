@@ -1,7 +1,8 @@
 //! Deeply nested and very long input through `weft::Vm` on an ordinary
 //! 2 MiB thread (a host's default; the command line runs on the main
-//! thread, usually 8 MiB): each program either runs or is refused with a compile error, and the
-//! host process never dies of a stack overflow in the front end.
+//! thread, usually 8 MiB): each program either runs or is refused with a
+//! compile error, and the host process never dies of a stack overflow in
+//! the front end.
 
 use std::thread;
 
