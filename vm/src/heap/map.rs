@@ -534,10 +534,11 @@ impl MapTable {
         self.base = base.wrapping_add(front as i64);
     }
 
-    /// Gives back the room an array part kept as its keys were removed,
-    /// past twice what they take, or all of it once the table is empty:
-    /// the collector calls it on every table it marks. No key moves, so
-    /// positions stay as loops and field hints know them.
+    /// Gives back the room an array part kept as its keys were removed:
+    /// down to twice what they take once it has over four times that, or
+    /// all of it once the table is empty. The collector calls it on every
+    /// table it marks. No key moves, so positions stay as loops and field
+    /// hints know them.
     pub(crate) fn trim(&mut self) {
         let live = self.live;
         let Part::Array(array) = &mut self.part else { return };
