@@ -169,23 +169,23 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // registers lie inside the stack; with `same_proto`, the frame runs
         // the function already running, whose locals stay.
         macro_rules! enter {
-            ($frame:expr, same_proto) => {{
+            // The locals a frame sets, in the running function's code.
+            (@frame $frame:expr) => {{
                 let frame: Frame = $frame;
                 closure = frame.closure;
                 base = frame.base as usize;
                 // SAFETY: see `ip`.
                 ip = unsafe { code_start.add(frame.pc as usize) };
+            }};
+            ($frame:expr, same_proto) => {{
+                enter!(@frame $frame);
                 regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
             }};
             (@locals $frame:expr, $proto:expr) => {{
-                let frame: Frame = $frame;
                 proto = $proto;
-                closure = frame.closure;
                 code_start = proto.code.as_ptr();
                 consts = &proto.consts;
-                base = frame.base as usize;
-                // SAFETY: see `ip`.
-                ip = unsafe { code_start.add(frame.pc as usize) };
+                enter!(@frame $frame);
             }};
             ($frame:expr, $proto:expr) => {{
                 enter!(@locals $frame, $proto);

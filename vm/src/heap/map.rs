@@ -431,17 +431,14 @@ impl MapTable {
             if !self.entries.is_empty() || self.entries.capacity() > 0 {
                 return None;
             }
-            // The first key: its place is position 0.
-            self.base = i;
-            self.part = Part::Array(vec![Some(v)]);
-            self.live = 1;
-            return Some((0, None));
+            self.part = Part::Array(Vec::with_capacity(1));
         }
         let at = self.place(i);
         let live = self.live;
         let Part::Array(array) = &mut self.part else { return None };
         if array.is_empty() {
-            // An emptied array part, with its room: the first key again.
+            // The first key (of a new table, or of one that removals
+            // emptied and that kept its room): its place is position 0.
             self.base = i;
             array.push(Some(v));
             self.live = 1;
