@@ -177,7 +177,7 @@ impl Vm {
                 arity: proto.arity,
                 regs: proto.regs,
                 code,
-                spans: proto.spans.clone(),
+                spans: proto.spans.as_slice().into(),
                 consts,
                 captures: proto.captures.clone(),
                 file,
