@@ -157,7 +157,7 @@ impl Vm {
                 })
                 .collect();
             let symbols: Vec<u16> = proto.methods.iter().map(|m| self.code.symbols.id(m)).collect();
-            let code = proto
+            let code: Vec<Op> = proto
                 .code
                 .iter()
                 .map(|op| match *op {
@@ -176,6 +176,7 @@ impl Vm {
                 name: proto.name.as_str().into(),
                 arity: proto.arity,
                 regs: proto.regs,
+                leaf: super::leaf_of(proto.arity, &code),
                 code,
                 spans: proto.spans.as_slice().into(),
                 consts,

@@ -100,10 +100,13 @@ pub struct FnProto {
     pub(crate) arity: u8,
     /// Registers a call needs: the frame's window.
     pub(crate) regs: u8,
+    /// The one instruction a call may run in its caller's frame instead of
+    /// entering the function (see [`leaf_of`]).
+    pub(crate) leaf: Option<Op>,
     /// The instructions, checked against `regs` and their own length.
     pub(crate) code: Vec<Op>,
-    /// One span per instruction, for reports. A box, not a vector: 16
-    /// bytes, not 24, which the record has other uses for.
+    /// One span per instruction, for reports. A box, not a vector: with
+    /// `leaf`, the record stays 128 bytes.
     pub(crate) spans: Box<[Span]>,
     pub(crate) consts: Vec<Value>,
     /// Where each captured variable comes from, when a closure is made.
@@ -112,6 +115,9 @@ pub struct FnProto {
     pub(crate) file: u32,
     pub(crate) span: Span,
 }
+
+// Calls index the loaded functions: a power of two keeps that a shift.
+const _: () = assert!(std::mem::size_of::<FnProto>() == 128);
 
 /// The index of the trampoline, the function whose frame stands for a
 /// native waiting on a Weft function it called (see `Ctx::call`). Every
@@ -131,6 +137,7 @@ impl FnProto {
             name: "<native>".into(),
             arity: 0,
             regs: 2,
+            leaf: None,
             code: vec![Op::ResumeNative],
             spans: Box::new([Span::default()]),
             consts: Vec::new(),
@@ -139,6 +146,33 @@ impl FnProto {
             span: Span::default(),
         }
     }
+}
+
+/// The instruction of a function whose whole body computes one value from
+/// its parameters with one instruction and returns it (`fn(a, b) => a < b`,
+/// `fn(x) => x * 2`, `fn(p) => p.name`): a call of it may run that
+/// instruction on the arguments where they lie, in the caller's frame,
+/// without a frame of its own. The caller runs only the instruction's fast
+/// case, which cannot fail, wait or allocate; in any other case it calls
+/// the function as any other, so errors, traces and effects are the
+/// call's. The instruction's operands are parameters: registers below
+/// `arity`, which a call fills with the arguments.
+pub(crate) fn leaf_of(arity: u8, code: &[Op]) -> Option<Op> {
+    let [op, Op::Return { src }, ..] = *code else { return None };
+    let param = |r: u8| r < arity;
+    let fits = match op {
+        Op::Lt { dst, a, b }
+        | Op::Le { dst, a, b }
+        | Op::Eq { dst, a, b }
+        | Op::Ne { dst, a, b }
+        | Op::Add { dst, a, b }
+        | Op::Sub { dst, a, b }
+        | Op::Mul { dst, a, b } => dst == src && param(a) && param(b),
+        Op::AddI { dst, a, .. } | Op::MulI { dst, a, .. } => dst == src && param(a),
+        Op::GetField { dst, obj, .. } => dst == src && param(obj),
+        _ => false,
+    };
+    fits.then_some(op)
 }
 
 /// A source file, kept for error reports.
@@ -308,5 +342,35 @@ impl Code {
             }
             None => t.function.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leaf_is_one_instruction_on_parameters_returned() {
+        let lt = Op::Lt { dst: 2, a: 1, b: 0 };
+        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }]), Some(lt));
+        // What follows the return never runs.
+        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }, Op::ReturnNil]), Some(lt));
+        let field = Op::GetField { dst: 1, obj: 0, name: 0 };
+        assert_eq!(leaf_of(1, &[field, Op::Return { src: 1 }]), Some(field));
+        let twice = Op::MulI { dst: 1, a: 0, imm: 2 };
+        assert_eq!(leaf_of(1, &[twice, Op::Return { src: 1 }]), Some(twice));
+    }
+
+    #[test]
+    fn anything_else_is_called() {
+        let lt = Op::Lt { dst: 2, a: 0, b: 1 };
+        // An operand that is not a parameter, a result not returned, a
+        // second instruction, an instruction that may wait or allocate.
+        assert_eq!(leaf_of(1, &[lt, Op::Return { src: 2 }]), None);
+        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 0 }]), None);
+        assert_eq!(leaf_of(2, &[lt, Op::Not { dst: 2, src: 2 }, Op::Return { src: 2 }]), None);
+        assert_eq!(leaf_of(2, &[Op::NewList { dst: 2, start: 0, count: 2 }, Op::Return { src: 2 }]), None);
+        assert_eq!(leaf_of(0, &[Op::ReturnNil]), None);
+        assert_eq!(leaf_of(0, &[]), None);
     }
 }

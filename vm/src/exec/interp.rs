@@ -95,6 +95,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // Where the running instruction lies (declared here for the macros
         // to see it).
         let mut op_at: *const Op;
+        // The task's budget, spent here and written back before anything
+        // outside the loop may read it. In the task, a store at every back
+        // edge could land 4 KiB from a register the next instruction
+        // reads, which the CPU takes for the same address and waits on:
+        // `loop` ran 1.2x as long for some layouts of the heap.
+        let mut budget = task.budget;
 
         // The index of the next instruction, for saving in the frame.
         macro_rules! pc {
@@ -108,11 +114,19 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 task.frames.last_mut().expect("running").pc = pc!() as u32
             };
         }
+        // Hands the budget back to the task: before anything outside the
+        // loop runs.
+        macro_rules! save_budget {
+            () => {
+                task.budget = budget
+            };
+        }
         // Runs the current instruction in full, out of the loop.
         macro_rules! slow {
             () => {{
                 let pc = pc!();
                 task.frames.last_mut().expect("running").pc = pc as u32;
+                save_budget!();
                 // SAFETY: see `ip`.
                 let op = unsafe { *op_at };
                 match crate::slow::exec(code, rt, task, op, pc) {
@@ -158,8 +172,9 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             // The code jumped back over, `-offset` (at least 1: loaded code
             // only takes these jumps backward), is what the iteration ran.
             ($offset:expr) => {
-                if crate::task::spend(&mut task.budget, -($offset)) {
+                if crate::task::spend(&mut budget, -($offset)) {
                     save_pc!();
+                    save_budget!();
                     return Halt::Yield;
                 }
             };
@@ -207,6 +222,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 let done = task.frames.pop().expect("running");
                 pop_handlers(task);
                 let Some(&caller) = task.frames.last() else {
+                    save_budget!();
                     return Halt::Done(v);
                 };
                 task.stack[done.ret as usize] = v;
@@ -223,9 +239,11 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // Calls closure `$r` with `$argc` arguments in a new frame whose
         // registers start at stack index `$new_base`, its result going to
         // stack index `$ret`. Errors and growth are slow. `$args` puts the
-        // arguments in place once the frame is pushed.
+        // arguments in place once the frame is pushed. With `$leaf`, the
+        // result's register and the arguments' (at most three), a leaf
+        // function runs in the caller's frame (see `run_leaf`).
         macro_rules! call_closure {
-            ($r:expr, $argc:expr, $new_base:expr, $ret:expr, $args:block) => {{
+            ($r:expr, $argc:expr, $new_base:expr, $ret:expr, $(leaf: $leaf:expr,)? $args:block) => {{
                 let (r, new_base): (crate::value::Ref, usize) = ($r, $new_base);
                 let depth = task.frames.len();
                 // A function calling itself: its proto is the running one,
@@ -234,7 +252,25 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     (task.frames.last().expect("running").proto, proto)
                 } else {
                     let i = rt.heap.closure(r).proto;
-                    (i, &code.protos[i as usize])
+                    let target = &code.protos[i as usize];
+                    // A function that is one instruction on its parameters
+                    // (never the running one, which calls) runs it here, on
+                    // the arguments, when the call would go ahead: as a
+                    // call does, it spends budget, but never the last of
+                    // it, where the call would yield before the instruction
+                    // ran.
+                    $(if let Some(leaf) = target.leaf {
+                        let (dst, params): (Reg, [Reg; 3]) = $leaf;
+                        if target.arity == $argc
+                            && depth < rt.max_frames
+                            && budget > crate::task::CALL_COST
+                            && run_leaf(&rt.heap, leaf, target, &mut regs, params, dst)
+                        {
+                            budget -= crate::task::CALL_COST;
+                            continue;
+                        }
+                    })?
+                    (i, target)
                 };
                 let top = new_base + target.regs as usize;
                 if target.arity != $argc
@@ -253,7 +289,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     task.frames.set_len(depth + 1);
                 }
                 $args
-                if crate::task::spend(&mut task.budget, crate::task::CALL_COST) {
+                if crate::task::spend(&mut budget, crate::task::CALL_COST) {
+                    save_budget!();
                     return Halt::Yield;
                 }
                 enter!(callee, target, window_checked);
@@ -310,6 +347,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             ($n:expr, $ret:expr, $args:expr) => {{
                 let (n, ret): (u32, Reg) = ($n, $ret);
                 save_pc!();
+                save_budget!();
                 task.park_slot = (base + ret as usize) as u32;
                 let site = task.frames.last().map(|f| (f.proto, f.pc));
                 let args: &[Value] = $args;
@@ -352,6 +390,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             () => {
                 if rt.heap.gc_due() {
                     save_pc!();
+                    save_budget!();
                     return Halt::Collect;
                 }
             };
@@ -667,7 +706,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     };
                     // The callee's registers start above the caller's.
                     let new_base = base + regs.0.len();
-                    call_closure!(r, argc, new_base, base + dst as usize, {
+                    call_closure!(r, argc, new_base, base + dst as usize, leaf: (dst, [a, b, c]), {
                         let stack = task.stack.as_mut_ptr();
                         // SAFETY: `a`, `b` and `c` are registers of the
                         // caller's window (checked at load time), which lies
@@ -889,6 +928,88 @@ fn equal_fast(heap: &crate::heap::Heap, a: &Value, b: &Value) -> Option<bool> {
         (Value::Nil, _) | (_, Value::Nil) => Some(false),
         (Value::Bool(x), Value::Bool(y)) => Some(x == y),
         _ => None,
+    }
+}
+
+/// Runs `op`, the one instruction of a leaf function (see
+/// `code::leaf_of`), in its caller's frame: parameter `p` is the caller's
+/// register `params[p]`, the result goes to the caller's register `dst`,
+/// and `callee` is the function. Only the instruction's fast case runs,
+/// the one that cannot fail, wait or allocate: false when it does not
+/// apply, and the caller makes the call.
+#[inline(always)]
+fn run_leaf(
+    heap: &crate::heap::Heap,
+    op: Op,
+    callee: &crate::FnProto,
+    regs: &mut Registers,
+    params: [Reg; 3],
+    dst: Reg,
+) -> bool {
+    // A leaf's operands are parameters, below its arity, which is the
+    // number of arguments: at most three here.
+    let reg = |p: Reg| {
+        debug_assert!(p < 3);
+        match p {
+            0 => params[0],
+            1 => params[1],
+            _ => params[2],
+        }
+    };
+    // Comparisons first, as a branch of their own: the comparators of
+    // `sort_by` are the commonest leaves.
+    if let Op::Lt { a, b, .. } | Op::Le { a, b, .. } = op {
+        let strict = matches!(op, Op::Lt { .. });
+        let less = match (&regs[reg(a)], &regs[reg(b)]) {
+            (Value::Int(i), Value::Int(j)) => i < j || (!strict && i == j),
+            (Value::Float(x), Value::Float(y)) => x < y || (!strict && x == y),
+            _ => return false,
+        };
+        regs.set_bool(dst, less);
+        return true;
+    }
+    let value = match op {
+        Op::Eq { a, b, .. } | Op::Ne { a, b, .. } => {
+            let Some(same) = equal_fast(heap, &regs[reg(a)], &regs[reg(b)]) else { return false };
+            regs.set_bool(dst, same == matches!(op, Op::Eq { .. }));
+            return true;
+        }
+        Op::Add { a, b, .. } | Op::Sub { a, b, .. } | Op::Mul { a, b, .. } => match (&regs[reg(a)], &regs[reg(b)]) {
+            (&Value::Int(i), &Value::Int(j)) => match op {
+                Op::Add { .. } => i.checked_add(j),
+                Op::Sub { .. } => i.checked_sub(j),
+                _ => i.checked_mul(j),
+            }
+            .map(Value::Int),
+            (&Value::Float(x), &Value::Float(y)) => Some(Value::Float(match op {
+                Op::Add { .. } => x + y,
+                Op::Sub { .. } => x - y,
+                _ => x * y,
+            })),
+            _ => None,
+        },
+        Op::AddI { a, imm, .. } | Op::MulI { a, imm, .. } => {
+            let add = matches!(op, Op::AddI { .. });
+            match regs[reg(a)] {
+                Value::Int(i) => {
+                    if add { i.checked_add(imm as i64) } else { i.checked_mul(imm as i64) }.map(Value::Int)
+                }
+                Value::Float(x) => Some(Value::Float(if add { x + imm as f64 } else { x * imm as f64 })),
+                _ => None,
+            }
+        }
+        Op::GetField { obj, name, .. } => match (&regs[reg(obj)], callee.consts.get(name as usize)) {
+            (&Value::Map(m), Some(&Value::Str(name))) => heap.field_at_hint(m, name).copied(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match value {
+        Some(v) => {
+            regs[dst] = v;
+            true
+        }
+        None => false,
     }
 }
 
