@@ -226,6 +226,7 @@ BENCHMARKS = [
     ("records", "interp", expect_records, [1000000], [10000], None),
     ("closures", "interp", expect_closures, [1000000], [10000], None),
     ("sort", "interp", expect_sort, [300000], [3000], None),
+    ("sort_records", "interp", expect_sort, [300000], [3000], None),
     ("native_call", "interp", expect_native_call, [3000000], [30000], None),
     ("spawn_join", "conc", expect_spawn_join, [100000], [1000], [1000000]),
     ("ping_pong", "conc", expect_count, [1000000], [10000], None),
