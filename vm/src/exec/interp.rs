@@ -121,6 +121,13 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 task.budget = budget
             };
         }
+        // Both, where the loop hands the task to anything outside it.
+        macro_rules! save_state {
+            () => {{
+                save_pc!();
+                save_budget!();
+            }};
+        }
         // Runs the current instruction in full, out of the loop.
         macro_rules! slow {
             () => {{
@@ -173,8 +180,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             // only takes these jumps backward), is what the iteration ran.
             ($offset:expr) => {
                 if crate::task::spend(&mut budget, -($offset)) {
-                    save_pc!();
-                    save_budget!();
+                    save_state!();
                     return Halt::Yield;
                 }
             };
@@ -346,8 +352,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         macro_rules! native {
             ($n:expr, $ret:expr, $args:expr) => {{
                 let (n, ret): (u32, Reg) = ($n, $ret);
-                save_pc!();
-                save_budget!();
+                save_state!();
                 task.park_slot = (base + ret as usize) as u32;
                 let site = task.frames.last().map(|f| (f.proto, f.pc));
                 let args: &[Value] = $args;
@@ -389,8 +394,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         macro_rules! collect_if_due {
             () => {
                 if rt.heap.gc_due() {
-                    save_pc!();
-                    save_budget!();
+                    save_state!();
                     return Halt::Collect;
                 }
             };

@@ -93,6 +93,14 @@ fn too_many_array_holes(holes: usize, live: usize) -> bool {
     holes > 7 * live + 8
 }
 
+/// Whether room for `capacity` positions (entries, array slots or index
+/// places) is more than a table with `live` of them in use should keep:
+/// past four times that (plus slack). It then keeps twice that.
+#[inline(always)]
+fn too_much_room(capacity: usize, live: usize) -> bool {
+    capacity > 4 * live + 16
+}
+
 /// The key of position `at` of an array part whose first key is `base`.
 #[inline(always)]
 fn array_key(base: i64, at: usize) -> Key {
@@ -541,7 +549,7 @@ impl MapTable {
         let Part::Array(array) = &mut self.part else { return };
         if live == 0 {
             *self = MapTable::default();
-        } else if array.capacity() > 4 * live + 16 {
+        } else if too_much_room(array.capacity(), live) {
             array.shrink_to(2 * live);
         }
     }
@@ -592,7 +600,7 @@ impl MapTable {
     #[inline(never)]
     fn squeeze(&mut self) {
         self.entries.retain(Option::is_some);
-        if self.entries.capacity() > 4 * self.live + 16 {
+        if too_much_room(self.entries.capacity(), self.live) {
             self.entries.shrink_to(2 * self.live);
         }
         // The first int key's place is where it now sits: a run of keys
@@ -626,7 +634,7 @@ impl MapTable {
             .filter(|&(at, k)| !in_place(base, k, at));
         index.clear();
         let wanted = indexed.clone().count();
-        if index.capacity() > 4 * wanted + 16 {
+        if too_much_room(index.capacity(), wanted) {
             index.shrink_to(wanted, rehash);
         }
         index.reserve(wanted, rehash);
