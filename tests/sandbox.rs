@@ -102,6 +102,18 @@ fn a_cap_stops_a_loop_after_that_many_instructions() {
 }
 
 #[test]
+fn a_loop_is_counted_in_full_across_its_time_slices() {
+    // The loop's body is 3 instructions (`weft disasm`: AddI, Int,
+    // JumpIfLt), charged at each of its 100,000 back edges: 15 slices'
+    // worth, so the task is preempted 15 times and what it spent must be
+    // handed back at each preemption for the count to be whole.
+    let spin = "fn spin() {\n  let n = 0\n  while n < 100000 {\n    n += 1\n  }\n}\nspin()";
+    let mut vm = Vm::new().unwrap();
+    vm.exec(spin).unwrap();
+    assert_eq!(vm.instructions_counted(), 100_000 * 3 + 2);
+}
+
+#[test]
 fn calls_count() {
     // No loop at all: `f` is called 10,001 times, each call charging two
     // instructions (the call and the return).
