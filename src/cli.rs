@@ -97,14 +97,8 @@ fn run(mut args: &[String]) -> i32 {
         None if std::io::stdin().is_terminal() => crate::repl::run(configured_vm(&[], &options)),
         None => run_stdin(&[], options),
         Some("-") => run_stdin(&args[1..], options),
-        Some("-h") | Some("--help") => {
-            println!("{USAGE}");
-            0
-        }
-        Some("-V") | Some("--version") => {
-            println!("weft {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
+        Some("-h") | Some("--help") => print_out(&format!("{USAGE}\n")),
+        Some("-V") | Some("--version") => print_out(&format!("weft {}\n", env!("CARGO_PKG_VERSION"))),
         Some("-e") => match args.get(1) {
             Some(code) => run_source("<snippet>", code, Path::new("."), &args[2..], options),
             None => usage_error("-e needs the code to run"),
@@ -136,7 +130,7 @@ fn run(mut args: &[String]) -> i32 {
 fn run_stdin(script_args: &[String], options: Options) -> i32 {
     let mut text = String::new();
     if let Err(why) = std::io::stdin().read_to_string(&mut text) {
-        eprintln!("error: cannot read the script from stdin: {why}");
+        print_err(&format!("error: cannot read the script from stdin: {why}\n"));
         return 2;
     }
     run_source("<stdin>", &text, Path::new("."), script_args, options)
@@ -150,13 +144,13 @@ fn given_options(options: &Options) -> Option<&'static str> {
 }
 
 fn usage_error(message: &str) -> i32 {
-    eprintln!("error: {message}\n\n{USAGE}");
+    print_err(&format!("error: {message}\n\n{USAGE}\n"));
     2
 }
 
 fn read(file: &str) -> Result<String, i32> {
     weft_vm::read_source(Path::new(file)).map_err(|why| {
-        eprintln!("error: cannot read {file}: {why}");
+        print_err(&format!("error: cannot read {file}: {why}\n"));
         2
     })
 }
@@ -230,7 +224,7 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
     // wanted no more, as for any Unix filter.
     if let (0, Err(e)) = (status, flushed) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the output: {e}");
+            print_err(&format!("error: cannot write the output: {e}\n"));
             status = 1;
         }
     }
@@ -240,16 +234,40 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
     status
 }
 
+/// Writes the command line's own output (the usage, the version, a
+/// listing) to stdout, and gives the exit status: 0; 141 if the reader
+/// went away, as a script's `print` ends then; 1 if it could not be
+/// written. Unlike `print!`, which panics on a closed pipe.
+pub(crate) fn print_out(text: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 128 + 13,
+        Err(e) => {
+            print_err(&format!("error: cannot write the output: {e}\n"));
+            1
+        }
+    }
+}
+
+/// Writes a message or report to stderr. One that cannot be written is
+/// lost, but the exit status still says what it said; `eprint!` would
+/// panic, and a closed stderr (`weft x.weft 2>&1 | head -1`) would turn a
+/// script's error into an internal one.
+pub(crate) fn print_err(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Prints a failure and returns its exit status.
 pub(crate) fn report(failure: &Failure) -> i32 {
     let _ = std::io::stdout().flush();
     match failure {
         Failure::Compile { report, .. } => {
-            eprint!("{report}");
+            print_err(report);
             2
         }
         Failure::Runtime(e) => {
-            eprint!("{}", e.report);
+            print_err(&e.report);
             // A bug of the VM, not of the script: the status of a panic.
             if e.kind == "Internal" {
                 70
@@ -281,10 +299,7 @@ fn disasm(file: &str) -> i32 {
     };
     let mut vm = new_vm(&[]);
     match vm.disassemble(file, &text, dir_of(file)) {
-        Ok(listing) => {
-            print!("{listing}");
-            0
-        }
+        Ok(listing) => print_out(&listing),
         Err(failure) => report(&failure),
     }
 }

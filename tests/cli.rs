@@ -154,6 +154,35 @@ fn a_closed_pipe_ends_the_script_quietly() {
     assert!(out.stderr.is_empty(), "no report: {}", stderr(&out));
 }
 
+/// A pipe whose reader is already gone: writing to it fails with a broken
+/// pipe at once, with no race against a reader closing it.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer
+}
+
+#[test]
+fn the_command_lines_own_output_to_a_closed_pipe_ends_quietly() {
+    for args in [&["--help"][..], &["--version"], &["disasm", "bench/fib/fib.weft"]] {
+        let out = command(args).stdout(closed_pipe()).output().expect("weft runs");
+        assert_eq!(out.status.code(), Some(141), "weft {args:?}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "weft {args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_report_to_a_closed_pipe_keeps_its_exit_status() {
+    // `weft x.weft 2>&1 | head -0`: the report is lost, not the status,
+    // and nothing panics (a panic's own message would fail there too).
+    for (code, status) in [("nosuch()", 2), ("let x = 1 / 0", 1), ("exit(3)", 3)] {
+        let out = command(&["-e", code]).stderr(closed_pipe()).output().expect("weft runs");
+        assert_eq!(out.status.code(), Some(status), "{code}");
+    }
+    let out = command(&["--bogus"]).stderr(closed_pipe()).output().expect("weft runs");
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn check_renders_the_first_hundred_errors_and_counts_the_rest() {
     let dir = std::env::temp_dir().join(format!("weft-many-errors-{}", std::process::id()));

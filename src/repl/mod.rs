@@ -17,6 +17,7 @@
 mod helper;
 mod output;
 
+use crate::cli::{print_err, print_out};
 use helper::{Names, ReplHelper};
 use output::Bridge;
 use rustyline::error::ReadlineError;
@@ -85,7 +86,7 @@ pub fn run(mut vm: Vm) -> i32 {
         .name("editor".into())
         .spawn(move || editor_thread(helper, request_rx, input_tx, printer_tx, waker));
     let Ok(editor) = editor else {
-        eprintln!("error: cannot start the line editor");
+        print_err("error: cannot start the line editor\n");
         return 1;
     };
     // The editor thread sends its printer first (none if it has none).
@@ -212,9 +213,9 @@ impl Repl {
         let _ = self.vm.flush_output();
         match result {
             Ok(Value::Nil) => {}
-            Ok(value) => println!("{}", self.vm.repr(value)),
+            Ok(value) => _ = print_out(&format!("{}\n", self.vm.repr(value))),
             Err(Failure::Exit(status)) => return Some(status),
-            Err(Failure::Interrupted) => eprintln!("interrupted"),
+            Err(Failure::Interrupted) => print_err("interrupted\n"),
             Err(failure) => {
                 crate::cli::report(&failure);
             }
@@ -226,18 +227,18 @@ impl Repl {
     fn command(&mut self, command: &str) -> Option<i32> {
         let (name, argument) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
         match (name, argument.trim()) {
-            ("help" | "h", _) => println!("{HELP}"),
+            ("help" | "h", _) => _ = print_out(&format!("{HELP}\n")),
             ("quit" | "q", _) => return Some(0),
             ("tasks", _) => match self.vm.task_dump() {
-                dump if dump.is_empty() => println!("no tasks"),
-                dump => print!("{dump}"),
+                dump if dump.is_empty() => _ = print_out("no tasks\n"),
+                dump => _ = print_out(&dump),
             },
-            ("load", "") => eprintln!("error: :load needs a file"),
+            ("load", "") => print_err("error: :load needs a file\n"),
             ("load", file) => {
                 let result = self.vm.run_file(file);
                 return self.show(result);
             }
-            _ => eprintln!("error: unknown command :{name} (:help lists them)"),
+            _ => print_err(&format!("error: unknown command :{name} (:help lists them)\n")),
         }
         None
     }
@@ -279,7 +280,7 @@ fn editor_thread(
     let mut editor = match editor {
         Ok(editor) => editor,
         Err(e) => {
-            eprintln!("error: cannot start the line editor: {e}");
+            print_err(&format!("error: cannot start the line editor: {e}\n"));
             let _ = printer.send(None);
             let _ = inputs.send(Input::End);
             waker.wake();
