@@ -33,11 +33,27 @@ use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 /// The entries of a Weft map, in insertion order.
+///
+/// The table fills a heap slot: its entries' vector in place, and what
+/// else it keeps in a box, made the first time it needs one. A record
+/// never does, so a field read goes from the map's slot to its entries,
+/// as Lua's goes from a table to its nodes.
 #[derive(Clone, Default)]
 pub struct MapTable {
     /// Entries, with `None` where one was removed; empty, without room,
     /// while an array part holds the table.
     entries: Vec<Option<(Key, Value)>>,
+    /// `None` until the table needs more than its entries (an index, an
+    /// array part, a hole, an int key, more than [`SMALL`] entries): until
+    /// then it has no index, its live entries are all of them, and its
+    /// base is 0. Made by [`MapTable::rest_mut`] before anything changes
+    /// the entries but the adding of a key that keeps it so.
+    rest: Option<Box<Rest>>,
+}
+
+/// What a table keeps besides its entries, once it needs it.
+#[derive(Clone, Default)]
+struct Rest {
     /// The index of the entries, or the array part in their stead.
     part: Part,
     /// How many entries are live: `entries.len()` (or the array part's)
@@ -45,6 +61,17 @@ pub struct MapTable {
     live: usize,
     /// The int key whose place is position 0.
     base: i64,
+}
+
+/// The part of a table without a box: an empty index.
+static NO_PART: Part = Part::Index(HashTable::new());
+
+/// The box of a table whose box was made: `$table.rest`, borrowed alone,
+/// so that its entries may be borrowed beside it.
+macro_rules! rest {
+    ($table:expr) => {
+        $table.rest.as_deref_mut().expect("a table's box is made before it is changed")
+    };
 }
 
 /// What a table keeps beside its entries. One or the other: an array part
@@ -119,10 +146,45 @@ fn in_place(base: i64, k: &Key, at: usize) -> bool {
 }
 
 impl MapTable {
+    /// The bytes a table keeps in its box, once it has one.
+    pub(crate) const BOXED_BYTES: usize = std::mem::size_of::<Rest>();
+
     /// An empty table with room for `n` entries.
     pub fn with_capacity(n: usize) -> MapTable {
-        let index = if n > SMALL { HashTable::with_capacity(n) } else { HashTable::new() };
-        MapTable { entries: Vec::with_capacity(n), part: Part::Index(index), live: 0, base: 0 }
+        let rest =
+            (n > SMALL).then(|| Box::new(Rest { part: Part::Index(HashTable::with_capacity(n)), live: 0, base: 0 }));
+        MapTable { entries: Vec::with_capacity(n), rest }
+    }
+
+    /// Its index or array part.
+    #[inline(always)]
+    fn part(&self) -> &Part {
+        match &self.rest {
+            Some(rest) => &rest.part,
+            None => &NO_PART,
+        }
+    }
+
+    /// How many entries are live.
+    #[inline(always)]
+    fn live(&self) -> usize {
+        match &self.rest {
+            Some(rest) => rest.live,
+            None => self.entries.len(),
+        }
+    }
+
+    /// The int key whose place is position 0.
+    #[inline(always)]
+    fn base(&self) -> i64 {
+        self.rest.as_ref().map_or(0, |rest| rest.base)
+    }
+
+    /// Its box, made now if it has none (from what a table without one
+    /// holds: its entries, all live, and no index).
+    fn rest_mut(&mut self) -> &mut Rest {
+        let live = self.entries.len();
+        self.rest.get_or_insert_with(|| Box::new(Rest { part: Part::default(), live, base: 0 }))
     }
 
     /// Whether the entries are few enough to be searched one by one: the
@@ -134,29 +196,31 @@ impl MapTable {
 
     /// How many keys it holds.
     pub fn len(&self) -> usize {
-        self.live
+        self.live()
     }
 
     /// Whether it holds no keys.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.live() == 0
     }
 
-    /// Empties it, keeping the room of its entries (not of an array part).
+    /// Empties it, keeping the room of its entries and of its index (not
+    /// of an array part). Without an index to keep, it keeps no box.
     pub fn clear(&mut self) {
-        match &mut self.part {
-            Part::Index(index) => index.clear(),
-            Part::Array(_) => self.part = Part::default(),
-        }
         self.entries.clear();
-        self.live = 0;
-        self.base = 0;
+        match self.rest.as_deref_mut() {
+            Some(Rest { part: Part::Index(index), live, base }) if index.capacity() > 0 => {
+                index.clear();
+                (*live, *base) = (0, 0);
+            }
+            _ => self.rest = None,
+        }
     }
 
     /// Whether a new key would make it grow: its room is taken, by live
     /// entries and holes. (The part not in use has no room.)
     pub fn is_full(&self) -> bool {
-        match &self.part {
+        match self.part() {
             Part::Index(_) => self.entries.len() == self.entries.capacity(),
             Part::Array(array) => array.len() == array.capacity(),
         }
@@ -165,7 +229,7 @@ impl MapTable {
     /// How many entries it has room for before it grows. (The part not
     /// in use has no room.)
     pub fn capacity(&self) -> usize {
-        match &self.part {
+        match self.part() {
             Part::Index(_) => self.entries.capacity(),
             Part::Array(array) => array.capacity(),
         }
@@ -174,7 +238,7 @@ impl MapTable {
     /// The room of its entries if it has no array part: what a pool of
     /// tables for records can reuse.
     pub(crate) fn entries_capacity(&self) -> usize {
-        match &self.part {
+        match self.part() {
             Part::Index(_) => self.entries.capacity(),
             Part::Array(_) => 0,
         }
@@ -183,13 +247,13 @@ impl MapTable {
     /// Whether the array part holds the table.
     #[inline(always)]
     fn is_array(&self) -> bool {
-        matches!(self.part, Part::Array(_))
+        matches!(self.part(), Part::Array(_))
     }
 
     /// The array part: empty if it has none.
     #[inline(always)]
     fn array(&self) -> &[Option<Value>] {
-        match &self.part {
+        match self.part() {
             Part::Array(array) => array,
             Part::Index(_) => &[],
         }
@@ -199,13 +263,13 @@ impl MapTable {
     /// no position can hold (wrapping keeps that one comparison).
     #[inline(always)]
     fn place(&self, i: i64) -> usize {
-        i.wrapping_sub(self.base) as u64 as usize
+        i.wrapping_sub(self.base()) as u64 as usize
     }
 
     /// Whether `k` at position `at` is in place: found there, not indexed.
     #[inline(always)]
     fn in_place(&self, k: &Key, at: usize) -> bool {
-        in_place(self.base, k, at)
+        in_place(self.base(), k, at)
     }
 
     /// The position of int key `i` among the entries if it is in place.
@@ -240,7 +304,7 @@ impl MapTable {
             return self.scan(k);
         }
         // An array part holds no key out of place.
-        let Part::Index(index) = &self.part else { return None };
+        let Part::Index(index) = self.part() else { return None };
         if index.is_empty() {
             return None;
         }
@@ -259,7 +323,7 @@ impl MapTable {
     /// it is there.
     #[inline(always)]
     pub fn get_in_place(&self, i: i64) -> Option<&Value> {
-        if let Part::Array(array) = &self.part {
+        if let Part::Array(array) = self.part() {
             return array.get(self.place(i))?.as_ref();
         }
         let at = self.position_in_place(i)?;
@@ -271,7 +335,7 @@ impl MapTable {
     pub fn get_in_place_mut(&mut self, i: i64) -> Option<&mut Value> {
         let at = self.place(i);
         if self.is_array() {
-            let Part::Array(array) = &mut self.part else { return None };
+            let Part::Array(array) = &mut rest!(self).part else { return None };
             return array.get_mut(at)?.as_mut();
         }
         let at = self.position_in_place(i)?;
@@ -297,7 +361,7 @@ impl MapTable {
     /// The key at position `at` of the array part.
     #[inline(always)]
     fn array_key(&self, at: usize) -> Key {
-        array_key(self.base, at)
+        array_key(self.base(), at)
     }
 
     /// The entry at position `at`: `None` past the end or at a hole.
@@ -313,10 +377,10 @@ impl MapTable {
     #[inline(always)]
     pub fn get_index_mut(&mut self, at: usize) -> Option<(Key, &mut Value)> {
         let key = self.array_key(at);
-        match (self.entries.get_mut(at), &mut self.part) {
+        match (self.entries.get_mut(at), self.rest.as_deref_mut()) {
             (Some(entry), _) => entry.as_mut().map(|(k, v)| (*k, v)),
-            (None, Part::Array(array)) => array.get_mut(at)?.as_mut().map(|v| (key, v)),
-            (None, Part::Index(_)) => None,
+            (None, Some(Rest { part: Part::Array(array), .. })) => array.get_mut(at)?.as_mut().map(|v| (key, v)),
+            (None, _) => None,
         }
     }
 
@@ -336,19 +400,22 @@ impl MapTable {
     /// table has room for it, and every key is in place (so `i` is surely
     /// new): no hashing, no allocation. False when it did nothing.
     #[inline(always)]
-    pub fn push_in_place(&mut self, i: i64, v: Value) -> bool {
+    pub fn push_in_place(&mut self, i: i64, v: &Value) -> bool {
         let place = self.place(i);
-        let all_in_place = match &mut self.part {
-            Part::Array(array) => {
+        let all_in_place = match self.rest.as_deref_mut() {
+            Some(rest @ Rest { part: Part::Array(_), .. }) => {
+                let Part::Array(array) = &mut rest.part else { return false };
                 let at = array.len();
                 if at == array.capacity() || place != at {
                     return false;
                 }
-                array.push(Some(v));
-                self.live += 1;
+                array.push(Some(Value::load(v)));
+                rest.live += 1;
                 return true;
             }
-            Part::Index(index) => index.is_empty(),
+            Some(Rest { part: Part::Index(index), .. }) => index.is_empty(),
+            // A table without a box is small: see below.
+            None => return false,
         };
         let at = self.entries.len();
         // A small table has no index to say that every key is in place, and
@@ -356,8 +423,8 @@ impl MapTable {
         if at == self.entries.capacity() || self.small() || !all_in_place || place != at {
             return false;
         }
-        self.entries.push(Some((Key::Int(i), v)));
-        self.live += 1;
+        self.entries.push(Some((Key::Int(i), Value::load(v))));
+        rest!(self).live += 1;
         true
     }
 
@@ -378,7 +445,9 @@ impl MapTable {
             return false;
         }
         self.entries.push(Some((k, v)));
-        self.live += 1;
+        if let Some(rest) = self.rest.as_deref_mut() {
+            rest.live += 1;
+        }
         true
     }
 
@@ -392,6 +461,17 @@ impl MapTable {
     #[inline]
     pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
         let at = self.entries.len();
+        // A small table without a box keeps without one for a key that is
+        // not an int: a record being built or grown.
+        if self.rest.is_none() && at < SMALL && !matches!(k, Key::Int(_)) {
+            if let Some(found) = self.scan(&k) {
+                let slot = self.entries[found].as_mut().map(|(_, value)| value);
+                return (found, slot.map(|value| std::mem::replace(value, v)));
+            }
+            self.entries.push(Some((k, v)));
+            return (at, None);
+        }
+        self.rest_mut();
         // No entries: the table is empty, or the array part holds it.
         if at == 0 {
             if let Key::Int(i) = k {
@@ -412,16 +492,16 @@ impl MapTable {
             return (found, slot.map(|value| std::mem::replace(value, v)));
         }
         if let (0, Key::Int(i)) = (at, k) {
-            self.base = i;
+            rest!(self).base = i;
         }
         self.entries.push(Some((k, v)));
-        self.live += 1;
+        rest!(self).live += 1;
         if at == SMALL {
             self.reindex();
         } else if at > SMALL && !self.in_place(&k, at) {
             let entries = &self.entries;
             let rehash = |&i: &u32| entries[i as usize].as_ref().map_or(0, |(k, _)| hash(k));
-            if let Part::Index(index) = &mut self.part {
+            if let Part::Index(index) = &mut rest!(self).part {
                 index.insert_unique(hash(&k), at as u32, rehash);
             }
         }
@@ -439,17 +519,18 @@ impl MapTable {
             if !self.entries.is_empty() || self.entries.capacity() > 0 {
                 return None;
             }
-            self.part = Part::Array(Vec::with_capacity(1));
+            rest!(self).part = Part::Array(Vec::with_capacity(1));
         }
         let at = self.place(i);
-        let live = self.live;
-        let Part::Array(array) = &mut self.part else { return None };
+        let rest = rest!(self);
+        let live = rest.live;
+        let Part::Array(array) = &mut rest.part else { return None };
         if array.is_empty() {
             // The first key (of a new table, or of one that removals
             // emptied and that kept its room): its place is position 0.
-            self.base = i;
+            rest.base = i;
             array.push(Some(v));
-            self.live = 1;
+            rest.live = 1;
             return Some((0, None));
         }
         if at >= array.len() {
@@ -460,7 +541,7 @@ impl MapTable {
             }
             array.resize(at, None);
             array.push(Some(v));
-            self.live += 1;
+            rest.live += 1;
             return Some((at, None));
         }
         let old = array.get_mut(at)?.as_mut()?;
@@ -474,16 +555,16 @@ impl MapTable {
     #[cold]
     #[inline(never)]
     fn spill(&mut self) {
-        if self.live == 0 {
+        if self.live() == 0 {
             // An emptied array part: nothing to move, no room to keep.
             *self = MapTable::default();
             return;
         }
-        let Part::Array(array) = std::mem::take(&mut self.part) else { return };
+        let Part::Array(array) = std::mem::take(&mut rest!(self).part) else { return };
         let mut entries = Vec::with_capacity(array.capacity());
-        entries.extend(array_entries(self.base, &array));
+        entries.extend(array_entries(self.base(), &array));
         self.entries = entries;
-        if too_many_holes(self.entries.len() - self.live, self.live) {
+        if too_many_holes(self.entries.len() - self.live(), self.live()) {
             self.squeeze();
         } else {
             self.reindex();
@@ -494,14 +575,16 @@ impl MapTable {
     fn remove_from_array(&mut self, k: &Key) -> Option<Value> {
         let Key::Int(i) = *k else { return None };
         let at = self.place(i);
-        let Part::Array(array) = &mut self.part else { return None };
+        let rest = rest!(self);
+        let Part::Array(array) = &mut rest.part else { return None };
         let slot = array.get_mut(at)?;
         let value = (*slot)?;
         // Not `take`, which builds its `None` on the stack and copies it
         // over the slot, stalling on the store of its tag.
         *slot = None;
-        self.live -= 1;
-        if self.live == 0 {
+        rest.live -= 1;
+        let live = rest.live;
+        if live == 0 {
             // The room stays, for the table to be filled again.
             array.clear();
             return Some(value);
@@ -511,7 +594,7 @@ impl MapTable {
         while let Some(None) = array.last() {
             array.pop();
         }
-        if too_many_array_holes(array.len() - self.live, self.live) {
+        if too_many_array_holes(array.len() - live, live) {
             self.squeeze_array();
         }
         Some(value)
@@ -524,19 +607,20 @@ impl MapTable {
     #[cold]
     #[inline(never)]
     fn squeeze_array(&mut self) {
-        let (live, base) = (self.live, self.base);
-        let Part::Array(array) = &mut self.part else { return };
+        let rest = rest!(self);
+        let (live, base) = (rest.live, rest.base);
+        let Part::Array(array) = &mut rest.part else { return };
         let front = array.iter().take_while(|v| v.is_none()).count();
         if too_many_array_holes(array.len() - front - live, live) {
             let mut entries = Vec::with_capacity(2 * live);
             entries.extend(array_entries(base, array).filter(Option::is_some));
             self.entries = entries;
-            self.part = Part::default();
+            rest!(self).part = Part::default();
             self.squeeze();
             return;
         }
         array.drain(..front);
-        self.base = base.wrapping_add(front as i64);
+        rest.base = base.wrapping_add(front as i64);
     }
 
     /// Gives back the room an array part kept as its keys were removed:
@@ -545,8 +629,9 @@ impl MapTable {
     /// table it marks. No key moves, so positions stay as loops and field
     /// hints know them.
     pub(crate) fn trim(&mut self) {
-        let live = self.live;
-        let Part::Array(array) = &mut self.part else { return };
+        let Some(rest) = self.rest.as_deref_mut() else { return };
+        let live = rest.live;
+        let Part::Array(array) = &mut rest.part else { return };
         if live == 0 {
             *self = MapTable::default();
         } else if too_much_room(array.capacity(), live) {
@@ -564,7 +649,9 @@ impl MapTable {
             _ => None,
         };
         let small = self.small();
-        let at = match (in_place, &mut self.part) {
+        // A removal leaves a hole: the table needs its box.
+        self.rest_mut();
+        let at = match (in_place, &mut rest!(self).part) {
             (Some(at), _) => at,
             (None, _) if small => self.scan(k)?,
             (None, Part::Index(index)) if !index.is_empty() => {
@@ -577,7 +664,7 @@ impl MapTable {
         };
         let (_, value) = self.entries[at]?;
         self.entries[at] = None;
-        self.live -= 1;
+        rest!(self).live -= 1;
         // A squeeze moves the keys left behind a removal out of their
         // places, into the hash index, so it waits until three positions
         // in four are holes: a loop then steps over at most three holes
@@ -586,9 +673,10 @@ impl MapTable {
         // positions per entry.
         // An emptied table gives its room back, so that the next int key
         // starts an array part.
-        if self.live == 0 {
+        let live = self.live();
+        if live == 0 {
             *self = MapTable::default();
-        } else if too_many_holes(self.entries.len() - self.live, self.live) {
+        } else if too_many_holes(self.entries.len() - live, live) {
             self.squeeze();
         }
         Some(value)
@@ -600,8 +688,9 @@ impl MapTable {
     #[inline(never)]
     fn squeeze(&mut self) {
         self.entries.retain(Option::is_some);
-        if too_much_room(self.entries.capacity(), self.live) {
-            self.entries.shrink_to(2 * self.live);
+        let live = self.live();
+        if too_much_room(self.entries.capacity(), live) {
+            self.entries.shrink_to(2 * live);
         }
         // The first int key's place is where it now sits: a run of keys
         // removed from the front leaves the rest in place.
@@ -610,7 +699,7 @@ impl MapTable {
             _ => None,
         });
         if let Some((at, i)) = first_int {
-            self.base = i.wrapping_sub(at as i64);
+            rest!(self).base = i.wrapping_sub(at as i64);
         }
         self.reindex();
     }
@@ -619,14 +708,15 @@ impl MapTable {
     /// the index of a table small enough to go without.
     fn reindex(&mut self) {
         // An array part has no index.
-        let Part::Index(index) = &mut self.part else { return };
+        let rest = rest!(self);
+        let base = rest.base;
+        let Part::Index(index) = &mut rest.part else { return };
         if self.entries.len() <= SMALL {
             *index = HashTable::new();
             return;
         }
         let entries = &self.entries;
         let rehash = |&at: &u32| entries[at as usize].as_ref().map_or(0, |(k, _)| hash(k));
-        let base = self.base;
         let indexed = entries
             .iter()
             .enumerate()
@@ -645,7 +735,12 @@ impl MapTable {
 
     /// The entries in order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { array: self.array().iter().enumerate(), base: self.base, entries: self.entries.iter(), left: self.live }
+        Iter {
+            array: self.array().iter().enumerate(),
+            base: self.base(),
+            entries: self.entries.iter(),
+            left: self.live(),
+        }
     }
 
     /// The keys in order.
@@ -738,7 +833,7 @@ mod tests {
 
     /// The bytes of its room, entries and array part.
     fn room(m: &MapTable) -> usize {
-        let array = match &m.part {
+        let array = match m.part() {
             Part::Array(array) => array.capacity(),
             Part::Index(_) => 0,
         };
@@ -748,7 +843,7 @@ mod tests {
 
     /// The hash index (an array part has none): its length and room.
     fn index(m: &MapTable) -> (usize, usize) {
-        match &m.part {
+        match m.part() {
             Part::Index(index) => (index.len(), index.capacity()),
             Part::Array(_) => (0, 0),
         }
@@ -939,7 +1034,7 @@ mod tests {
                         Key::Int(i) => {
                             if let Some(slot) = m.get_in_place_mut(i) {
                                 *slot = v;
-                            } else if !m.push_in_place(i, v) {
+                            } else if !m.push_in_place(i, &v) {
                                 m.insert(k, v);
                             }
                         }

@@ -30,10 +30,11 @@ pub use map::MapTable;
 /// is counted the same, which errs on the side of collecting early.
 pub(crate) const MAP_ENTRY_BYTES: usize = 40;
 
-/// What a map costs besides its entries: its table, boxed apart from its
-/// slot. Counted as the pool counts a spare table, so that the tables a
-/// loop makes between two collections fit in the pool the sweep fills.
-pub(crate) const MAP_TABLE_BYTES: usize = std::mem::size_of::<MapTable>();
+/// What a map costs besides its entries and its slot: what its table
+/// keeps in a box once it needs one (see [`MapTable`]). Counted as the
+/// pool counts a spare table, so that the tables a loop makes between two
+/// collections fit in the pool the sweep fills.
+pub(crate) const MAP_TABLE_BYTES: usize = MapTable::BOXED_BYTES;
 
 /// What a map with room for `capacity` entries costs, as the heap counts
 /// it: its table and its entries.
@@ -258,8 +259,8 @@ pub(crate) enum Obj {
         len: u8,
         items: [Value; INLINE_ITEMS],
     },
-    // Boxed: a map is the largest object, and every slot is as large as it.
-    Map(Box<MapTable>),
+    // The table fills the slot: its entries in place, the rest boxed.
+    Map(MapTable),
     Range {
         start: i64,
         end: i64,
@@ -530,6 +531,31 @@ impl Heap {
         }
     }
 
+    /// A free slot, taken off the free list or made at the end, and its
+    /// generation.
+    #[inline(always)]
+    fn take_free_slot(&mut self) -> (u32, NonZeroU32) {
+        if let Some(i) = self.free {
+            // The free list only holds free slots; if not, it is dropped.
+            if let Obj::Free { next, generation } = self.slots[i as usize] {
+                self.free = next;
+                return (i, generation);
+            }
+            self.free = None;
+        }
+        self.push_free_slot()
+    }
+
+    /// A new free slot at the end, and its generation.
+    fn push_free_slot(&mut self) -> (u32, NonZeroU32) {
+        self.slots.push(Obj::Free { next: None, generation: NonZeroU32::MIN });
+        self.generations.push(NonZeroU32::MIN);
+        if self.slots.len() > self.marks.len() * 64 {
+            self.marks.push(0);
+        }
+        (self.slots.len() as u32 - 1, NonZeroU32::MIN)
+    }
+
     // ----- strings ---------------------------------------------------------
 
     /// The 32-bit hash a string keeps (see `StrObj::hash`).
@@ -766,13 +792,7 @@ impl Heap {
     }
 
     pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
-        self.new_map_in(Box::new(map))
-    }
-
-    /// An empty map table with room for `capacity` entries, for
-    /// [`Heap::new_map_in`]: a spare one if the pool keeps one.
-    pub(crate) fn map_table(&mut self, capacity: usize) -> Box<MapTable> {
-        self.pool.take_map(capacity).unwrap_or_else(|| Box::new(MapTable::with_capacity(capacity)))
+        self.new_map_in(map)
     }
 
     /// A new map of the keys and values that alternate in `pairs`: a map
@@ -780,20 +800,36 @@ impl Heap {
     /// list, say). Never inlined, as [`Heap::new_list_from`].
     #[inline(never)]
     pub(crate) fn new_map_from(&mut self, pairs: &[Value]) -> Result<Ref, Value> {
-        let mut map = self.map_table(pairs.len() / 2);
+        let m = self.new_empty_map(pairs.len() / 2);
         for pair in pairs.chunks_exact(2) {
             let k = self.key(pair[0]).ok_or(pair[0])?;
-            if !map.push_small(k, pair[1]) {
-                map.insert(k, pair[1]);
+            let table = self.map_mut(m);
+            if !table.push_small(k, pair[1]) {
+                table.insert(k, pair[1]);
             }
         }
-        Ok(self.new_map_in(map))
+        Ok(m)
+    }
+
+    /// A new empty map with room for `capacity` entries: a spare table
+    /// if the pool keeps one, swapped into the free slot word by word. A
+    /// table built elsewhere and moved in would be copied through the
+    /// stack, and the copy's loads would wait on the stores just made.
+    #[inline(always)]
+    fn new_empty_map(&mut self, capacity: usize) -> Ref {
+        self.debt += map_size(capacity) + std::mem::size_of::<Obj>();
+        let (i, generation) = self.take_free_slot();
+        let slot = &mut self.slots[i as usize];
+        if !self.pool.swap_map(capacity, slot) {
+            *slot = Obj::Map(MapTable::with_capacity(capacity));
+        }
+        Ref::new(i, generation)
     }
 
     /// A new map of `table`.
-    pub(crate) fn new_map_in(&mut self, table: Box<MapTable>) -> Ref {
+    pub(crate) fn new_map_in(&mut self, table: MapTable) -> Ref {
         let size = map_size(table.capacity());
-        self.alloc(Obj::Map(table), size)
+        self.alloc_inline(Obj::Map(table), size)
     }
 
     pub(crate) fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
@@ -1236,7 +1272,7 @@ impl Heap {
             // Kept for the next list of its size, under the bound the
             // last collection set.
             Obj::List(items) => self.pool.give(items),
-            Obj::Map(table) => self.pool.give_map(table),
+            map @ Obj::Map(_) => self.pool.give_map(map),
             // Nothing to drop: no call into the drop glue.
             small @ (Obj::SmallList { .. } | Obj::Range { .. } | Obj::Cell(_) | Obj::Nursery(_)) => {
                 std::mem::forget(small)
@@ -1441,11 +1477,10 @@ mod tests {
         let names = ["x", "y", "name"].map(|name| heap.intern(name));
         let mut most = 0;
         for i in 0..n {
-            let mut table = heap.map_table(3);
+            let m = heap.new_empty_map(3);
             for name in names {
-                table.insert(Key::Str(name), Value::Int(i as i64));
+                heap.map_mut(m).insert(Key::Str(name), Value::Int(i as i64));
             }
-            heap.new_map_in(table);
             if heap.gc_due() {
                 gc::collect(heap, [kept]);
                 most = most.max(heap.pooled().0);
@@ -1512,20 +1547,20 @@ mod tests {
         churn_maps(&mut heap, 5_000, Value::Nil);
         let (bytes, count) = heap.pooled();
         assert_eq!(count, 5_000);
-        let table = heap.map_table(3);
-        assert!(table.is_empty() && table.capacity() == 3);
+        let m = heap.new_empty_map(3);
+        assert!(heap.map(m).is_empty() && heap.map(m).capacity() == 3);
         assert_eq!(heap.pooled(), (bytes - pool::map_bytes(3), count - 1));
         // No spare table with room for 9: a new one, the pool unchanged.
-        heap.map_table(9);
+        heap.new_empty_map(9);
         assert_eq!(heap.pooled().1, count - 1);
         // A table with an array part (int keys in place) has no entries'
         // room for a record to reuse: the pool does not keep it.
-        let mut ints = heap.map_table(0);
+        let mut ints = MapTable::with_capacity(0);
         for i in 0..3 {
             ints.insert(Key::Int(i), Value::Int(i));
         }
         assert!(ints.capacity() > 0);
-        heap.pool.give_map(ints);
+        heap.pool.give_map(Obj::Map(ints));
         assert_eq!(heap.pooled().1, count - 1);
     }
 

@@ -12,6 +12,7 @@
 //! count against the heap limit like the objects' (`Heap::in_use`).
 
 use super::map::{MapTable, SMALL};
+use super::Obj;
 use crate::value::Value;
 
 /// The largest capacity kept: list literals longer than this are rare.
@@ -25,7 +26,7 @@ pub(crate) const fn entry_bytes(capacity: usize) -> usize {
 
 /// What one spare map table with room for `capacity` entries costs.
 pub(crate) const fn map_bytes(capacity: usize) -> usize {
-    super::map_size(capacity) + std::mem::size_of::<Box<MapTable>>()
+    super::map_size(capacity) + std::mem::size_of::<MapTable>()
 }
 
 /// What the pool keeps: an emptied list buffer or map table, filed by
@@ -52,13 +53,20 @@ impl Spare for Vec<Value> {
     }
 }
 
-impl Spare for Box<MapTable> {
+/// A spare map table is kept in the object that will hold it, so that a
+/// new map's slot takes it by one swap (see [`Pool::swap_map`]).
+impl Spare for Obj {
     fn capacity(&self) -> usize {
-        self.entries_capacity()
+        match self {
+            Obj::Map(table) => table.entries_capacity(),
+            _ => 0,
+        }
     }
 
     fn empty(&mut self) {
-        self.clear();
+        if let Obj::Map(table) = self {
+            table.clear();
+        }
     }
 
     fn bytes(capacity: usize) -> usize {
@@ -119,8 +127,7 @@ impl<T: Spare, const N: usize> Classes<T, N> {
 /// tables with room for 1 to [`SMALL`] entries, by capacity.
 pub(crate) struct Pool {
     lists: Classes<Vec<Value>, MAX_POOLED>,
-    /// Boxed: the box is what a map's slot holds, reused with the table.
-    maps: Classes<Box<MapTable>, SMALL>,
+    maps: Classes<Obj, SMALL>,
     /// Bytes the spares hold, with their entries (see [`entry_bytes`] and
     /// [`map_bytes`]).
     bytes: usize,
@@ -147,19 +154,28 @@ impl Pool {
         self.lists.give(buffer, &mut self.bytes, self.cap)
     }
 
-    /// A spare empty map table with room for exactly `capacity` entries,
-    /// if one is kept.
-    #[inline]
-    pub(crate) fn take_map(&mut self, capacity: usize) -> Option<Box<MapTable>> {
-        self.maps.take(capacity, &mut self.bytes)
+    /// Swaps a spare map with room for exactly `capacity` entries into
+    /// `slot`, if one is kept. `slot` must be free: what it held owns
+    /// nothing, and is not dropped.
+    #[inline(always)]
+    pub(crate) fn swap_map(&mut self, capacity: usize, slot: &mut Obj) -> bool {
+        let Some(class) = self.maps.classes.get_mut(capacity.wrapping_sub(1)) else { return false };
+        let Some(spare) = class.last_mut() else { return false };
+        std::mem::swap(slot, spare);
+        // What the slot held is free, and owns nothing to drop.
+        std::mem::forget(class.pop());
+        self.bytes -= map_bytes(capacity);
+        true
     }
 
-    /// Keeps `table`, emptied, if it has room for at most [`SMALL`]
+    /// Keeps `map`'s table, emptied, if it has room for at most [`SMALL`]
     /// entries (so no hash index) and there is room under the bound; drops
-    /// it otherwise.
+    /// it otherwise. Given as the whole object the sweep took out of its
+    /// slot: taken out of it and wrapped again, the table would be copied
+    /// through the stack 8 bytes off, and wait on its own stores.
     #[inline]
-    pub(crate) fn give_map(&mut self, table: Box<MapTable>) {
-        self.maps.give(table, &mut self.bytes, self.cap)
+    pub(crate) fn give_map(&mut self, map: Obj) {
+        self.maps.give(map, &mut self.bytes, self.cap)
     }
 
     /// Sets the bound to `cap` bytes and frees buffers and tables until the
