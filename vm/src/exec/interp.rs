@@ -670,10 +670,8 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         (&Value::Map(m), &Value::Int(i)) => {
                             let map = rt.heap.map_mut(m);
                             if let Some(slot) = map.get_in_place_mut(i) {
-                                *slot = Value::load(&regs[src]);
-                            } else if !map.push_in_place(i, &regs[src])
-                                && rt.heap.map_insert(m, Key::Int(i), regs[src]).is_err()
-                            {
+                                *slot = v;
+                            } else if !map.push_in_place(i, &v) && rt.heap.map_insert(m, Key::Int(i), v).is_err() {
                                 // Out of memory: the slow path tries again
                                 // and raises.
                                 slow!()
