@@ -850,6 +850,39 @@ mod tests {
     }
 
     #[test]
+    fn a_record_goes_without_a_box_until_it_needs_one() {
+        let boxed = |m: &MapTable| m.rest.is_some();
+        let mut record = MapTable::with_capacity(3);
+        for (k, v) in [(Key::Nil, 1), (Key::Bool(true), 2), (Key::Bool(false), 3)] {
+            assert!(record.push_small(k, Value::Int(v)));
+        }
+        // Fields set again, and new ones up to the small size, by insert.
+        record.insert(Key::Nil, Value::Int(4));
+        assert!(!boxed(&record) && record.len() == 3);
+        // What it does not need a box for reads as a table's would.
+        assert!(matches!(record.get(&Key::Nil), Some(&Value::Int(4))));
+        assert!(record.get(&Key::Int(0)).is_none() && record.get_in_place(0).is_none());
+        // An int key, a hole, or a ninth entry make one.
+        let mut ints = record.clone();
+        ints.insert(Key::Int(7), Value::Nil);
+        assert!(boxed(&ints) && ints.len() == 4);
+        let mut holed = record.clone();
+        assert!(matches!(holed.remove(&Key::Bool(true)), Some(Value::Int(2))));
+        assert!(boxed(&holed) && holed.len() == 2);
+        check(&holed);
+        // Emptied with no index to keep, it lets its box go.
+        holed.clear();
+        assert!(!boxed(&holed) && holed.is_empty());
+        // The box holds the index, once there is one.
+        let mut large = MapTable::default();
+        for i in 0..=SMALL {
+            large.insert(Key::Str(crate::value::Ref::new(i as u32, std::num::NonZeroU32::MIN)), Value::Nil);
+        }
+        assert!(boxed(&large) && index(&large).0 == SMALL + 1);
+        check(&large);
+    }
+
+    #[test]
     fn keys_pushed_into_a_small_table_make_what_insert_makes() {
         let (mut pushed, mut inserted) = (MapTable::with_capacity(SMALL), MapTable::with_capacity(SMALL));
         let pairs = [(Key::Nil, 1), (Key::Bool(true), 2), (Key::Nil, 3), (Key::Int(5), 4), (Key::Bool(false), 5)];
