@@ -11,7 +11,7 @@
 //! what it holds shrinks again when the program's heap does. Its bytes
 //! count against the heap limit like the objects' (`Heap::in_use`).
 
-use super::map::{MapTable, SMALL};
+use super::map::SMALL;
 use super::Obj;
 use crate::value::Value;
 
@@ -24,9 +24,10 @@ pub(crate) const fn entry_bytes(capacity: usize) -> usize {
     capacity * std::mem::size_of::<Value>() + std::mem::size_of::<Vec<Value>>()
 }
 
-/// What one spare map table with room for `capacity` entries costs.
+/// What one spare map table with room for `capacity` entries costs: its
+/// entries, and the map object the pool keeps it in.
 pub(crate) const fn map_bytes(capacity: usize) -> usize {
-    super::map_size(capacity) + std::mem::size_of::<MapTable>()
+    super::map_size(capacity) + std::mem::size_of::<Obj>()
 }
 
 /// What the pool keeps: an emptied list buffer or map table, filed by
