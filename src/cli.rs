@@ -224,8 +224,7 @@ fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], option
     // wanted no more, as for any Unix filter.
     if let (0, Err(e)) = (status, flushed) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            print_err(&format!("error: cannot write the output: {e}\n"));
-            status = 1;
+            status = cannot_write(&e);
         }
     }
     // The process ends next: freeing the heap object by object would only
@@ -243,11 +242,15 @@ pub(crate) fn print_out(text: &str) -> i32 {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => 0,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 128 + 13,
-        Err(e) => {
-            print_err(&format!("error: cannot write the output: {e}\n"));
-            1
-        }
+        Err(e) => cannot_write(&e),
     }
+}
+
+/// Reports output that could not be written (a full disk): a failure, not
+/// a silent loss. Gives the exit status.
+fn cannot_write(e: &std::io::Error) -> i32 {
+    print_err(&format!("error: cannot write the output: {e}\n"));
+    1
 }
 
 /// Writes a message or report to stderr. One that cannot be written is

@@ -461,13 +461,17 @@ impl MapTable {
     #[inline]
     pub fn insert_full(&mut self, k: Key, v: Value) -> (usize, Option<Value>) {
         let at = self.entries.len();
-        // A small table without a box keeps without one for a key that is
-        // not an int: a record being built or grown.
+        // A table this small (a record being built, say) finds a key by a
+        // scan wherever it sits, in place or not. (An array part has no
+        // entries: its keys are set in `insert_in_array`.)
+        let found = if at < SMALL { self.scan(&k) } else { self.position(&k) };
+        if let Some(found) = found {
+            let slot = self.entries[found].as_mut().map(|(_, value)| value);
+            return (found, slot.map(|value| std::mem::replace(value, v)));
+        }
+        // A small table without a box keeps without one for a new key that
+        // is not an int: a record being built or grown.
         if self.rest.is_none() && at < SMALL && !matches!(k, Key::Int(_)) {
-            if let Some(found) = self.scan(&k) {
-                let slot = self.entries[found].as_mut().map(|(_, value)| value);
-                return (found, slot.map(|value| std::mem::replace(value, v)));
-            }
             self.entries.push(Some((k, v)));
             return (at, None);
         }
@@ -483,13 +487,6 @@ impl MapTable {
                 self.spill();
                 return self.insert_full(k, v);
             }
-        }
-        // A table this small (a record being built, say) finds a key by a
-        // scan wherever it sits, in place or not.
-        let found = if at < SMALL { self.scan(&k) } else { self.position(&k) };
-        if let Some(found) = found {
-            let slot = self.entries[found].as_mut().map(|(_, value)| value);
-            return (found, slot.map(|value| std::mem::replace(value, v)));
         }
         if let (0, Key::Int(i)) = (at, k) {
             rest!(self).base = i;
@@ -649,12 +646,10 @@ impl MapTable {
             _ => None,
         };
         let small = self.small();
-        // A removal leaves a hole: the table needs its box.
-        self.rest_mut();
-        let at = match (in_place, &mut rest!(self).part) {
+        let at = match (in_place, self.rest.as_deref_mut()) {
             (Some(at), _) => at,
             (None, _) if small => self.scan(k)?,
-            (None, Part::Index(index)) if !index.is_empty() => {
+            (None, Some(Rest { part: Part::Index(index), .. })) if !index.is_empty() => {
                 let entries = &self.entries;
                 let found =
                     index.find_entry(hash(k), |&at| entries[at as usize].as_ref().is_some_and(|(key, _)| key == k));
@@ -664,7 +659,8 @@ impl MapTable {
         };
         let (_, value) = self.entries[at]?;
         self.entries[at] = None;
-        rest!(self).live -= 1;
+        // A hole: the table needs its box, if it had none.
+        self.rest_mut().live -= 1;
         // A squeeze moves the keys left behind a removal out of their
         // places, into the hash index, so it waits until three positions
         // in four are holes: a loop then steps over at most three holes
@@ -867,6 +863,7 @@ mod tests {
         ints.insert(Key::Int(7), Value::Nil);
         assert!(boxed(&ints) && ints.len() == 4);
         let mut holed = record.clone();
+        assert!(holed.remove(&Key::Int(3)).is_none() && !boxed(&holed), "nothing removed, no hole");
         assert!(matches!(holed.remove(&Key::Bool(true)), Some(Value::Int(2))));
         assert!(boxed(&holed) && holed.len() == 2);
         check(&holed);

@@ -791,8 +791,10 @@ impl Heap {
         (self.pool.bytes(), self.pool.count())
     }
 
-    pub(crate) fn new_map(&mut self, map: MapTable) -> Ref {
-        self.new_map_in(map)
+    /// A new map of `table`.
+    pub(crate) fn new_map(&mut self, table: MapTable) -> Ref {
+        let size = map_size(table.capacity());
+        self.alloc(Obj::Map(table), size)
     }
 
     /// A new map of the keys and values that alternate in `pairs`: a map
@@ -824,12 +826,6 @@ impl Heap {
             *slot = Obj::Map(MapTable::with_capacity(capacity));
         }
         Ref::new(i, generation)
-    }
-
-    /// A new map of `table`.
-    pub(crate) fn new_map_in(&mut self, table: MapTable) -> Ref {
-        let size = map_size(table.capacity());
-        self.alloc_inline(Obj::Map(table), size)
     }
 
     pub(crate) fn new_range(&mut self, start: i64, end: i64, inclusive: bool) -> Ref {
