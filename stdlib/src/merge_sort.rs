@@ -3,17 +3,30 @@
 //! the answer, so the caller may compare by any means, one that can fail
 //! included (`<` on keys of two types raises a TypeError), and stop at the
 //! first error. Its comparisons, and their order, are those of the
-//! bottom-up merge sort of the prelude's `sort_by`, so `sort_by_key`
-//! compares keys exactly as `sort_by` with `fn(a, b) => a < b` would, and
-//! an inconsistent order still ends with every item in place.
+//! prelude's `sort_by`, so `sort_by_key` compares keys exactly as
+//! `sort_by` with `fn(a, b) => a < b` would, and an inconsistent order
+//! still ends with every item in place.
+//!
+//! Both make the merges of a bottom-up merge sort: runs of one item
+//! merged in pairs, then runs of two, four, ... Runs of one and two are
+//! merged pass by pass along the list; runs of four and longer in the
+//! order a top-down sort merges them, each as soon as its two halves are
+//! sorted, so that a merge reads items sorted a moment before and still
+//! in the caches.
 
-/// Where a sort stands: the run width of the current pass, the merge of
-/// two runs under way, and which buffer holds the pass's input.
+/// Runs narrower than this are merged pass by pass, wider ones depth
+/// first, a block of twice this many items at a time.
+const DEPTH_FIRST_WIDTH: usize = 4;
+
+/// Where a sort stands: the merge under way and its run width, and how
+/// far the depth-first merges have come.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MergeSort {
     n: usize,
     width: usize,
-    lo: usize,
+    /// The end of the last block of `2 * DEPTH_FIRST_WIDTH` items begun.
+    /// A depth-first merge ends here, or at `n` once this is past it.
+    block_end: usize,
     mid: usize,
     hi: usize,
     /// The next item of the left run, of the right run, and the next
@@ -21,15 +34,17 @@ pub struct MergeSort {
     i: usize,
     j: usize,
     k: usize,
-    /// The pass reads from the second buffer and writes to the first.
-    flipped: bool,
     merging: bool,
 }
 
 impl MergeSort {
     /// A sort of `n` items, which both buffers hold when it starts.
     pub fn new(n: usize) -> MergeSort {
-        MergeSort { n, width: 1, lo: 0, mid: 0, hi: 0, i: 0, j: 0, k: 0, flipped: false, merging: false }
+        let mut sort = MergeSort { n, width: 1, block_end: 0, mid: 0, hi: 0, i: 0, j: 0, k: 0, merging: false };
+        if n > 1 {
+            sort.start_merge(0);
+        }
+        sort
     }
 
     /// Runs until a comparison is needed, and returns the two items
@@ -50,22 +65,45 @@ impl MergeSort {
                 self.k += rest_left;
                 dst[self.k..self.hi].copy_from_slice(&src[self.j..self.hi]);
                 self.merging = false;
-                self.lo = self.hi;
-                if self.lo >= self.n {
-                    self.flipped = !self.flipped;
+                if self.width < DEPTH_FIRST_WIDTH {
+                    // Pass by pass: the next run along, or the next pass.
+                    if self.hi < self.n {
+                        self.start_merge(self.hi);
+                        continue;
+                    }
                     self.width *= 2;
-                    self.lo = 0;
+                    if self.width < DEPTH_FIRST_WIDTH.min(self.n) {
+                        self.start_merge(0);
+                        continue;
+                    }
+                } else {
+                    // The run twice as wide, if it ends at this block; once
+                    // the blocks are past the end, the last run of each width.
+                    self.width *= 2;
+                    let run = 2 * self.width;
+                    if self.width < self.n && (self.block_end >= self.n || self.block_end.is_multiple_of(run)) {
+                        self.start_merge((self.hi - 1) / run * run);
+                        continue;
+                    }
                 }
-                continue;
             }
-            if self.width >= self.n {
+            // The next block, from runs of `DEPTH_FIRST_WIDTH`.
+            if self.block_end >= self.n || DEPTH_FIRST_WIDTH >= self.n {
                 return None;
             }
-            self.mid = (self.lo + self.width).min(self.n);
-            self.hi = (self.mid + self.width).min(self.n);
-            (self.i, self.j, self.k) = (self.lo, self.mid, self.lo);
-            self.merging = true;
+            self.width = DEPTH_FIRST_WIDTH;
+            self.block_end += 2 * DEPTH_FIRST_WIDTH;
+            self.start_merge(self.block_end - 2 * DEPTH_FIRST_WIDTH);
         }
+    }
+
+    /// Starts merging the run of `2 * width` items from `lo`, cut short
+    /// at `n`.
+    fn start_merge(&mut self, lo: usize) {
+        self.mid = (lo + self.width).min(self.n);
+        self.hi = (lo + 2 * self.width).min(self.n);
+        (self.i, self.j, self.k) = (lo, self.mid, lo);
+        self.merging = true;
     }
 
     /// Takes the answer to the last [`next_pair`](MergeSort::next_pair):
@@ -85,22 +123,28 @@ impl MergeSort {
     }
 
     /// The sorted items, once [`next_pair`](MergeSort::next_pair) has
-    /// returned `None`.
+    /// returned `None`: the input a merge of the next width would read.
     pub fn sorted<'a, T>(&self, one: &'a [T], two: &'a [T]) -> &'a [T] {
-        if self.flipped {
+        if self.reads_two() {
             two
         } else {
             one
         }
     }
 
-    /// The pass's input and output.
+    /// The merge's input and output.
     fn buffers<'a, T>(&self, one: &'a mut [T], two: &'a mut [T]) -> (&'a mut [T], &'a mut [T]) {
-        if self.flipped {
+        if self.reads_two() {
             (two, one)
         } else {
             (one, two)
         }
+    }
+
+    /// Runs of one are read from the first buffer and merged into the
+    /// second, runs of two from the second into the first, and so on.
+    fn reads_two(&self) -> bool {
+        self.width.trailing_zeros() % 2 == 1
     }
 }
 
@@ -137,6 +181,67 @@ mod tests {
             // A merge sort's bound: n * ceil(log2 n) comparisons at most.
             let log = usize::BITS - n.saturating_sub(1).leading_zeros();
             assert!(asked <= n * log as usize, "n = {n}: {asked} comparisons");
+        }
+    }
+
+    /// The merges of a bottom-up merge sort, as a sort would make them
+    /// that merged runs of one and two pass by pass, then made the rest
+    /// top-down: the run of `2^level` items from `lo` is its two halves
+    /// sorted, then merged from `bufs[(level - 1) % 2]` into
+    /// `bufs[level % 2]`. Returns the pairs compared, as item positions
+    /// `(b, a)`.
+    fn reference(items: &[(i32, usize)]) -> Vec<(usize, usize)> {
+        fn merge(bufs: &mut [Vec<(i32, usize)>; 2], lo: usize, level: u32, asked: &mut Vec<(usize, usize)>) {
+            let n = bufs[0].len();
+            let width = 1 << (level - 1);
+            let src = bufs[(level as usize - 1) % 2].clone();
+            let dst = &mut bufs[level as usize % 2];
+            let (mid, hi) = ((lo + width).min(n), (lo + 2 * width).min(n));
+            let (mut i, mut j) = (lo, mid);
+            for slot in &mut dst[lo..hi] {
+                let right = j < hi
+                    && (i == mid || {
+                        asked.push((src[j].1, src[i].1));
+                        src[j].0 < src[i].0
+                    });
+                *slot = if right { src[j] } else { src[i] };
+                (i, j) = if right { (i, j + 1) } else { (i + 1, j) };
+            }
+        }
+        fn sort(bufs: &mut [Vec<(i32, usize)>; 2], lo: usize, level: u32, asked: &mut Vec<(usize, usize)>) {
+            if level <= 2 || lo >= bufs[0].len() {
+                return;
+            }
+            let width = 1 << (level - 1);
+            sort(bufs, lo, level - 1, asked);
+            sort(bufs, lo + width, level - 1, asked);
+            merge(bufs, lo, level, asked);
+        }
+        let n = items.len();
+        let mut bufs = [items.to_vec(), items.to_vec()];
+        let levels = n.next_power_of_two().trailing_zeros();
+        let mut asked = Vec::new();
+        for level in 1..=levels.min(2) {
+            for lo in (0..n).step_by(1 << level) {
+                merge(&mut bufs, lo, level, &mut asked);
+            }
+        }
+        sort(&mut bufs, 0, levels, &mut asked);
+        asked
+    }
+
+    #[test]
+    fn compares_in_the_reference_order() {
+        for n in (0..70).chain([255, 256, 257, 1000]) {
+            let items: Vec<(i32, usize)> = (0..n).map(|i| (((i * 7919) % 13) as i32, i)).collect();
+            let (mut one, mut two) = (items.clone(), items.clone());
+            let mut m = MergeSort::new(n);
+            let mut asked = Vec::new();
+            while let Some((b, a)) = m.next_pair(&mut one, &mut two) {
+                asked.push((b.1, a.1));
+                m.answer(b.0 < a.0, &mut one, &mut two);
+            }
+            assert_eq!(asked, reference(&items), "n = {n}");
         }
     }
 
