@@ -755,7 +755,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                                 if is_builtin(code, &code.methods.map, name, BuiltinMethod::Remove) {
                                     let key = rt.heap.find_key(regs[arg]);
                                     if let Some(v) = key.and_then(|k| rt.heap.map_mut(m).remove(&k)) {
-                                        regs[b] = v;
+                                        // `remove` returns the value through
+                                        // memory, written a word at a time: a
+                                        // 16-byte load of it would stall.
+                                        regs[b] = Value::load(&v);
                                         continue;
                                     }
                                 }
