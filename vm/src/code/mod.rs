@@ -10,7 +10,7 @@ use crate::native::NativeDef;
 use crate::trace::TraceEntry;
 use crate::Value;
 use std::collections::HashMap;
-use weft_lang::bytecode::{Builtin, BuiltinMethod, Capture, Op};
+use weft_lang::bytecode::{Builtin, BuiltinMethod, Capture, Op, Reg};
 use weft_lang::Span;
 
 /// How a method of a built-in type is implemented.
@@ -100,9 +100,9 @@ pub struct FnProto {
     pub(crate) arity: u8,
     /// Registers a call needs: the frame's window.
     pub(crate) regs: u8,
-    /// The one instruction a call may run in its caller's frame instead of
-    /// entering the function (see [`leaf_of`]).
-    pub(crate) leaf: Option<Op>,
+    /// What a call may run in its caller's frame instead of entering the
+    /// function (see [`leaf_of`]).
+    pub(crate) leaf: Option<Leaf>,
     /// The instructions, checked against `regs` and their own length.
     pub(crate) code: Vec<Op>,
     /// One span per instruction, for reports. A box, not a vector: with
@@ -118,6 +118,7 @@ pub struct FnProto {
 
 // Calls index the loaded functions: a power of two keeps that a shift.
 const _: () = assert!(std::mem::size_of::<FnProto>() == 128);
+const _: () = assert!(std::mem::size_of::<Option<Leaf>>() == 8);
 
 /// The index of the trampoline, the function whose frame stands for a
 /// native waiting on a Weft function it called (see `Ctx::call`). Every
@@ -148,18 +149,48 @@ impl FnProto {
     }
 }
 
-/// The instruction of a function whose whole body computes one value from
-/// its parameters with one instruction and returns it (`fn(a, b) => a < b`,
-/// `fn(x) => x * 2`, `fn(p) => p.name`): a call of it may run that
-/// instruction on the arguments where they lie, in the caller's frame,
-/// without a frame of its own. The caller runs only the instruction's fast
-/// case, which cannot fail, wait or allocate; in any other case it calls
-/// the function as any other, so errors, traces and effects are the
-/// call's. The instruction's operands are parameters: registers below
-/// `arity`, which a call fills with the arguments.
-pub(crate) fn leaf_of(arity: u8, code: &[Op]) -> Option<Op> {
-    let [op, Op::Return { src }, ..] = *code else { return None };
+/// A function a call may run in its caller's frame, on the arguments
+/// where they lie, without a frame of its own (see [`leaf_of`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Leaf {
+    /// One instruction on the parameters, its result returned
+    /// (`fn(a, b) => a < b`, `fn(x) => x * 2`, `fn(p) => p.name`).
+    One(Op),
+    /// The same field of two parameters, compared with `<` (or `<=` when
+    /// not `strict`) and returned: `fn(a, b) => a.key < b.key`, the
+    /// comparator of a sort by a field. The comparison's left operand is
+    /// parameter `left`'s field named by constant `name`, its right one
+    /// parameter `right`'s. (Small enough to fit beside an instruction's
+    /// tag: a leaf is 8 bytes, and a function's record stays 128.)
+    Fields { strict: bool, left: Reg, right: Reg, name: u16 },
+}
+
+/// The leaf of a function whose whole body computes one value from its
+/// parameters and returns it: one instruction on them, or two of their
+/// fields compared. A call of it may run it on the arguments where they
+/// lie, in the caller's frame, without a frame of its own. The caller runs
+/// only the instructions' fast cases, which cannot fail, wait or allocate;
+/// in any other case it calls the function as any other, so errors, traces
+/// and effects are the call's. The operands are parameters: registers
+/// below `arity`, which a call fills with the arguments.
+pub(crate) fn leaf_of(arity: u8, code: &[Op]) -> Option<Leaf> {
     let param = |r: u8| r < arity;
+    if let [Op::GetField { dst: x, obj: p, name: px }, Op::GetField { dst: y, obj: q, name: qy }, cmp, Op::Return { src }, ..] =
+        *code
+    {
+        let (Op::Lt { dst, a, b } | Op::Le { dst, a, b }) = cmp else { return None };
+        // The second read must not see the first one's result, and the
+        // comparison must be of the two fields.
+        let fields = param(p) && param(q) && x != y && x != q && px == qy && dst == src;
+        let (left, right) = match (a, b) {
+            _ if !fields => return None,
+            (a, b) if (a, b) == (x, y) => (p, q),
+            (a, b) if (a, b) == (y, x) => (q, p),
+            _ => return None,
+        };
+        return Some(Leaf::Fields { strict: matches!(cmp, Op::Lt { .. }), left, right, name: px });
+    }
+    let [op, Op::Return { src }, ..] = *code else { return None };
     let fits = match op {
         Op::Lt { dst, a, b }
         | Op::Le { dst, a, b }
@@ -172,7 +203,7 @@ pub(crate) fn leaf_of(arity: u8, code: &[Op]) -> Option<Op> {
         Op::GetField { dst, obj, .. } => dst == src && param(obj),
         _ => false,
     };
-    fits.then_some(op)
+    fits.then_some(Leaf::One(op))
 }
 
 /// A source file, kept for error reports.
@@ -352,13 +383,51 @@ mod tests {
     #[test]
     fn a_leaf_is_one_instruction_on_parameters_returned() {
         let lt = Op::Lt { dst: 2, a: 1, b: 0 };
-        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }]), Some(lt));
+        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }]), Some(Leaf::One(lt)));
         // What follows the return never runs.
-        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }, Op::ReturnNil]), Some(lt));
+        assert_eq!(leaf_of(2, &[lt, Op::Return { src: 2 }, Op::ReturnNil]), Some(Leaf::One(lt)));
         let field = Op::GetField { dst: 1, obj: 0, name: 0 };
-        assert_eq!(leaf_of(1, &[field, Op::Return { src: 1 }]), Some(field));
+        assert_eq!(leaf_of(1, &[field, Op::Return { src: 1 }]), Some(Leaf::One(field)));
         let twice = Op::MulI { dst: 1, a: 0, imm: 2 };
-        assert_eq!(leaf_of(1, &[twice, Op::Return { src: 1 }]), Some(twice));
+        assert_eq!(leaf_of(1, &[twice, Op::Return { src: 1 }]), Some(Leaf::One(twice)));
+    }
+
+    /// `fn(a, b) => a.key < b.key` as the compiler gives it, with the
+    /// comparison `cmp` on the two fields read into 3 and 4.
+    fn compare_fields(cmp: Op) -> [Op; 4] {
+        [Op::GetField { dst: 3, obj: 0, name: 7 }, Op::GetField { dst: 4, obj: 1, name: 7 }, cmp, Op::Return { src: 2 }]
+    }
+
+    #[test]
+    fn a_leaf_compares_two_parameters_fields() {
+        let less = leaf_of(2, &compare_fields(Op::Lt { dst: 2, a: 3, b: 4 }));
+        assert_eq!(less, Some(Leaf::Fields { strict: true, left: 0, right: 1, name: 7 }));
+        // `a.key > b.key` is `b.key < a.key`.
+        let greater = leaf_of(2, &compare_fields(Op::Lt { dst: 2, a: 4, b: 3 }));
+        assert_eq!(greater, Some(Leaf::Fields { strict: true, left: 1, right: 0, name: 7 }));
+        let at_most = leaf_of(2, &compare_fields(Op::Le { dst: 2, a: 3, b: 4 }));
+        assert_eq!(at_most, Some(Leaf::Fields { strict: false, left: 0, right: 1, name: 7 }));
+    }
+
+    #[test]
+    fn fields_compared_otherwise_are_called() {
+        // Another comparison, a field compared with itself, a result not
+        // returned, an object that is not a parameter, two names.
+        assert_eq!(leaf_of(2, &compare_fields(Op::Eq { dst: 2, a: 3, b: 4 })), None);
+        assert_eq!(leaf_of(2, &compare_fields(Op::Lt { dst: 2, a: 3, b: 3 })), None);
+        assert_eq!(leaf_of(2, &compare_fields(Op::Lt { dst: 3, a: 3, b: 4 })), None);
+        assert_eq!(leaf_of(1, &compare_fields(Op::Lt { dst: 2, a: 3, b: 4 })), None);
+        let mut names = compare_fields(Op::Lt { dst: 2, a: 3, b: 4 });
+        names[1] = Op::GetField { dst: 4, obj: 1, name: 8 };
+        assert_eq!(leaf_of(2, &names), None);
+        // The second read of the first one's result: `a.key.key`.
+        let nested = [
+            Op::GetField { dst: 1, obj: 0, name: 7 },
+            Op::GetField { dst: 3, obj: 1, name: 7 },
+            Op::Lt { dst: 2, a: 1, b: 3 },
+            Op::Return { src: 2 },
+        ];
+        assert_eq!(leaf_of(2, &nested), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! in place; it never recurses in Rust. This file also holds the helpers
 //! both paths share: calls, returns, raising and traces.
 
+use crate::code::Leaf;
 use crate::error::Throw;
 use crate::heap::Captures;
 use crate::native::{Call, Control};
@@ -270,7 +271,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         if target.arity == $argc
                             && depth < rt.max_frames
                             && budget > crate::task::CALL_COST
-                            && run_leaf(&rt.heap, leaf, target, &mut regs, params, dst)
+                            && match leaf {
+                                Leaf::One(op) => run_leaf(&rt.heap, op, target, &mut regs, params, dst),
+                                Leaf::Fields { .. } => compare_fields(&rt.heap, leaf, target, &mut regs, params, dst),
+                            }
                         {
                             budget -= crate::task::CALL_COST;
                             continue;
@@ -1028,6 +1032,37 @@ fn run_leaf(
         }
         None => false,
     }
+}
+
+/// Runs a [`Leaf::Fields`] in its caller's frame, as [`run_leaf`] runs a
+/// leaf: the two fields are read as `GetField`'s fast case reads them,
+/// and compared as `Lt` (or `Le`) compares ints and floats. Inlined whole,
+/// as `run_leaf` is: a call here would have the loop's locals live across
+/// it, and the handlers keep them in machine registers only while
+/// nothing in the loop is called with them live (with a closure left out
+/// of line, `loop` ran 1.04x the instructions).
+#[inline(always)]
+fn compare_fields(
+    heap: &crate::heap::Heap,
+    leaf: Leaf,
+    callee: &crate::FnProto,
+    regs: &mut Registers,
+    params: [Reg; 3],
+    dst: Reg,
+) -> bool {
+    let Leaf::Fields { strict, left, right, name } = leaf else { return false };
+    let Some(&Value::Str(name)) = callee.consts.get(name as usize) else { return false };
+    // Parameters are below the arity, at most three here: `% 3` only
+    // spares a bounds check.
+    let reg = |p: Reg| params[p as usize % 3];
+    let (Value::Map(a), Value::Map(b)) = (regs[reg(left)], regs[reg(right)]) else { return false };
+    let less = match (heap.field_at_hint(a, name), heap.field_at_hint(b, name)) {
+        (Some(&Value::Int(i)), Some(&Value::Int(j))) => i < j || (!strict && i == j),
+        (Some(&Value::Float(x)), Some(&Value::Float(y))) => x < y || (!strict && x == y),
+        _ => return false,
+    };
+    regs.set_bool(dst, less);
+    true
 }
 
 /// A frame's register window. Indexing by a register operand (`u8`) skips
