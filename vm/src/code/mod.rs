@@ -181,11 +181,12 @@ pub(crate) fn leaf_of(arity: u8, code: &[Op]) -> Option<Leaf> {
         let (Op::Lt { dst, a, b } | Op::Le { dst, a, b }) = cmp else { return None };
         // The second read must not see the first one's result, and the
         // comparison must be of the two fields.
-        let fields = param(p) && param(q) && x != y && x != q && px == qy && dst == src;
+        if !(param(p) && param(q) && x != y && x != q && px == qy && dst == src) {
+            return None;
+        }
         let (left, right) = match (a, b) {
-            _ if !fields => return None,
-            (a, b) if (a, b) == (x, y) => (p, q),
-            (a, b) if (a, b) == (y, x) => (q, p),
+            _ if (a, b) == (x, y) => (p, q),
+            _ if (a, b) == (y, x) => (q, p),
             _ => return None,
         };
         return Some(Leaf::Fields { strict: matches!(cmp, Op::Lt { .. }), left, right, name: px });

@@ -522,13 +522,20 @@ impl Heap {
             }
             None => {
                 self.slots.push(obj);
-                self.generations.push(NonZeroU32::MIN);
-                if self.slots.len() > self.marks.len() * 64 {
-                    self.marks.push(0);
-                }
-                Ref::new(self.slots.len() as u32 - 1, NonZeroU32::MIN)
+                Ref::new(self.slot_pushed(), NonZeroU32::MIN)
             }
         }
+    }
+
+    /// Gives the slot just pushed at the end its generation and its mark,
+    /// and its index.
+    #[inline(always)]
+    fn slot_pushed(&mut self) -> u32 {
+        self.generations.push(NonZeroU32::MIN);
+        if self.slots.len() > self.marks.len() * 64 {
+            self.marks.push(0);
+        }
+        self.slots.len() as u32 - 1
     }
 
     /// A free slot, taken off the free list or made at the end, and its
@@ -549,11 +556,7 @@ impl Heap {
     /// A new free slot at the end, and its generation.
     fn push_free_slot(&mut self) -> (u32, NonZeroU32) {
         self.slots.push(Obj::Free { next: None, generation: NonZeroU32::MIN });
-        self.generations.push(NonZeroU32::MIN);
-        if self.slots.len() > self.marks.len() * 64 {
-            self.marks.push(0);
-        }
-        (self.slots.len() as u32 - 1, NonZeroU32::MIN)
+        (self.slot_pushed(), NonZeroU32::MIN)
     }
 
     // ----- strings ---------------------------------------------------------
