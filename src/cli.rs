@@ -187,28 +187,31 @@ fn configured_vm(script_args: &[String], options: &Options) -> Vm {
     vm
 }
 
-/// Prints a task dump on stderr at each SIGQUIT, while the VM runs: a
-/// thread waits for the signal and asks the VM, which writes the dump at
-/// its next scheduling round.
-pub(crate) fn dump_tasks_on_sigquit(vm: &mut Vm) {
+/// Watches for the signals a running VM answers, on one thread: at each
+/// SIGQUIT the VM writes a task dump on stderr at its next scheduling
+/// round; at each SIGINT (Ctrl-C) `on_interrupt` runs.
+pub(crate) fn watch_signals(vm: &mut Vm, mut on_interrupt: impl FnMut() + Send + 'static) {
+    use signal_hook::consts::{SIGINT, SIGQUIT};
     let waker = vm.host_waker();
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGQUIT]) else { return };
-    let _ = std::thread::Builder::new().name("sigquit".into()).spawn(move || {
-        for _ in signals.forever() {
-            waker.request_task_dump();
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGQUIT, SIGINT]) else { return };
+    let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            match signal {
+                SIGQUIT => waker.request_task_dump(),
+                _ => on_interrupt(),
+            }
         }
     });
 }
 
 fn run_source(name: &str, text: &str, dir: &Path, script_args: &[String], options: Options) -> i32 {
     let mut vm = configured_vm(script_args, &options);
-    dump_tasks_on_sigquit(&mut vm);
     // The first Ctrl-C cancels the main task, so `finally` blocks run; a
     // second one ends the process at once.
     let interrupt = vm.interrupt_handle();
-    let presses = std::sync::atomic::AtomicUsize::new(0);
-    let _ = ctrlc::set_handler(move || {
-        if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+    let mut pressed = false;
+    watch_signals(&mut vm, move || {
+        if std::mem::replace(&mut pressed, true) {
             std::process::exit(130);
         }
         interrupt.interrupt();

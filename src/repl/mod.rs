@@ -68,11 +68,10 @@ enum Input {
 /// Runs the REPL on `vm` until Ctrl-D or `:quit`; returns the exit status.
 pub fn run(mut vm: Vm) -> i32 {
     vm.set_background_spawns(true);
-    crate::cli::dump_tasks_on_sigquit(&mut vm);
     // Ctrl-C while an entry runs (the editor is not reading, so the
     // terminal sends SIGINT): cancel the entry.
     let interrupt = vm.interrupt_handle();
-    let _ = ctrlc::set_handler(move || interrupt.interrupt());
+    crate::cli::watch_signals(&mut vm, move || interrupt.interrupt());
 
     // The terminal as it was, to put back however the REPL ends.
     let terminal = rustix::termios::tcgetattr(std::io::stdin()).ok();
