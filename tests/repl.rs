@@ -256,6 +256,52 @@ fn sigquit_dumps_the_tasks_of_a_running_script_which_goes_on() {
     assert!(stderr.contains("quit.weft:2:1: waiting on sleep"), "{stderr}");
 }
 
+/// Typed at a terminal with its output piped (`weft | head -1`), the REPL
+/// whose reader went away ends quietly with status 0, as when its
+/// terminal closes: no panic, no hang, nothing on stderr.
+#[test]
+fn the_repl_ends_quietly_when_its_output_goes_away() {
+    use std::io::{Read, Write};
+    let state = state_dir("closed-output");
+    let terminal = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .env("HOME", &state)
+        .env("XDG_STATE_HOME", &state)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::from(terminal.slave))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the REPL starts");
+    // The first prompt, then the reader goes away.
+    let mut shown = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&shown).contains("weft> ") {
+        assert_eq!(reader.read(&mut byte).expect("reads"), 1, "the REPL ended before its prompt");
+        shown.push(byte[0]);
+    }
+    drop(reader);
+    let mut keys = std::fs::File::from(terminal.master);
+    keys.write_all(b"for i in 0..3 { print(i) }\n1 + 2\n").expect("typed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            panic!("the REPL did not end after its output went away");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut stderr).expect("reads stderr");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
+
 /// The transcript at the top of docs/repl.md, typed line by line: each
 /// line after a prompt is sent, and what comes back before the next
 /// prompt must be the lines the guide shows.
