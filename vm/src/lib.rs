@@ -70,9 +70,9 @@ pub use load::{read_source, MAX_SOURCE_BYTES};
 pub use message::{FromMessage, IntoMessage, Message};
 pub use mio;
 pub use native::{
-    Call, Callable, ChanRef, Control, Ctx, ErrorRef, Finisher, FromValue, IntoNative, IntoValue, ListMut, ListRef,
-    MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef, TaskRef,
-    Then, WithCtx,
+    Call, Callable, ChanRef, Control, Ctx, ErrorRef, Finisher, FromValue, IntoNative, IntoValue, LeafFn, ListMut,
+    ListRef, MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef,
+    TaskRef, Then, WithCtx,
 };
 pub use object::Object;
 pub use report::RuntimeError;

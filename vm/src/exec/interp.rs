@@ -1065,6 +1065,33 @@ fn compare_fields(
     true
 }
 
+/// Runs `leaf`, the leaf of `callee`, on `args` (its arguments, as many as
+/// its arity), for a native calling back (see [`crate::LeafFn`]): the
+/// result a call would give, when the leaf's fast case applies, as a call
+/// from the loop runs it; `None` when only the call can answer.
+pub(crate) fn leaf_value(
+    heap: &crate::heap::Heap,
+    leaf: Leaf,
+    callee: &crate::FnProto,
+    args: &[Value],
+) -> Option<Value> {
+    // The arguments in registers 0-2 and the result in 3: every register
+    // a leaf reads is a parameter, mapped to one of the first three (see
+    // `run_leaf`), so all of them lie inside this window.
+    const RESULT: Reg = 3;
+    if args.len() > 3 {
+        return None;
+    }
+    let mut window = [Value::Nil; 4];
+    window[..args.len()].copy_from_slice(args);
+    let mut regs = Registers(&mut window);
+    let answered = match leaf {
+        Leaf::One(op) => run_leaf(heap, op, callee, &mut regs, [0, 1, 2], RESULT),
+        Leaf::Fields { .. } => compare_fields(heap, leaf, callee, &mut regs, [0, 1, 2], RESULT),
+    };
+    answered.then_some(window[RESULT as usize])
+}
+
 /// A frame's register window. Indexing by a register operand (`u8`) skips
 /// the bounds check: `Proto::check` has verified, when the function was
 /// loaded, that every operand lies inside the window, whose length is the

@@ -116,6 +116,19 @@ impl NativeDef {
     }
 }
 
+/// A script function whose calls a native may answer without making
+/// them, found by [`Ctx::leaf`] and run by [`Ctx::call_leaf`].
+#[derive(Clone, Copy, Debug)]
+pub struct LeafFn {
+    leaf: crate::code::Leaf,
+    proto: u32,
+}
+
+impl LeafFn {
+    /// The most arguments a leaf is run on.
+    const MAX_ARGS: usize = 3;
+}
+
 /// What a native sees: the runtime, the loaded code, and where it was
 /// called from. Made by the VM for each call.
 pub struct Ctx<'a> {
@@ -593,6 +606,69 @@ impl Ctx<'_> {
             None => Box::new(Call { callee, args: args.to_vec(), keep, then, native }),
         };
         Err(Control::Call(call))
+    }
+
+    /// `f` as a [`LeafFn`] of `argc` arguments, when it is one: a script
+    /// function whose whole body computes its result from its parameters
+    /// in one step (`fn(a, b) => a < b`, `fn(a, b) => a.key < b.key`,
+    /// `fn(x) => x * 2`). `None` for any other value, which only
+    /// [`Ctx::call`] runs.
+    pub fn leaf(&self, f: Value, argc: usize) -> Option<LeafFn> {
+        // Run on the slow path alone (the oracle of `tests/slow_path.rs`),
+        // every call is made.
+        let Value::Func(r) = f else { return None };
+        if self.rt.slow_only {
+            return None;
+        }
+        let proto = self.rt.heap.closure(r).proto;
+        let callee = self.code.protos.get(proto as usize)?;
+        let leaf = callee.leaf?;
+        (callee.arity as usize == argc && argc <= LeafFn::MAX_ARGS).then_some(LeafFn { leaf, proto })
+    }
+
+    /// `f(args)` answered here, without a call, when the leaf's step takes
+    /// its fast case on `args` (a comparison of two ints or two floats, a
+    /// field the map has, ...): the value the call would return, with
+    /// nothing else done (no frame, no budget spent). `None` when the step
+    /// needs more (strings to compare, a field to look up by hash, an
+    /// error to raise): then make the call with [`Ctx::call`], which
+    /// gives the answer.
+    ///
+    /// A native calling a function many times (a sort's comparator) runs
+    /// a leaf at the speed of the interpreter's own leaf calls, where a
+    /// round trip through [`Ctx::call`] per call costs more than the
+    /// function.
+    ///
+    /// ```
+    /// use weft_vm::{Ctx, NativeResult, Value, Vm};
+    ///
+    /// /// `before(f, a, b)` is `f(a, b)`, answered here when it can be.
+    /// fn before(cx: &mut Ctx, f: Value, a: Value, b: Value) -> NativeResult {
+    ///     if let Some(answer) = cx.leaf(f, 2).and_then(|leaf| cx.call_leaf(leaf, &[a, b])) {
+    ///         return Ok(answer);
+    ///     }
+    ///     cx.call(f, &[a, b], vec![], |_, answer, _| Ok(answer))
+    /// }
+    ///
+    /// let mut vm = Vm::new();
+    /// vm.register("before", before);
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let report = seen.clone();
+    /// vm.register("report", move |yes: bool| report.lock().unwrap().push(yes));
+    /// // Ints compare here; strings through the call.
+    /// let script = r#"
+    /// report(before(fn(a, b) => a < b, 1, 2))
+    /// report(before(fn(a, b) => a < b, "b", "a"))
+    /// "#;
+    /// vm.run_script("t.weft", script, ".".as_ref()).unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), [true, false]);
+    /// ```
+    pub fn call_leaf(&self, f: LeafFn, args: &[Value]) -> Option<Value> {
+        let callee = self.code.protos.get(f.proto as usize)?;
+        if callee.arity as usize != args.len() {
+            return None;
+        }
+        crate::interp::leaf_value(&self.rt.heap, f.leaf, callee, args)
     }
 
     // Channels, tasks and nurseries.
