@@ -16,6 +16,7 @@ mod map;
 mod math;
 mod merge_sort;
 mod re;
+mod sort_by;
 mod sort_by_key;
 mod string;
 
@@ -53,6 +54,8 @@ fn install_with(vm: &mut Vm, prelude_snapshot: &[u8]) -> Result<(), Failure> {
     json::install(vm);
     string::install(vm);
     list::install(vm);
+    let prelude_sort = std::sync::Arc::new(std::sync::OnceLock::new());
+    sort_by::install(vm, prelude_sort.clone());
     sort_by_key::install(vm);
     map::install(vm);
     re::install(vm);
@@ -67,12 +70,14 @@ fn install_with(vm: &mut Vm, prelude_snapshot: &[u8]) -> Result<(), Failure> {
             (TypeTag::List, "filter", "list_filter"),
             (TypeTag::List, "reduce", "list_reduce"),
             (TypeTag::List, "each", "list_each"),
-            (TypeTag::List, "sort_by", "list_sort_by"),
         ],
         prelude_snapshot,
     )?;
     if let Some(handle) = vm.prelude_value("process_exec").and_then(|f| vm.root(f).ok()) {
         let _ = exec_driver.set(handle);
+    }
+    if let Some(handle) = vm.prelude_value("list_sort_by").and_then(|f| vm.root(f).ok()) {
+        let _ = prelude_sort.set(handle);
     }
     http_drivers.attach(vm);
     Ok(())

@@ -106,6 +106,41 @@ impl MergeSort {
         self.merging = true;
     }
 
+    /// Runs the sort to its end, asking `b_first(b, a)` for each
+    /// comparison (is `b` strictly before `a`?), as
+    /// [`next_pair`](MergeSort::next_pair) and
+    /// [`answer`](MergeSort::answer) would one at a time, but with each
+    /// merge's loop here. False, the sort left where it stands, at the
+    /// first comparison `b_first` does not answer.
+    pub fn run<T: Copy>(
+        &mut self,
+        one: &mut [T],
+        two: &mut [T],
+        mut b_first: impl FnMut(T, T) -> Option<bool>,
+    ) -> bool {
+        while self.next_pair(one, two).is_some() {
+            let (mid, hi) = (self.mid, self.hi);
+            let (mut i, mut j, mut k) = (self.i, self.j, self.k);
+            let (src, dst) = self.buffers(one, two);
+            while i < mid && j < hi {
+                let Some(first) = b_first(src[j], src[i]) else {
+                    (self.i, self.j, self.k) = (i, j, k);
+                    return false;
+                };
+                if first {
+                    dst[k] = src[j];
+                    j += 1;
+                } else {
+                    dst[k] = src[i];
+                    i += 1;
+                }
+                k += 1;
+            }
+            (self.i, self.j, self.k) = (i, j, k);
+        }
+        true
+    }
+
     /// Takes the answer to the last [`next_pair`](MergeSort::next_pair):
     /// `b_first` when `b` goes strictly before `a`. Otherwise the left
     /// item goes first, which keeps equal items in order.
@@ -132,6 +167,15 @@ impl MergeSort {
         }
     }
 
+    /// As [`sorted`](MergeSort::sorted), taking the buffers.
+    pub fn into_sorted<T>(self, one: Vec<T>, two: Vec<T>) -> Vec<T> {
+        if self.reads_two() {
+            two
+        } else {
+            one
+        }
+    }
+
     /// The merge's input and output.
     fn buffers<'a, T>(&self, one: &'a mut [T], two: &'a mut [T]) -> (&'a mut [T], &'a mut [T]) {
         if self.reads_two() {
@@ -151,6 +195,32 @@ impl MergeSort {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_asks_what_next_pair_asks() {
+        for n in [0, 1, 2, 3, 5, 8, 9, 31, 64, 100, 257, 1000] {
+            let items: Vec<(i32, usize)> = (0..n).map(|i| (((i * 7919) % 13) as i32, i)).collect();
+            let (by_pair, asked) = sort(&items, |a, b| a < b);
+            let (mut one, mut two) = (items.clone(), items.clone());
+            let mut m = MergeSort::new(n);
+            let mut pairs = Vec::new();
+            assert!(m.run(&mut one, &mut two, |b, a| {
+                pairs.push((b, a));
+                Some(b.0 < a.0)
+            }));
+            assert_eq!(m.into_sorted(one, two), by_pair, "n = {n}");
+            assert_eq!(pairs.len(), asked, "n = {n}");
+            // Stopped at a comparison, it says so and leaves the sort there.
+            let (mut one, mut two) = (items.clone(), items.clone());
+            let mut m = MergeSort::new(n);
+            let mut left = asked / 2;
+            let stopped = !m.run(&mut one, &mut two, |b, a| {
+                left = left.checked_sub(1)?;
+                Some(b.0 < a.0)
+            });
+            assert_eq!(stopped, asked > 0, "n = {n}");
+        }
+    }
 
     /// Sorts `items` by `less`, counting the comparisons.
     fn sort(items: &[(i32, usize)], less: impl Fn(i32, i32) -> bool) -> (Vec<(i32, usize)>, usize) {

@@ -1,0 +1,62 @@
+//! `sort_by`, in front of the prelude's `list_sort_by`. A comparator that
+//! is a leaf (`fn(a, b) => a < b`, `fn(a, b) => a.key > b.key`: one step
+//! on its parameters, see `Ctx::leaf`) is run here, in Rust, as the
+//! interpreter runs a leaf call, with the merges of the prelude's sort and
+//! its comparisons in their order (`merge_sort.rs`). Any other comparator
+//! goes to the prelude, where each comparison is a call that may block,
+//! yield or throw. So does a leaf that meets a pair its fast case does not
+//! take (strings to compare, an int and a float): the prelude sorts from
+//! the start, where that pair's comparison is a call. A leaf's step has no
+//! effect and gives what the call gives, so the comparisons made here and
+//! made again there, in the same order, give the same answers, and the
+//! sort ends the same as if the prelude had made it all.
+//!
+//! Sorting here, a comparison costs about what `<` costs in the loop,
+//! where each one through the prelude is a turn of its merge loop around
+//! the leaf. Like `sort` and `sort_by_key`'s sort of the keys, it runs in
+//! one step: other tasks wait for it to end.
+
+use crate::merge_sort::MergeSort;
+use std::sync::{Arc, OnceLock};
+use weft_vm::{Callable, Ctx, Handle, LeafFn, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
+
+const NAME: &str = "list.sort_by";
+
+/// Registers lists' `sort_by`, which hands what it does not sort itself to
+/// `prelude_sort`, the prelude's `list_sort_by` once it is loaded.
+pub fn install(vm: &mut Vm, prelude_sort: Arc<OnceLock<Handle>>) {
+    vm.register_method(TypeTag::List, "sort_by", move |cx: &mut Ctx, args: &[Value]| sort_by(cx, args, &prelude_sort));
+}
+
+/// `xs.sort_by(less)`: sorts in place, stably, `less(a, b)` saying when a
+/// goes before b. Returns the list.
+fn sort_by(cx: &mut Ctx, args: &[Value], prelude_sort: &OnceLock<Handle>) -> NativeResult {
+    if args.len() != 2 {
+        return Err(Throw::arity(NAME, "1", args.len().saturating_sub(1)).into());
+    }
+    let (list, less) = (args[0], args[1]);
+    let xs = ListRef::of(list).ok_or_else(|| Throw::type_error(format!("{NAME} is a method of lists")))?;
+    if let Some(leaf) = cx.leaf(less, 2) {
+        if let Some(sorted) = sort_with_leaf(cx, cx.list(xs), leaf)? {
+            let mut items = cx.list_mut(xs);
+            items.clear();
+            items.extend_from_slice(&sorted);
+            return Ok(list);
+        }
+    }
+    let handle = prelude_sort.get().ok_or_else(|| Throw::internal("list.sort_by: the prelude is not loaded"))?;
+    let f = Callable::of(cx.value(handle)?).ok_or_else(|| Throw::internal("list.sort_by: not a function"))?;
+    cx.call(f, &[list, less], vec![], |_, sorted, _| Ok(sorted))
+}
+
+/// `items` sorted by `less`, each comparison run as a leaf; `None` at the
+/// first that its fast case does not answer.
+fn sort_with_leaf(cx: &Ctx, items: &[Value], less: LeafFn) -> Result<Option<Vec<Value>>, Throw> {
+    // The two buffers of the merges, as the task's memory.
+    cx.check_room(2 * std::mem::size_of_val(items), NAME)?;
+    let mut one = items.to_vec();
+    let mut two = one.clone();
+    let mut merge = MergeSort::new(one.len());
+    let done = merge.run(&mut one, &mut two, |b, a| cx.call_leaf(less, &[b, a]).map(Value::truthy));
+    Ok(done.then(|| merge.into_sorted(one, two)))
+}
