@@ -149,6 +149,16 @@ def expect_sort(n):
     return f"{xs[0]} {xs[n // 2]} {xs[n - 1]}\n"
 
 
+def expect_sort_pairs(n):
+    xs = []
+    x = 42
+    for _ in range(n):
+        x = x * 16807 % 2147483647
+        xs.append(x)
+    xs.sort(key=lambda x: (x % 1000, x))
+    return f"{xs[0]} {xs[n // 2]} {xs[n - 1]}\n"
+
+
 def expect_spawn_join(n):
     return f"{period7_sum(n)}\n"
 
@@ -227,6 +237,7 @@ BENCHMARKS = [
     ("closures", "interp", expect_closures, [1000000], [10000], None),
     ("sort", "interp", expect_sort, [300000], [3000], None),
     ("sort_records", "interp", expect_sort, [300000], [3000], None),
+    ("sort_pairs", "interp", expect_sort_pairs, [300000], [3000], None),
     ("native_call", "interp", expect_native_call, [3000000], [30000], None),
     ("spawn_join", "conc", expect_spawn_join, [100000], [1000], [1000000]),
     ("ping_pong", "conc", expect_count, [1000000], [10000], None),
