@@ -4,9 +4,9 @@
 //! interpreter runs a leaf call, with the merges of the prelude's sort and
 //! its comparisons in their order (`merge_sort.rs`). Any other comparator
 //! goes to the prelude, where each comparison is a call that may block,
-//! yield or throw. So does a leaf that meets a pair its fast case does not
-//! take (strings to compare, an int and a float): the prelude sorts from
-//! the start, where that pair's comparison is a call. A leaf's step has no
+//! yield or throw. So does a leaf that meets a pair it cannot answer (a
+//! `<` that would raise, a field away from its hint): the prelude sorts
+//! from the start, where that pair's comparison is a call. A leaf's step has no
 //! effect and gives what the call gives, so the comparisons made here and
 //! made again there, in the same order, give the same answers, and the
 //! sort ends the same as if the prelude had made it all.

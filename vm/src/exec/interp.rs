@@ -1089,7 +1089,26 @@ pub(crate) fn leaf_value(
         Leaf::One(op) => run_leaf(heap, op, callee, &mut regs, [0, 1, 2], RESULT),
         Leaf::Fields { .. } => compare_fields(heap, leaf, callee, &mut regs, [0, 1, 2], RESULT),
     };
-    answered.then_some(window[RESULT as usize])
+    if answered {
+        return Some(window[RESULT as usize]);
+    }
+    // Here there is no loop to keep small: a comparison the loop leaves to
+    // the call (strings, an int and a float) is made as `<` makes it, on
+    // the slow path, unless it raises.
+    let (strict, a, b) = match leaf {
+        Leaf::One(Op::Lt { a, b, .. }) => (true, *args.get(a as usize)?, *args.get(b as usize)?),
+        Leaf::One(Op::Le { a, b, .. }) => (false, *args.get(a as usize)?, *args.get(b as usize)?),
+        Leaf::Fields { strict, left, right, name } => {
+            let Some(&Value::Str(name)) = callee.consts.get(name as usize) else { return None };
+            let field = |p: Reg| match args.get(p as usize) {
+                Some(&Value::Map(m)) => heap.field_at_hint(m, name).copied(),
+                _ => None,
+            };
+            (strict, field(left)?, field(right)?)
+        }
+        Leaf::One(_) => return None,
+    };
+    ops::less(heap, a, b, !strict).ok().map(Value::Bool)
 }
 
 /// A frame's register window. Indexing by a register operand (`u8`) skips

@@ -626,11 +626,11 @@ impl Ctx<'_> {
         (callee.arity as usize == argc && argc <= LeafFn::MAX_ARGS).then_some(LeafFn { leaf, proto })
     }
 
-    /// `f(args)` answered here, without a call, when the leaf's step takes
-    /// its fast case on `args` (a comparison of two ints or two floats, a
-    /// field the map has, ...): the value the call would return, with
-    /// nothing else done (no frame, no budget spent). `None` when the step
-    /// needs more (strings to compare, a field to look up by hash, an
+    /// `f(args)` answered here, without a call, when the leaf's step
+    /// cannot fail on `args` (a comparison of two values `<` orders, a
+    /// sum of two ints, a field the map has, ...): the value the call
+    /// would return, with nothing else done (no frame, no budget spent).
+    /// `None` when the step needs more (a field to look up by hash, an
     /// error to raise): then make the call with [`Ctx::call`], which
     /// gives the answer.
     ///
@@ -655,13 +655,14 @@ impl Ctx<'_> {
     /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     /// let report = seen.clone();
     /// vm.register("report", move |yes: bool| report.lock().unwrap().push(yes));
-    /// // Ints compare here; strings through the call.
+    /// // Numbers and strings compare here; a list with `+` is the call's.
     /// let script = r#"
     /// report(before(fn(a, b) => a < b, 1, 2))
     /// report(before(fn(a, b) => a < b, "b", "a"))
+    /// report(before(fn(a, b) => a + b == [1, 2], [1], [2]))
     /// "#;
     /// vm.run_script("t.weft", script, ".".as_ref()).unwrap();
-    /// assert_eq!(*seen.lock().unwrap(), [true, false]);
+    /// assert_eq!(*seen.lock().unwrap(), [true, false, true]);
     /// ```
     pub fn call_leaf(&self, f: LeafFn, args: &[Value]) -> Option<Value> {
         let callee = self.code.protos.get(f.proto as usize)?;
