@@ -1,10 +1,10 @@
-//! A stable merge sort that stops at every comparison: it never compares
-//! anything itself, but says which two items it needs compared and takes
-//! the answer, so the caller may compare by any means, one that can fail
-//! included (`<` on keys of two types raises a TypeError), and stop at the
-//! first error. Its comparisons, and their order, are those of the
-//! prelude's `sort_by`, so `sort_by_key` compares keys exactly as
-//! `sort_by` with `fn(a, b) => a < b` would, and an inconsistent order
+//! A stable merge sort that compares nothing itself: it asks its caller
+//! about each pair, so the caller may compare by any means, one that can
+//! fail included (`<` on keys of two types raises a TypeError), and stop
+//! at the first pair it cannot answer. Its comparisons, and their order,
+//! are those of the prelude's `sort_by`, so `sort_by_key` compares keys
+//! exactly as `sort_by` with `fn(a, b) => a < b` would, `sort_by` may
+//! sort natively what the prelude would sort, and an inconsistent order
 //! still ends with every item in place.
 //!
 //! Both make the merges of a bottom-up merge sort: runs of one item
@@ -48,11 +48,9 @@ impl MergeSort {
     }
 
     /// Runs until a comparison is needed, and returns the two items
-    /// `(b, a)`: is `b` strictly before `a`? Answer with
-    /// [`answer`](MergeSort::answer). `None` when the sort is done (see
-    /// [`sorted`](MergeSort::sorted)). `one` and `two` are the buffers,
-    /// each `n` long.
-    pub fn next_pair<T: Copy>(&mut self, one: &mut [T], two: &mut [T]) -> Option<(T, T)> {
+    /// `(b, a)`: is `b` strictly before `a`? The merge under way then
+    /// stands at them (`i`, `j`). `None` when the sort is done.
+    fn next_pair<T: Copy>(&mut self, one: &mut [T], two: &mut [T]) -> Option<(T, T)> {
         loop {
             if self.merging {
                 let (src, dst) = self.buffers(one, two);
@@ -107,10 +105,11 @@ impl MergeSort {
     }
 
     /// Runs the sort to its end, asking `b_first(b, a)` for each
-    /// comparison (is `b` strictly before `a`?), as
-    /// [`next_pair`](MergeSort::next_pair) and
-    /// [`answer`](MergeSort::answer) would one at a time, but with each
-    /// merge's loop here. False, the sort left where it stands, at the
+    /// comparison: is `b` strictly before `a`? When it is not, the left
+    /// item goes first, which keeps equal items in order. `one` and `two`
+    /// are the buffers, each `n` long, both holding the items at the
+    /// start; [`into_sorted`](MergeSort::into_sorted) gives the one
+    /// sorted at the end. False, the sort left where it stands, at the
     /// first comparison `b_first` does not answer.
     pub fn run<T: Copy>(
         &mut self,
@@ -141,33 +140,9 @@ impl MergeSort {
         true
     }
 
-    /// Takes the answer to the last [`next_pair`](MergeSort::next_pair):
-    /// `b_first` when `b` goes strictly before `a`. Otherwise the left
-    /// item goes first, which keeps equal items in order.
-    pub fn answer<T: Copy>(&mut self, b_first: bool, one: &mut [T], two: &mut [T]) {
-        let (i, j, k) = (self.i, self.j, self.k);
-        let (src, dst) = self.buffers(one, two);
-        if b_first {
-            dst[k] = src[j];
-            self.j += 1;
-        } else {
-            dst[k] = src[i];
-            self.i += 1;
-        }
-        self.k += 1;
-    }
-
-    /// The sorted items, once [`next_pair`](MergeSort::next_pair) has
-    /// returned `None`: the input a merge of the next width would read.
-    pub fn sorted<'a, T>(&self, one: &'a [T], two: &'a [T]) -> &'a [T] {
-        if self.reads_two() {
-            two
-        } else {
-            one
-        }
-    }
-
-    /// As [`sorted`](MergeSort::sorted), taking the buffers.
+    /// The buffer that holds the items sorted, once
+    /// [`run`](MergeSort::run) has run to the end: the input a merge of the
+    /// next width would read.
     pub fn into_sorted<T>(self, one: Vec<T>, two: Vec<T>) -> Vec<T> {
         if self.reads_two() {
             two
@@ -196,42 +171,36 @@ impl MergeSort {
 mod tests {
     use super::*;
 
-    #[test]
-    fn run_asks_what_next_pair_asks() {
-        for n in [0, 1, 2, 3, 5, 8, 9, 31, 64, 100, 257, 1000] {
-            let items: Vec<(i32, usize)> = (0..n).map(|i| (((i * 7919) % 13) as i32, i)).collect();
-            let (by_pair, asked) = sort(&items, |a, b| a < b);
-            let (mut one, mut two) = (items.clone(), items.clone());
-            let mut m = MergeSort::new(n);
-            let mut pairs = Vec::new();
-            assert!(m.run(&mut one, &mut two, |b, a| {
-                pairs.push((b, a));
-                Some(b.0 < a.0)
-            }));
-            assert_eq!(m.into_sorted(one, two), by_pair, "n = {n}");
-            assert_eq!(pairs.len(), asked, "n = {n}");
-            // Stopped at a comparison, it says so and leaves the sort there.
-            let (mut one, mut two) = (items.clone(), items.clone());
-            let mut m = MergeSort::new(n);
-            let mut left = asked / 2;
-            let stopped = !m.run(&mut one, &mut two, |b, a| {
-                left = left.checked_sub(1)?;
-                Some(b.0 < a.0)
-            });
-            assert_eq!(stopped, asked > 0, "n = {n}");
-        }
-    }
-
     /// Sorts `items` by `less`, counting the comparisons.
     fn sort(items: &[(i32, usize)], less: impl Fn(i32, i32) -> bool) -> (Vec<(i32, usize)>, usize) {
         let (mut one, mut two) = (items.to_vec(), items.to_vec());
         let mut m = MergeSort::new(items.len());
         let mut asked = 0;
-        while let Some((b, a)) = m.next_pair(&mut one, &mut two) {
+        assert!(m.run(&mut one, &mut two, |b, a| {
             asked += 1;
-            m.answer(less(b.0, a.0), &mut one, &mut two);
+            Some(less(b.0, a.0))
+        }));
+        (m.into_sorted(one, two), asked)
+    }
+
+    #[test]
+    fn stops_at_a_comparison_not_answered() {
+        for n in [2, 3, 5, 8, 9, 31, 64, 100, 257, 1000] {
+            let items: Vec<(i32, usize)> = (0..n).map(|i| (((i * 7919) % 13) as i32, i)).collect();
+            let (_, asked) = sort(&items, |a, b| a < b);
+            let (mut one, mut two) = (items.clone(), items.clone());
+            let mut m = MergeSort::new(n);
+            let mut answers = asked - 1;
+            let mut last = None;
+            let finished = m.run(&mut one, &mut two, |b, a| {
+                last = Some((b, a));
+                answers = answers.checked_sub(1)?;
+                Some(b.0 < a.0)
+            });
+            assert!(!finished, "n = {n}");
+            // The last comparison was asked and not answered.
+            assert!(last.is_some() && answers == 0, "n = {n}");
         }
-        (m.sorted(&one, &two).to_vec(), asked)
     }
 
     #[test]
@@ -307,10 +276,10 @@ mod tests {
             let (mut one, mut two) = (items.clone(), items.clone());
             let mut m = MergeSort::new(n);
             let mut asked = Vec::new();
-            while let Some((b, a)) = m.next_pair(&mut one, &mut two) {
+            assert!(m.run(&mut one, &mut two, |b, a| {
                 asked.push((b.1, a.1));
-                m.answer(b.0 < a.0, &mut one, &mut two);
-            }
+                Some(b.0 < a.0)
+            }));
             assert_eq!(asked, reference(&items), "n = {n}");
         }
     }

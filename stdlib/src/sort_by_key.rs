@@ -101,9 +101,16 @@ fn order_by_keys(cx: &Ctx, keys: &[Value]) -> Result<Vec<usize>, Throw> {
     let mut one: Vec<usize> = (0..keys.len()).collect();
     let mut two = one.clone();
     let mut merge = MergeSort::new(keys.len());
-    while let Some((b, a)) = merge.next_pair(&mut one, &mut two) {
-        let b_first = ops::less(cx.heap(), keys[b], keys[a], false)?;
-        merge.answer(b_first, &mut one, &mut two);
+    let mut refused = None;
+    merge.run(&mut one, &mut two, |b, a| match ops::less(cx.heap(), keys[b], keys[a], false) {
+        Ok(b_first) => Some(b_first),
+        Err(e) => {
+            refused = Some(e);
+            None
+        }
+    });
+    match refused {
+        Some(e) => Err(e),
+        None => Ok(merge.into_sorted(one, two)),
     }
-    Ok(merge.sorted(&one, &two).to_vec())
 }
