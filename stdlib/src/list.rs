@@ -1,7 +1,8 @@
 //! List methods implemented natively. The ones that call back into Weft
 //! (`map`, `filter`, `reduce`, `each`, `sort_by`) live in the prelude so
 //! that their callbacks may block; `sort_by_key` is a native over
-//! continuations, in `sort_by_key.rs`.
+//! continuations, in `sort_by_key.rs`, and `sort_by` has a native in
+//! front, in `sort_by.rs`, that sorts with a leaf comparator itself.
 
 use crate::string::{join_values, slice_bounds};
 use std::cmp::Ordering;

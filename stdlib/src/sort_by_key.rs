@@ -12,9 +12,9 @@
 //! sorted copy, whatever the key function did to the list meanwhile.
 //!
 //! The other list methods that call back (`map`, `filter`, `reduce`,
-//! `each`, `sort_by`) stay in `prelude.weft`: there a Weft loop calls a
-//! Weft function per item for less than a native's round trip through a
-//! continuation costs.
+//! `each`, and `sort_by` with a comparator that is no leaf) run in
+//! `prelude.weft`: there a Weft loop calls a Weft function per item for
+//! less than a native's round trip through a continuation costs.
 
 use crate::merge_sort::MergeSort;
 use weft_vm::{ops, Callable, Ctx, ListRef, NativeResult, Throw, TypeTag, Value, Vm};
