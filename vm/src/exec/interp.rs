@@ -1083,7 +1083,10 @@ pub(crate) fn leaf_value(
         return None;
     }
     let mut window = [Value::Nil; 4];
-    window[..args.len()].copy_from_slice(args);
+    // Item by item: a copy of unknown length would call `memcpy`.
+    for (to, &arg) in window.iter_mut().zip(args) {
+        *to = arg;
+    }
     let mut regs = Registers(&mut window);
     let answered = match leaf {
         Leaf::One(op) => run_leaf(heap, op, callee, &mut regs, [0, 1, 2], RESULT),

@@ -664,6 +664,7 @@ impl Ctx<'_> {
     /// vm.run_script("t.weft", script, ".".as_ref()).unwrap();
     /// assert_eq!(*seen.lock().unwrap(), [true, false, true]);
     /// ```
+    #[inline]
     pub fn call_leaf(&self, f: LeafFn, args: &[Value]) -> Option<Value> {
         let callee = self.code.protos.get(f.proto as usize)?;
         if callee.arity as usize != args.len() {
