@@ -6,15 +6,15 @@
 //! goes to the prelude, where each comparison is a call that may block,
 //! yield or throw. So does a leaf that meets a pair it cannot answer (a
 //! `<` that would raise, a field away from its hint): the prelude sorts
-//! from the start, where that pair's comparison is a call. A leaf's step has no
-//! effect and gives what the call gives, so the comparisons made here and
-//! made again there, in the same order, give the same answers, and the
-//! sort ends the same as if the prelude had made it all.
+//! from the start, where that pair's comparison is a call. A leaf's step
+//! has no effect and gives what the call gives, so the comparisons made
+//! here and made again there, in the same order, give the same answers,
+//! and the sort ends as if the prelude had made it all.
 //!
-//! Sorting here, a comparison costs about what `<` costs in the loop,
-//! where each one through the prelude is a turn of its merge loop around
-//! the leaf. Like `sort` and `sort_by_key`'s sort of the keys, it runs in
-//! one step: other tasks wait for it to end.
+//! Here a comparison is the leaf's step and a turn of a merge loop in
+//! Rust, where through the prelude it is a turn of a merge loop in Weft
+//! around the leaf call. Like `sort` and `sort_by_key`'s sort of the keys,
+//! it runs in one step: other tasks go on when it ends.
 
 use crate::merge_sort::MergeSort;
 use std::sync::{Arc, OnceLock};
@@ -50,7 +50,7 @@ fn sort_by(cx: &mut Ctx, args: &[Value], prelude_sort: &OnceLock<Handle>) -> Nat
 }
 
 /// `items` sorted by `less`, each comparison run as a leaf; `None` at the
-/// first that its fast case does not answer.
+/// first pair the leaf cannot answer.
 fn sort_with_leaf(cx: &Ctx, items: &[Value], less: LeafFn) -> Result<Option<Vec<Value>>, Throw> {
     // The two buffers of the merges, as the task's memory.
     cx.check_room(2 * std::mem::size_of_val(items), NAME)?;

@@ -1067,8 +1067,9 @@ fn compare_fields(
 
 /// Runs `leaf`, the leaf of `callee`, on `args` (its arguments, as many as
 /// its arity), for a native calling back (see [`crate::LeafFn`]): the
-/// result a call would give, when the leaf's fast case applies, as a call
-/// from the loop runs it; `None` when only the call can answer.
+/// result a call would give, when the leaf gives it without the call (its
+/// fast case, as a call from the loop runs it, or a comparison that `<`
+/// makes without raising); `None` when only the call can answer.
 pub(crate) fn leaf_value(
     heap: &crate::heap::Heap,
     leaf: Leaf,

@@ -614,9 +614,9 @@ impl Ctx<'_> {
     /// `fn(x) => x * 2`). `None` for any other value, which only
     /// [`Ctx::call`] runs.
     pub fn leaf(&self, f: Value, argc: usize) -> Option<LeafFn> {
+        let Value::Func(r) = f else { return None };
         // Run on the slow path alone (the oracle of `tests/slow_path.rs`),
         // every call is made.
-        let Value::Func(r) = f else { return None };
         if self.rt.slow_only {
             return None;
         }
@@ -634,10 +634,9 @@ impl Ctx<'_> {
     /// error to raise): then make the call with [`Ctx::call`], which
     /// gives the answer.
     ///
-    /// A native calling a function many times (a sort's comparator) runs
-    /// a leaf at the speed of the interpreter's own leaf calls, where a
-    /// round trip through [`Ctx::call`] per call costs more than the
-    /// function.
+    /// A native that calls a function for each of many items (a sort,
+    /// its comparator) runs a leaf so for a fraction of what a round trip
+    /// through [`Ctx::call`] costs for each.
     ///
     /// ```
     /// use weft_vm::{Ctx, NativeResult, Value, Vm};
@@ -655,7 +654,8 @@ impl Ctx<'_> {
     /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     /// let report = seen.clone();
     /// vm.register("report", move |yes: bool| report.lock().unwrap().push(yes));
-    /// // Numbers and strings compare here; a list with `+` is the call's.
+    /// // Numbers and strings compare here; a function of two steps is
+    /// // called.
     /// let script = r#"
     /// report(before(fn(a, b) => a < b, 1, 2))
     /// report(before(fn(a, b) => a < b, "b", "a"))
