@@ -108,7 +108,11 @@ impl crate::Vm {
             roots.extend(meta.handle.map(Value::Task));
             match &meta.resume {
                 sched::Resume::Value(v) | sched::Resume::Select(_, v) => roots.push(*v),
-                sched::Resume::Raise(Throw::Value(v)) => roots.push(*v),
+                sched::Resume::Raise(throw) => {
+                    if let Throw::Value(v) = **throw {
+                        roots.push(v);
+                    }
+                }
                 _ => {}
             }
             // What a parked task waits on stays alive while it waits.

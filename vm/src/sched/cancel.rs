@@ -48,6 +48,51 @@ pub struct Scope {
     pub nursery: Option<super::NurseryId>,
 }
 
+/// A task's cancel scopes, innermost last: its own, which it has for its
+/// whole life, then those it entered. The own scope is held inline, so a
+/// task that enters none (most tasks) allocates nothing for them.
+pub struct ScopeStack {
+    own: ScopeId,
+    entered: Vec<ScopeId>,
+}
+
+impl ScopeStack {
+    /// The stack of a task whose own scope is `own`.
+    pub fn new(own: ScopeId) -> ScopeStack {
+        ScopeStack { own, entered: Vec::new() }
+    }
+
+    /// The task's own scope: cancelling it cancels the task.
+    pub fn own(&self) -> ScopeId {
+        self.own
+    }
+
+    /// The innermost scope.
+    pub fn innermost(&self) -> ScopeId {
+        self.entered.last().copied().unwrap_or(self.own)
+    }
+
+    /// Enters `scope`, inside the innermost.
+    pub fn push(&mut self, scope: ScopeId) {
+        self.entered.push(scope);
+    }
+
+    /// Leaves the innermost scope, unless it is the task's own.
+    pub fn pop(&mut self) -> Option<ScopeId> {
+        self.entered.pop()
+    }
+
+    /// Every scope, outermost first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = ScopeId> + '_ {
+        std::iter::once(self.own).chain(self.entered.iter().copied())
+    }
+
+    /// Bytes held outside the stack itself.
+    pub fn heap_bytes(&self) -> usize {
+        self.entered.capacity() * std::mem::size_of::<ScopeId>()
+    }
+}
+
 impl Scheduler {
     /// Makes a scope of task `task` inside `parent`.
     pub(crate) fn new_scope(&mut self, task: TaskId, parent: Option<ScopeId>, shield: bool) -> ScopeId {
@@ -125,7 +170,7 @@ impl Scheduler {
 
     /// The innermost scope of task `id`.
     pub fn scope_of(&self, id: TaskId) -> ScopeId {
-        *self.meta(id).scopes.last().expect("a task has its own scope")
+        self.meta(id).scopes.innermost()
     }
 
     /// The outermost cancelled scope that reaches task `id`, if any: the
@@ -133,7 +178,7 @@ impl Scheduler {
     /// A task without a record yet (see [`super::DETACHED`]) has no scope
     /// that anything could have cancelled.
     pub fn cancelled(&self, id: TaskId) -> Option<ScopeId> {
-        let scope = *self.tasks.get(id)?.scopes.last()?;
+        let scope = self.tasks.get(id)?.scopes.innermost();
         self.scopes.get(scope).and_then(|s| s.reached_by)
     }
 
@@ -188,7 +233,7 @@ impl Scheduler {
             let Some(sc) = self.scopes.get(s) else { continue };
             // A task is met once: at its innermost scope.
             if let Some(meta) = self.tasks.get(sc.task) {
-                if meta.scopes.last() == Some(&s) && meta.state == State::Parked && !meta.waits_for_nursery() {
+                if meta.scopes.innermost() == s && meta.state == State::Parked && !meta.waits_for_nursery() {
                     parked.push((sc.task, meta.token));
                 }
             }
@@ -197,7 +242,7 @@ impl Scheduler {
         }
         for (id, token) in parked {
             if let Some(absorber) = self.cancelled(id) {
-                self.wake(heap, id, token, Resume::Raise(Throw::Cancelled(Some(absorber))));
+                self.wake(heap, id, token, Resume::raise(Throw::Cancelled(Some(absorber))));
             }
         }
         visited
@@ -218,10 +263,7 @@ impl Scheduler {
         self.attach();
         let id = self.current;
         let meta = self.meta_mut(id);
-        if meta.scopes.len() <= 1 {
-            return None;
-        }
-        let scope = meta.scopes.pop().expect("checked");
+        let scope = meta.scopes.pop()?;
         self.remove_scope(scope).map(|s| (scope, s))
     }
 
@@ -245,7 +287,7 @@ impl Scheduler {
 
     /// Cancels task `id` through its own scope.
     pub fn cancel_task(&mut self, heap: &mut Heap, id: TaskId) {
-        if let Some(&scope) = self.tasks.get(id).and_then(|m| m.scopes.first()) {
+        if let Some(scope) = self.tasks.get(id).map(|m| m.scopes.own()) {
             self.cancel(heap, scope);
         }
     }
@@ -270,7 +312,7 @@ mod tests {
         // The timeout opens inside the nursery's sibling position: a scope
         // of the main task's own scope, not of the nursery.
         sched.current = main;
-        let own = sched.meta(main).scopes[0];
+        let own = sched.meta(main).scopes.own();
         let timeout = sched.new_scope(main, Some(own), false);
         (sched, nursery, timeout)
     }

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 pub(crate) fn closed(w: &Waiter) -> Resume {
     match w.via {
         Via::Loop => Resume::LoopEnd,
-        _ => Resume::Raise(closed_error()),
+        _ => Resume::raise(closed_error()),
     }
 }
 

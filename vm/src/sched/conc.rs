@@ -344,7 +344,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     let Some(mut meta) = rt.sched.tasks.remove(id) else { return };
     rt.sched.end_task_owned(&mut rt.heap, &mut meta);
     for scope in meta.scopes.iter().rev() {
-        rt.sched.remove_scope(*scope);
+        rt.sched.remove_scope(scope);
     }
     let outcome = match result {
         Ok(v) => Outcome::Returned(v),
@@ -357,8 +357,8 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     for (w, ()) in meta.joiners.take().map(|mut q| q.take_all()).unwrap_or_default() {
         let resume = match outcome {
             Outcome::Returned(v) => w.via.resume(v),
-            Outcome::Failed(e) => Resume::Raise(Throw::Value(e)),
-            _ => Resume::Raise(Throw::Cancelled(None)),
+            Outcome::Failed(e) => Resume::raise(Throw::Value(e)),
+            _ => Resume::raise(Throw::Cancelled(None)),
         };
         rt.sched.wake(&mut rt.heap, w.task, w.token, resume);
     }

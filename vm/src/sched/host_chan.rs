@@ -697,7 +697,7 @@ pub(crate) fn service(sched: &mut Scheduler, heap: &mut Heap, ch: Ref) {
                 }
                 Err(what) => {
                     drop(st);
-                    sched.wake(heap, w.task, w.token, Resume::Raise(cannot_cross(what)));
+                    sched.wake(heap, w.task, w.token, Resume::raise(cannot_cross(what)));
                 }
             }
         }

@@ -170,8 +170,9 @@ pub enum Resume {
     Value(Value),
     /// `select` chose this case, with this value.
     Select(u16, Value),
-    /// The blocking call raises this.
-    Raise(Throw),
+    /// The blocking call raises this. Boxed: it is rare, and the record of
+    /// every task holds a `Resume`.
+    Raise(Box<Throw>),
     /// Run the instruction it parked on again (a nursery's wait).
     Retry,
     /// A `for` loop over a channel ends: the channel closed.
@@ -179,6 +180,13 @@ pub enum Resume {
     /// A pool job finished: the native that waited for it resumes by
     /// running this on its kept values.
     Finish(crate::native::Finisher),
+}
+
+impl Resume {
+    /// The blocking call raises `throw`.
+    pub fn raise(throw: Throw) -> Resume {
+        Resume::Raise(Box::new(throw))
+    }
 }
 
 /// A task's scheduling record; the task itself is `task`.
@@ -192,8 +200,8 @@ pub struct TaskMeta {
     pub token: u64,
     /// What it does when it next runs.
     pub resume: Resume,
-    /// Cancel scopes entered, innermost last; the first is the task's own.
-    pub scopes: Vec<ScopeId>,
+    /// Its cancel scopes: its own, then those it entered.
+    pub scopes: cancel::ScopeStack,
     /// The nursery it was spawned into (none for the main task).
     pub nursery: Option<NurseryId>,
     /// Its handle, the value `spawn` returned.
@@ -229,7 +237,7 @@ impl TaskMeta {
         let task = self.task.as_ref().map_or(0, |t| t.bytes());
         std::mem::size_of::<TaskMeta>()
             + task
-            + self.scopes.capacity() * 4
+            + self.scopes.heap_bytes()
             + self.joiners.as_ref().map_or(0, |q| q.bytes())
     }
 }
@@ -407,7 +415,8 @@ impl Scheduler {
             state: State::Runnable,
             token,
             resume: Resume::Nothing,
-            scopes: Vec::with_capacity(1),
+            // Its own scope is made next, once the record has an id.
+            scopes: cancel::ScopeStack::new(ScopeId::MAX),
             nursery,
             handle: None,
             context: Value::Nil,
@@ -420,7 +429,7 @@ impl Scheduler {
             owned: None,
         });
         let scope = self.new_scope(id, scope_parent, false);
-        self.meta_mut(id).scopes.push(scope);
+        self.meta_mut(id).scopes = cancel::ScopeStack::new(scope);
         id
     }
 

@@ -65,7 +65,7 @@ impl Scheduler {
     /// (the session, for the top level of a session's entry).
     fn current_owner(&self) -> Owner {
         let id = self.current;
-        let nursery = self.meta(id).scopes.iter().rev().find_map(|s| self.scopes.get(*s).and_then(|s| s.nursery));
+        let nursery = self.meta(id).scopes.iter().rev().find_map(|s| self.scopes.get(s).and_then(|s| s.nursery));
         match nursery {
             Some(n) => Owner::Nursery(n),
             None if id == self.main && self.host.is_session() => Owner::Session,
@@ -95,7 +95,7 @@ impl Scheduler {
     /// its scopes are removed.
     pub(crate) fn end_task_owned(&mut self, heap: &mut Heap, meta: &mut TaskMeta) {
         for scope in meta.scopes.iter().rev() {
-            if let Some(nid) = self.scopes.get(*scope).and_then(|s| s.nursery) {
+            if let Some(nid) = self.scopes.get(scope).and_then(|s| s.nursery) {
                 self.end_nursery_owned(heap, nid);
             }
         }

@@ -173,7 +173,7 @@ impl Vm {
         }
         if let Some(meta) = self.rt.sched.tasks.remove(id) {
             for scope in meta.scopes.iter().rev() {
-                self.rt.sched.remove_scope(*scope);
+                self.rt.sched.remove_scope(scope);
             }
         }
     }
@@ -313,11 +313,11 @@ impl Vm {
                     // past its limit fails here too.
                     let cancelled = if preempted { self.rt.sched.cancelled(id) } else { None };
                     resume = match cancelled {
-                        Some(scope) => sched::Resume::Raise(Throw::Cancelled(Some(scope))),
+                        Some(scope) => sched::Resume::raise(Throw::Cancelled(Some(scope))),
                         None if preempted && self.rt.instructions.exceeded() => {
-                            sched::Resume::Raise(self.rt.instructions.error())
+                            sched::Resume::raise(self.rt.instructions.error())
                         }
-                        None if self.rt.heap.over_limit() => sched::Resume::Raise(self.out_of_memory()),
+                        None if self.rt.heap.over_limit() => sched::Resume::raise(self.out_of_memory()),
                         None => sched::Resume::Nothing,
                     };
                     if !preempted {
@@ -366,7 +366,7 @@ impl Vm {
                 }
                 None
             }
-            Resume::Raise(throw) => interp::raise(&self.code, &mut self.rt, task, throw),
+            Resume::Raise(throw) => interp::raise(&self.code, &mut self.rt, task, *throw),
             Resume::Finish(finish) => interp::resume_native_with(&self.code, &mut self.rt, task, Some(finish)),
         }
     }
@@ -423,13 +423,13 @@ impl Vm {
             }
         } else {
             let token = meta.token;
-            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::raise(Throw::Value(Value::Error(error))));
         }
         if self.rt.sched.runq.is_empty() {
             // Nothing woke: the state is beyond repair; fail the main task outright.
             let token = self.rt.sched.meta(main).token;
             self.rt.sched.meta_mut(main).state = sched::State::Parked;
-            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::Raise(Throw::Value(Value::Error(error))));
+            self.rt.sched.wake(&mut self.rt.heap, main, token, sched::Resume::raise(Throw::Value(Value::Error(error))));
         }
     }
 }
@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(sched.main, id);
         let meta = sched.meta(id);
         assert!(meta.task.is_none(), "a running task is out of its record");
-        assert_eq!((meta.state, meta.scopes.len()), (State::Runnable, 1));
+        assert_eq!((meta.state, meta.scopes.iter().count()), (State::Runnable, 1));
         assert!(sched.runq.is_empty(), "it is running, not queued");
         // Once attached, attaching again changes nothing.
         sched.attach();
