@@ -31,7 +31,7 @@ impl Vm {
                 let message = fmt::display(&self.rt.heap, &self.code, e.message);
                 (kind, message, e.trace.clone())
             }
-            v => ("Error".to_string(), fmt::display(&self.rt.heap, &self.code, v), task.trace.clone()),
+            v => ("Error".to_string(), fmt::display(&self.rt.heap, &self.code, v), task.trace().to_vec()),
         };
         let (spawned_at, details, others) = match value {
             Value::Error(r) => {

@@ -76,15 +76,23 @@ pub struct Task {
     /// Instructions left before the task yields (see [`spend`]); zero or
     /// less once spent, until the scheduler refills it.
     pub(crate) budget: i32,
-    /// The trace of the last throw, for thrown values that are not errors.
-    pub(crate) trace: Vec<TraceEntry>,
-    /// An error raised from outside the loop that nothing caught.
-    pub(crate) pending_failure: Option<Value>,
     /// Where a blocking call's result goes when the task wakes.
     pub(crate) park_slot: u32,
     /// A new task's pending first call: the callee is `stack[0]`, followed
     /// by this many arguments.
     pub(crate) start: Option<u8>,
+    /// What only some tasks need, boxed so that a task that never throws
+    /// or calls back from a native (most sleeping tasks) does not carry it.
+    pub(crate) rare: Option<Box<Rare>>,
+}
+
+/// The part of a task that most tasks never use (see [`Task::rare`]).
+#[derive(Default)]
+pub(crate) struct Rare {
+    /// The trace of the last throw, for thrown values that are not errors.
+    pub(crate) trace: Vec<TraceEntry>,
+    /// An error raised from outside the loop that nothing caught.
+    pub(crate) pending_failure: Option<Value>,
     /// Natives waiting for the Weft function they called to return, one per
     /// trampoline frame, innermost last.
     pub(crate) conts: Vec<Cont>,
@@ -112,12 +120,26 @@ impl Task {
             frames: Vec::new(),
             handlers: Vec::new(),
             budget: BUDGET,
-            trace: Vec::new(),
-            pending_failure: None,
             park_slot: 0,
             start: None,
-            conts: Vec::new(),
+            rare: None,
         }
+    }
+
+    /// The task's rare part, made the first time it is needed.
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Natives waiting for the Weft function they called to return,
+    /// innermost last.
+    pub(crate) fn conts(&self) -> &[Cont] {
+        self.rare.as_ref().map_or(&[], |r| &r.conts)
+    }
+
+    /// The trace of the last throw, for thrown values that are not errors.
+    pub(crate) fn trace(&self) -> &[TraceEntry] {
+        self.rare.as_ref().map_or(&[], |r| &r.trace)
     }
 
     /// Empties a finished task so that the next main task can reuse its
@@ -126,15 +148,14 @@ impl Task {
     pub(crate) fn recycle(&mut self) -> bool {
         const KEEP_REGISTERS: usize = 1 << 10;
         const KEEP_FRAMES: usize = 1 << 6;
-        if self.stack.capacity() > KEEP_REGISTERS || self.frames.capacity() > KEEP_FRAMES || !self.conts.is_empty() {
+        if self.stack.capacity() > KEEP_REGISTERS || self.frames.capacity() > KEEP_FRAMES || !self.conts().is_empty() {
             return false;
         }
         self.stack.clear();
         self.frames.clear();
         self.handlers.clear();
-        self.trace.clear();
+        self.rare = None;
         self.budget = BUDGET;
-        self.pending_failure = None;
         self.park_slot = 0;
         self.start = None;
         true
@@ -146,13 +167,16 @@ impl Task {
             + self.stack.capacity() * std::mem::size_of::<Value>()
             + self.frames.capacity() * std::mem::size_of::<Frame>()
             + self.handlers.capacity() * std::mem::size_of::<Handler>()
-            + self.trace.capacity() * std::mem::size_of::<TraceEntry>()
-            + self.conts.iter().map(|c| std::mem::size_of::<Cont>() + c.keep.capacity() * 16).sum::<usize>()
+            + self.rare.as_ref().map_or(0, |r| {
+                std::mem::size_of::<Rare>()
+                    + r.trace.capacity() * std::mem::size_of::<TraceEntry>()
+                    + r.conts.iter().map(|c| std::mem::size_of::<Cont>() + c.keep.capacity() * 16).sum::<usize>()
+            })
     }
 
     /// Every value the task can still read: the registers of its frames
     /// and what its suspended natives keep.
     pub fn roots(&self) -> impl Iterator<Item = Value> + '_ {
-        self.stack.iter().copied().chain(self.conts.iter().flat_map(|c| c.keep.iter().copied()))
+        self.stack.iter().copied().chain(self.conts().iter().flat_map(|c| c.keep.iter().copied()))
     }
 }

@@ -562,7 +562,7 @@ impl Vm {
         if let Some(Halt::Failed(v)) = interp::raise(&self.code, &mut self.rt, task, throw) {
             // Nothing catches it: leave it for the next run to report.
             task.frames.clear();
-            task.pending_failure = Some(v);
+            task.rare_mut().pending_failure = Some(v);
         }
     }
 }

@@ -70,7 +70,7 @@ std::arch::global_asm!(".pushsection .text.weft_interp,\"ax\",@progbits", ".p2al
 /// registers.
 #[cfg_attr(all(target_os = "linux", target_arch = "x86_64", not(miri)), link_section = ".text.weft_interp")]
 pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
-    if let Some(v) = task.pending_failure.take() {
+    if let Some(v) = task.rare.as_mut().and_then(|r| r.pending_failure.take()) {
         return Halt::Failed(v);
     }
     if rt.slow_only {
@@ -1615,13 +1615,8 @@ fn call_back(code: &Code, rt: &mut Runtime, task: &mut Task, mut call: Box<Call>
             Err(throw) => return raise(code, rt, task, throw),
         };
         let keep = std::mem::take(&mut call.keep);
-        task.conts.push(Cont {
-            depth: task.frames.len() as u32,
-            native: call.native,
-            keep,
-            then: call.then,
-            abort: None,
-        });
+        let depth = task.frames.len() as u32;
+        task.rare_mut().conts.push(Cont { depth, native: call.native, keep, then: call.then, abort: None });
         match enter_callee(code, rt, task, call, base) {
             Ok(halt) => return halt,
             Err(Control::Call(next)) => call = next,
@@ -1671,7 +1666,8 @@ fn park_native(code: &Code, rt: &mut Runtime, task: &mut Task, resumption: crate
         rt.sched.runq.retain(|&t| t != id);
         return raise(code, rt, task, throw);
     }
-    task.conts.push(Cont { depth: task.frames.len() as u32, native, keep, then, abort });
+    let depth = task.frames.len() as u32;
+    task.rare_mut().conts.push(Cont { depth, native, keep, then, abort });
     task.park_slot = task.frames.last().expect("just pushed").base;
     Some(Halt::Park)
 }
@@ -1721,7 +1717,7 @@ pub(crate) fn resume_native_with(
     finish: Option<crate::native::Finisher>,
 ) -> Option<Halt> {
     let depth = task.frames.len();
-    let Some(cont) = task.conts.last_mut().filter(|c| c.depth as usize == depth) else {
+    let Some(cont) = task.rare.as_mut().and_then(|r| r.conts.last_mut()).filter(|c| c.depth as usize == depth) else {
         task.frames.pop();
         return raise(code, rt, task, Throw::internal("a trampoline frame has no native to resume"));
     };
@@ -1741,11 +1737,11 @@ pub(crate) fn resume_native_with(
             if task.stack.len() < top {
                 if let Err(throw) = grow(&mut rt.heap, &mut task.stack, top) {
                     task.frames.pop();
-                    task.conts.pop();
+                    task.rare_mut().conts.pop();
                     return raise(code, rt, task, throw);
                 }
             }
-            let cont = task.conts.last_mut().expect("kept above");
+            let cont = task.rare_mut().conts.last_mut().expect("kept above");
             cont.keep = std::mem::take(&mut call.keep);
             (cont.then, cont.native, cont.abort) = (call.then, call.native, None);
             task.frames.last_mut().expect("kept above").pc = 0;
@@ -1757,7 +1753,7 @@ pub(crate) fn resume_native_with(
         }
         outcome => {
             task.frames.pop();
-            task.conts.pop();
+            task.rare_mut().conts.pop();
             match outcome {
                 Ok(v) => {
                     task.stack[frame.ret as usize] = v;
@@ -1801,13 +1797,13 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
             v
         }
     };
-    task.trace = trace;
+    task.rare_mut().trace = trace;
     let handler = task.handlers.pop();
     // Natives suspended in the frames unwound never resume; those that
     // asked are told.
     let kept = handler.map_or(0, |h| h.frames);
-    while task.conts.last().is_some_and(|c| c.depth > kept) {
-        let Some(mut cont) = task.conts.pop() else { break };
+    while task.conts().last().is_some_and(|c| c.depth > kept) {
+        let Some(mut cont) = task.rare_mut().conts.pop() else { break };
         if let Some(abort) = cont.abort {
             abort(&mut Ctx { rt, code, site: None, native: cont.native }, &mut cont.keep);
         }
@@ -1844,7 +1840,7 @@ fn trace_of(code: &Code, globals: &[Value], task: &Task) -> Vec<TraceEntry> {
         let f = &frames[i];
         if f.proto == crate::code::TRAMPOLINE {
             let depth = i as u32 + 1;
-            let native = task.conts.iter().rev().find(|c| c.depth == depth).map_or(u32::MAX, |c| c.native);
+            let native = task.conts().iter().rev().find(|c| c.depth == depth).map_or(u32::MAX, |c| c.native);
             return Some(code.native_label(native));
         }
         let closure = f.closure?;
