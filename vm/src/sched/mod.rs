@@ -225,6 +225,10 @@ pub struct TaskMeta {
     pub owned: Option<Box<owned::Owned>>,
 }
 
+// Every live task has a record: what few tasks need is boxed.
+const _: () = assert!(std::mem::size_of::<Resume>() <= 24);
+const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 200);
+
 impl TaskMeta {
     /// Whether it waits for its nursery's tasks: cancellation reaches those
     /// tasks, not this wait.
