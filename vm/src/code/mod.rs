@@ -238,6 +238,16 @@ impl SourceFile {
     }
 }
 
+/// An instruction's place in the code: its function, and the pc after it
+/// (a frame's saved pc while the instruction runs). Two words where its
+/// [`TraceEntry`] (from [`Code::site_entry`]) is four and a shared name:
+/// every task keeps the site of the `spawn` that made it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Site {
+    pub(crate) proto: u32,
+    pub(crate) pc: u32,
+}
+
 /// Everything loaded and read-only while scripts run: functions, sources,
 /// natives, method tables.
 #[derive(Default)]
@@ -363,6 +373,13 @@ impl Code {
             }
         }
         found
+    }
+
+    /// The trace entry of the instruction at `site`.
+    pub(crate) fn site_entry(&self, site: Site) -> Option<TraceEntry> {
+        let p = self.protos.get(site.proto as usize)?;
+        let span = *p.spans.get((site.pc as usize).saturating_sub(1))?;
+        Some(TraceEntry { function: p.name.clone(), file: p.file, span })
     }
 
     /// `"name at file:line:col"` for a trace entry.

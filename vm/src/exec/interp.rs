@@ -1783,7 +1783,7 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
         Throw::Error { kind, message } => {
             let e = rt.heap.new_error(kind.name(), &message);
             rt.heap.error_mut(e).trace = trace.clone();
-            crate::conc::note_spawn_chain(rt, e);
+            crate::conc::note_spawn_chain(code, rt, e);
             Value::Error(e)
         }
         Throw::Value(v) => {
@@ -1791,7 +1791,7 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
                 let err = rt.heap.error_mut(e);
                 if err.trace.is_empty() {
                     err.trace = trace.clone();
-                    crate::conc::note_spawn_chain(rt, e);
+                    crate::conc::note_spawn_chain(code, rt, e);
                 }
             }
             v

@@ -22,7 +22,6 @@ use crate::interp::{
 };
 use crate::ops::{self, arith, contains, less};
 use crate::task::{Handler, Task};
-use crate::trace::TraceEntry;
 use crate::value::Value;
 use crate::{Code, Runtime};
 use weft_lang::ast::BinOp;
@@ -35,8 +34,8 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
     // The pc comes from the loop, which has just stored it in the frame:
     // reading it back would wait on that store.
     let top = task.frames.last().expect("running");
-    let (proto, closure, base) = (top.proto, top.closure, top.base as usize);
-    let proto = &code.protos[proto as usize];
+    let (proto_index, closure, base) = (top.proto, top.closure, top.base as usize);
+    let proto = &code.protos[proto_index as usize];
     let consts = &proto.consts[..];
     let mut regs = Registers(&mut task.stack[base..base + proto.regs as usize]);
 
@@ -580,7 +579,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             }
         }
         Op::Spawn { base: b, argc, nursery } => {
-            let site = TraceEntry { function: proto.name.clone(), file: proto.file, span: proto.spans[pc - 1] };
+            let site = crate::code::Site { proto: proto_index, pc: pc as u32 };
             let at = b as usize;
             let handle = try_raise!(crate::conc::spawn(
                 code,

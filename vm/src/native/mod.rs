@@ -334,9 +334,7 @@ impl Ctx<'_> {
     /// Where the native was called from, for reports.
     pub fn site(&self) -> Option<TraceEntry> {
         let (proto, pc) = self.site?;
-        let p = self.code.protos.get(proto as usize)?;
-        let span = *p.spans.get((pc as usize).saturating_sub(1))?;
-        Some(TraceEntry { function: p.name.clone(), file: p.file, span })
+        self.code.site_entry(crate::code::Site { proto, pc })
     }
 
     /// Seconds on the scheduler's clock (real or virtual) since the run
@@ -804,7 +802,7 @@ impl Ctx<'_> {
 
     /// Starts a task running `f(args)` in nursery `n`; gives its handle.
     pub fn spawn(&mut self, n: NurseryRef, f: Callable, args: &[Value]) -> Result<TaskRef, Throw> {
-        let site = self.site();
+        let site = self.site.map(|(proto, pc)| crate::code::Site { proto, pc });
         match conc::spawn(self.code, self.rt, n.into(), f.0, args, site)? {
             Value::Task(t) => Ok(TaskRef(t)),
             _ => Err(Throw::internal("spawn gave something other than a task")),

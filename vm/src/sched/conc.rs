@@ -24,13 +24,13 @@ pub fn cancelled_scope(rt: &Runtime, v: Value) -> Option<Option<u32>> {
 
 /// Records on a new error the chain of spawn sites that led to the task
 /// raising it.
-pub fn note_spawn_chain(rt: &mut Runtime, e: crate::value::Ref) {
+pub fn note_spawn_chain(code: &Code, rt: &mut Runtime, e: crate::value::Ref) {
     let mut chain = Vec::new();
     let mut task = rt.sched.tasks.get(rt.sched.current).map(|_| rt.sched.current);
     while let Some(id) = task {
         let Some(meta) = rt.sched.tasks.get(id) else { break };
-        let Some(site) = &meta.spawned_at else { break };
-        chain.push(site.clone());
+        let Some(site) = meta.spawned_at else { break };
+        chain.extend(code.site_entry(site));
         task = meta.parent;
         if chain.len() > 100 {
             break;
@@ -50,7 +50,7 @@ pub fn spawn(
     nursery: Value,
     callee: Value,
     args: &[Value],
-    site: Option<TraceEntry>,
+    site: Option<crate::code::Site>,
 ) -> Result<Value, Throw> {
     let Value::Nursery(h) = nursery else {
         return Err(Throw::type_error(format!("cannot spawn into {}", nursery.type_name())));
@@ -390,8 +390,8 @@ pub fn describe_wait(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
         Reg::Send(ch) => Some(format!("send on channel{}", chan_site(ch))),
         Reg::Join(t) => {
             let id = rt.heap.task(t).id;
-            Some(match rt.sched.tasks.get(id).and_then(|m| m.spawned_at.as_ref()) {
-                Some(site) => format!("join on task spawned at {}", location(code, site)),
+            Some(match rt.sched.tasks.get(id).and_then(|m| m.spawned_at).and_then(|s| code.site_entry(s)) {
+                Some(site) => format!("join on task spawned at {}", location(code, &site)),
                 None => "join on a task".to_string(),
             })
         }
@@ -424,8 +424,8 @@ pub fn describe_task(code: &Code, rt: &Runtime, meta: &crate::sched::TaskMeta) -
 
 /// How reports name a task: by its spawn site, or as the main task.
 pub fn task_name(code: &Code, meta: &crate::sched::TaskMeta) -> String {
-    match &meta.spawned_at {
-        Some(site) => format!("task spawned at {}", location(code, site)),
+    match meta.spawned_at.and_then(|s| code.site_entry(s)) {
+        Some(site) => format!("task spawned at {}", location(code, &site)),
         None => "main task".to_string(),
     }
 }

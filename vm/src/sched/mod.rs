@@ -47,7 +47,6 @@ pub use wait::{Event, Reg, Regs, SharedWait, Via, WaitQueue, Waiter};
 use crate::error::Throw;
 use crate::heap::Heap;
 use crate::task::Task;
-use crate::trace::TraceEntry;
 use crate::value::{Ref, Value};
 use std::collections::VecDeque;
 use timer::Timers;
@@ -209,7 +208,7 @@ pub struct TaskMeta {
     /// `context_get` / `context_set` storage: a map, or nil.
     pub context: Value,
     /// The `spawn` that made it, and its parent task.
-    pub spawned_at: Option<TraceEntry>,
+    pub(crate) spawned_at: Option<crate::code::Site>,
     pub parent: Option<TaskId>,
     /// What its current wait is registered on.
     pub regs: Regs,
@@ -227,7 +226,7 @@ pub struct TaskMeta {
 
 // Every live task has a record: what few tasks need is boxed.
 const _: () = assert!(std::mem::size_of::<Resume>() <= 24);
-const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 200);
+const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 176);
 
 impl TaskMeta {
     /// Whether it waits for its nursery's tasks: cancellation reaches those
