@@ -39,6 +39,22 @@ pub(crate) struct Options {
     caps: Option<Capabilities>,
 }
 
+/// The exit status of a bug of Weft rather than of the script (BSD's
+/// `EX_SOFTWARE`).
+const INTERNAL_ERROR: i32 = 70;
+
+/// Runs `body` (the command line's [`main`]) and gives its exit status:
+/// the process's last line of defence. A panic that escapes the VM's own
+/// guard ends the run with an internal error's message and status 70, not
+/// a Rust backtrace.
+pub fn guarded(body: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
+    std::panic::catch_unwind(body).unwrap_or_else(|_| {
+        // Not `eprintln!`, which would panic in turn on a closed stderr.
+        let _ = writeln!(std::io::stderr(), "error: {}", weft_vm::internal_message("the command line stopped"));
+        INTERNAL_ERROR
+    })
+}
+
 /// Runs the CLI with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
     // Arguments that are not UTF-8 are refused by name rather than
@@ -276,7 +292,7 @@ pub(crate) fn report(failure: &Failure) -> i32 {
             print_err(&e.report);
             // A bug of the VM, not of the script: the status of a panic.
             if e.kind == "Internal" {
-                70
+                INTERNAL_ERROR
             } else {
                 1
             }
@@ -307,5 +323,17 @@ fn disasm(file: &str) -> i32 {
     match vm.disassemble(file, &text, dir_of(file)) {
         Ok(listing) => print_out(&listing),
         Err(failure) => report(&failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_that_escapes_the_vm_ends_the_command_with_status_70() {
+        assert_eq!(guarded(|| 3), 3, "a status goes through as it is");
+        assert_eq!(guarded(|| panic!("a bug outside the VM")), INTERNAL_ERROR);
+        assert_eq!(INTERNAL_ERROR, 70);
     }
 }

@@ -21,10 +21,7 @@ fn main() {
     // nested input to fit a host thread's 2 MiB stack (tests/deep_input.rs),
     // and the interpreter does not recurse per call. A thread of its own
     // cost a millisecond of start-up (its stack, its own malloc arena).
-    let status = std::panic::catch_unwind(weft::cli::main).unwrap_or_else(|_| {
-        let _ = writeln!(std::io::stderr(), "error: {}", weft_vm::internal_message("the command line stopped"));
-        70
-    });
+    let status = weft::cli::guarded(weft::cli::main);
     #[cfg(feature = "op-pairs")]
     if let Err(e) = weft_vm::op_pairs::write() {
         eprintln!("error: writing the instruction pair counts: {e}");
