@@ -86,8 +86,8 @@ pub struct Task {
     pub(crate) rare: Option<Box<Rare>>,
 }
 
-// Every live task holds one (a million sleeping tasks, a million of
-// them): what most tasks never use stays in `rare`.
+// A million sleeping tasks hold a million of these: what most tasks
+// never use stays in `rare`.
 const _: () = assert!(std::mem::size_of::<Task>() <= 96);
 
 /// The part of a task that most tasks never use (see [`Task::rare`]).

@@ -239,9 +239,10 @@ impl SourceFile {
 }
 
 /// An instruction's place in the code: its function, and the pc after it
-/// (a frame's saved pc while the instruction runs). Two words where its
-/// [`TraceEntry`] (from [`Code::site_entry`]) is four and a shared name:
-/// every task keeps the site of the `spawn` that made it.
+/// (a frame's saved pc while the instruction runs). Eight bytes, where its
+/// [`TraceEntry`] (from [`Code::site_entry`]) is 32 with a counted
+/// reference to the function's name: every task keeps the site of the
+/// `spawn` that made it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Site {
     pub(crate) proto: u32,
