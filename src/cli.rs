@@ -48,9 +48,14 @@ const INTERNAL_ERROR: i32 = 70;
 /// guard ends the run with an internal error's message and status 70, not
 /// a Rust backtrace.
 pub fn guarded(body: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
+    guard(body, &mut std::io::stderr())
+}
+
+/// [`guarded`], reporting to `err`.
+fn guard(body: impl FnOnce() -> i32 + std::panic::UnwindSafe, err: &mut dyn Write) -> i32 {
     std::panic::catch_unwind(body).unwrap_or_else(|_| {
         // Not `eprintln!`, which would panic in turn on a closed stderr.
-        let _ = writeln!(std::io::stderr(), "error: {}", weft_vm::internal_message("the command line stopped"));
+        let _ = writeln!(err, "error: {}", weft_vm::internal_message("the command line stopped"));
         INTERNAL_ERROR
     })
 }
@@ -332,8 +337,12 @@ mod tests {
 
     #[test]
     fn a_panic_that_escapes_the_vm_ends_the_command_with_status_70() {
-        assert_eq!(guarded(|| 3), 3, "a status goes through as it is");
-        assert_eq!(guarded(|| panic!("a bug outside the VM")), INTERNAL_ERROR);
+        let mut err = Vec::new();
+        assert_eq!(guard(|| 3, &mut err), 3, "a status goes through as it is");
+        assert!(err.is_empty());
+        assert_eq!(guard(|| panic!("a bug outside the VM"), &mut err), INTERNAL_ERROR);
         assert_eq!(INTERNAL_ERROR, 70);
+        let err = String::from_utf8(err).unwrap();
+        assert!(err.starts_with("error: the command line stopped (a bug in Weft"), "{err}");
     }
 }
