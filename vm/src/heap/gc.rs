@@ -103,8 +103,10 @@ impl crate::Vm {
             if let Some(task) = &meta.task {
                 roots.extend(task.roots());
             }
-            roots.push(meta.context);
-            roots.extend(meta.owned.iter().flat_map(|o| o.values().iter().copied()));
+            if let Some(rare) = &meta.rare {
+                roots.push(rare.context);
+                roots.extend(rare.owned.values().iter().copied());
+            }
             roots.extend(meta.handle.map(Value::Task));
             match &meta.resume {
                 sched::Resume::Value(v) | sched::Resume::Select(_, v) => roots.push(*v),

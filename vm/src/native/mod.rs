@@ -813,7 +813,7 @@ impl Ctx<'_> {
     /// it has one.
     pub fn context(&self) -> Option<MapRef> {
         // A task without a record yet has set no context.
-        match self.rt.sched.tasks.get(self.rt.sched.current).map_or(Value::Nil, |meta| meta.context) {
+        match self.rt.sched.tasks.get(self.rt.sched.current).map_or(Value::Nil, |meta| meta.context()) {
             Value::Map(m) => Some(MapRef(m)),
             _ => None,
         }
@@ -827,7 +827,7 @@ impl Ctx<'_> {
         let m = self.rt.heap.new_map(Default::default());
         self.rt.sched.attach();
         let current = self.rt.sched.current;
-        self.rt.sched.meta_mut(current).context = Value::Map(m);
+        self.rt.sched.meta_mut(current).rare_mut().context = Value::Map(m);
         MapRef(m)
     }
 }

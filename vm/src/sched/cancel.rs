@@ -11,7 +11,7 @@
 //! checkpoint is one look-up, not a walk up a chain that deep spawn/join
 //! recursion makes as long as the recursion.
 
-use super::{Resume, Scheduler, ScopeId, State, TaskId, TimerKey, TimerKind};
+use super::{OptId, Resume, Scheduler, ScopeId, State, TaskId, TimerKey, TimerKind};
 use crate::error::Throw;
 use crate::heap::Heap;
 
@@ -19,7 +19,8 @@ use crate::heap::Heap;
 const NONE: ScopeId = ScopeId::MAX;
 
 pub struct Scope {
-    pub parent: Option<ScopeId>,
+    /// The scope it is inside; none for a root.
+    parent: OptId,
     /// The task whose scope stack holds it.
     pub task: TaskId,
     /// Scopes opened inside it, in this task or in tasks spawned into it:
@@ -38,28 +39,61 @@ pub struct Scope {
     /// innermost scope this is must raise `Cancelled` for. Kept up to date
     /// on creation, cancellation and orphaning, so a checkpoint costs one
     /// look-up however deep the scope tree.
-    reached_by: Option<ScopeId>,
+    reached_by: OptId,
     /// For `timeout`: whether its deadline passed.
     pub expired: bool,
     /// For `timeout`: the pending deadline.
     deadline: Option<TimerKey>,
     /// For a `nursery` block: its bookkeeping, where objects tied to the
     /// block go (`owned.rs`).
-    pub nursery: Option<super::NurseryId>,
+    nursery: OptId,
+}
+
+// Every live task has its own scope.
+const _: () = assert!(std::mem::size_of::<Option<Scope>>() <= 48);
+
+impl Scope {
+    /// The scope it is inside; none for a root.
+    pub fn parent(&self) -> Option<ScopeId> {
+        self.parent.get()
+    }
+
+    /// For a `nursery` block's scope: the nursery.
+    pub fn nursery(&self) -> Option<super::NurseryId> {
+        self.nursery.get()
+    }
+
+    /// Makes it the scope of nursery `id`.
+    pub(crate) fn set_nursery(&mut self, id: super::NurseryId) {
+        self.nursery = Some(id).into();
+    }
 }
 
 /// A task's cancel scopes, innermost last: its own, which it has for its
-/// whole life, then those it entered. The own scope is held inline, so a
-/// task that enters none (most tasks) allocates nothing for them.
+/// whole life, then those it entered. The own scope and the first entered
+/// are held inline, so a task that enters none, or one at a time (a
+/// `timeout` around a call), allocates nothing for them; deeper ones go in
+/// a boxed vector, kept for the task's life. Sixteen bytes in every task's
+/// record, where a `Vec` would take twenty-eight.
 pub struct ScopeStack {
     own: ScopeId,
-    entered: Vec<ScopeId>,
+    /// The outermost scope it entered, `NONE` while it is in none.
+    first: ScopeId,
+    /// The scopes entered inside `first`, outermost first: empty, or
+    /// without a box, while `first` is the innermost. Boxed, so that the
+    /// field is one word in every record, and only a task that nests two
+    /// blocks pays the second allocation.
+    #[allow(clippy::box_collection)]
+    deeper: Option<Box<Vec<ScopeId>>>,
 }
+
+// Every live task has one, in its record.
+const _: () = assert!(std::mem::size_of::<ScopeStack>() <= 16);
 
 impl ScopeStack {
     /// The stack of a task whose own scope is `own`.
     pub fn new(own: ScopeId) -> ScopeStack {
-        ScopeStack { own, entered: Vec::new() }
+        ScopeStack { own, first: NONE, deeper: None }
     }
 
     /// The task's own scope: cancelling it cancels the task.
@@ -69,27 +103,43 @@ impl ScopeStack {
 
     /// The innermost scope.
     pub fn innermost(&self) -> ScopeId {
-        self.entered.last().copied().unwrap_or(self.own)
+        match self.deeper.as_ref().and_then(|d| d.last()) {
+            Some(&scope) => scope,
+            None if self.first != NONE => self.first,
+            None => self.own,
+        }
     }
 
     /// Enters `scope`, inside the innermost.
     pub fn push(&mut self, scope: ScopeId) {
-        self.entered.push(scope);
+        if self.first == NONE {
+            self.first = scope;
+        } else {
+            self.deeper.get_or_insert_default().push(scope);
+        }
     }
 
     /// Leaves the innermost scope, unless it is the task's own.
     pub fn pop(&mut self) -> Option<ScopeId> {
-        self.entered.pop()
+        if let Some(scope) = self.deeper.as_mut().and_then(|d| d.pop()) {
+            return Some(scope);
+        }
+        let first = std::mem::replace(&mut self.first, NONE);
+        (first != NONE).then_some(first)
     }
 
     /// Every scope, outermost first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = ScopeId> + '_ {
-        std::iter::once(self.own).chain(self.entered.iter().copied())
+        let first = (self.first != NONE).then_some(self.first);
+        let deeper = self.deeper.iter().flat_map(|d| d.iter().copied());
+        std::iter::once(self.own).chain(first).chain(deeper)
     }
 
     /// Bytes held outside the stack itself.
     pub fn heap_bytes(&self) -> usize {
-        self.entered.capacity() * std::mem::size_of::<ScopeId>()
+        self.deeper
+            .as_ref()
+            .map_or(0, |d| std::mem::size_of::<Vec<ScopeId>>() + d.capacity() * std::mem::size_of::<ScopeId>())
     }
 }
 
@@ -99,9 +149,10 @@ impl Scheduler {
         // Appended, so that cancellation wakes tasks in the order they
         // were spawned.
         let prev_sibling = parent.and_then(|p| self.scopes.get(p)).map_or(NONE, |p| p.last_child);
-        let reached_by = if shield { None } else { parent.and_then(|p| self.scopes.get(p)).and_then(|p| p.reached_by) };
+        let reached_by =
+            if shield { None } else { parent.and_then(|p| self.scopes.get(p)).and_then(|p| p.reached_by.get()) };
         let id = self.scopes.insert(Scope {
-            parent,
+            parent: parent.into(),
             task,
             first_child: NONE,
             last_child: NONE,
@@ -109,10 +160,10 @@ impl Scheduler {
             prev_sibling,
             cancelled: false,
             shield,
-            reached_by,
+            reached_by: reached_by.into(),
             expired: false,
             deadline: None,
-            nursery: None,
+            nursery: OptId::NONE,
         });
         if let Some(prev) = self.scopes.get_mut(prev_sibling) {
             prev.next_sibling = id;
@@ -135,7 +186,7 @@ impl Scheduler {
         match self.scopes.get_mut(scope.prev_sibling) {
             Some(prev) => prev.next_sibling = scope.next_sibling,
             None => {
-                if let Some(parent) = scope.parent.and_then(|p| self.scopes.get_mut(p)) {
+                if let Some(parent) = scope.parent().and_then(|p| self.scopes.get_mut(p)) {
                     parent.first_child = scope.next_sibling;
                 }
             }
@@ -143,7 +194,7 @@ impl Scheduler {
         match self.scopes.get_mut(scope.next_sibling) {
             Some(next) => next.prev_sibling = scope.prev_sibling,
             None => {
-                if let Some(parent) = scope.parent.and_then(|p| self.scopes.get_mut(p)) {
+                if let Some(parent) = scope.parent().and_then(|p| self.scopes.get_mut(p)) {
                     parent.last_child = scope.prev_sibling;
                 }
             }
@@ -152,7 +203,7 @@ impl Scheduler {
         // nursery (its run failed): they become roots.
         let mut child = scope.first_child;
         while let Some(c) = self.scopes.get_mut(child) {
-            c.parent = None;
+            c.parent = OptId::NONE;
             let next = c.next_sibling;
             self.refresh_reach(child);
             child = next;
@@ -179,7 +230,7 @@ impl Scheduler {
     /// that anything could have cancelled.
     pub fn cancelled(&self, id: TaskId) -> Option<ScopeId> {
         let scope = self.tasks.get(id)?.scopes.innermost();
-        self.scopes.get(scope).and_then(|s| s.reached_by)
+        self.scopes.get(scope).and_then(|s| s.reached_by.get())
     }
 
     /// Recomputes `reached_by` for `scope` from its parent, and for its
@@ -190,11 +241,11 @@ impl Scheduler {
         while let Some(s) = todo.pop() {
             let Some(sc) = self.scopes.get(s) else { continue };
             let own = sc.cancelled.then_some(s);
-            let above = match sc.parent {
-                Some(p) if !sc.shield => self.scopes.get(p).and_then(|p| p.reached_by),
+            let above = match sc.parent() {
+                Some(p) if !sc.shield => self.scopes.get(p).and_then(|p| p.reached_by.get()),
                 _ => None,
             };
-            let reach = above.or(own);
+            let reach = OptId::from(above.or(own));
             if reach == sc.reached_by && s != scope {
                 continue;
             }
@@ -318,6 +369,33 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_stack_enters_and_leaves_in_order_and_keeps_its_room() {
+        let mut stack = ScopeStack::new(7);
+        assert_eq!((stack.innermost(), stack.pop(), stack.heap_bytes()), (7, None, 0));
+        for scope in 100..110 {
+            stack.push(scope);
+            assert_eq!(stack.innermost(), scope);
+        }
+        let all: Vec<ScopeId> = stack.iter().collect();
+        assert_eq!(all, [7].into_iter().chain(100..110).collect::<Vec<_>>());
+        let room = stack.heap_bytes();
+        assert!(room >= 9 * std::mem::size_of::<ScopeId>());
+        for scope in (100..110).rev() {
+            assert_eq!(stack.pop(), Some(scope));
+        }
+        assert_eq!((stack.pop(), stack.innermost(), stack.iter().count()), (None, 7, 1));
+        // Entering again reuses the room: a loop of blocks does not grow it.
+        stack.push(1);
+        assert_eq!((stack.innermost(), stack.pop(), stack.innermost()), (1, Some(1), 7));
+        for _ in 0..1000 {
+            stack.push(1);
+            stack.push(2);
+            assert_eq!((stack.pop(), stack.pop()), (Some(2), Some(1)));
+        }
+        assert_eq!(stack.heap_bytes(), room);
+    }
+
+    #[test]
     fn cancel_visits_only_the_cancelled_subtree() {
         let mut heap = Heap::new();
         let idle = if cfg!(miri) { 200 } else { 10_000 };
@@ -340,7 +418,7 @@ mod tests {
             if sc.shield {
                 break;
             }
-            scope = sc.parent;
+            scope = sc.parent();
         }
         found
     }
@@ -366,7 +444,7 @@ mod tests {
                     _ => {}
                 }
                 for &s in &live {
-                    assert_eq!(sched.scopes.get(s).and_then(|x| x.reached_by), reach_by_walk(&sched, s));
+                    assert_eq!(sched.scopes.get(s).and_then(|x| x.reached_by.get()), reach_by_walk(&sched, s));
                 }
             }
         }

@@ -31,7 +31,7 @@ pub fn note_spawn_chain(code: &Code, rt: &mut Runtime, e: crate::value::Ref) {
         let Some(meta) = rt.sched.tasks.get(id) else { break };
         let Some(site) = meta.spawned_at else { break };
         chain.extend(code.site_entry(site));
-        task = meta.parent;
+        task = meta.parent.get();
         if chain.len() > 100 {
             break;
         }
@@ -94,7 +94,7 @@ pub fn spawn(
     task.stack.push(callee);
     task.stack.extend_from_slice(args);
     task.start = Some(args.len() as u8);
-    let context = match rt.sched.meta(rt.sched.current).context {
+    let context = match rt.sched.meta(rt.sched.current).context() {
         Value::Map(m) => {
             let copy = rt.heap.map(m).clone();
             Value::Map(rt.heap.new_map(copy))
@@ -106,8 +106,10 @@ pub fn spawn(
     let meta = rt.sched.meta_mut(id);
     meta.handle = Some(handle);
     meta.spawned_at = site;
-    meta.parent = Some(owner);
-    meta.context = context;
+    meta.parent = Some(owner).into();
+    if let Value::Map(_) = context {
+        meta.rare_mut().context = context;
+    }
     rt.sched.nurseries.get_mut(nid).expect("checked").live += 1;
     Ok(Value::Task(handle))
 }
@@ -141,7 +143,7 @@ pub(crate) fn new_nursery(
         owned: Default::default(),
     });
     if let Some(s) = rt.sched.scopes.get_mut(scope) {
-        s.nursery = Some(id);
+        s.set_nursery(id);
     }
     let handle = rt.heap.new_nursery(id);
     rt.sched.nurseries.get_mut(id).expect("just made").handle = Some(handle);
@@ -354,7 +356,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
     if let Some(h) = meta.handle {
         rt.heap.task_mut(h).outcome = outcome;
     }
-    for (w, ()) in meta.joiners.take().map(|mut q| q.take_all()).unwrap_or_default() {
+    for (w, ()) in meta.rare.as_mut().map(|r| r.joiners.take_all()).unwrap_or_default() {
         let resume = match outcome {
             Outcome::Returned(v) => w.via.resume(v),
             Outcome::Failed(e) => Resume::raise(Throw::Value(e)),
@@ -362,7 +364,7 @@ pub fn finish(rt: &mut Runtime, id: TaskId, result: Result<Value, Value>) {
         };
         rt.sched.wake(&mut rt.heap, w.task, w.token, resume);
     }
-    if let Some(nid) = meta.nursery {
+    if let Some(nid) = meta.nursery.get() {
         if let Outcome::Failed(e) = outcome {
             nursery_failed(rt, nid, e, false);
         }

@@ -568,7 +568,7 @@ impl Scheduler {
         self.attach();
         let (task, token) = (self.current, self.token());
         let cell = SharedWait::new();
-        self.meta_mut(task).shared = Some(cell.clone());
+        self.meta_mut(task).rare_mut().shared = Some(cell.clone());
         self.port.pending.fetch_add(1, Ordering::AcqRel);
         self.port.used = true;
         RemoteWaker {
@@ -647,8 +647,8 @@ impl Scheduler {
             Payload::Message(message, via) => {
                 // The remote side claimed the wait: no local wake can have run.
                 if let Some(meta) = self.tasks.get_mut(d.task) {
-                    if meta.token == d.token {
-                        meta.shared = None;
+                    if let Some(rare) = meta.rare.as_mut().filter(|_| meta.token == d.token) {
+                        rare.shared = None;
                     }
                 }
                 via.resume(message.into_value(heap))

@@ -62,6 +62,31 @@ pub(crate) const DETACHED: TaskId = TaskId::MAX - 1;
 pub type ScopeId = u32;
 pub type NurseryId = u32;
 
+/// An optional task, scope or nursery id in four bytes, where
+/// `Option<u32>` takes eight: `u32::MAX` stands for none, an index no
+/// [`Slab`] hands out. Records of which every live task has one keep
+/// their links so.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OptId(u32);
+
+impl OptId {
+    pub const NONE: OptId = OptId(u32::MAX);
+
+    /// The id, if there is one.
+    #[inline]
+    pub fn get(self) -> Option<u32> {
+        (self != OptId::NONE).then_some(self.0)
+    }
+}
+
+/// `Some(u32::MAX)`, which names nothing (a host's nursery has that
+/// owner), is none too.
+impl From<Option<u32>> for OptId {
+    fn from(id: Option<u32>) -> OptId {
+        OptId(id.unwrap_or(u32::MAX))
+    }
+}
+
 /// A vector of optional items reused through a free list.
 pub struct Slab<T> {
     items: Vec<Option<T>>,
@@ -84,8 +109,11 @@ impl<T> Slab<T> {
                 i
             }
             None => {
+                // Past `u32::MAX - 1` items an index would not fit, or
+                // would be `OptId::NONE`: memory runs out long before.
+                let i = u32::try_from(self.items.len()).ok().filter(|&i| i < u32::MAX).expect("a slab of 2^32 items");
                 self.items.push(Some(item));
-                self.items.len() as u32 - 1
+                i
             }
         }
     }
@@ -202,31 +230,39 @@ pub struct TaskMeta {
     /// Its cancel scopes: its own, then those it entered.
     pub scopes: cancel::ScopeStack,
     /// The nursery it was spawned into (none for the main task).
-    pub nursery: Option<NurseryId>,
+    pub nursery: OptId,
     /// Its handle, the value `spawn` returned.
     pub handle: Option<Ref>,
-    /// `context_get` / `context_set` storage: a map, or nil.
-    pub context: Value,
     /// The `spawn` that made it, and its parent task.
     pub(crate) spawned_at: Option<crate::code::Site>,
-    pub parent: Option<TaskId>,
+    pub parent: OptId,
     /// What its current wait is registered on.
     pub regs: Regs,
     /// Whether the current wait is a `select` (for deadlock reports).
     pub selecting: bool,
-    /// Tasks parked in `join` on this one (boxed: most tasks have none).
-    pub joiners: Option<Box<WaitQueue<()>>>,
+    /// What few tasks need, boxed when first needed (see [`RareMeta`]).
+    pub rare: Option<Box<RareMeta>>,
+}
+
+/// What few tasks' records need: made the first time a task sets a
+/// context, is joined, waits on another thread or owns a host object, and
+/// kept until it ends.
+#[derive(Default)]
+pub struct RareMeta {
+    /// `context_get` / `context_set` storage: a map, or nil.
+    pub context: Value,
+    /// Tasks parked in `join` on this one.
+    pub joiners: WaitQueue<()>,
     /// For a wait that another thread may end: the cell every waker must
     /// claim first (see `driver.rs`).
     pub shared: Option<SharedWait>,
-    /// Host objects tied to it outside any nursery block (boxed: most
-    /// tasks own none).
-    pub owned: Option<Box<owned::Owned>>,
+    /// Host objects tied to it outside any nursery block.
+    pub owned: owned::Owned,
 }
 
 // Every live task has a record: what few tasks need is boxed.
 const _: () = assert!(std::mem::size_of::<Resume>() <= 24);
-const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 176);
+const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 120);
 
 impl TaskMeta {
     /// Whether it waits for its nursery's tasks: cancellation reaches those
@@ -238,10 +274,18 @@ impl TaskMeta {
     /// Bytes held outside the heap's objects, for the heap limit.
     pub fn bytes(&self) -> usize {
         let task = self.task.as_ref().map_or(0, |t| t.bytes());
-        std::mem::size_of::<TaskMeta>()
-            + task
-            + self.scopes.heap_bytes()
-            + self.joiners.as_ref().map_or(0, |q| q.bytes())
+        let rare = self.rare.as_ref().map_or(0, |r| std::mem::size_of::<RareMeta>() + r.joiners.bytes());
+        std::mem::size_of::<TaskMeta>() + task + self.scopes.heap_bytes() + rare
+    }
+
+    /// Its box of what few tasks need, made if it has none.
+    pub fn rare_mut(&mut self) -> &mut RareMeta {
+        self.rare.get_or_insert_default()
+    }
+
+    /// Its context map (`context_get` / `context_set`), or nil.
+    pub fn context(&self) -> Value {
+        self.rare.as_ref().map_or(Value::Nil, |r| r.context)
     }
 }
 
@@ -353,7 +397,7 @@ impl Scheduler {
             nurseries: self.nurseries.len(),
             timers: self.timers.len(),
             timer_entries: self.timers.entries(),
-            joiner_entries: self.tasks.iter().filter_map(|(_, m)| m.joiners.as_ref()).map(|q| q.len()).sum(),
+            joiner_entries: self.tasks.iter().filter_map(|(_, m)| m.rare.as_ref()).map(|r| r.joiners.len()).sum(),
             owned: self.owned_count(),
             host_channels: self.port.host_channels(),
         }
@@ -420,16 +464,13 @@ impl Scheduler {
             resume: Resume::Nothing,
             // Its own scope is made next, once the record has an id.
             scopes: cancel::ScopeStack::new(ScopeId::MAX),
-            nursery,
+            nursery: nursery.into(),
             handle: None,
-            context: Value::Nil,
             spawned_at: None,
-            parent: None,
+            parent: OptId::NONE,
             regs: Regs::None,
             selecting: false,
-            joiners: None,
-            shared: None,
-            owned: None,
+            rare: None,
         });
         let scope = self.new_scope(id, scope_parent, false);
         self.meta_mut(id).scopes = cancel::ScopeStack::new(scope);
@@ -468,7 +509,7 @@ impl Scheduler {
             }
             Event::Join(t) => {
                 let target = heap.task(t).id;
-                self.meta_mut(target).joiners.get_or_insert_default().push(waiter, ());
+                self.meta_mut(target).rare_mut().joiners.push(waiter, ());
                 Reg::Join(t)
             }
             Event::After(seconds) => {
@@ -514,9 +555,9 @@ impl Scheduler {
             return false;
         }
         // A wait another thread may end is ended by whoever claims it.
-        if let Some(cell) = meta.shared.take() {
+        if let Some(cell) = meta.rare.as_mut().and_then(|r| r.shared.take()) {
             if !cell.claim() {
-                meta.shared = Some(cell);
+                meta.rare_mut().shared = Some(cell);
                 return false;
             }
         }
@@ -555,9 +596,10 @@ impl Scheduler {
             }
             Reg::Join(t) => {
                 let target = heap.task(t).id;
-                if let Some(mut joiners) = self.tasks.get_mut(target).and_then(|m| m.joiners.take()) {
+                if let Some(rare) = self.tasks.get_mut(target).and_then(|m| m.rare.as_mut()) {
+                    let mut joiners = std::mem::take(&mut rare.joiners);
                     joiners.aborted(|w| wait::pending(&self.tasks, w));
-                    self.meta_mut(target).joiners = Some(joiners);
+                    self.meta_mut(target).rare_mut().joiners = joiners;
                 }
             }
             Reg::Timer(key) => self.timers.cancel(key),

@@ -65,7 +65,7 @@ impl Scheduler {
     /// (the session, for the top level of a session's entry).
     fn current_owner(&self) -> Owner {
         let id = self.current;
-        let nursery = self.meta(id).scopes.iter().rev().find_map(|s| self.scopes.get(s).and_then(|s| s.nursery));
+        let nursery = self.meta(id).scopes.iter().rev().find_map(|s| self.scopes.get(s).and_then(|s| s.nursery()));
         match nursery {
             Some(n) => Owner::Nursery(n),
             None if id == self.main && self.host.is_session() => Owner::Session,
@@ -78,7 +78,7 @@ impl Scheduler {
         self.attach();
         match self.current_owner() {
             Owner::Nursery(n) => self.nurseries.get_mut(n).expect("an open nursery").owned.push(heap, v),
-            Owner::Task(t) => self.meta_mut(t).owned.get_or_insert_default().push(heap, v),
+            Owner::Task(t) => self.meta_mut(t).rare_mut().owned.push(heap, v),
             Owner::Session => self.host.owned.push(heap, v),
         }
     }
@@ -95,12 +95,12 @@ impl Scheduler {
     /// its scopes are removed.
     pub(crate) fn end_task_owned(&mut self, heap: &mut Heap, meta: &mut TaskMeta) {
         for scope in meta.scopes.iter().rev() {
-            if let Some(nid) = self.scopes.get(scope).and_then(|s| s.nursery) {
+            if let Some(nid) = self.scopes.get(scope).and_then(|s| s.nursery()) {
                 self.end_nursery_owned(heap, nid);
             }
         }
-        if let Some(owned) = meta.owned.take() {
-            owned.end(heap);
+        if let Some(rare) = &mut meta.rare {
+            std::mem::take(&mut rare.owned).end(heap);
         }
     }
 
@@ -117,15 +117,15 @@ impl Scheduler {
             self.end_nursery_owned(heap, nid);
         }
         for meta in self.tasks.values_mut() {
-            if let Some(owned) = meta.owned.take() {
-                owned.end(heap);
+            if let Some(rare) = &mut meta.rare {
+                std::mem::take(&mut rare.owned).end(heap);
             }
         }
     }
 
     /// Objects owned, by every owner.
     pub(crate) fn owned_count(&self) -> usize {
-        let tasks: usize = self.tasks.iter().filter_map(|(_, m)| m.owned.as_ref()).map(|o| o.items.len()).sum();
+        let tasks: usize = self.tasks.iter().filter_map(|(_, m)| m.rare.as_ref()).map(|r| r.owned.items.len()).sum();
         self.host.owned.items.len() + tasks + self.nurseries.iter().map(|(_, n)| n.owned.items.len()).sum::<usize>()
     }
 }

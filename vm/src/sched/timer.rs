@@ -12,6 +12,7 @@
 use super::{Slab, TaskId, Via};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU32;
 use std::time::Instant;
 
 /// Stale heap entries tolerated beyond the live count before a rebuild.
@@ -29,11 +30,18 @@ pub enum TimerKind {
 /// Names a timer, to cancel it. The serial's low bits tell a reused slot
 /// apart: a key is held only while its timer is pending (whoever holds it
 /// gives it up when the timer fires or is cancelled), so it never meets a
-/// slot reused four billion times over.
+/// slot reused four billion times over. They are never zero (see
+/// [`low_bits`]), so an `Option<TimerKey>` takes eight bytes, as a key
+/// does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerKey {
     slot: u32,
-    serial: u32,
+    serial: NonZeroU32,
+}
+
+/// A serial's low 32 bits, with `u32::MAX` standing in for zero.
+fn low_bits(serial: u64) -> NonZeroU32 {
+    NonZeroU32::new(serial as u32).unwrap_or(NonZeroU32::MAX)
 }
 
 struct Live {
@@ -58,13 +66,13 @@ impl Timers {
         let serial = self.serial;
         let slot = self.live.insert(Live { serial, kind });
         self.heap.push(Reverse((at, serial, slot)));
-        TimerKey { slot, serial: serial as u32 }
+        TimerKey { slot, serial: low_bits(serial) }
     }
 
     /// Cancels a timer; a timer that already fired or was cancelled is
     /// left alone.
     pub fn cancel(&mut self, key: TimerKey) {
-        if self.live.get(key.slot).is_some_and(|t| t.serial as u32 == key.serial) {
+        if self.live.get(key.slot).is_some_and(|t| low_bits(t.serial) == key.serial) {
             self.live.remove(key.slot);
             if self.heap.len() > 2 * self.live.len() + SLACK {
                 let live = &self.live;
