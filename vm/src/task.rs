@@ -72,7 +72,6 @@ pub(crate) const CALL_COST: i32 = 2;
 pub struct Task {
     pub(crate) stack: Vec<Value>,
     pub(crate) frames: Vec<Frame>,
-    pub(crate) handlers: Vec<Handler>,
     /// Instructions left before the task yields (see [`spend`]); zero or
     /// less once spent, until the scheduler refills it.
     pub(crate) budget: i32,
@@ -81,14 +80,15 @@ pub struct Task {
     /// A new task's pending first call: the callee is `stack[0]`, followed
     /// by this many arguments.
     pub(crate) start: Option<u8>,
-    /// What only some tasks need, boxed so that a task that never throws
-    /// or calls back from a native (most sleeping tasks) does not carry it.
+    /// What only some tasks need, boxed so that a task that never enters
+    /// a `try`, throws or calls back from a native (most sleeping tasks)
+    /// does not carry it.
     pub(crate) rare: Option<Box<Rare>>,
 }
 
 // A million sleeping tasks hold a million of these: what most tasks
 // never use stays in `rare`.
-const _: () = assert!(std::mem::size_of::<Task>() <= 96);
+const _: () = assert!(std::mem::size_of::<Task>() <= 72);
 
 /// The part of a task that most tasks never use (see [`Task::rare`]).
 #[derive(Default)]
@@ -100,6 +100,8 @@ pub(crate) struct Rare {
     /// Natives waiting for the Weft function they called to return, one per
     /// trampoline frame, innermost last.
     pub(crate) conts: Vec<Cont>,
+    /// The active `try` blocks, innermost last.
+    pub(crate) handlers: Vec<Handler>,
 }
 
 /// A native suspended in a call to a Weft function (see `Ctx::call`).
@@ -119,15 +121,7 @@ pub(crate) struct Cont {
 impl Task {
     /// An empty task: the caller sets up its first frame or call.
     pub(crate) fn new() -> Task {
-        Task {
-            stack: Vec::new(),
-            frames: Vec::new(),
-            handlers: Vec::new(),
-            budget: BUDGET,
-            park_slot: 0,
-            start: None,
-            rare: None,
-        }
+        Task { stack: Vec::new(), frames: Vec::new(), budget: BUDGET, park_slot: 0, start: None, rare: None }
     }
 
     /// The task's rare part, made the first time it is needed.
@@ -146,6 +140,18 @@ impl Task {
         self.rare.as_ref().map_or(&[], |r| &r.trace)
     }
 
+    /// The innermost active `try` block.
+    #[inline(always)]
+    pub(crate) fn last_handler(&self) -> Option<&Handler> {
+        self.rare.as_ref().and_then(|r| r.handlers.last())
+    }
+
+    /// Leaves the innermost active `try` block.
+    #[inline(always)]
+    pub(crate) fn pop_handler(&mut self) -> Option<Handler> {
+        self.rare.as_mut().and_then(|r| r.handlers.pop())
+    }
+
     /// Empties a finished task so that the next main task can reuse its
     /// allocations; false if it grew too big to be worth keeping (a deep
     /// recursion's registers), and should be dropped instead.
@@ -157,7 +163,6 @@ impl Task {
         }
         self.stack.clear();
         self.frames.clear();
-        self.handlers.clear();
         self.rare = None;
         self.budget = BUDGET;
         self.park_slot = 0;
@@ -170,10 +175,10 @@ impl Task {
         std::mem::size_of::<Task>()
             + self.stack.capacity() * std::mem::size_of::<Value>()
             + self.frames.capacity() * std::mem::size_of::<Frame>()
-            + self.handlers.capacity() * std::mem::size_of::<Handler>()
             + self.rare.as_ref().map_or(0, |r| {
                 std::mem::size_of::<Rare>()
                     + r.trace.capacity() * std::mem::size_of::<TraceEntry>()
+                    + r.handlers.capacity() * std::mem::size_of::<Handler>()
                     + r.conts.iter().map(|c| std::mem::size_of::<Cont>() + c.keep.capacity() * 16).sum::<usize>()
             })
     }

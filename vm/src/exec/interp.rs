@@ -821,7 +821,10 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::ReturnNil => return_value!(None::<Reg>),
 
                 Op::EndTry => {
-                    task.handlers.pop();
+                    // The field alone: the registers borrow the stack.
+                    if let Some(rare) = &mut task.rare {
+                        rare.handlers.pop();
+                    }
                 }
                 // Allocations: the commonest are made here.
                 Op::NewCell { reg } => {
@@ -1222,8 +1225,8 @@ pub(crate) fn grow(heap: &mut crate::heap::Heap, stack: &mut Vec<Value>, top: us
 #[inline(always)]
 fn pop_handlers(task: &mut Task) {
     let depth = task.frames.len() as u32;
-    while task.handlers.last().is_some_and(|h| h.frames > depth) {
-        task.handlers.pop();
+    while task.last_handler().is_some_and(|h| h.frames > depth) {
+        task.pop_handler();
     }
 }
 
@@ -1798,7 +1801,7 @@ pub(crate) fn raise(code: &Code, rt: &mut Runtime, task: &mut Task, throw: Throw
         }
     };
     task.rare_mut().trace = trace;
-    let handler = task.handlers.pop();
+    let handler = task.pop_handler();
     // Natives suspended in the frames unwound never resume; those that
     // asked are told.
     let kept = handler.map_or(0, |h| h.frames);

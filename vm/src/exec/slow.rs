@@ -144,7 +144,7 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
         }
         Op::ReturnNil => return crate::interp::return_from(task, Value::Nil),
         Op::EndTry => {
-            task.handlers.pop();
+            task.pop_handler();
         }
         Op::NewCell { reg } => {
             let cell = rt.heap.new_cell(regs[reg]);
@@ -453,11 +453,14 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
             gc_point!();
         }
 
-        Op::Try { reg, offset } => task.handlers.push(Handler {
-            frames: task.frames.len() as u32,
-            pc: (pc as isize + offset as isize) as u32,
-            slot: (base + reg as usize) as u32,
-        }),
+        Op::Try { reg, offset } => {
+            let handler = Handler {
+                frames: task.frames.len() as u32,
+                pc: (pc as isize + offset as isize) as u32,
+                slot: (base + reg as usize) as u32,
+            };
+            task.rare.get_or_insert_default().handlers.push(handler);
+        }
         Op::Throw { src } => raise!(Throw::Value(regs[src])),
 
         Op::IterPrep { base: b } => {
