@@ -189,3 +189,44 @@ impl Task {
         self.stack.iter().copied().chain(self.conts().iter().flat_map(|c| c.keep.iter().copied()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_task_keeps_its_buffers_and_drops_what_few_tasks_need() {
+        let mut task = Task::new();
+        task.stack.extend([Value::Int(1), Value::Int(2)]);
+        task.frames.push(Frame { proto: 0, base: 0, closure: None, ret: 0, pc: 0 });
+        task.rare_mut().handlers.push(Handler { frames: 1, pc: 3, slot: 1 });
+        task.rare_mut().pending_failure = Some(Value::Nil);
+        task.budget = 5;
+        let room = task.stack.capacity();
+        assert!(task.recycle());
+        assert!(task.stack.is_empty() && task.frames.is_empty());
+        assert_eq!(task.stack.capacity(), room, "its registers' buffer is kept for the next task");
+        assert!(task.rare.is_none() && task.last_handler().is_none() && task.trace().is_empty());
+        assert_eq!((task.budget, task.start), (BUDGET, None));
+        assert_eq!(task.bytes(), std::mem::size_of::<Task>() + room * 16 + task.frames.capacity() * 24);
+    }
+
+    #[test]
+    fn handlers_come_off_innermost_first_and_a_task_without_any_has_no_box() {
+        let mut task = Task::new();
+        assert_eq!((task.pop_handler().is_none(), task.rare.is_none()), (true, true));
+        for frames in 1..=3 {
+            task.rare_mut().handlers.push(Handler { frames, pc: 0, slot: 0 });
+        }
+        assert_eq!(task.last_handler().map(|h| h.frames), Some(3));
+        let popped: Vec<u32> = std::iter::from_fn(|| task.pop_handler()).map(|h| h.frames).collect();
+        assert_eq!(popped, [3, 2, 1]);
+    }
+
+    #[test]
+    fn a_task_whose_registers_grew_large_is_not_recycled() {
+        let mut task = Task::new();
+        task.stack.resize(2 << 10, Value::Nil);
+        assert!(!task.recycle(), "a deep recursion's registers are dropped, not kept");
+    }
+}
