@@ -50,7 +50,7 @@ pub struct Scope {
 }
 
 // Every live task has its own scope.
-const _: () = assert!(std::mem::size_of::<Option<Scope>>() <= 48);
+const _: () = assert!(std::mem::size_of::<Option<Scope>>() <= 44);
 
 impl Scope {
     /// The scope it is inside; none for a root.
