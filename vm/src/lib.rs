@@ -72,7 +72,7 @@ pub use mio;
 pub use native::{
     Call, Callable, ChanRef, Control, Ctx, ErrorRef, Finisher, FromValue, IntoNative, IntoValue, LeafFn, ListMut,
     ListRef, MapMut, MapRef, NativeBody, NativeDef, NativeResult, NativeReturn, NurseryRef, Parked, Plain, Raw, StrRef,
-    TaskRef, Then, WithCtx,
+    StraightFn, TaskRef, Then, WithCtx,
 };
 pub use object::Object;
 pub use report::RuntimeError;

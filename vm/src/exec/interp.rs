@@ -936,7 +936,7 @@ fn rarely() {}
 /// `==` for the cases that need no walk: numbers of one type, strings
 /// (interned ones by ref), nil and bools. `None` for the rest.
 #[inline(always)]
-fn equal_fast(heap: &crate::heap::Heap, a: &Value, b: &Value) -> Option<bool> {
+pub(crate) fn equal_fast(heap: &crate::heap::Heap, a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x == y),
         (Value::Str(x), Value::Str(y)) => Some(heap.str_eq(*x, *y)),
@@ -1118,8 +1118,10 @@ pub(crate) fn leaf_value(
         Leaf::One(Op::Le { a, b, .. }) => (false, *args.get(a as usize)?, *args.get(b as usize)?),
         Leaf::Fields { strict, left, right, name } => {
             let Some(&Value::Str(name)) = callee.consts.get(name as usize) else { return None };
+            // Away from its hint, a field is looked up by hash (and found
+            // at once next time).
             let field = |p: Reg| match args.get(p as usize) {
-                Some(&Value::Map(m)) => heap.field_at_hint(m, name).copied(),
+                Some(&Value::Map(m)) => heap.field_at_hint(m, name).copied().or_else(|| heap.find_field(m, name)),
                 _ => None,
             };
             (strict, field(left)?, field(right)?)

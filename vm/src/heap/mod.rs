@@ -55,7 +55,7 @@ pub struct StrObj {
     /// Where this string was last found as a key of a map: maps built the
     /// same way (records) keep a key at the same position, so field access
     /// tries there before it hashes.
-    field_hint: u32,
+    field_hint: Cell<u32>,
 }
 
 /// Most strings a script makes are short (keys, names, numbers): those
@@ -114,7 +114,7 @@ impl StrObj {
                 (count, _) => Text::Heap { chars: count.unwrap_or(u32::MAX), text: text.into() },
             }
         };
-        StrObj { text, hash: Cell::new(hash), field_hint: 0 }
+        StrObj { text, hash: Cell::new(hash), field_hint: Cell::new(0) }
     }
 
     /// The buffer this string views, if it views one.
@@ -663,7 +663,8 @@ impl Heap {
         self.grew(grown);
         self.scratch = piece;
         let chars = self.buf(buf).chars;
-        let view = StrObj { text: Text::View { len: len as u32, chars, buf }, hash: Cell::new(0), field_hint: 0 };
+        let view =
+            StrObj { text: Text::View { len: len as u32, chars, buf }, hash: Cell::new(0), field_hint: Cell::new(0) };
         Ok(self.alloc(Obj::Str(view), 0))
     }
 
@@ -1084,7 +1085,7 @@ impl Heap {
     /// last found in a map (see [`Heap::find_field`]): no hashing.
     #[inline(always)]
     pub fn field_at_hint(&self, m: Ref, name: Ref) -> Option<&Value> {
-        let hint = self.str_raw(name).field_hint;
+        let hint = self.str_raw(name).field_hint.get();
         match self.map(m).get_index(hint as usize) {
             Some((Key::Str(k), v)) if k == name => Some(v),
             _ => None,
@@ -1094,7 +1095,7 @@ impl Heap {
     /// As [`Heap::field_at_hint`], for writing.
     #[inline(always)]
     pub fn field_at_hint_mut(&mut self, m: Ref, name: Ref) -> Option<&mut Value> {
-        let hint = self.str_raw(name).field_hint;
+        let hint = self.str_raw(name).field_hint.get();
         match self.map_mut(m).get_index_mut(hint as usize) {
             Some((Key::Str(k), v)) if k == name => Some(v),
             _ => None,
@@ -1102,8 +1103,9 @@ impl Heap {
     }
 
     /// Looks field `name` of map `m` up by hash, and remembers its position
-    /// for [`Heap::field_at_hint`].
-    pub fn find_field(&mut self, m: Ref, name: Ref) -> Option<Value> {
+    /// for [`Heap::field_at_hint`] (in the string, where a reader that
+    /// changes nothing in the heap may leave it too).
+    pub fn find_field(&self, m: Ref, name: Ref) -> Option<Value> {
         let (at, _, &v) = self.map(m).get_full(&Key::Str(self.find_canonical(name)))?;
         self.remember_field(name, at);
         Some(v)
@@ -1134,9 +1136,9 @@ impl Heap {
         Ok(at)
     }
 
-    fn remember_field(&mut self, name: Ref, at: usize) {
-        if let Obj::Str(s) = self.get_mut(name) {
-            s.field_hint = at as u32;
+    fn remember_field(&self, name: Ref, at: usize) {
+        if let Obj::Str(s) = self.get(name) {
+            s.field_hint.set(at as u32);
         }
     }
 

@@ -129,6 +129,14 @@ impl LeafFn {
     const MAX_ARGS: usize = 3;
 }
 
+/// A script function of a few straight-line steps whose calls a native
+/// may answer without making them, found by [`Ctx::straight`] and run by
+/// [`Ctx::call_straight`].
+#[derive(Clone, Copy, Debug)]
+pub struct StraightFn {
+    proto: u32,
+}
+
 /// What a native sees: the runtime, the loaded code, and where it was
 /// called from. Made by the VM for each call.
 pub struct Ctx<'a> {
@@ -669,6 +677,81 @@ impl Ctx<'_> {
             return None;
         }
         crate::interp::leaf_value(&self.rt.heap, f.leaf, callee, args)
+    }
+
+    /// `f` as a [`StraightFn`] of `argc` arguments, when it is one: a
+    /// script function that computes its result from its parameters with
+    /// a few field reads, comparisons, constants, int and float arithmetic
+    /// and forward jumps, without calling, looping, allocating or changing
+    /// anything (at most 48 instructions and 16 registers). A sort's
+    /// comparator with a tie-break is one:
+    /// `fn(a, b) { if a.group != b.group { return a.group < b.group }
+    /// return a.id < b.id }`. `None` for any other value, which only
+    /// [`Ctx::call`] runs. Try [`Ctx::leaf`] first: a one-step function
+    /// runs faster as a leaf.
+    pub fn straight(&self, f: Value, argc: usize) -> Option<StraightFn> {
+        let Value::Func(r) = f else { return None };
+        // Run on the slow path alone (the oracle of `tests/slow_path.rs`),
+        // every call is made.
+        if self.rt.slow_only {
+            return None;
+        }
+        let proto = self.rt.heap.closure(r).proto;
+        let callee = self.code.protos.get(proto as usize)?;
+        (callee.arity as usize == argc && crate::exec::straight::is_straight(callee)).then_some(StraightFn { proto })
+    }
+
+    /// `f(args)` answered here, without a call, when none of the steps
+    /// it takes on `args` would raise or take a slow case (a field the map
+    /// lacks, a `<` of values it does not order, an int that overflows):
+    /// the value the call would return, with nothing else done (no frame,
+    /// no budget spent; at most, where a field name was last found is
+    /// remembered, as a read through the call would). `None` otherwise:
+    /// then make the call with [`Ctx::call`], which gives the answer or
+    /// the error.
+    ///
+    /// ```
+    /// use weft_vm::{Ctx, NativeResult, Value, Vm};
+    ///
+    /// /// Whether `f(a, b)` is answered without a call, and the answer.
+    /// fn answer(cx: &mut Ctx, f: Value, a: Value, b: Value) -> NativeResult {
+    ///     Ok(cx.straight(f, 2).and_then(|f| cx.call_straight(f, &[a, b])).unwrap_or(Value::Nil))
+    /// }
+    ///
+    /// let mut vm = Vm::new();
+    /// vm.register("answer", answer);
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let report = seen.clone();
+    /// vm.register("report", move |v: Value| report.lock().unwrap().push(format!("{v:?}")));
+    /// // A tie-break is answered, both ways; a missing field, lists' `+`
+    /// // and a function that makes a list are left to the call.
+    /// let script = r#"
+    /// fn by_two(a, b) {
+    ///     if a.k != b.k { return a.k < b.k }
+    ///     return a.id < b.id
+    /// }
+    /// fn listing(a, b) {
+    ///     let both = [a, b]
+    ///     return a < b
+    /// }
+    /// let x = ["k": 1, "id": 7]
+    /// let y = ["k": 1, "id": 3]
+    /// report(answer(by_two, x, y))
+    /// report(answer(by_two, y, x))
+    /// report(answer(by_two, x, ["id": 1]))
+    /// report(answer(fn(a, b) => a + b == [1, 2], [1], [2]))
+    /// report(answer(listing, 1, 2))
+    /// "#;
+    /// vm.run_script("t.weft", script, ".".as_ref()).unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), ["Bool(false)", "Bool(true)", "Nil", "Nil", "Nil"]);
+    /// ```
+    #[inline]
+    pub fn call_straight(&self, f: StraightFn, args: &[Value]) -> Option<Value> {
+        let callee = self.code.protos.get(f.proto as usize)?;
+        if callee.arity as usize != args.len() {
+            return None;
+        }
+        crate::exec::straight::run(&self.rt.heap, callee, args)
     }
 
     // Channels, tasks and nurseries.
