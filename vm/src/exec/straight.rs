@@ -75,10 +75,9 @@ pub(crate) fn is_straight(f: &FnProto) -> bool {
 
 /// What a call of `f`, a straight-line reader (see [`is_straight`]), on
 /// `args` returns; `None` where the call would do more than this runs (an
-/// error to raise, a field to look up by hash, a slow case). Every jump
-/// goes forward, so a run ends within `f`'s length in instructions.
-/// Out of line: the one-step leaves' code, which natives inline, stays as
-/// short as it was.
+/// error to raise, a slow case). Every jump goes forward, so a run ends
+/// within `f`'s length in instructions. Out of line: the loop of a
+/// native that runs it for each item stays small.
 #[inline(never)]
 pub(crate) fn run(heap: &Heap, f: &FnProto, args: &[Value]) -> Option<Value> {
     let mut regs = [Value::Nil; MAX_REGS];
