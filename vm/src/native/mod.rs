@@ -620,16 +620,23 @@ impl Ctx<'_> {
     /// `fn(x) => x * 2`). `None` for any other value, which only
     /// [`Ctx::call`] runs.
     pub fn leaf(&self, f: Value, argc: usize) -> Option<LeafFn> {
+        let (proto, callee) = self.answerable(f, argc)?;
+        let leaf = callee.leaf?;
+        (argc <= LeafFn::MAX_ARGS).then_some(LeafFn { leaf, proto })
+    }
+
+    /// The function of `f`, a closure of `argc` parameters, and its index,
+    /// for a native that would answer its calls itself; `None` on the slow
+    /// path alone (the oracle of `tests/slow_path.rs`), where every call
+    /// is made.
+    fn answerable(&self, f: Value, argc: usize) -> Option<(u32, &crate::FnProto)> {
         let Value::Func(r) = f else { return None };
-        // Run on the slow path alone (the oracle of `tests/slow_path.rs`),
-        // every call is made.
         if self.rt.slow_only {
             return None;
         }
         let proto = self.rt.heap.closure(r).proto;
         let callee = self.code.protos.get(proto as usize)?;
-        let leaf = callee.leaf?;
-        (callee.arity as usize == argc && argc <= LeafFn::MAX_ARGS).then_some(LeafFn { leaf, proto })
+        (callee.arity as usize == argc).then_some((proto, callee))
     }
 
     /// `f(args)` answered here, without a call, when the leaf's step
@@ -690,15 +697,8 @@ impl Ctx<'_> {
     /// [`Ctx::call`] runs. Try [`Ctx::leaf`] first: a one-step function
     /// runs faster as a leaf.
     pub fn straight(&self, f: Value, argc: usize) -> Option<StraightFn> {
-        let Value::Func(r) = f else { return None };
-        // Run on the slow path alone (the oracle of `tests/slow_path.rs`),
-        // every call is made.
-        if self.rt.slow_only {
-            return None;
-        }
-        let proto = self.rt.heap.closure(r).proto;
-        let callee = self.code.protos.get(proto as usize)?;
-        (callee.arity as usize == argc && crate::exec::straight::is_straight(callee)).then_some(StraightFn { proto })
+        let (proto, callee) = self.answerable(f, argc)?;
+        crate::exec::straight::is_straight(callee).then_some(StraightFn { proto })
     }
 
     /// `f(args)` answered here, without a call, when none of the steps
