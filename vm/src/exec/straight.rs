@@ -190,3 +190,108 @@ pub(crate) fn run(heap: &Heap, f: &FnProto, args: &[Value]) -> Option<Value> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_lang::Span;
+
+    /// A function of `arity` parameters and `regs` registers running `code`,
+    /// as the loader would make it from compiled code.
+    fn function(arity: u8, regs: u8, code: Vec<Op>, consts: Vec<Value>) -> FnProto {
+        FnProto {
+            name: "f".into(),
+            arity,
+            regs,
+            leaf: None,
+            spans: vec![Span::default(); code.len()].into_boxed_slice(),
+            code,
+            consts,
+            captures: Vec::new(),
+            file: 0,
+            span: Span::default(),
+        }
+    }
+
+    /// What `code` returns on `args`, checking first that it is straight.
+    fn answer(code: Vec<Op>, args: &[Value]) -> Option<Value> {
+        let f = function(args.len() as u8, 4, code, Vec::new());
+        assert!(is_straight(&f));
+        run(&Heap::new(), &f, args)
+    }
+
+    /// `if <jump> { return 1 } return 0`, with the jump's condition
+    /// on the parameters: 1 when the jump is taken.
+    fn taken(jump: Op, args: &[Value]) -> bool {
+        let code = vec![
+            jump,
+            Op::Int { dst: 3, value: 0 },
+            Op::Return { src: 3 },
+            Op::Int { dst: 3, value: 1 },
+            Op::Return { src: 3 },
+        ];
+        match answer(code, args) {
+            Some(Value::Int(n)) => n == 1,
+            other => panic!("{jump:?} on {args:?} gave {other:?}"),
+        }
+    }
+
+    // The compiler gives these instructions no straight function (it
+    // emits the jumps below as back edges only), but a straight function
+    // may hold any of them.
+
+    #[test]
+    fn registers_are_set_and_moved() {
+        let nil = answer(vec![Op::Nil { dst: 1 }, Op::Return { src: 1 }], &[Value::Int(3)]);
+        assert!(matches!(nil, Some(Value::Nil)), "{nil:?}");
+        let moved = answer(vec![Op::Move { dst: 2, src: 1 }, Op::Return { src: 2 }], &[Value::Int(3), Value::Int(4)]);
+        assert!(matches!(moved, Some(Value::Int(4))), "{moved:?}");
+    }
+
+    #[test]
+    fn forward_jumps_test_as_the_loop_does() {
+        let (one, two) = (Value::Int(1), Value::Int(2));
+        let half = Value::Float(1.5);
+        let (a, b) = (0, 1);
+        assert!(taken(Op::JumpIfTrue { cond: a, offset: 2 }, &[Value::Bool(true)]));
+        assert!(!taken(Op::JumpIfTrue { cond: a, offset: 2 }, &[Value::Nil]));
+        for (x, y, lt, le) in [(one, two, true, true), (two, two, false, true), (two, one, false, false)] {
+            assert_eq!(taken(Op::JumpIfLt { a, b, offset: 2 }, &[x, y]), lt);
+            assert_eq!(taken(Op::JumpIfLe { a, b, offset: 2 }, &[x, y]), le);
+            assert_eq!(taken(Op::JumpIfNotLe { a, b, offset: 2 }, &[x, y]), !le);
+        }
+        // An int beside a float is compared as the slow path compares it.
+        assert!(taken(Op::JumpIfLt { a, b, offset: 2 }, &[one, half]));
+        assert!(!taken(Op::JumpIfLe { a, b, offset: 2 }, &[two, half]));
+        for (x, below_2, above_1) in [(one, true, false), (two, false, true), (half, true, true)] {
+            assert_eq!(taken(Op::JumpIfLtI { a, imm: 2, offset: 2 }, &[x]), below_2);
+            assert_eq!(taken(Op::JumpIfNotLtI { a, imm: 2, offset: 2 }, &[x]), !below_2);
+            assert_eq!(taken(Op::JumpIfGtI { a, imm: 1, offset: 2 }, &[x]), above_1);
+            assert_eq!(taken(Op::JumpIfNotGtI { a, imm: 1, offset: 2 }, &[x]), !above_1);
+        }
+    }
+
+    #[test]
+    fn what_would_raise_is_left_to_the_call() {
+        let mut heap = Heap::new();
+        let name = Value::Str(heap.intern("a"));
+        let lt = Op::JumpIfLt { a: 0, b: 1, offset: 2 };
+        let f = function(2, 4, vec![lt, Op::ReturnNil, Op::ReturnNil], Vec::new());
+        assert!(run(&heap, &f, &[Value::Int(1), name]).is_none());
+        let add = vec![Op::AddI { dst: 1, a: 0, imm: 1 }, Op::Return { src: 1 }];
+        assert!(answer(add, &[Value::Int(i64::MAX)]).is_none());
+    }
+
+    #[test]
+    fn loops_and_large_functions_are_not_straight() {
+        let back = function(1, 2, vec![Op::JumpIfLtI { a: 0, imm: 3, offset: -1 }, Op::ReturnNil], Vec::new());
+        assert!(!is_straight(&back));
+        let wide = function(1, MAX_REGS as u8 + 1, vec![Op::ReturnNil], Vec::new());
+        assert!(!is_straight(&wide));
+        let long =
+            function(0, 1, vec![Op::Nil { dst: 0 }; MAX_CODE].into_iter().chain([Op::ReturnNil]).collect(), Vec::new());
+        assert!(!is_straight(&long));
+        let call = function(1, 2, vec![Op::Call { base: 0, argc: 0 }, Op::ReturnNil], Vec::new());
+        assert!(!is_straight(&call));
+    }
+}
