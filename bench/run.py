@@ -717,8 +717,31 @@ def run_all(chosen, args, go_binaries):
     if args.skipped:
         parts.append("### Skipped (not installed)\n\n" + "\n".join(args.skipped))
     parts.append(f"Runs: 1 warm-up + {args.runs} timed, median. Ratios are Weft time / twin time "
-                 "(above 1: Weft is slower).")
+                 f"(above 1: Weft is slower). Machine: {machine()}.")
     return "\n\n".join(parts)
+
+
+def machine():
+    """The CPU and its core count, for the tables: ratios taken on one CPU
+    do not compare with another's."""
+    model = "an unknown CPU"
+    family = cpu_model = None
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name" and model == "an unknown CPU":
+                    model = value
+                elif key == "cpu family" and family is None:
+                    family = value
+                elif key == "model" and cpu_model is None:
+                    cpu_model = value
+    except OSError:
+        pass
+    if family is not None and cpu_model is not None:
+        model += f" (family {family}, model {cpu_model})"
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def run_programs(name, kind, langs, size_list, expected, args, go_binaries):
