@@ -5,6 +5,7 @@
 use crate::task::{self, Task};
 use crate::{heap, Failure, FnProto, SourceFile, Throw, Value, Vm};
 use std::path::Path;
+use std::sync::atomic::AtomicU32;
 use weft_lang::bytecode::{Const, Op, Unit};
 use weft_lang::compile::{FileScope, Mode};
 
@@ -147,7 +148,7 @@ impl Vm {
         let unit = &unit.0;
         let first = self.code.protos.len() as u32;
         for proto in &unit.protos {
-            let consts = proto
+            let consts: Box<[Value]> = proto
                 .consts
                 .iter()
                 .map(|k| match k {
@@ -179,8 +180,9 @@ impl Vm {
                 leaf: super::leaf_of(proto.arity, &code),
                 code,
                 spans: proto.spans.as_slice().into(),
+                field_hints: consts.iter().map(|_| AtomicU32::new(0)).collect(),
                 consts,
-                captures: proto.captures.clone(),
+                captures: proto.captures.as_slice().into(),
                 file,
                 span: proto.span,
             });

@@ -10,6 +10,7 @@ use crate::native::NativeDef;
 use crate::trace::TraceEntry;
 use crate::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use weft_lang::bytecode::{Builtin, BuiltinMethod, Capture, Op, Reg};
 use weft_lang::Span;
 
@@ -108,9 +109,16 @@ pub struct FnProto {
     /// One span per instruction, for reports. A box, not a vector: with
     /// `leaf`, the record stays 128 bytes.
     pub(crate) spans: Box<[Span]>,
-    pub(crate) consts: Vec<Value>,
+    pub(crate) consts: Box<[Value]>,
+    /// For each constant that is a field name: where a `GetField` or
+    /// `SetField` of this function last found it in a map, a position
+    /// to try before hashing (see `Heap::field_at`). One per constant, so
+    /// an instruction's name operand indexes both. Atomic, as loaded code
+    /// may be shared between threads; a hint that another thread changed
+    /// is still only a hint, which the read checks.
+    pub(crate) field_hints: Box<[AtomicU32]>,
     /// Where each captured variable comes from, when a closure is made.
-    pub(crate) captures: Vec<Capture>,
+    pub(crate) captures: Box<[Capture]>,
     /// The source file, by index, and the definition's span.
     pub(crate) file: u32,
     pub(crate) span: Span,
@@ -126,6 +134,25 @@ const _: () = assert!(std::mem::size_of::<Option<Leaf>>() == 8);
 pub(crate) const TRAMPOLINE: u32 = 0;
 
 impl FnProto {
+    /// The field hint of constant `name`, an operand of a `GetField` or
+    /// `SetField` of this function, read without a bounds check:
+    /// `Proto::check` verified the operand against the constants when
+    /// the function was loaded, and there is a hint for every constant.
+    #[inline(always)]
+    pub(crate) fn field_hint(&self, name: u16) -> u32 {
+        debug_assert!((name as usize) < self.field_hints.len());
+        // SAFETY: see above; `field_hints` is as long as `consts` (made so
+        // in `link`, private to the crate, never resized).
+        unsafe { self.field_hints.get_unchecked(name as usize) }.load(Ordering::Relaxed)
+    }
+
+    /// Remembers where field name `name` (a constant's index) was found.
+    pub(crate) fn remember_field(&self, name: u16, at: u32) {
+        if let Some(hint) = self.field_hints.get(name as usize) {
+            hint.store(at, Ordering::Relaxed);
+        }
+    }
+
     /// The trampoline: one instruction, which resumes the native. Its two
     /// registers hold the called function's result and the function. It is
     /// made here, not compiled, so `Proto::check` never sees it; what the
@@ -141,8 +168,9 @@ impl FnProto {
             leaf: None,
             code: vec![Op::ResumeNative],
             spans: Box::new([Span::default()]),
-            consts: Vec::new(),
-            captures: Vec::new(),
+            consts: Box::new([]),
+            field_hints: Box::new([]),
+            captures: Box::new([]),
             file: u32::MAX,
             span: Span::default(),
         }

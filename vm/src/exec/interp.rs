@@ -686,14 +686,17 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     };
                     *slot = v;
                 }
-                Op::GetField { dst, obj, name } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, name)) else { slow!() };
-                    let Some(&v) = rt.heap.field_at_hint(m, name) else { slow!() };
+                // The field is looked for where this instruction's name
+                // was last found (the function's hint for the constant),
+                // else in the slow path, which remembers where it was.
+                Op::GetField { dst, obj, name: at } => {
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, at)) else { slow!() };
+                    let Some(&v) = rt.heap.field_at(m, name, proto.field_hint(at)) else { slow!() };
                     regs[dst] = v;
                 }
-                Op::SetField { obj, name, src } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, name)) else { slow!() };
-                    let Some(slot) = rt.heap.field_at_hint_mut(m, name) else { slow!() };
+                Op::SetField { obj, name: at, src } => {
+                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, at)) else { slow!() };
+                    let Some(slot) = rt.heap.field_at_mut(m, name, proto.field_hint(at)) else { slow!() };
                     // Read as it was just written (`b.vx = b.vx - d`): see
                     // `Value::load`.
                     *slot = Value::load(&regs[src]);

@@ -330,22 +330,27 @@ pub(crate) fn exec(code: &Code, rt: &mut Runtime, task: &mut Task, op: Op, pc: u
                 _ => try_raise!(set_index(rt, o, i, v)),
             }
         }
-        Op::GetField { dst, obj, name } => {
-            let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
+        // Both remember where the field was, for the loop's next try.
+        Op::GetField { dst, obj, name: at } => {
+            let Value::Str(name) = consts[at as usize] else { unreachable!("field names are strings") };
             regs[dst] = match regs[obj] {
                 Value::Map(m) => match rt.heap.find_field(m, name) {
-                    Some(v) => v,
+                    Some(v) => {
+                        proto.remember_field(at, rt.heap.field_hint(name));
+                        v
+                    }
                     None => raise!(crate::exec::ops::missing_key(&rt.heap, rt.heap.map(m), Value::Str(name))),
                 },
                 o => try_raise!(get_field(code, rt, o, name)),
             };
         }
-        Op::SetField { obj, name, src } => {
-            let Value::Str(name) = consts[name as usize] else { unreachable!("field names are strings") };
+        Op::SetField { obj, name: at, src } => {
+            let Value::Str(name) = consts[at as usize] else { unreachable!("field names are strings") };
             match regs[obj] {
                 Value::Map(m) => {
                     let v = regs[src];
                     try_raise!(rt.heap.set_field(m, name, v));
+                    proto.remember_field(at, rt.heap.field_hint(name));
                 }
                 o => {
                     raise!(Throw::type_error(format!("cannot set field '{}' on {}", rt.heap.str(name), o.type_name())))

@@ -206,8 +206,9 @@ mod tests {
             leaf: None,
             spans: vec![Span::default(); code.len()].into_boxed_slice(),
             code,
-            consts,
-            captures: Vec::new(),
+            field_hints: consts.iter().map(|_| Default::default()).collect(),
+            consts: consts.into(),
+            captures: Box::new([]),
             file: 0,
             span: Span::default(),
         }

@@ -1085,21 +1085,39 @@ impl Heap {
     /// last found in a map (see [`Heap::find_field`]): no hashing.
     #[inline(always)]
     pub fn field_at_hint(&self, m: Ref, name: Ref) -> Option<&Value> {
-        let hint = self.str_raw(name).field_hint.get();
-        match self.map(m).get_index(hint as usize) {
-            Some((Key::Str(k), v)) if k == name => Some(v),
-            _ => None,
-        }
+        self.field_at(m, name, self.field_hint(name))
     }
 
     /// As [`Heap::field_at_hint`], for writing.
     #[inline(always)]
     pub fn field_at_hint_mut(&mut self, m: Ref, name: Ref) -> Option<&mut Value> {
-        let hint = self.str_raw(name).field_hint.get();
-        match self.map_mut(m).get_index_mut(hint as usize) {
+        let hint = self.field_hint(name);
+        self.field_at_mut(m, name, hint)
+    }
+
+    /// The value of field `name` of map `m`, if it sits at position `at`.
+    #[inline(always)]
+    pub(crate) fn field_at(&self, m: Ref, name: Ref, at: u32) -> Option<&Value> {
+        match self.map(m).get_index(at as usize) {
             Some((Key::Str(k), v)) if k == name => Some(v),
             _ => None,
         }
+    }
+
+    /// As [`Heap::field_at`], for writing.
+    #[inline(always)]
+    pub(crate) fn field_at_mut(&mut self, m: Ref, name: Ref, at: u32) -> Option<&mut Value> {
+        match self.map_mut(m).get_index_mut(at as usize) {
+            Some((Key::Str(k), v)) if k == name => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Where field name `name` was last found in a map (see
+    /// [`Heap::find_field`]).
+    #[inline(always)]
+    pub(crate) fn field_hint(&self, name: Ref) -> u32 {
+        self.str_raw(name).field_hint.get()
     }
 
     /// Looks field `name` of map `m` up by hash, and remembers its position
