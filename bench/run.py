@@ -724,23 +724,18 @@ def run_all(chosen, args, go_binaries):
 def machine():
     """The CPU and its core count, for the tables: ratios taken on one CPU
     do not compare with another's."""
-    model = "an unknown CPU"
-    family = cpu_model = None
+    fields = {}
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
                 key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "model name" and model == "an unknown CPU":
-                    model = value
-                elif key == "cpu family" and family is None:
-                    family = value
-                elif key == "model" and cpu_model is None:
-                    cpu_model = value
+                # The first processor's lines: every core says the same.
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    if family is not None and cpu_model is not None:
-        model += f" (family {family}, model {cpu_model})"
+    model = fields.get("model name", "an unknown CPU")
+    if "cpu family" in fields and "model" in fields:
+        model += f" (family {fields['cpu family']}, model {fields['model']})"
     return f"{model}, {os.cpu_count()} cores"
 
 

@@ -1927,7 +1927,7 @@ fn trace_of(code: &Code, globals: &[Value], task: &Task) -> Vec<TraceEntry> {
 
 #[cfg(test)]
 mod tests {
-    use crate::Vm;
+    use crate::{Value, Vm};
     use std::path::Path;
 
     /// Runs a script through the loop's unchecked paths: calls and returns
@@ -1993,6 +1993,27 @@ throw total
             Err(crate::Failure::Runtime(e)) => assert_eq!(e.message, "23", "{}", e.report),
             other => panic!("unexpected result: {other:?}"),
         }
+    }
+
+    /// A field instruction's slow path leaves where it found (or put) the
+    /// field in its function's hint for the name, and a read elsewhere
+    /// moves it.
+    #[test]
+    fn field_instructions_remember_positions_in_their_function() {
+        let mut vm = Vm::new();
+        let script = "fn get_b(m) { return m.b }\nfn set_c(m) { m.c = 3 }\n";
+        vm.eval("hints.weft", script).expect("defines");
+        let hint = |vm: &Vm, function: &str, field: &str| {
+            let proto = vm.code.protos.iter().rev().find(|p| &*p.name == function).expect("loaded");
+            let at = proto.consts.iter().position(|c| matches!(*c, Value::Str(r) if vm.rt.heap.str(r) == field));
+            proto.field_hints[at.expect("a constant")].load(std::sync::atomic::Ordering::Relaxed)
+        };
+        vm.eval("a.weft", "get_b([\"a\": 1, \"b\": 2])").expect("runs");
+        assert_eq!(hint(&vm, "get_b", "b"), 1);
+        vm.eval("b.weft", "get_b([\"b\": 1])").expect("runs");
+        assert_eq!(hint(&vm, "get_b", "b"), 0);
+        vm.eval("c.weft", "set_c([\"a\": 1, \"b\": 2])").expect("runs");
+        assert_eq!(hint(&vm, "set_c", "c"), 2);
     }
 
     fn fib(n: i64) -> i64 {
