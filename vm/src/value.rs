@@ -248,7 +248,14 @@ impl Value {
 /// A map key: the hashable values. A string key is the interned string
 /// with its text (see `Heap::key`), so a key holds only the string's ref
 /// and hashing it never reads the heap.
+///
+/// The tag is a whole word, as `Value`'s is (it costs no room beside the
+/// 8-byte payload): a map's entry is an `Option<(Key, Value)>`, and with
+/// the key's tag the wider niche, a hole is a tag no key has, so one
+/// compare of the tag tells a string key from a hole and from every other
+/// key (see `MapTable::get_index`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
 pub enum Key {
     /// `nil`.
     Nil,

@@ -28,7 +28,7 @@
 //! nothing but its entries.
 
 use super::FxBuild;
-use crate::value::{Key, Value};
+use crate::value::{Key, Ref, Value};
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -370,6 +370,27 @@ impl MapTable {
         match self.entries.get(at) {
             Some(entry) => entry.as_ref().map(|(k, v)| (*k, v)),
             None => self.array().get(at)?.as_ref().map(|v| (self.array_key(at), v)),
+        }
+    }
+
+    /// The value of string key `name` if it is the key at position `at`:
+    /// the test of a field hint. Only the entries hold string keys (an
+    /// array part's are ints), and a hole's tag is a tag no key has, so
+    /// one compare of the tag finds a string key.
+    #[inline(always)]
+    pub fn str_at(&self, at: usize, name: Ref) -> Option<&Value> {
+        match self.entries.get(at) {
+            Some(Some((Key::Str(k), v))) if *k == name => Some(v),
+            _ => None,
+        }
+    }
+
+    /// As [`MapTable::str_at`], for writing the value.
+    #[inline(always)]
+    pub fn str_at_mut(&mut self, at: usize, name: Ref) -> Option<&mut Value> {
+        match self.entries.get_mut(at) {
+            Some(Some((Key::Str(k), v))) if *k == name => Some(v),
+            _ => None,
         }
     }
 

@@ -1098,19 +1098,13 @@ impl Heap {
     /// The value of field `name` of map `m`, if it sits at position `at`.
     #[inline(always)]
     pub(crate) fn field_at(&self, m: Ref, name: Ref, at: u32) -> Option<&Value> {
-        match self.map(m).get_index(at as usize) {
-            Some((Key::Str(k), v)) if k == name => Some(v),
-            _ => None,
-        }
+        self.map(m).str_at(at as usize, name)
     }
 
     /// As [`Heap::field_at`], for writing.
     #[inline(always)]
     pub(crate) fn field_at_mut(&mut self, m: Ref, name: Ref, at: u32) -> Option<&mut Value> {
-        match self.map_mut(m).get_index_mut(at as usize) {
-            Some((Key::Str(k), v)) if k == name => Some(v),
-            _ => None,
-        }
+        self.map_mut(m).str_at_mut(at as usize, name)
     }
 
     /// Where field name `name` was last found in a map (see
