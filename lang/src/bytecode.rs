@@ -937,6 +937,10 @@ impl Proto {
                 if f.value < 0 || f.value as usize >= limit {
                     return Err(format!("{}: instruction {pc} has {} {} out of range", self.name, f.name, f.value));
                 }
+                // A field is named by a string.
+                if f.kind == Operand::Field && !matches!(self.consts[f.value as usize], Const::Str(_)) {
+                    return Err(format!("{}: instruction {pc} names a field by a non-string", self.name));
+                }
             }
             // A call of registers takes one to three of them.
             if let Op::CallRegs { argc, .. } = op {
@@ -1080,6 +1084,9 @@ mod tests {
         assert!(proto(Op::Const { dst: 0, index: 0 }, 1).check().is_err(), "no constants");
         assert!(proto(Op::GetField { dst: 0, obj: 0, name: 0 }, 1).check().is_err(), "no field names");
         assert!(proto(Op::SetField { obj: 0, name: 0, src: 0 }, 1).check().is_err(), "no field names");
+        let field = |name: Const| Proto { consts: vec![name], ..proto(Op::GetField { dst: 0, obj: 0, name: 0 }, 1) };
+        assert!(field(Const::Str("x".into())).check().is_ok());
+        assert!(field(Const::Int(1)).check().is_err(), "a field named by an int");
         assert!(proto(Op::GetUpval { dst: 0, index: 0 }, 1).check().is_err(), "no captures");
         assert!(proto(Op::CallMethod { base: 0, argc: 0, name: 0 }, 1).check().is_err(), "no method names");
         assert!(proto(Op::NewList { dst: 0, start: 1, count: 3 }, 4).check().is_ok());

@@ -25,6 +25,13 @@ use std::num::{NonZeroU32, NonZeroU64};
 pub struct Ref(NonZeroU64);
 
 impl Ref {
+    /// A ref of no object: every object's generation is at least one, and
+    /// this ref's is zero, so it equals no ref the heap hands out.
+    pub(crate) const NONE: Ref = match NonZeroU64::new(u32::MAX as u64) {
+        Some(bits) => Ref(bits),
+        None => unreachable!(),
+    };
+
     /// The ref of the object in slot `index`, made in generation `generation`.
     #[inline(always)]
     pub(crate) fn new(index: u32, generation: NonZeroU32) -> Ref {

@@ -2,10 +2,10 @@
 //! what the compiler made, and linking it into [`Code`]: constants become
 //! values and method names global symbols. Also imports and `weft check`.
 
+use super::FieldSite;
 use crate::task::{self, Task};
 use crate::{heap, Failure, FnProto, SourceFile, Throw, Value, Vm};
 use std::path::Path;
-use std::sync::atomic::AtomicU32;
 use weft_lang::bytecode::{Const, Op, Unit};
 use weft_lang::compile::{FileScope, Mode};
 
@@ -180,7 +180,7 @@ impl Vm {
                 leaf: super::leaf_of(proto.arity, &code),
                 code,
                 spans: proto.spans.as_slice().into(),
-                field_hints: consts.iter().map(|_| AtomicU32::new(0)).collect(),
+                fields: consts.iter().map(|&c| FieldSite::of(c)).collect(),
                 consts,
                 captures: proto.captures.as_slice().into(),
                 file,

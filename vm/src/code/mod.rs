@@ -8,6 +8,7 @@ pub(crate) mod prelude_cache;
 
 use crate::native::NativeDef;
 use crate::trace::TraceEntry;
+use crate::value::Ref;
 use crate::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -110,13 +111,10 @@ pub struct FnProto {
     /// `leaf`, the record stays 128 bytes.
     pub(crate) spans: Box<[Span]>,
     pub(crate) consts: Box<[Value]>,
-    /// For each constant that is a field name: where a `GetField` or
-    /// `SetField` of this function last found it in a map, a position
-    /// to try before hashing (see `Heap::field_at`). One per constant, so
-    /// an instruction's name operand indexes both. Atomic, as loaded code
-    /// may be shared between threads; a hint that another thread changed
-    /// is still only a hint, which the read checks.
-    pub(crate) field_hints: Box<[AtomicU32]>,
+    /// Each constant as a `GetField` or `SetField` of this function names
+    /// it: one per constant, so an instruction's name operand indexes
+    /// both.
+    pub(crate) fields: Box<[FieldSite]>,
     /// Where each captured variable comes from, when a closure is made.
     pub(crate) captures: Box<[Capture]>,
     /// The source file, by index, and the definition's span.
@@ -133,23 +131,51 @@ const _: () = assert!(std::mem::size_of::<Option<Leaf>>() == 8);
 /// VM loads it first.
 pub(crate) const TRAMPOLINE: u32 = 0;
 
+/// A constant as a field instruction names it: the field's interned name,
+/// ready to compare with a map's keys without reading the constant's tag,
+/// and where the function last found it.
+pub(crate) struct FieldSite {
+    /// The constant's string; for a constant that is not a string (no
+    /// field instruction names one: `Proto::check`), a ref of no object.
+    name: Ref,
+    /// Where a `GetField` or `SetField` of this function last found the
+    /// name in a map, a position to try before hashing (see
+    /// `Heap::field_at`). Atomic, as loaded code may be shared between
+    /// threads; a hint that another thread changed is still only a hint,
+    /// which the read checks.
+    hint: AtomicU32,
+}
+
+impl FieldSite {
+    /// The site of constant `value`.
+    pub(crate) fn of(value: Value) -> FieldSite {
+        let name = match value {
+            Value::Str(name) => name,
+            _ => Ref::NONE,
+        };
+        FieldSite { name, hint: AtomicU32::new(0) }
+    }
+}
+
 impl FnProto {
-    /// The field hint of constant `name`, an operand of a `GetField` or
-    /// `SetField` of this function, read without a bounds check:
-    /// `Proto::check` verified the operand against the constants when
-    /// the function was loaded, and there is a hint for every constant.
+    /// The field name of constant `name`, an operand of a `GetField` or
+    /// `SetField` of this function, and where it was last found, read
+    /// without a bounds check: `Proto::check` verified the operand against
+    /// the constants when the function was loaded, and there is a site for
+    /// every constant.
     #[inline(always)]
-    pub(crate) fn field_hint(&self, name: u16) -> u32 {
-        debug_assert!((name as usize) < self.field_hints.len());
-        // SAFETY: see above; `field_hints` is as long as `consts` (made so
-        // in `link`, private to the crate, never resized).
-        unsafe { self.field_hints.get_unchecked(name as usize) }.load(Ordering::Relaxed)
+    pub(crate) fn field(&self, name: u16) -> (Ref, u32) {
+        debug_assert!((name as usize) < self.fields.len());
+        // SAFETY: see above; `fields` is as long as `consts` (made so in
+        // `link`, private to the crate, never resized).
+        let site = unsafe { self.fields.get_unchecked(name as usize) };
+        (site.name, site.hint.load(Ordering::Relaxed))
     }
 
     /// Remembers where field name `name` (a constant's index) was found.
     pub(crate) fn remember_field(&self, name: u16, at: u32) {
-        if let Some(hint) = self.field_hints.get(name as usize) {
-            hint.store(at, Ordering::Relaxed);
+        if let Some(site) = self.fields.get(name as usize) {
+            site.hint.store(at, Ordering::Relaxed);
         }
     }
 
@@ -169,7 +195,7 @@ impl FnProto {
             code: vec![Op::ResumeNative],
             spans: Box::new([Span::default()]),
             consts: Box::new([]),
-            field_hints: Box::new([]),
+            fields: Box::new([]),
             captures: Box::new([]),
             file: u32::MAX,
             span: Span::default(),

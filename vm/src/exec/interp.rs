@@ -690,13 +690,15 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 // was last found (the function's hint for the constant),
                 // else in the slow path, which remembers where it was.
                 Op::GetField { dst, obj, name: at } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, at)) else { slow!() };
-                    let Some(&v) = rt.heap.field_at(m, name, proto.field_hint(at)) else { slow!() };
+                    let Value::Map(m) = regs[obj] else { slow!() };
+                    let (name, hint) = proto.field(at);
+                    let Some(&v) = rt.heap.field_at(m, name, hint) else { slow!() };
                     regs[dst] = v;
                 }
                 Op::SetField { obj, name: at, src } => {
-                    let (Value::Map(m), Value::Str(name)) = (regs[obj], field_name(consts, at)) else { slow!() };
-                    let Some(slot) = rt.heap.field_at_mut(m, name, proto.field_hint(at)) else { slow!() };
+                    let Value::Map(m) = regs[obj] else { slow!() };
+                    let (name, hint) = proto.field(at);
+                    let Some(slot) = rt.heap.field_at_mut(m, name, hint) else { slow!() };
                     // Read as it was just written (`b.vx = b.vx - d`): see
                     // `Value::load`.
                     *slot = Value::load(&regs[src]);
@@ -1177,17 +1179,6 @@ impl Registers<'_> {
         // checked against the window at load time (see `index`).
         unsafe { Value::copy(base.add(src as usize), base.add(dst as usize)) }
     }
-}
-
-/// The field name `name` of a `GetField` or `SetField` of the running
-/// function: a constant, read without a bounds check, as `Proto::check`
-/// verified the operand against the function's constants when it was
-/// loaded.
-#[inline(always)]
-fn field_name(consts: &[Value], name: u16) -> Value {
-    debug_assert!((name as usize) < consts.len());
-    // SAFETY: see above.
-    unsafe { *consts.get_unchecked(name as usize) }
 }
 
 /// Checked access for computed indexes and ranges.
@@ -2006,7 +1997,7 @@ throw total
         let hint = |vm: &Vm, function: &str, field: &str| {
             let proto = vm.code.protos.iter().rev().find(|p| &*p.name == function).expect("loaded");
             let at = proto.consts.iter().position(|c| matches!(*c, Value::Str(r) if vm.rt.heap.str(r) == field));
-            proto.field_hints[at.expect("a constant")].load(std::sync::atomic::Ordering::Relaxed)
+            proto.field(at.expect("a constant") as u16).1
         };
         vm.eval("a.weft", "get_b([\"a\": 1, \"b\": 2])").expect("runs");
         assert_eq!(hint(&vm, "get_b", "b"), 1);

@@ -207,7 +207,7 @@ mod tests {
             spans: vec![Span::default(); code.len()].into_boxed_slice(),
             code,
             consts: Box::new([]),
-            field_hints: Box::new([]),
+            fields: Box::new([]),
             captures: Box::new([]),
             file: 0,
             span: Span::default(),

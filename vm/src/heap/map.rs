@@ -901,6 +901,27 @@ mod tests {
     }
 
     #[test]
+    fn a_string_key_is_found_at_its_position_and_nowhere_else() {
+        let name = |i: u32| crate::value::Ref::new(i, std::num::NonZeroU32::MIN);
+        let mut m = MapTable::default();
+        for (k, v) in [(Key::Str(name(1)), 1), (Key::Int(1), 2), (Key::Str(name(2)), 3), (Key::Str(name(3)), 4)] {
+            m.insert(k, Value::Int(v));
+        }
+        assert!(matches!(m.str_at(0, name(1)), Some(Value::Int(1))));
+        assert!(m.str_at(0, name(2)).is_none(), "another name");
+        assert!(m.str_at(1, name(1)).is_none(), "an int key");
+        assert!(m.str_at(4, name(1)).is_none(), "past the end");
+        assert!(m.str_at(0, crate::value::Ref::NONE).is_none(), "the ref of no object");
+        // A removed key leaves a hole, which holds no key at all.
+        assert!(matches!(m.remove(&Key::Str(name(2))), Some(Value::Int(3))));
+        assert!(m.str_at(2, name(2)).is_none(), "a hole");
+        if let Some(v) = m.str_at_mut(3, name(3)) {
+            *v = Value::Int(5);
+        }
+        assert!(matches!(m.get(&Key::Str(name(3))), Some(Value::Int(5))));
+    }
+
+    #[test]
     fn keys_pushed_into_a_small_table_make_what_insert_makes() {
         let (mut pushed, mut inserted) = (MapTable::with_capacity(SMALL), MapTable::with_capacity(SMALL));
         let pairs = [(Key::Nil, 1), (Key::Bool(true), 2), (Key::Nil, 3), (Key::Int(5), 4), (Key::Bool(false), 5)];
