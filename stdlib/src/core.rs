@@ -59,34 +59,14 @@ fn str(cx: &mut Ctx, v: Value) -> Result<Value, Throw> {
         Value::Str(_) => v,
         Value::Int(i) => {
             // Digits on the stack: `str(i)` in a loop allocates nothing
-            // but the string itself.
-            let mut buf = [0u8; 20];
-            cx.string(int_text(i, &mut buf))
+            // but the string itself, and checks no UTF-8.
+            cx.string(itoa::Buffer::new().format(i))
         }
         v => {
             let s = cx.display(v)?;
             cx.string(&s)
         }
     })
-}
-
-/// `i` in decimal, written into the end of `buf`.
-fn int_text(i: i64, buf: &mut [u8; 20]) -> &str {
-    let mut n = i.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 /// `int(x)`: floats truncate toward zero, strings parse as decimal.
