@@ -489,7 +489,26 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     rt.heap.set_cell(c, regs[src]);
                 }
 
-                Op::Add { dst, a, b } => arith!(dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y)),
+                Op::Add { dst, a, b } => {
+                    let fast = match (&regs[a], &regs[b]) {
+                        (Value::Int(i), Value::Int(j)) => i.checked_add(*j).map(Value::Int),
+                        (Value::Float(x), Value::Float(y)) => Some(Value::Float(x + y)),
+                        _ => None,
+                    };
+                    match fast {
+                        Some(v) => regs[dst] = v,
+                        None => {
+                            // Two strings are joined here, as the slow path
+                            // would, without its round trip; what fails (a
+                            // string past the heap's limit) fails there again
+                            // and raises.
+                            let (Value::Str(x), Value::Str(y)) = (regs[a], regs[b]) else { slow!() };
+                            let Ok(joined) = rt.heap.concat(x, y) else { slow!() };
+                            regs[dst] = Value::Str(joined);
+                            collect_if_due!();
+                        }
+                    }
+                }
                 Op::Sub { dst, a, b } => arith!(dst, a, b, i64::checked_sub, |x: f64, y: f64| Some(x - y)),
                 Op::Mul { dst, a, b } => arith!(dst, a, b, i64::checked_mul, |x: f64, y: f64| Some(x * y)),
                 Op::Div { dst, a, b } => {
