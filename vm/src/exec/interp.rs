@@ -661,10 +661,14 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             let Some(at) = ops::index(i, items.len()) else { slow!() };
                             items[at]
                         }
-                        // `m["name"]` is a field read.
+                        // `m["name"]` is a field read: at the name's hint,
+                        // else by hash; a missing key raises in the slow path.
                         (&Value::Map(m), &Value::Str(name)) => match rt.heap.field_at_hint(m, name) {
                             Some(&v) => v,
-                            None => slow!(),
+                            None => match rt.heap.find_field(m, name) {
+                                Some(v) => v,
+                                None => slow!(),
+                            },
                         },
                         // An int key in place needs no hashing; any other
                         // goes to the slow path.
@@ -685,11 +689,20 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             let Some(at) = ops::index(i, items.len()) else { slow!() };
                             &mut items[at]
                         }
-                        // `m["name"] = v` on a key the map has is a field write.
-                        (&Value::Map(m), &Value::Str(name)) => match rt.heap.field_at_hint_mut(m, name) {
-                            Some(slot) => slot,
-                            None => slow!(),
-                        },
+                        // `m["name"] = v` on a key the map has is a field
+                        // write; a new key (or one away from its hint) is set
+                        // by hash here, and out of memory, the slow path tries
+                        // again and raises.
+                        (&Value::Map(m), &Value::Str(name)) => {
+                            if let Some(slot) = rt.heap.field_at_hint_mut(m, name) {
+                                *slot = v;
+                            } else if rt.heap.set_field(m, name, v).is_err() {
+                                slow!()
+                            } else {
+                                collect_if_due!();
+                            }
+                            continue;
+                        }
                         (&Value::Map(m), &Value::Int(i)) => {
                             let map = rt.heap.map_mut(m);
                             if let Some(slot) = map.get_in_place_mut(i) {
