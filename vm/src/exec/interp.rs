@@ -502,7 +502,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                             // would, without its round trip; what fails (a
                             // string past the heap's limit) fails there again
                             // and raises.
-                            let (Value::Str(x), Value::Str(y)) = (regs[a], regs[b]) else { slow!() };
+                            let (&Value::Str(x), &Value::Str(y)) = (&regs[a], &regs[b]) else { slow!() };
                             let Ok(joined) = rt.heap.concat(x, y) else { slow!() };
                             regs[dst] = Value::Str(joined);
                             collect_if_due!();
