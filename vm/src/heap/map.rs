@@ -902,7 +902,7 @@ mod tests {
 
     #[test]
     fn a_string_key_is_found_at_its_position_and_nowhere_else() {
-        let name = |i: u32| crate::value::Ref::new(i, std::num::NonZeroU32::MIN);
+        let name = |i: u32| Ref::new(i, std::num::NonZeroU32::MIN);
         let mut m = MapTable::default();
         for (k, v) in [(Key::Str(name(1)), 1), (Key::Int(1), 2), (Key::Str(name(2)), 3), (Key::Str(name(3)), 4)] {
             m.insert(k, Value::Int(v));
@@ -911,7 +911,7 @@ mod tests {
         assert!(m.str_at(0, name(2)).is_none(), "another name");
         assert!(m.str_at(1, name(1)).is_none(), "an int key");
         assert!(m.str_at(4, name(1)).is_none(), "past the end");
-        assert!(m.str_at(0, crate::value::Ref::NONE).is_none(), "the ref of no object");
+        assert!(m.str_at(0, Ref::NONE).is_none(), "the ref of no object");
         // A removed key leaves a hole, which holds no key at all.
         assert!(matches!(m.remove(&Key::Str(name(2))), Some(Value::Int(3))));
         assert!(m.str_at(2, name(2)).is_none(), "a hole");
