@@ -842,6 +842,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     let n = match regs[x] {
                         Value::List(r) => rt.heap.list(r).len(),
                         Value::Map(r) => rt.heap.map(r).len(),
+                        Value::Str(r) => rt.heap.str_obj(r).chars(),
                         _ => slow!(),
                     };
                     regs[dst] = Value::Int(n as i64);
@@ -907,6 +908,13 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                         }
                     }
                 }
+                // A loop over a list starts at its first item; over
+                // anything else, in the slow path.
+                Op::IterPrep { base: b } => {
+                    let Value::List(_) = regs[b] else { slow!() };
+                    regs[b as usize + 1] = Value::Int(0);
+                    regs[b as usize + 2] = Value::Int(0);
+                }
                 Op::ForPrep { a } => {
                     if !matches!((&regs[a], &regs[a as usize + 1]), (Value::Int(_), Value::Int(_))) {
                         slow!()
@@ -922,7 +930,6 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 | Op::Concat { .. }
                 | Op::Try { .. }
                 | Op::Throw { .. }
-                | Op::IterPrep { .. }
                 | Op::Spawn { .. }
                 | Op::NurseryEnter { .. }
                 | Op::NurseryExit { .. }
