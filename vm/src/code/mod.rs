@@ -158,6 +158,19 @@ impl FieldSite {
 }
 
 impl FnProto {
+    /// Constant `index`, the operand of a `Const` of this function, read
+    /// without a bounds check: `Proto::check` verified the operand against
+    /// the constants when the function was loaded, and they never change
+    /// after (a boxed slice, made in `link`, private to the crate). The
+    /// loop reads constants through the function, not a slice of its own,
+    /// so a call and a return set one local fewer.
+    #[inline(always)]
+    pub(crate) fn constant(&self, index: u32) -> Value {
+        debug_assert!((index as usize) < self.consts.len());
+        // SAFETY: see above.
+        unsafe { *self.consts.get_unchecked(index as usize) }
+    }
+
     /// The field name of constant `name`, an operand of a `GetField` or
     /// `SetField` of this function, and where it was last found, read
     /// without a bounds check: `Proto::check` verified the operand against

@@ -48,15 +48,23 @@ pub(crate) enum Called {
     Returned,
 }
 
-// The loop starts on a 64-byte boundary wherever the linker puts it: a
-// section of its own, aligned by this directive. Where the dispatch (the
-// fetch and the indirect jump every instruction ends in) falls against the
-// CPU's 32- and 64-byte fetch blocks changed whole rows by up to 40% (`loop`
-// 0.080 s against 0.132 s for the same machine code 16 bytes apart); with
-// the function aligned, only a change to the loop itself can move it:
-// `bench/dispatch_place.py` tells where the dispatch falls after one.
+// The loop starts at a fixed place against a 64-byte boundary wherever the
+// linker puts it: a section of its own, aligned by this directive, then
+// skipped into by a few bytes. Where the dispatch (the fetch and the
+// indirect jump every instruction ends in) falls against the CPU's 32- and
+// 64-byte fetch blocks changed whole rows by up to 40% (`loop` 0.080 s
+// against 0.132 s for the same machine code 16 bytes apart); with the
+// function placed, only a change to the loop itself can move it:
+// `bench/dispatch_place.py` tells where the dispatch falls after one, and
+// the skip (a multiple of 16, as the compiler aligns the dispatch to 16)
+// is what to change to bring it back within a 32-byte block.
 #[cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
-std::arch::global_asm!(".pushsection .text.weft_interp,\"ax\",@progbits", ".p2align 6", ".popsection");
+std::arch::global_asm!(
+    ".pushsection .text.weft_interp,\"ax\",@progbits",
+    ".p2align 6",
+    ".skip 16, 0x90",
+    ".popsection"
+);
 
 /// Runs `task` until it halts.
 ///
@@ -84,7 +92,6 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         let mut closure = frame.closure;
         let mut proto = &code.protos[frame.proto as usize];
         let mut code_start: *const Op = proto.code.as_ptr();
-        let mut consts: &[Value] = &proto.consts;
         let mut base = frame.base as usize;
         // The instruction pointer. SAFETY (here and at every fetch and jump):
         // `Proto::check` verified at load time that every jump lands inside
@@ -206,7 +213,6 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
             (@locals $frame:expr, $proto:expr) => {{
                 proto = $proto;
                 code_start = proto.code.as_ptr();
-                consts = &proto.consts;
                 enter!(@frame $frame);
             }};
             ($frame:expr, $proto:expr) => {{
@@ -462,7 +468,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 Op::Nil { dst } => regs[dst] = Value::Nil,
                 Op::Bool { dst, value } => regs.set_bool(dst, value),
                 Op::Int { dst, value } => regs[dst] = Value::Int(value as i64),
-                Op::Const { dst, index } => regs[dst] = consts[index as usize],
+                Op::Const { dst, index } => regs[dst] = proto.constant(index),
                 Op::Move { dst, src } => regs.copy(dst, src),
                 Op::GetGlobal { dst, slot } => regs[dst] = rt.globals[slot as usize],
                 Op::SetGlobal { src, slot } => rt.globals[slot as usize] = regs[src],
