@@ -333,7 +333,12 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
         // `GetField` are stated again in `run_leaf`, for leaf calls: a
         // change to one is a change to the other.
         macro_rules! arith {
-            ($dst:expr, $a:expr, $b:expr, $int:expr, $float:expr) => {{
+            ($dst:expr, $a:expr, $b:expr, $int:expr, $float:expr) => {
+                arith!($dst, $a, $b, $int, $float, else { slow!() })
+            };
+            // With `$otherwise` for the operands that are not two ints or
+            // two floats.
+            ($dst:expr, $a:expr, $b:expr, $int:expr, $float:expr, else $otherwise:block) => {{
                 // Operands are read through references, field by field: a
                 // whole 16-byte copy of a value just written as tag and
                 // payload would stall on store forwarding.
@@ -344,7 +349,7 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                 };
                 match fast {
                     Some(v) => regs[$dst] = v,
-                    None => slow!(),
+                    None => $otherwise,
                 }
             }};
         }
@@ -495,26 +500,15 @@ pub(crate) fn run(code: &Code, rt: &mut Runtime, task: &mut Task) -> Halt {
                     rt.heap.set_cell(c, regs[src]);
                 }
 
-                Op::Add { dst, a, b } => {
-                    let fast = match (&regs[a], &regs[b]) {
-                        (Value::Int(i), Value::Int(j)) => i.checked_add(*j).map(Value::Int),
-                        (Value::Float(x), Value::Float(y)) => Some(Value::Float(x + y)),
-                        _ => None,
-                    };
-                    match fast {
-                        Some(v) => regs[dst] = v,
-                        None => {
-                            // Two strings are joined here, as the slow path
-                            // would, without its round trip; what fails (a
-                            // string past the heap's limit) fails there again
-                            // and raises.
-                            let (&Value::Str(x), &Value::Str(y)) = (&regs[a], &regs[b]) else { slow!() };
-                            let Ok(joined) = rt.heap.concat(x, y) else { slow!() };
-                            regs[dst] = Value::Str(joined);
-                            collect_if_due!();
-                        }
-                    }
-                }
+                Op::Add { dst, a, b } => arith!(dst, a, b, i64::checked_add, |x: f64, y: f64| Some(x + y), else {
+                    // Two strings are joined here, as the slow path would,
+                    // without its round trip; what fails (a string past the
+                    // heap's limit) fails there again and raises.
+                    let (&Value::Str(x), &Value::Str(y)) = (&regs[a], &regs[b]) else { slow!() };
+                    let Ok(joined) = rt.heap.concat(x, y) else { slow!() };
+                    regs[dst] = Value::Str(joined);
+                    collect_if_due!();
+                }),
                 Op::Sub { dst, a, b } => arith!(dst, a, b, i64::checked_sub, |x: f64, y: f64| Some(x - y)),
                 Op::Mul { dst, a, b } => arith!(dst, a, b, i64::checked_mul, |x: f64, y: f64| Some(x * y)),
                 Op::Div { dst, a, b } => {
